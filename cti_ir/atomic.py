@@ -1,0 +1,68 @@
+"""Atomic file writes: a reader, or a run killed half-way, never sees a half-written file.
+
+Every writer goes to a temporary file in the same folder and renames it over the destination, which POSIX
+guarantees to be atomic on one file system.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call ``write(temp_path)`` and rename the result to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file atomically (UTF-8)."""
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON atomically."""
+    return write_text_atomic(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def replace_dir_atomic(staging: str | os.PathLike, final: str | os.PathLike) -> Path:
+    """Move a fully written folder ``staging`` to ``final``, replacing any old one.
+
+    A folder cannot be renamed over a non-empty one, so the old folder is first renamed aside and removed only
+    after the new one is in place: at every instant either the old or the new folder exists under a known name
+    (``final`` or ``final.old``), and loaders fall back to ``final.old``.
+    """
+    staging, final = Path(staging), Path(final)
+    old = final.with_name(final.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(staging, final)
+    if old.exists():
+        shutil.rmtree(old)
+    return final
+
+
+def staging_dir(final: str | os.PathLike) -> Path:
+    """A fresh temporary folder beside ``final`` to build its replacement in."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp creates 0700
+    return tmp

@@ -1,0 +1,204 @@
+"""Recall@K evaluation under the published protocols, and its CLI.
+
+    python -m cti_ir.evaluate --checkpoint runs/stage3/best --dataset fashioniq --root data/fashioniq
+
+Fashion-IQ: R@10 and R@50 per category, their averages over the categories and the headline mean
+(avg R@10 + avg R@50) / 2. Shoes: R@1, R@10, R@50 and their mean. The protocol (queries and galleries) comes from
+``cti_ir.data``; this module only encodes and ranks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from .images import load_image
+
+RECALL_KS = {"fashioniq": (10, 50), "shoes": (1, 10, 50)}
+
+
+class ImageFileDataset(Dataset):
+    """Preprocessed images for a list of ids; a missing or corrupt file raises an error naming it."""
+
+    def __init__(self, ids: Sequence[str], path_of: Callable[[str], Path], preprocess: Callable):
+        self.ids, self.path_of, self.preprocess = list(ids), path_of, preprocess
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.preprocess(load_image(self.path_of(self.ids[i])))
+
+
+@torch.no_grad()
+def encode_images(model, ids: Sequence[str], path_of: Callable[[str], Path], batch_size: int = 128,
+                  num_workers: int = 0, desc: str = "images", progress: bool = True) -> torch.Tensor:
+    """L2-normalised embeddings of the images ``ids`` (rows in the same order), on the CPU."""
+    # An explicit generator keeps the global RNG untouched (a training run evaluates mid-way and must resume
+    # bit-exactly).
+    loader = DataLoader(ImageFileDataset(ids, path_of, model.preprocess), batch_size=batch_size,
+                        num_workers=num_workers, generator=torch.Generator().manual_seed(0))
+    out = []
+    for pixels in tqdm(loader, desc=f"encode {desc}", unit="batch", disable=not progress, file=sys.stderr):
+        out.append(model.encode_images(pixels.to(model.device)).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, model.embed_dim)
+
+
+@torch.no_grad()
+def encode_texts(model, texts: Sequence[str], batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised embeddings of strings, on the CPU."""
+    out = [model.encode_texts(texts[i:i + batch_size]).float().cpu() for i in range(0, len(texts), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, model.embed_dim)
+
+
+def target_ranks(queries: torch.Tensor, gallery: torch.Tensor, target_index: torch.Tensor,
+                 chunk: int = 1024) -> torch.Tensor:
+    """0-based rank of each query's target in the gallery (by descending cosine similarity).
+
+    Ties are broken against the target (an item scoring equal to the target counts as ranked above it), so a
+    degenerate model that scores everything the same gets no recall for free.
+    """
+    ranks = []
+    for start in range(0, queries.shape[0], chunk):
+        sims = queries[start:start + chunk] @ gallery.T
+        own = sims.gather(1, target_index[start:start + chunk].unsqueeze(1))
+        ranks.append((sims >= own).sum(dim=1) - 1)
+    return torch.cat(ranks) if ranks else torch.empty(0, dtype=torch.long)
+
+
+def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
+    """Recall@K in percent for each K."""
+    n = max(int(ranks.numel()), 1)
+    return {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
+
+
+@torch.no_grad()
+def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 128, num_workers: int = 0,
+                   progress: bool = True) -> dict[str, float]:
+    """Recall@K of ``model`` on one ``EvalSplit`` (queries against its gallery)."""
+    model.eval()
+    gallery_ids = list(split.gallery)
+    position = {image_id: i for i, image_id in enumerate(gallery_ids)}
+    missing_targets = [q.target for q in split.queries if q.target not in position]
+    if missing_targets:
+        raise ValueError(f"{len(missing_targets)} query targets of {split.name} are not in its gallery "
+                         f"(first: {missing_targets[0]}); the protocol is broken")
+    extra_refs = sorted({q.reference for q in split.queries} - set(position))
+    features = encode_images(model, gallery_ids + extra_refs, path_of, batch_size, num_workers,
+                             desc=f"{split.name} gallery", progress=progress)
+    ref_position = {**position, **{r: len(gallery_ids) + i for i, r in enumerate(extra_refs)}}
+    gallery = features[: len(gallery_ids)]
+    ref_feats = features[torch.tensor([ref_position[q.reference] for q in split.queries], dtype=torch.long)]
+    text_feats = encode_texts(model, [q.text for q in split.queries])
+    device = model.device
+    queries = []
+    for start in range(0, len(split.queries), 1024):
+        out = model.compose(ref_feats[start:start + 1024].to(device), text_feats[start:start + 1024].to(device))
+        queries.append(out.query.float().cpu())
+    queries = torch.cat(queries) if queries else torch.empty(0, model.embed_dim)
+    targets = torch.tensor([position[q.target] for q in split.queries], dtype=torch.long)
+    result = recall_at_k(target_ranks(queries, gallery, targets), ks)
+    result.update(queries=len(split.queries), gallery=len(gallery_ids))
+    return result
+
+
+def summarize(dataset: str, per_split: dict[str, dict[str, float]]) -> dict:
+    """Averages over categories and the headline score, as the papers report them."""
+    ks = RECALL_KS[dataset]
+    average = {f"R@{k}": sum(r[f"R@{k}"] for r in per_split.values()) / len(per_split) for k in ks}
+    if dataset == "fashioniq":
+        score = (average["R@10"] + average["R@50"]) / 2
+    else:
+        score = sum(average.values()) / len(average)
+    return {"dataset": dataset, "splits": per_split, "average": average, "score": score}
+
+
+def evaluate(model, dataset: str, root: str | Path, split: str | None = None, protocol: str = "standard",
+             batch_size: int = 128, num_workers: int = 0, skip_missing: bool = False, progress: bool = True,
+             categories: Sequence[str] | None = None) -> dict:
+    """Evaluate ``model`` on a benchmark folder; returns per-category recalls, averages and ``score``."""
+    from .data import open_benchmark
+
+    bench = open_benchmark(dataset, root)
+    split = split or ("val" if dataset == "fashioniq" else "test")
+    eval_splits = bench.eval_splits(split=split, protocol=protocol, skip_missing=skip_missing)
+    if categories:
+        eval_splits = [s for s in eval_splits if s.name in categories]
+    per_split = {
+        s.name: evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers, progress)
+        for s in eval_splits
+    }
+    result = summarize(dataset, per_split)
+    result.update(protocol=protocol, split=split, root=str(root))
+    return result
+
+
+def format_table(result: dict) -> str:
+    """The result as the papers' table (Markdown)."""
+    ks = RECALL_KS[result["dataset"]]
+    head = "| split | " + " | ".join(f"R@{k}" for k in ks) + " | queries | gallery |"
+    lines = [head, "|" + "---|" * (len(ks) + 3)]
+    for name, r in result["splits"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{r[f'R@{k}']:.2f}" for k in ks)
+                     + f" | {r['queries']} | {r['gallery']} |")
+    if len(result["splits"]) > 1:
+        lines.append("| average | " + " | ".join(f"{result['average'][f'R@{k}']:.2f}" for k in ks) + " | | |")
+    label = "(avg R@10 + avg R@50) / 2" if result["dataset"] == "fashioniq" else "mean of R@1/R@10/R@50"
+    lines.append(f"\nscore, {label}: {result['score']:.2f}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m cti_ir.evaluate",
+        description="Recall@K of a checkpoint under the published Fashion-IQ / Shoes protocols.",
+    )
+    p.add_argument("--checkpoint", required=True, help="checkpoint folder written by training (e.g. runs/stage3/best)")
+    p.add_argument("--dataset", required=True, choices=sorted(RECALL_KS), help="which benchmark layout ROOT holds")
+    p.add_argument("--root", required=True, help="dataset folder in the published layout (see docs/DESIGN.md)")
+    p.add_argument("--protocol", default="standard", choices=["standard", "val"],
+                   help="standard: one query per triplet over the whole split pool (CLIP4Cir, PL4CIR); "
+                        "val: one query per caption over the triplets' images (VAL, Fashion-IQ only)")
+    p.add_argument("--split", default=None, help="split to evaluate (default: val for Fashion-IQ, test for Shoes)")
+    p.add_argument("--categories", nargs="*", default=None, help="Fashion-IQ categories to evaluate (default: all)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per encoder batch")
+    p.add_argument("--workers", type=int, default=0, help="data-loader worker processes for image decoding")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+    p.add_argument("--skip-missing", action="store_true",
+                   help="drop queries and gallery images whose files are missing or unreadable (counted on stderr) "
+                        "instead of stopping with an error")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    p.add_argument("--output", default=None, help="also write the result as JSON to this file")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        model = load_checkpoint(args.checkpoint, device=args.device)
+        result = evaluate(model, args.dataset, args.root, args.split, args.protocol, args.batch_size, args.workers,
+                          args.skip_missing, progress=True, categories=args.categories)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    result["checkpoint"] = str(args.checkpoint)
+    result["fingerprint"] = model.fingerprint
+    if args.output:
+        from .atomic import write_json_atomic
+
+        write_json_atomic(args.output, result)
+    print(json.dumps(result) if args.json else format_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

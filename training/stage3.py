@@ -1,0 +1,145 @@
+"""Stage 3: hybrid-modality fine-tuning on (reference image, modification text, target image) triplets.
+
+    python -m training.stage3 --data fashioniq=data/fashioniq --data shoes=data/shoes \\
+        --init runs/stage2/best --composer adaptive --out runs/stage3
+
+The composed query of each triplet is scored against every target of the (global) batch with a cross-entropy
+loss. With the adaptive composer, its predicted modality weights are also pulled towards a self-supervised target
+(``--weight-loss``): which of the reference image alone and the text alone ranks the target higher among the
+batch's targets (see ``cti_ir.losses.modality_weight_target``). Validation is Recall@K under the standard
+protocol of each dataset, each epoch; the best checkpoint is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+import torch
+
+from cti_ir.composers import COMPOSER_NAMES
+from cti_ir.data import open_benchmark
+from cti_ir.evaluate import evaluate
+from cti_ir.losses import composed_retrieval_loss, modality_weight_loss, modality_weight_target
+
+from .common import add_loop_args, add_model_args, run
+from .examples import TripletExamples, stack_collate
+from .loop import StageModule
+
+
+class HybridQueryModule(StageModule):
+    """Composed-query contrastive loss + ``weight_loss`` x KL to the self-supervised modality-weight target."""
+
+    def __init__(self, model, weight_loss: float, weight_temperature: float):
+        super().__init__(model)
+        self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
+
+    def forward(self, batch, gather):
+        n = batch["reference"].shape[0]
+        images = self.model.encode_images(torch.cat([batch["reference"], batch["target"]]))
+        ref, tgt = images[:n], images[n:]
+        txt = self.model.encode_tokens(batch["tokens"])
+        out = self.model.compose(ref, txt)
+        scale = self.model.logit_scale
+        loss = composed_retrieval_loss(out.query, tgt, scale, gather)
+        logs = {"retrieval_loss": loss.detach(), "image_weight": out.image_weight.detach().mean()}
+        if self.weight_loss > 0 and out.weight_logits is not None:
+            target = modality_weight_target(ref, txt, tgt, scale, self.weight_temperature, gather)
+            w_loss = modality_weight_loss(out.weight_logits, target)
+            loss = loss + self.weight_loss * w_loss
+            logs.update(weight_loss=w_loss.detach(), target_image_weight=target[:, 0].mean())
+        return loss, logs
+
+
+class HybridQueryTask:
+    name = "stage3"
+
+    def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
+                 eval_batch_size: int, augment: bool, skip_missing: bool):
+        triplets, owner = [], []
+        for name, bench in benchmarks.items():
+            ts = bench.triplets("train", check=True, skip_missing=skip_missing)
+            triplets += ts
+            owner += [name] * len(ts)
+        if not triplets:
+            raise ValueError("no training triplets found in the --data folders")
+        by_triplet = {id(t): o for t, o in zip(triplets, owner)}
+        self.benchmarks = benchmarks
+        self.dataset = TripletExamples(triplets, lambda t, image_id: benchmarks[by_triplet[id(t)]].image_path(image_id),
+                                       model.preprocess, model.tokenizer, seed, augment)
+        self.collate = stack_collate
+        self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
+        self.eval_batch_size = eval_batch_size
+
+    def build_module(self, model):
+        return HybridQueryModule(model, self.weight_loss, self.weight_temperature)
+
+    def evaluate(self, model):
+        was_training = model.training
+        results = {name: evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False)
+                   for name, bench in self.benchmarks.items()}
+        model.train(was_training)
+        out = {f"{name}_score": r["score"] for name, r in results.items()}
+        out["details"] = results
+        out["score"] = sum(r["score"] for r in results.values()) / len(results)
+        return out
+
+    def checkpoint_files(self):
+        return {}
+
+
+def parse_data(values: list[str]) -> dict[str, str]:
+    """``["fashioniq=DIR", "shoes=DIR"]`` -> ``{"fashioniq": "DIR", "shoes": "DIR"}``."""
+    out = {}
+    for v in values:
+        name, sep, root = v.partition("=")
+        if not sep or name not in ("fashioniq", "shoes"):
+            raise ValueError(f"--data expects fashioniq=DIR or shoes=DIR, got {v!r}")
+        out[name] = root
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.stage3", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    g = p.add_argument_group("data")
+    g.add_argument("--data", action="append", required=True,
+                   help="triplet dataset as NAME=DIR, NAME in {fashioniq, shoes}, DIR in the published layout "
+                        "(repeatable: both datasets train one model)")
+    g.add_argument("--no-augment", dest="augment", action="store_false",
+                   help="always train on 'c1 and c2' instead of sampling among 'c1 and c2', 'c2 and c1', c1, c2")
+    g.add_argument("--skip-missing", action="store_true",
+                   help="leave out triplets whose images are missing or unreadable (counted) instead of stopping")
+    g.add_argument("--eval-batch-size", type=int, default=256, help="images per batch when encoding galleries")
+    c = p.add_argument_group("query composer")
+    c.add_argument("--composer", default="adaptive", choices=COMPOSER_NAMES,
+                   help="adaptive (ours), or a baseline: combiner (CLIP4Cir), sum, image (image only), text")
+    c.add_argument("--weight-loss", type=float, default=1.0,
+                   help="weight of the self-supervised modality-weight loss (adaptive only; 0 = the ablation "
+                        "without the self-supervised target)")
+    c.add_argument("--weight-temperature", type=float, default=1.0,
+                   help="temperature softening the self-supervised weight target (higher = closer to 50/50)")
+    add_model_args(p)
+    add_loop_args(p, epochs=10, batch_size=64, lr=2e-4)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def build_task(model, info):
+        benchmarks = {name: open_benchmark(name, root) for name, root in parse_data(args.data).items()}
+        return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
+                               args.eval_batch_size, args.augment, args.skip_missing)
+
+    try:
+        parse_data(args.data)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return run(args, build_task, composer=args.composer)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,402 @@
+"""The catalogue index: FAISS over the gallery embeddings, with a table of what each vector is.
+
+    python -m cti_ir.index build --checkpoint runs/stage3/best --images shop_photos/ --out index/
+    python -m cti_ir.index build --checkpoint ... --dataset fashioniq --root data/fashioniq --out index/
+    python -m cti_ir.index add   --index index/ --images new_photos/
+    python -m cti_ir.index info  --index index/
+
+An index folder holds::
+
+    index.faiss        the FAISS index (inner product over L2-normalised vectors = cosine), ids 0..N-1
+    items.jsonl        one line per id: image_id, path, categories, description
+    index_info.json    model fingerprint, dimension, normalisation, factory, count, skipped images
+    embeddings/        the embeddings, chunk by chunk (part-NNNNN.npy + .json); they make an interrupted build
+                       resumable and let the index be rebuilt with another factory without re-encoding
+
+Embedding chunks are written atomically and skipped when present, so a build that was killed resumes where it
+stopped, without duplicates or losses. The index is rebuilt from all chunks at the end, so resuming gives the
+same index as an uninterrupted build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from .atomic import write_atomic, write_json_atomic, write_text_atomic
+from .catalogue import CatalogueItem, items_from_benchmark, items_from_folder
+from .images import ImageLoadError, load_image
+
+INDEX_FILE = "index.faiss"
+ITEMS_FILE = "items.jsonl"
+INFO_FILE = "index_info.json"
+PLAN_FILE = "build_plan.json"
+EMBEDDINGS_DIR = "embeddings"
+DEFAULT_FACTORY = "IDMap,Flat"
+
+
+class IndexMismatchError(ValueError):
+    """An index was built by another model than the one it is used with, or is incomplete."""
+
+
+# ---------------------------------------------------------------------------------------------------- encoding
+class _CatalogueImages:
+    """Preprocessed catalogue images; an unreadable one yields None when skipping, else raises."""
+
+    def __init__(self, items: Sequence[CatalogueItem], preprocess, skip_bad: bool):
+        self.items, self.preprocess, self.skip_bad = items, preprocess, skip_bad
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.preprocess(load_image(self.items[i].path)), ""
+        except ImageLoadError as e:
+            if not self.skip_bad:
+                raise
+            return i, None, str(e)
+
+
+def _collate(batch):
+    ok = [(i, x) for i, x, _ in batch if x is not None]
+    bad = [(i, err) for i, x, err in batch if x is None]
+    pixels = torch.stack([x for _, x in ok]) if ok else None
+    return [i for i, _ in ok], pixels, bad
+
+
+@torch.no_grad()
+def embed_items(model, items: Sequence[CatalogueItem], batch_size: int = 128, workers: int = 0,
+                skip_bad: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Embeddings (float32, L2-normalised) of the readable items, their positions, and the unreadable ones."""
+    loader = DataLoader(_CatalogueImages(items, model.preprocess, skip_bad), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
+    vecs, kept, bad = [], [], []
+    for positions, pixels, errors in loader:
+        bad += errors
+        if pixels is not None:
+            vecs.append(model.encode_images(pixels.to(model.device)).float().cpu().numpy())
+            kept += positions
+    dim = model.embed_dim
+    return (np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)), kept, bad
+
+
+# ------------------------------------------------------------------------------------------------------ build
+def _plan_of(items: Sequence[CatalogueItem], chunk_size: int, fingerprint: str, start_part: int = 0) -> dict:
+    return {"fingerprint": fingerprint, "chunk_size": chunk_size, "start_part": start_part,
+            "image_ids": [it.image_id for it in items]}
+
+
+def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, batch_size: int, workers: int,
+                   skip_bad: bool, progress: bool) -> None:
+    """Encode ``items`` chunk by chunk into ``out/embeddings``, skipping chunks already there."""
+    emb_dir = out / EMBEDDINGS_DIR
+    emb_dir.mkdir(parents=True, exist_ok=True)
+    n_chunks = (len(items) + chunk_size - 1) // chunk_size
+    done = sum((emb_dir / f"part-{start_part + c:05d}.json").is_file() for c in range(n_chunks))
+    bar = tqdm(total=len(items), desc="index images", unit="img", disable=not progress, file=sys.stderr,
+               initial=min(done * chunk_size, len(items)))
+    for c in range(n_chunks):
+        part = emb_dir / f"part-{start_part + c:05d}"
+        if part.with_suffix(".json").is_file():
+            continue  # written by an earlier (interrupted) run
+        chunk = items[c * chunk_size:(c + 1) * chunk_size]
+        vecs, kept, bad = embed_items(model, chunk, batch_size, workers, skip_bad)
+        write_atomic(part.with_suffix(".npy"), lambda tmp: np.save(open(tmp, "wb"), vecs))
+        # The .json is written last: its presence marks the chunk complete.
+        write_json_atomic(part.with_suffix(".json"), {
+            "items": [chunk[k].to_json() for k in kept],
+            "skipped": [{"path": chunk[k].path, "error": err} for k, err in bad]}, indent=None)
+        bar.update(len(chunk))
+    bar.close()
+
+
+def _read_parts(out: Path) -> tuple[np.ndarray, list[dict], list[dict]]:
+    emb_dir = out / EMBEDDINGS_DIR
+    vecs, items, skipped = [], [], []
+    for meta_file in sorted(emb_dir.glob("part-*.json")):
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        v = np.load(meta_file.with_suffix(".npy"), allow_pickle=False)
+        if len(v) != len(meta["items"]):
+            raise IndexMismatchError(f"{meta_file} lists {len(meta['items'])} items but its .npy holds {len(v)}")
+        vecs.append(v)
+        items += meta["items"]
+        skipped += meta["skipped"]
+    dim = vecs[0].shape[1] if vecs else 0
+    return (np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)), items, skipped
+
+
+def make_faiss_index(vectors: np.ndarray, factory: str):
+    """A FAISS index of ``vectors`` (ids 0..N-1) from a factory string, trained when the type needs it."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    if not index.is_trained:
+        n_lists = _ivf_lists(index)
+        if n_lists and len(vectors) < 39 * n_lists:
+            raise ValueError(f"factory {factory!r} has {n_lists} inverted lists and needs at least {39 * n_lists} "
+                             f"vectors to train; the catalogue has {len(vectors)}. Use fewer lists or 'IDMap,Flat'.")
+        index.train(vectors)
+    ids = np.arange(len(vectors), dtype=np.int64)
+    try:
+        index.add_with_ids(vectors, ids)
+    except RuntimeError:  # e.g. "Flat" or "HNSW32": no add_with_ids; ids are positions anyway
+        index = faiss.IndexIDMap(index) if index.ntotal == 0 else index
+        index.add_with_ids(vectors, ids)
+    return index
+
+
+def _ivf_lists(index) -> int:
+    import faiss
+
+    try:
+        return faiss.extract_index_ivf(index).nlist
+    except RuntimeError:
+        return 0
+
+
+def _finalize(out: Path, model, factory: str, source: dict) -> dict:
+    import faiss
+
+    vectors, items, skipped = _read_parts(out)
+    if len(items) == 0:
+        raise ValueError("no readable catalogue images to index")
+    index = make_faiss_index(vectors, factory)
+    write_atomic(out / INDEX_FILE, lambda tmp: faiss.write_index(index, tmp))
+    write_text_atomic(out / ITEMS_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items))
+    info = {
+        "format": "cti-ir-index", "format_version": 1, "model_fingerprint": model.fingerprint,
+        "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", "factory": factory,
+        "count": len(items), "skipped": len(skipped), "skipped_examples": skipped[:20], "source": source,
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True,
+    }
+    write_json_atomic(out / INFO_FILE, info)
+    return info
+
+
+def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
+                chunk_size: int = 2048, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
+                overwrite: bool = False, progress: bool = True, source: dict | None = None) -> dict:
+    """Embed ``items`` with ``model`` and write an index folder at ``out``; resumes an interrupted build."""
+    out = Path(out)
+    if model.fingerprint is None:
+        raise ValueError("the model has no fingerprint: load it from a checkpoint folder (cti_ir.load)")
+    plan = _plan_of(items, chunk_size, model.fingerprint)
+    plan_file = out / PLAN_FILE
+    if overwrite:
+        _clear(out)
+    elif plan_file.is_file():
+        if json.loads(plan_file.read_text(encoding="utf-8")) != plan:
+            raise IndexMismatchError(
+                f"{out} holds another build (different model, catalogue or chunk size); pass --overwrite to "
+                f"start it again, or choose another --out")
+    elif (out / INFO_FILE).is_file():
+        raise IndexMismatchError(f"{out} already holds an index; use `add` to extend it or --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plan_file, plan, indent=None)
+    _encode_chunks(model, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
+    return _finalize(out, model, factory, source or {})
+
+
+def _clear(out: Path) -> None:
+    import shutil
+
+    for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE, PLAN_FILE):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / EMBEDDINGS_DIR, ignore_errors=True)
+
+
+def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_size: int = 2048,
+                 batch_size: int = 128, workers: int = 0, skip_bad: bool = False, progress: bool = True) -> dict:
+    """Add the ``items`` not yet indexed (by image id) to the index at ``out``; returns the new info."""
+    out = Path(out)
+    info = read_index_info(out)
+    check_compatible(info, model)
+    indexed = {json.loads(line)["image_id"] for line in open(out / ITEMS_FILE, encoding="utf-8") if line.strip()}
+    new = [it for it in items if it.image_id not in indexed]
+    if new:
+        start = len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
+        plan = _plan_of(new, chunk_size, model.fingerprint, start)
+        pending = out / "add_plan.json"
+        if pending.is_file() and json.loads(pending.read_text(encoding="utf-8"))["image_ids"] == plan["image_ids"]:
+            start = json.loads(pending.read_text(encoding="utf-8"))["start_part"]  # resume an interrupted add
+        else:
+            write_json_atomic(pending, plan, indent=None)
+        _encode_chunks(model, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
+        info = _finalize(out, model, info["factory"], info.get("source", {}))
+        pending.unlink(missing_ok=True)
+    info["added"] = len(new)
+    info["already_indexed"] = len(items) - len(new)
+    return info
+
+
+# ------------------------------------------------------------------------------------------------------ serve
+def read_index_info(folder: str | Path) -> dict:
+    """The ``index_info.json`` of an index folder, with clear errors when it is not a complete index."""
+    folder = Path(folder)
+    info_file = folder / INFO_FILE
+    if not info_file.is_file():
+        hint = " (an interrupted build: run the same build command again to resume it)" \
+            if (folder / PLAN_FILE).is_file() else ""
+        raise FileNotFoundError(f"no index at {folder}: {INFO_FILE} is missing{hint}")
+    info = json.loads(info_file.read_text(encoding="utf-8"))
+    for name in (INDEX_FILE, ITEMS_FILE):
+        if not (folder / name).is_file():
+            raise IndexMismatchError(f"index {folder} is incomplete: {name} is missing; rebuild it")
+    return info
+
+
+def check_compatible(info: dict, model) -> None:
+    """Refuse a model whose embeddings are not those stored in the index."""
+    if info["dim"] != model.embed_dim:
+        raise IndexMismatchError(
+            f"the index holds {info['dim']}-dimensional vectors but the checkpoint embeds into {model.embed_dim}; "
+            f"use the checkpoint the index was built with or rebuild the index")
+    if info["model_fingerprint"] != model.fingerprint:
+        raise IndexMismatchError(
+            f"the index was built with model {info['model_fingerprint']} but the checkpoint is {model.fingerprint}; "
+            f"queries would be compared with vectors of another embedding space. Use the checkpoint the index was "
+            f"built with, or rebuild the index with this one")
+
+
+class CatalogueIndex:
+    """A built index opened for searching (memory-mapped, read-only by default)."""
+
+    def __init__(self, folder: str | Path, mmap: bool = True):
+        import faiss
+
+        self.folder = Path(folder)
+        self.info = read_index_info(self.folder)
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY if mmap else 0
+        self.index = faiss.read_index(str(self.folder / INDEX_FILE), flags)
+        with open(self.folder / ITEMS_FILE, encoding="utf-8") as f:
+            self.items = [json.loads(line) for line in f if line.strip()]
+        if self.index.ntotal != len(self.items):
+            raise IndexMismatchError(f"{self.folder}: the FAISS index has {self.index.ntotal} vectors but "
+                                     f"{ITEMS_FILE} lists {len(self.items)} items; rebuild the index")
+        self._by_category: dict[str, np.ndarray] = {}
+        for i, it in enumerate(self.items):
+            for c in it.get("categories") or []:
+                self._by_category.setdefault(c, []).append(i)
+        self._by_category = {c: np.asarray(v, dtype=np.int64) for c, v in self._by_category.items()}
+
+    @property
+    def categories(self) -> list[str]:
+        return sorted(self._by_category)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int = 16):
+        """Top-``k`` (scores, ids) of each query row, optionally among one category's items only."""
+        import faiss
+
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        k = max(1, min(int(k), len(self.items)))
+        params = None
+        selector = None
+        if category:
+            if category not in self._by_category:
+                raise ValueError(f"unknown category {category!r}; the index has {', '.join(self.categories)}")
+            selector = faiss.IDSelectorBatch(self._by_category[category])
+        if _ivf_lists(self.index):
+            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe) if selector else \
+                faiss.SearchParametersIVF(nprobe=nprobe)
+        elif selector is not None:
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.index.search(queries, k, params=params)
+        return scores, ids
+
+
+# -------------------------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m cti_ir.index", description="Build, extend or inspect a catalogue "
+                                "index (FAISS + item table) for composed search.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def source_args(sp):
+        src = sp.add_mutually_exclusive_group(required=True)
+        src.add_argument("--images", help="folder of catalogue images (searched recursively; the first sub-folder "
+                                          "is the category)")
+        src.add_argument("--dataset", choices=["fashioniq", "shoes"], help="index a benchmark folder's images")
+        sp.add_argument("--root", help="dataset folder for --dataset, in the published layout")
+        sp.add_argument("--splits", nargs="*", default=None,
+                        help="which splits of --dataset to index (default: all)")
+        sp.add_argument("--metadata", default=None,
+                        help="JSONL with file_name, category and text per image of --images (optional)")
+        sp.add_argument("--batch-size", type=int, default=128, help="images per encoder batch")
+        sp.add_argument("--chunk-size", type=int, default=2048,
+                        help="images per embedding chunk on disk (the unit of resumption)")
+        sp.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images")
+        sp.add_argument("--skip-bad", action="store_true",
+                        help="leave out unreadable images (counted in index_info.json) instead of stopping")
+        sp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
+        sp.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+
+    b = sub.add_parser("build", help="embed a catalogue and write a new index (resumes an interrupted build)")
+    b.add_argument("--checkpoint", required=True, help="checkpoint folder whose image encoder embeds the catalogue")
+    b.add_argument("--out", required=True, help="index folder to write")
+    b.add_argument("--factory", default=DEFAULT_FACTORY,
+                   help="FAISS index factory string: 'IDMap,Flat' (exact) or an ANN type such as 'IVF1024,Flat', "
+                        "'IVF4096,PQ32' or 'HNSW32' for large catalogues")
+    b.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    source_args(b)
+    a = sub.add_parser("add", help="add new images to an index (images already indexed are skipped)")
+    a.add_argument("--index", required=True, help="index folder to extend")
+    a.add_argument("--checkpoint", default=None,
+                   help="checkpoint the index was built with (default: the one recorded in index_info.json)")
+    source_args(a)
+    i = sub.add_parser("info", help="print index_info.json")
+    i.add_argument("--index", required=True, help="index folder")
+    return p
+
+
+def _items(args) -> list[CatalogueItem]:
+    if args.images:
+        return items_from_folder(args.images, args.metadata)
+    if not args.root:
+        raise ValueError("--dataset needs --root")
+    return items_from_benchmark(args.dataset, args.root, args.splits)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        if args.command == "info":
+            print(json.dumps(read_index_info(args.index), indent=2))
+            return 0
+        if args.command == "build":
+            model = load_checkpoint(args.checkpoint, device=args.device)
+            source = {"images": args.images, "dataset": args.dataset, "root": args.root,
+                      "checkpoint": str(Path(args.checkpoint).resolve())}
+            info = build_index(model, _items(args), args.out, args.factory, args.chunk_size, args.batch_size,
+                               args.workers, args.skip_bad, args.overwrite, args.progress, source)
+        else:
+            checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
+            if not checkpoint:
+                raise ValueError("the index does not record its checkpoint; pass --checkpoint")
+            model = load_checkpoint(checkpoint, device=args.device)
+            info = add_to_index(model, _items(args), args.index, args.chunk_size, args.batch_size, args.workers,
+                                args.skip_bad, args.progress)
+    except (CheckpointError, FileNotFoundError, ValueError, ImageLoadError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

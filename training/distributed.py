@@ -7,6 +7,7 @@ is a single process and nothing here starts a process group.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -60,7 +61,11 @@ def make_gather(info: DistInfo):
     import torch.distributed.nn.functional as dist_fn
 
     def gather(x: torch.Tensor) -> tuple[torch.Tensor, int]:
-        parts = dist_fn.all_gather(x.contiguous())
+        # The autograd-aware all_gather is flagged deprecated in favour of a private API; it is still the public
+        # way to gather with gradients (open_clip uses it too), so its FutureWarning is silenced here only.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            parts = dist_fn.all_gather(x.contiguous())
         return torch.cat(parts, dim=0), info.rank * x.shape[0]
 
     return gather

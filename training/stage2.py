@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
 def open_corpora(paths, split_column, split, skip_missing, keep_unsplit):
     """The rows of every corpus whose ``split_column`` equals ``split``; rows without the column only if
     ``keep_unsplit`` (they count as training data, never as held-out data)."""
-    parts = [open_image_text(path, where={split_column: split}, keep_unmatched_missing=keep_unsplit,
+    parts = [open_image_text(path, where={split_column: split}, keep_rows_without_column=keep_unsplit,
                              skip_missing=skip_missing) for path in paths]
     return ConcatCorpus(parts)
 

@@ -1,0 +1,197 @@
+"""Side-by-side accuracy benchmark: the full progressive model, its ablations and the baselines.
+
+    python -m benchmarks.bench_accuracy --work runs/bench --size default
+
+Every variant uses the same generated catalogue, the same backbone config, the same stage-3 budget (epochs, batch
+size, learning rate, seed) and the same evaluator (standard protocol; Fashion-IQ val and Shoes test layouts).
+Stage-1 and stage-2 checkpoints are shared between the variants that start from them. Each run is resumable:
+a run whose result file exists is skipped, a killed one continues where it stopped.
+
+Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
+
+    full              stage 1 -> stage 2 (retrieval + attribute words) -> stage 3, adaptive weighting
+    no-stage1         stage 2 from scratch -> stage 3 adaptive
+    no-stage2         stage 1 -> stage 3 adaptive
+    no-attribute-task stage 1 -> stage 2 (retrieval only) -> stage 3 adaptive
+    no-ss-weighting   as full, but the adaptive composer gets no self-supervised weight target
+    stage3-only       stage 3 adaptive from a random backbone
+    sum, combiner, image-only, text-only
+                      baselines: as full up to stage 2, then stage 3 with that composer
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from cti_ir.atomic import write_json_atomic, write_text_atomic
+
+# name -> (stage-2 source or None, stage-1 needed, composer, extra stage-3 flags)
+VARIANTS = {
+    "full": ("s2_full", "adaptive", []),
+    "no-stage1": ("s2_scratch", "adaptive", []),
+    "no-stage2": ("s1", "adaptive", []),
+    "no-attribute-task": ("s2_noattr", "adaptive", []),
+    "no-ss-weighting": ("s2_full", "adaptive", ["--weight-loss", "0"]),
+    "stage3-only": (None, "adaptive", []),
+    "sum": ("s2_full", "sum", []),
+    "combiner": ("s2_full", "combiner", []),
+    "image-only": ("s2_full", "image", []),
+    "text-only": ("s2_full", "text", []),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_accuracy", description=__doc__.split("\n\n")[0])
+    p.add_argument("--work", default="runs/bench", help="folder for the data, the runs and the results")
+    p.add_argument("--data", default=None, help="generated catalogue to use (default: generate into WORK/data)")
+    p.add_argument("--size", default="default", choices=["small", "default", "large"],
+                   help="generator size when --data is not given")
+    p.add_argument("--model", default="cti-small", help="backbone config for every variant")
+    p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
+                   help="which variants to run (default: all)")
+    p.add_argument("--seeds", nargs="*", type=int, default=[0], help="stage-3 seeds; results are averaged")
+    p.add_argument("--stage1-epochs", type=int, default=8, help="stage-1 epochs")
+    p.add_argument("--stage2-epochs", type=int, default=4, help="stage-2 epochs")
+    p.add_argument("--stage3-epochs", type=int, default=5, help="stage-3 epochs (the shared budget)")
+    p.add_argument("--stage3-lr", type=float, default=3e-4, help="stage-3 peak learning rate (all variants)")
+    p.add_argument("--batch-size", type=int, default=64, help="batch size of every stage")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--export-demo", default=None,
+                   help="copy the full variant's best stage-3 checkpoint here in fp16 (the app's demo model)")
+    return p
+
+
+def run_stage(module, argv: list[str], done_file: Path) -> None:
+    """Run one stage CLI in-process unless its run already finished."""
+    if done_file.is_file():
+        return
+    code = module.main(argv)
+    if code != 0:
+        raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from training import stage1, stage2, stage3
+
+    work = Path(args.work)
+    data = Path(args.data) if args.data else work / "data"
+    if not args.data:
+        from data_prep import synth
+
+        synth.main(["--out", str(data), "--size", args.size, "--seed", "0"])
+    common = ["--model", args.model, "--batch-size", str(args.batch_size), "--no-progress", "--resume"]
+    if args.threads:
+        common += ["--threads", str(args.threads)]
+    runs = work / "runs"
+    timings: dict[str, float] = {}
+
+    def timed(name, module, argv):
+        t0 = time.time()
+        run_stage(module, argv, runs / name / "last" / "cti_config.json")
+        timings.setdefault(name, round(time.time() - t0, 1))
+
+    needed = {VARIANTS[v][0] for v in args.variants}
+    s1_argv = ["--data", str(data / "open_domain"), "--epochs", str(args.stage1_epochs), *common]
+    if needed & {"s1", "s2_full", "s2_noattr"}:
+        timed("s1", stage1, [*s1_argv, "--out", str(runs / "s1")])
+    corpora = ["--corpus", str(data / "fashioniq" / "product_descriptions.jsonl"),
+               "--corpus", str(data / "shoes" / "product_descriptions.jsonl")]
+    s2 = {"s2_full": ["--init", str(runs / "s1" / "best")],
+          "s2_noattr": ["--init", str(runs / "s1" / "best"), "--attribute-weight", "0"],
+          "s2_scratch": []}
+    for name, extra in s2.items():
+        if name in needed:
+            timed(name, stage2, [*corpora, "--epochs", str(args.stage2_epochs), *common, *extra,
+                                 "--out", str(runs / name)])
+    triplets = ["--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}"]
+    results: dict[str, list[dict]] = {}
+    for variant in args.variants:
+        source, composer, extra = VARIANTS[variant]
+        for seed in args.seeds:
+            name = f"s3_{variant}_seed{seed}"
+            init = ["--init", str(runs / source / "best")] if source else []
+            timed(name, stage3, [*triplets, *init, "--composer", composer, "--epochs", str(args.stage3_epochs),
+                                 "--lr", str(args.stage3_lr),
+                                 *common, "--seed", str(seed), *extra, "--out", str(runs / name)])
+            metrics = json.loads((runs / name / "best" / "metrics.json").read_text())
+            results.setdefault(variant, []).append(metrics["details"])
+    summary = summarize(results)
+    meta = {"data": str(data), "model": args.model, "seeds": args.seeds, "epochs": {
+        "stage1": args.stage1_epochs, "stage2": args.stage2_epochs, "stage3": args.stage3_epochs}, "stage3_lr": args.stage3_lr,
+        "batch_size": args.batch_size, "seconds": timings, "threads": torch.get_num_threads()}
+    write_json_atomic(work / "accuracy.json", {"meta": meta, "results": summary})
+    table = format_table(summary)
+    write_text_atomic(work / "accuracy.md", table + "\n")
+    print(table)
+    if args.export_demo:
+        export_demo(runs / f"s3_full_seed{args.seeds[0]}" / "best", Path(args.export_demo))
+    return 0
+
+
+def summarize(results: dict[str, list[dict]]) -> dict:
+    """Mean over seeds of every number the table shows."""
+    out = {}
+    for variant, per_seed in results.items():
+        row = {}
+        for key, pick in (
+            ("dress_R10", lambda d: d["fashioniq"]["splits"]["dress"]["R@10"]),
+            ("dress_R50", lambda d: d["fashioniq"]["splits"]["dress"]["R@50"]),
+            ("shirt_R10", lambda d: d["fashioniq"]["splits"]["shirt"]["R@10"]),
+            ("shirt_R50", lambda d: d["fashioniq"]["splits"]["shirt"]["R@50"]),
+            ("toptee_R10", lambda d: d["fashioniq"]["splits"]["toptee"]["R@10"]),
+            ("toptee_R50", lambda d: d["fashioniq"]["splits"]["toptee"]["R@50"]),
+            ("fiq_mean", lambda d: d["fashioniq"]["score"]),
+            ("shoes_R1", lambda d: d["shoes"]["splits"]["shoes"]["R@1"]),
+            ("shoes_R10", lambda d: d["shoes"]["splits"]["shoes"]["R@10"]),
+            ("shoes_R50", lambda d: d["shoes"]["splits"]["shoes"]["R@50"]),
+            ("shoes_mean", lambda d: d["shoes"]["score"]),
+        ):
+            values = [pick(d) for d in per_seed]
+            row[key] = sum(values) / len(values)
+            if len(values) > 1:
+                mean = row[key]
+                row[key + "_std"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        row["seeds"] = len(per_seed)
+        out[variant] = row
+    return out
+
+
+def format_table(summary: dict) -> str:
+    cols = ["dress_R10", "dress_R50", "shirt_R10", "shirt_R50", "toptee_R10", "toptee_R50", "fiq_mean",
+            "shoes_R1", "shoes_R10", "shoes_R50", "shoes_mean"]
+    head = ("| variant | dress R@10 | dress R@50 | shirt R@10 | shirt R@50 | toptee R@10 | toptee R@50 | "
+            "FIQ mean | Shoes R@1 | Shoes R@10 | Shoes R@50 | Shoes mean |")
+    lines = [head, "|---" * (len(cols) + 1) + "|"]
+    for variant, row in summary.items():
+        cells = []
+        for c in cols:
+            cell = f"{row[c]:.2f}"
+            if c + "_std" in row and c.endswith("mean"):
+                cell += f" ± {row[c + '_std']:.2f}"
+            cells.append(cell)
+        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def export_demo(best: Path, dest: Path) -> None:
+    """Save a checkpoint in fp16 (half the size on disk; loads back as fp32) as the app's demo model."""
+    import cti_ir
+    from cti_ir.checkpoint import save_checkpoint
+
+    model = cti_ir.load(best)
+    args = json.loads((best / "training_args.json").read_text())
+    metrics = json.loads((best / "metrics.json").read_text())
+    save_checkpoint(model, dest, training_args=args, metrics=metrics, storage_dtype=torch.float16)
+    print(f"demo model written to {dest}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Shared fixtures: tiny fake Fashion-IQ and Shoes folders (real layouts, a few 8x8 images)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+REAL_BENCHMARKS = Path("/work/shared/benchmarks")
+
+
+def write_image(path: Path, color=(200, 30, 30)) -> Path:
+    """Write an 8x8 image; the format follows the suffix (.jpg / .png)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (8, 8), color).save(path)
+    return path
+
+
+def make_fake_fashioniq(root: Path) -> Path:
+    """Fashion-IQ layout: per category 3 train, 4 val (one with an empty caption), 2 test triplets.
+
+    Val galleries hold the triplet images plus 2 gallery-only images. Images alternate between .jpg and .png.
+    """
+    (root / "captions").mkdir(parents=True)
+    (root / "image_splits").mkdir()
+    n = 0
+    for cat in ("dress", "shirt", "toptee"):
+        for split, count in (("train", 3), ("val", 4), ("test", 2)):
+            trips, pool = [], []
+            for i in range(count):
+                ref, tgt = f"{cat}-{split}-r{i}", f"{cat}-{split}-t{i}"
+                caps = ["is red.", "Has long sleeves?"] if i else ["", "is shorter"]
+                row = {"candidate": ref, "captions": caps}
+                if split != "test":
+                    row["target"] = tgt
+                    pool.append(tgt)
+                trips.append(row)
+                pool.append(ref)
+            pool += [f"{cat}-{split}-extra{j}" for j in range(2)]
+            (root / "captions" / f"cap.{cat}.{split}.json").write_text(json.dumps(trips))
+            (root / "image_splits" / f"split.{cat}.{split}.json").write_text(json.dumps(pool))
+            for asin in pool:
+                n += 1
+                write_image(root / "images" / f"{asin}{'.jpg' if n % 2 else '.png'}", (n % 255, 0, 0))
+    return root
+
+
+#: Fake Shoes triplets (target, reference, caption). One has reference == target, one mixes train and eval images.
+SHOES_TRAIN = [f"img_womens_boots_{i}.jpg" for i in range(6)]
+SHOES_EVAL = [f"img_womens_pumps_{i}.jpg" for i in range(5)]
+SHOES_TRIPLETS = [
+    (SHOES_TRAIN[1], SHOES_TRAIN[0], "is taller"),
+    (SHOES_TRAIN[2], SHOES_TRAIN[3], "is black"),
+    (SHOES_TRAIN[4], SHOES_TRAIN[4], "is the same"),
+    (SHOES_EVAL[1], SHOES_EVAL[0], " has a strap "),
+    (SHOES_EVAL[2], SHOES_EVAL[3], "is red"),
+    (SHOES_EVAL[4], SHOES_TRAIN[5], "mixed split, in neither"),
+]
+
+
+def make_fake_shoes(root: Path, in_dataset_dir: bool = True) -> Path:
+    """Shoes layout: annotations in ROOT/dataset (or ROOT), images in womens_<type>/<0|1>/."""
+    ann = root / "dataset" if in_dataset_dir else root
+    ann.mkdir(parents=True, exist_ok=True)
+    rows = [{"ImageName": t, "ReferenceImageName": r, "RelativeCaption": c} for t, r, c in SHOES_TRIPLETS]
+    (ann / "relative_captions_shoes.json").write_text(json.dumps(rows))
+    (ann / "train_im_names.txt").write_text("\n".join(SHOES_TRAIN) + "\n")
+    (ann / "eval_im_names.txt").write_text("\n".join(SHOES_EVAL) + "\n")
+    for i, name in enumerate(SHOES_TRAIN + SHOES_EVAL):
+        kind = name.rsplit("_", 1)[0].removeprefix("img_")
+        write_image(root / kind / str(i % 2) / name, (0, i * 20, 0))
+    return root
+
+
+@pytest.fixture
+def fake_fiq(tmp_path: Path) -> Path:
+    return make_fake_fashioniq(tmp_path / "fashioniq")
+
+
+@pytest.fixture
+def fake_shoes(tmp_path: Path) -> Path:
+    return make_fake_shoes(tmp_path / "shoes")
+
+
+# Session fixtures for the pipeline tests (generated catalogue, tiny checkpoint), shared by every test module.
+from .pipeline_fixtures import synth_small, tiny_checkpoint  # noqa: E402,F401

@@ -104,7 +104,6 @@ def save_checkpoint(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    model.fingerprint = fingerprint
     return final
 
 

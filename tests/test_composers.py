@@ -1,0 +1,48 @@
+"""Query composers: one interface, normalised queries, inspectable weights."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cti_ir.composers import COMPOSER_NAMES, build_composer
+
+
+def features(n=6, d=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return F.normalize(torch.randn(n, d, generator=g), dim=-1), F.normalize(torch.randn(n, d, generator=g), dim=-1)
+
+
+@pytest.mark.parametrize("name", COMPOSER_NAMES)
+def test_every_composer_has_the_same_interface(name):
+    img, txt = features()
+    out = build_composer(name, 16).eval()(img, txt)
+    assert out.query.shape == (6, 16)
+    assert torch.allclose(out.query.norm(dim=-1), torch.ones(6), atol=1e-5)
+    assert torch.allclose(out.image_weight + out.text_weight, torch.ones(6), atol=1e-5)
+    assert ((out.image_weight >= 0) & (out.image_weight <= 1)).all()
+
+
+def test_baselines_mean_what_they_say():
+    img, txt = features()
+    assert torch.allclose(build_composer("image", 16)(img, txt).query, img, atol=1e-6)
+    assert torch.allclose(build_composer("text", 16)(img, txt).query, txt, atol=1e-6)
+    assert torch.allclose(build_composer("sum", 16)(img, txt).query, F.normalize(img + txt, dim=-1), atol=1e-6)
+
+
+def test_adaptive_weights_depend_on_the_query_and_can_be_overridden():
+    torch.manual_seed(0)
+    composer = build_composer("adaptive", 16).eval()
+    img, txt = features(n=32)
+    out = composer(img, txt)
+    assert out.weight_logits.shape == (32, 2)
+    assert out.image_weight.std() > 0  # per-query, not one global constant
+    forced = composer(img, txt, (torch.ones(32), torch.zeros(32)))
+    assert torch.allclose(forced.image_weight, torch.ones(32))
+    # With the residual switched off, forcing w_img = 1 gives back the image.
+    composer.residual_gate.data.zero_()
+    assert torch.allclose(composer(img, txt, (torch.ones(32), torch.zeros(32))).query, img, atol=1e-5)
+
+
+def test_unknown_composer_names_the_choices():
+    with pytest.raises(ValueError, match="adaptive"):
+        build_composer("concat", 16)

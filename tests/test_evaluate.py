@@ -1,0 +1,105 @@
+"""Recall@K: the arithmetic, the protocol plumbing, and the CLI on the generated catalogue."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cti_ir import evaluate as ev
+from cti_ir.composers import ComposeOutput
+from cti_ir.data import EvalSplit, Query
+
+
+def test_recall_at_k_counts_ranks_below_k():
+    ranks = torch.tensor([0, 1, 9, 10, 49, 50])
+    r = ev.recall_at_k(ranks, (1, 10, 50))
+    assert r == {"R@1": pytest.approx(100 / 6), "R@10": pytest.approx(300 / 6), "R@50": pytest.approx(500 / 6)}
+
+
+def test_ties_count_against_the_target():
+    gallery = torch.eye(4)
+    query = torch.zeros(1, 4)  # scores every item 0: the target must not win a tie for free
+    assert ev.target_ranks(query, gallery, torch.tensor([2])).item() == 3
+    assert ev.target_ranks(gallery[1:2], gallery, torch.tensor([1])).item() == 0
+
+
+class OneHotModel(torch.nn.Module):
+    """A stub model: image ids are one-hot vectors; a text names the id it wants; the composer follows the text.
+
+    It makes the expected recall of a protocol computable by hand.
+    """
+
+    def __init__(self, ids, follow="text"):
+        super().__init__()
+        self.pos = {i: n for n, i in enumerate(ids)}
+        self.embed_dim = len(ids)
+        self.follow = follow
+        self.device = torch.device("cpu")
+        self.preprocess = None
+
+    def encode_texts(self, texts):
+        return torch.stack([F.one_hot(torch.tensor(self.pos[t]), self.embed_dim).float() for t in texts])
+
+    def compose(self, img, txt, weights=None):
+        q = txt if self.follow == "text" else img
+        n = q.shape[0]
+        return ComposeOutput(q, torch.zeros(n), torch.ones(n))
+
+
+def test_evaluate_split_maps_queries_to_their_targets(monkeypatch):
+    ids = [f"g{i}" for i in range(20)]
+    model = OneHotModel(ids + ["outside"])
+
+    def fake_encode(model_, wanted, path_of, *a, **k):
+        return torch.stack([F.one_hot(torch.tensor(model.pos[i]), model.embed_dim).float() for i in wanted])
+
+    monkeypatch.setattr(ev, "encode_images", fake_encode)
+    # Queries whose reference is outside the gallery must still be encoded and work.
+    queries = [Query(reference="outside" if i == 0 else f"g{i}", text=f"g{(i + 3) % 20}", target=f"g{(i + 3) % 20}")
+               for i in range(10)]
+    split = EvalSplit(name="dress", queries=queries, gallery=ids)
+    oracle = ev.evaluate_split(model, split, path_of=None, ks=(1, 10))
+    assert oracle["R@1"] == 100.0 and oracle["queries"] == 10 and oracle["gallery"] == 20
+    model.follow = "image"  # the reference alone never is the target here
+    assert ev.evaluate_split(model, split, path_of=None, ks=(1,))["R@1"] == 0.0
+
+
+def test_summary_follows_the_papers():
+    per = {c: {"R@10": r10, "R@50": r50} for c, r10, r50 in (("dress", 10, 50), ("shirt", 20, 60), ("toptee", 30, 70))}
+    s = ev.summarize("fashioniq", per)
+    assert s["average"] == {"R@10": 20, "R@50": 60} and s["score"] == 40
+    s = ev.summarize("shoes", {"shoes": {"R@1": 10, "R@10": 40, "R@50": 70}})
+    assert s["score"] == 40
+
+
+def test_cli_on_generated_catalogue(synth_small, tiny_checkpoint, capsys):
+    fiq = synth_small / "fashioniq"
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for cat in ("dress", "shirt", "toptee"):
+        triplets = json.loads((fiq / "captions" / f"cap.{cat}.val.json").read_text())
+        pool = json.loads((fiq / "image_splits" / f"split.{cat}.val.json").read_text())
+        assert result["splits"][cat]["queries"] == len(triplets)
+        assert result["splits"][cat]["gallery"] == len(set(pool))
+        assert 0 <= result["splits"][cat]["R@10"] <= result["splits"][cat]["R@50"] <= 100
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "shoes", "--root",
+                    str(synth_small / "shoes")]) == 0
+    table = capsys.readouterr().out
+    assert "| shoes |" in table and "R@1" in table
+
+
+def test_cli_reports_a_missing_image_clearly(synth_small, tiny_checkpoint, tmp_path, capsys):
+    import shutil
+
+    root = tmp_path / "fiq"
+    shutil.copytree(synth_small / "fashioniq", root)
+    victim = json.loads((root / "image_splits" / "split.dress.val.json").read_text())[0]
+    (root / "images" / f"{victim}.png").unlink()
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root)]) == 2
+    assert victim in capsys.readouterr().err
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root),
+                    "--skip-missing", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    pool = json.loads((root / "image_splits" / "split.dress.val.json").read_text())
+    assert result["splits"]["dress"]["gallery"] == len(set(pool)) - 1

@@ -1,0 +1,150 @@
+"""The three stages on CPU: a tiny end-to-end run, exact resumption after a kill, and torchrun with 2 processes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import cti_ir
+from cti_ir import evaluate as ev
+from training import stage1, stage2, stage3
+
+REPO = Path(__file__).resolve().parent.parent
+COMMON = ["--model", "cti-tiny", "--no-progress", "--threads", "2"]
+
+
+@pytest.fixture(scope="module")
+def pipeline(synth_small, tmp_path_factory):
+    """stage 1 -> stage 2 -> stage 3, one short epoch each, on the generated catalogue."""
+    runs = tmp_path_factory.mktemp("runs")
+    assert stage1.main(["--data", str(synth_small / "open_domain"), "--out", str(runs / "s1"), "--epochs", "1",
+                        "--batch-size", "32", *COMMON]) == 0
+    assert stage2.main(["--corpus", str(synth_small / "fashioniq" / "product_descriptions.jsonl"),
+                        "--corpus", str(synth_small / "shoes" / "product_descriptions.jsonl"),
+                        "--init", str(runs / "s1" / "best"), "--out", str(runs / "s2"), "--epochs", "1",
+                        "--batch-size", "32", "--attribute-min-count", "2", *COMMON]) == 0
+    assert stage3.main(["--data", f"fashioniq={synth_small / 'fashioniq'}", "--data", f"shoes={synth_small / 'shoes'}",
+                        "--init", str(runs / "s2" / "best"), "--out", str(runs / "s3"), "--epochs", "1",
+                        "--batch-size", "32", *COMMON]) == 0
+    return runs
+
+
+def log_lines(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def test_each_stage_writes_its_checkpoints_and_log(pipeline):
+    for stage in ("s1", "s2", "s3"):
+        run = pipeline / stage
+        for name in ("best", "last"):
+            assert (run / name / "cti_config.json").is_file()
+            assert json.loads((run / name / "training_args.json").read_text())["out"] == str(run)
+        steps = [r for r in log_lines(run) if "loss" in r]
+        assert steps and all(r["loss"] == r["loss"] for r in steps)  # no NaN
+        evals = [r for r in log_lines(run) if "eval" in r]
+        assert len(evals) == 1 and "score" in evals[0]["eval"]
+
+
+def test_stage2_mines_attribute_words_from_descriptions(pipeline, synth_small):
+    vocab = json.loads((pipeline / "s2" / "best" / "attribute_vocabulary.json").read_text())
+    texts = " ".join(json.loads(line)["text"] for line in
+                     (synth_small / "fashioniq" / "product_descriptions.jsonl").read_text().splitlines())
+    assert len(vocab) > 10
+    assert all(word in texts for word in vocab)
+    assert "attribute_loss" in log_lines(pipeline / "s2")[0]
+    assert cti_ir.checkpoint.load_aux_state(pipeline / "s2" / "best")["attributes.weight"].shape[0] == len(vocab)
+
+
+def test_stage3_learns_weights_with_the_self_supervised_target(pipeline):
+    first = log_lines(pipeline / "s3")[0]
+    assert {"retrieval_loss", "weight_loss", "image_weight", "target_image_weight"} <= set(first)
+    model = cti_ir.load(pipeline / "s3" / "best")
+    assert model.composer_name == "adaptive"
+    metrics = json.loads((pipeline / "s3" / "best" / "metrics.json").read_text())
+    assert set(metrics["details"]) == {"fashioniq", "shoes"}
+
+
+def test_evaluator_reproduces_the_training_metrics(pipeline, synth_small):
+    model = cti_ir.load(pipeline / "s3" / "best")
+    result = ev.evaluate(model, "shoes", synth_small / "shoes", progress=False)
+    metrics = json.loads((pipeline / "s3" / "best" / "metrics.json").read_text())
+    assert result["score"] == pytest.approx(metrics["details"]["shoes"]["score"])
+
+
+def test_every_flag_is_explained():
+    from cti_ir import evaluate, index
+
+    for parser in (stage1.build_parser(), stage2.build_parser(), stage3.build_parser(), evaluate.build_parser()):
+        for action in parser._actions:
+            if action.dest != "help":
+                assert action.help and len(action.help) > 10, f"{parser.prog} {action.option_strings}"
+    assert index.build_parser().format_help()
+
+
+def test_bad_init_is_a_clear_error(synth_small, tmp_path, capsys):
+    code = stage3.main(["--data", f"shoes={synth_small / 'shoes'}", "--init", str(tmp_path / "nope"), "--out",
+                        str(tmp_path / "run"), *COMMON])
+    assert code == 2 and "checkpoint folder not found" in capsys.readouterr().err
+
+
+def stage1_cmd(synth_small, out, epochs=3):
+    return [sys.executable, "-m", "training.stage1", "--data", str(synth_small / "open_domain"), "--out", str(out),
+            "--epochs", str(epochs), "--batch-size", "32", "--save-every", "1", "--workers", "1", *COMMON]
+
+
+def weights(run):
+    return load_file(str(run / "last" / "open_clip_model.safetensors"))
+
+
+def test_killed_run_resumes_to_the_same_weights(synth_small, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    straight = tmp_path / "straight"
+    subprocess.run(stage1_cmd(synth_small, straight), check=True, cwd=REPO, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(stage1_cmd(synth_small, killed), cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+    state = killed / "train_state.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if state.is_file() and torch.load(state, weights_only=True)["step"] >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = torch.load(state, weights_only=True)["step"]
+    total = len(log_lines(straight)) - 3  # minus one eval line per epoch
+    assert 3 <= stopped_at < total, "the run must be killed part-way"
+    assert not (killed / "last").exists()
+
+    subprocess.run(stage1_cmd(synth_small, killed) + ["--resume"], check=True, cwd=REPO, env=env,
+                   capture_output=True)
+    a, b = weights(straight), weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "examples_per_s"} for r in rows]  # noqa: E731
+    assert strip(log_lines(straight)) == strip(log_lines(killed))  # nothing lost, nothing logged twice
+
+
+def test_torchrun_two_processes_train_and_checkpoint(synth_small, pipeline, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "training.stage3", "--data", f"fashioniq={synth_small / 'fashioniq'}",
+           "--init", str(pipeline / "s2" / "best"), "--out", str(out), "--epochs", "1", "--batch-size", "16",
+           "--model", "cti-tiny", "--no-progress", "--threads", "1"]
+    proc = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    state = torch.load(out / "train_state.pt", weights_only=True)
+    assert state["world_size"] == 2
+    n_train = sum(len(json.loads((synth_small / "fashioniq" / "captions" / f"cap.{c}.train.json").read_text()))
+                  for c in ("dress", "shirt", "toptee"))
+    assert state["step"] == n_train // (16 * 2)  # each step consumed one global batch of 2 x 16
+    trained, start = cti_ir.load(out / "last"), cti_ir.load(pipeline / "s2" / "best")
+    assert any(not torch.equal(p, q) for p, q in zip(trained.backbone.parameters(), start.backbone.parameters()))
+    assert (out / "best" / "metrics.json").is_file()

@@ -54,10 +54,14 @@ def test_each_stage_writes_its_checkpoints_and_log(pipeline):
 
 def test_stage2_mines_attribute_words_from_descriptions(pipeline, synth_small):
     vocab = json.loads((pipeline / "s2" / "best" / "attribute_vocabulary.json").read_text())
-    texts = " ".join(json.loads(line)["text"] for line in
-                     (synth_small / "fashioniq" / "product_descriptions.jsonl").read_text().splitlines())
+    words = set()
+    for corpus in ("fashioniq", "shoes"):
+        for line in (synth_small / corpus / "product_descriptions.jsonl").read_text().splitlines():
+            words |= set(json.loads(line)["text"].lower().replace(",", " ").split())
     assert len(vocab) > 10
-    assert all(word in texts for word in vocab)
+    # Terms are unigrams and bigrams of the descriptions' content words, nothing else.
+    assert all(w in words for term in vocab for w in term.split())
+    assert len(set(vocab)) == len(vocab)
     assert "attribute_loss" in log_lines(pipeline / "s2")[0]
     assert cti_ir.checkpoint.load_aux_state(pipeline / "s2" / "best")["attributes.weight"].shape[0] == len(vocab)
 

@@ -1,0 +1,532 @@
+"""The search page: upload (or pick) a product photo, type how it should differ, get matching catalogue products.
+
+    python app.py                                   # built-in demo: generated catalogue + demo model, cached
+    python app.py --checkpoint runs/stage3/best --index index/   # your own model and catalogue index
+    python app.py --help
+
+The page is a Gradio 6 Blocks app. :func:`build_app` makes it from a :class:`cti_ir.search.SearchEngine` without
+launching it; the event handlers are the methods of :class:`SearchPage`, plain functions that tests call without a
+browser. The search is also an API endpoint::
+
+    from gradio_client import Client, handle_file
+    Client("http://127.0.0.1:7860/").predict(handle_file("dress.jpg"), "is red and has long sleeves", "All", 10,
+                                             False, 0.5, api_name="/search")
+    # -> (results gallery, weights, status message, history table)
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before gradio is imported: it reads the variable at import time. setdefault so a user's own setting wins.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, NamedTuple, Sequence  # noqa: E402
+
+import gradio as gr  # noqa: E402
+from PIL import Image, ImageDraw  # noqa: E402
+
+from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image  # noqa: E402
+from cti_ir.search import MAX_K, QueryError, SearchEngine  # noqa: E402
+
+log = logging.getLogger("cti_ir.app")
+
+ALL_CATEGORIES = "All"
+DEFAULT_K = 10
+SLIDER_MAX_K = 50
+CAPTION_DESCRIPTION_CHARS = 140
+HISTORY_TEXT_CHARS = 80
+HISTORY_HEADERS = ["turn", "reference", "modification", "category", "top result", "weights (image / text)"]
+EXAMPLE_TEXTS = (
+    "is red and has long sleeves",
+    "is shorter and has no sleeves",
+    "is blue rather than white with a v-neck",
+    "has a floral print and is more casual",
+    "are black with a higher heel",
+    "have a shiny finish and no straps",
+)
+
+
+class SearchOutput(NamedTuple):
+    """What the search handler returns, in the order of the event's outputs."""
+
+    gallery: list            # (image path or placeholder, caption) per result
+    weights: str             # Markdown: the weights the composer used
+    status: str              # Markdown: what happened, or what went wrong
+    hits: list[dict]         # State: the results, for click-to-refine
+    history: list[dict]      # State: the turns so far
+    history_rows: list[list]  # the history as table rows
+
+
+class ReferenceOutput(NamedTuple):
+    """What the handlers that change the reference image return, in the order of their outputs."""
+
+    image: Any               # the new reference (path), or gr.update() to keep the current one
+    reference_id: Any        # State: the reference's product id (None for an upload)
+    reference_label: str     # Markdown under the image
+    text: Any                # the modification box: cleared for a new turn, or gr.update()
+    status: str
+
+
+def md_escape(text: str) -> str:
+    """Escape text for a gr.Markdown so that user input (file names, categories, texts) renders literally.
+
+    Only the characters that start Markdown or HTML constructs are escaped, so that API callers, who read the
+    Markdown source, still get a readable message.
+    """
+    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", str(text))
+
+
+def md_code(text: str) -> str:
+    """``text`` as a Markdown code span: product ids stay literal (``img_womens_boots_1.jpg``) and readable."""
+    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+
+
+def _error(message: str) -> str:
+    return f"**Error:** {md_escape(message)}"
+
+
+def _placeholder_image(size: int = 224) -> Image.Image:
+    """A grey tile shown in place of a catalogue image that is no longer on disk."""
+    img = Image.new("RGB", (size, size), (225, 225, 225))
+    draw = ImageDraw.Draw(img)
+    draw.line([(0, 0), (size, size)], fill=(180, 180, 180), width=3)
+    draw.line([(0, size), (size, 0)], fill=(180, 180, 180), width=3)
+    draw.text((size // 2 - 40, size // 2 - 6), "image missing", fill=(90, 90, 90))
+    return img
+
+
+class SearchPage:
+    """The page's state-free logic: every event handler, callable directly (tests, scripts) or by Gradio.
+
+    Per-user state (current reference id, last results, history) travels in ``gr.State`` values passed in and
+    returned, so one ``SearchPage`` serves every browser session; the only shared object is the read-only engine.
+    """
+
+    def __init__(self, engine: SearchEngine, max_pixels: int = DEFAULT_MAX_PIXELS, n_samples: int = 8,
+                 seed: int | None = None):
+        self.engine = engine
+        self.max_pixels = max_pixels
+        self.placeholder = _placeholder_image()
+        self._rng = random.Random(seed)  # our own generator: the global one is not ours to reseed
+        self.samples = self._sample_items(n_samples)
+
+    # ------------------------------------------------------------------------------------------------ helpers
+    @property
+    def categories(self) -> list[str]:
+        """Choices of the category filter."""
+        return [ALL_CATEGORIES] + list(self.engine.categories)
+
+    def _sample_items(self, n: int) -> list[dict]:
+        """A few catalogue products to pick a reference from: one per category, largest categories first."""
+        items = self.engine.index.items
+        by_category: dict[str, list[dict]] = {}
+        for it in items:
+            for category in it.get("categories") or []:
+                by_category.setdefault(category, []).append(it)
+        # Largest first: a catalogue with 3 big clothing categories and 10 small shoe types shows clothes too.
+        order = sorted(by_category, key=lambda c: (-len(by_category[c]), c))
+        chosen: list[dict] = []
+        for category in order:
+            first = next((it for it in by_category[category] if it not in chosen and os.path.isfile(it["path"])),
+                         None)
+            if first is not None and len(chosen) < n:
+                chosen.append(first)
+        for it in items:  # fewer categories than n: fill up in catalogue order
+            if len(chosen) >= n:
+                break
+            if it not in chosen and os.path.isfile(it["path"]):
+                chosen.append(it)
+        return chosen
+
+    def sample_gallery(self) -> list[tuple[str, str]]:
+        """The catalogue picker's thumbnails."""
+        return [(it["path"], it["image_id"]) for it in self.samples]
+
+    def _caption(self, hit: dict) -> str:
+        description = hit.get("description") or ""
+        if len(description) > CAPTION_DESCRIPTION_CHARS:
+            description = description[:CAPTION_DESCRIPTION_CHARS - 1] + "…"
+        caption = f"{hit['image_id']} · score {hit['score']:.3f}"
+        return f"{caption}\n{description}" if description else caption
+
+    def _load_reference(self, image: Any) -> Image.Image | None:
+        """The reference as a decoded RGB image; ``image`` is an upload's file path (or a PIL image)."""
+        if image is None or (isinstance(image, str) and not image.strip()):
+            return None
+        if isinstance(image, Image.Image):
+            if image.width * image.height > self.max_pixels:
+                raise ImageLoadError("<image>", f"too many pixels ({image.width}x{image.height})")
+            return image.convert("RGB")
+        if isinstance(image, dict):  # a FileData-like dict from an API caller that skipped the component
+            image = image.get("path")
+        if not isinstance(image, (str, os.PathLike)):
+            raise ImageLoadError("<upload>", f"unsupported value of type {type(image).__name__}")
+        # Our own decoder, not the component's: it checks the pixel count in the header before decoding.
+        return load_image(image, max_pixels=self.max_pixels)
+
+    @staticmethod
+    def _weights_markdown(result, override: bool) -> str:
+        if result.mode == "image":
+            return "**Weights:** image only (no text given) — image 1.00 · text 0.00"
+        if result.mode == "text":
+            return "**Weights:** text only (no reference image) — image 0.00 · text 1.00"
+        source = "set manually" if override else "predicted by the composer for this query"
+        return f"**Weights** ({source}): image **{result.image_weight:.2f}** · text **{result.text_weight:.2f}**"
+
+    # ----------------------------------------------------------------------------------------------- search
+    def search(self, image: Any, text: str | None, category: str | None = ALL_CATEGORIES, k: Any = DEFAULT_K,
+               override: bool = False, image_weight: Any = 0.5, reference_id: str | None = None,
+               history: list[dict] | None = None) -> SearchOutput:
+        """Run one query; every failure becomes a message in the status, never an exception."""
+        history = list(history or [])
+        try:
+            return self._search(image, text, category, k, override, image_weight, reference_id, history)
+        except ImageLoadError as e:
+            message = (f"The reference image cannot be used: {e.reason.rstrip('. ')}. Upload a photo (JPEG, PNG or "
+                       f"WebP) of at most {self.max_pixels / 1e6:.0f} megapixels.")
+        except QueryError as e:
+            message = str(e)[:1].upper() + str(e)[1:] + "."
+        except OSError as e:
+            log.warning("search failed: %s", e)
+            message = f"A file could not be read ({e.strerror or e}); please try again."
+        except Exception as e:  # noqa: BLE001 - the page must keep serving; the details go to the server log
+            log.exception("search failed")
+            message = f"The search failed ({type(e).__name__}); the details are in the server log."
+        return SearchOutput([], "", _error(message), [], history, self.history_rows(history))
+
+    def _search(self, image, text, category, k, override, image_weight, reference_id, history) -> SearchOutput:
+        reference = self._load_reference(image)
+        category = None if category in (None, "", ALL_CATEGORIES) else str(category)
+        weights = None
+        if override:
+            try:
+                w = float(image_weight)
+            except (TypeError, ValueError):
+                raise QueryError(f"the image weight must be a number between 0 and 1, got {image_weight!r}") from None
+            if not 0.0 <= w <= 1.0:
+                raise QueryError(f"the image weight must be between 0 and 1, got {w}")
+            weights = (w, 1.0 - w)
+        if reference is None:
+            reference_id = None
+        k_int = self._k(k)
+        # The reference product itself would come first; ask for one more and leave it out.
+        exclude = reference_id if reference is not None else None
+        result = self.engine.search(image=reference, text=text, k=min(k_int + 1, MAX_K) if exclude else k_int,
+                                    category=category, weights=weights)
+        hits = [h for h in result.hits if h.image_id != exclude][:k_int]
+        hit_dicts = [{"image_id": h.image_id, "path": h.path, "score": h.score, "categories": h.categories,
+                      "description": h.description} for h in hits]
+        gallery, missing = [], []
+        for h in hit_dicts:
+            if os.path.isfile(h["path"]):
+                gallery.append((h["path"], self._caption(h)))
+            else:  # deleted or moved since indexing: keep the slot, say which product it is
+                missing.append(h["image_id"])
+                gallery.append((self.placeholder, f"[image missing] {self._caption(h)}"))
+        turn = {"turn": len(history) + 1,
+                "reference": (reference_id or "uploaded image") if reference is not None else "—",
+                "text": result.text, "category": category or ALL_CATEGORIES,
+                "top": hit_dicts[0]["image_id"] if hit_dicts else "—",
+                "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}"}
+        history = history + [turn]
+        status = self._status(result, hit_dicts, missing, override, category)
+        return SearchOutput(gallery, self._weights_markdown(result, override and result.mode == "composed"),
+                            status, hit_dicts, history, self.history_rows(history))
+
+    @staticmethod
+    def _k(k: Any) -> int:
+        try:
+            value = int(float(k))
+        except (TypeError, ValueError, OverflowError):
+            raise QueryError(f"the number of results must be a whole number, got {k!r}") from None
+        if not 1 <= value <= MAX_K:
+            raise QueryError(f"the number of results must be between 1 and {MAX_K}, got {value}")
+        return value
+
+    @staticmethod
+    def _status(result, hits: list[dict], missing: list[str], override: bool, category: str | None) -> str:
+        mode = {"composed": "image + text", "image": "image only", "text": "text only"}[result.mode]
+        where = f" in {md_code(category)}" if category else ""
+        lines = [f"Found **{len(hits)}** products{where} ({mode})."]
+        if not hits:
+            lines = [f"No products found{where}."]
+        notes = [md_escape(n) for n in result.notes]
+        if override and result.mode != "composed":
+            notes.append("the manual weights apply only when both an image and a text are given")
+        if missing:
+            notes.append(f"the image of {len(missing)} product(s) is missing from disk "
+                         f"({', '.join(md_code(m) for m in missing[:5])}{'…' if len(missing) > 5 else ''}); "
+                         f"shown as a placeholder")
+        lines += [f"Note: {n}." for n in notes]
+        return "  \n".join(lines)
+
+    @staticmethod
+    def history_rows(history: list[dict]) -> list[list]:
+        """The turns as rows of the history table (see ``HISTORY_HEADERS``)."""
+        rows = []
+        for t in history:
+            text = t["text"] if len(t["text"]) <= HISTORY_TEXT_CHARS else t["text"][:HISTORY_TEXT_CHARS - 1] + "…"
+            rows.append([t["turn"], t["reference"], text, t["category"], t["top"], t["weights"]])
+        return rows
+
+    # ------------------------------------------------------------------------------------ reference changes
+    def _use_item(self, item: dict, why: str) -> ReferenceOutput:
+        if not os.path.isfile(item["path"]):
+            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(), "**Error:** " + (
+                f"The image of product {md_code(item['image_id'])} is missing from disk, so it cannot be the "
+                f"reference; pick another one."))
+        label = f"Reference: product {md_code(item['image_id'])}"
+        if item.get("categories"):
+            label += f" ({md_escape(', '.join(item['categories']))})"
+        status = f"{why} product {md_code(item['image_id'])} is the reference now: type how the result should " \
+                 f"differ and press Search."
+        return ReferenceOutput(item["path"], item["image_id"], label, "", status)
+
+    @staticmethod
+    def _selected_index(evt: Any) -> int | None:
+        index = getattr(evt, "index", evt)
+        if isinstance(index, (list, tuple)):
+            index = index[0] if index else None
+        return index if isinstance(index, int) else None
+
+    def select_result(self, hits: list[dict] | None, evt: gr.SelectData) -> ReferenceOutput:
+        """A click on a result: that product becomes the reference of the next turn."""
+        index = self._selected_index(evt)
+        if index is None or not hits or not 0 <= index < len(hits):
+            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(),
+                                   _error("That result is no longer available; run the search again."))
+        return self._use_item(hits[index], "Refining:")
+
+    def select_sample(self, evt: gr.SelectData) -> ReferenceOutput:
+        """A click on a catalogue thumbnail: that product becomes the reference."""
+        index = self._selected_index(evt)
+        if index is None or not 0 <= index < len(self.samples):
+            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(), _error("Unknown product."))
+        return self._use_item(self.samples[index], "Picked:")
+
+    def random_product(self) -> ReferenceOutput:
+        """A random catalogue product as the reference (a few tries, in case some images are missing)."""
+        items = self.engine.index.items
+        for _ in range(20):
+            item = items[self._rng.randrange(len(items))]
+            if os.path.isfile(item["path"]):
+                return self._use_item(item, "Random pick:")
+        return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(),
+                               _error("Could not find a catalogue image on disk; is the catalogue folder there?"))
+
+    @staticmethod
+    def reference_uploaded() -> tuple[None, str]:
+        """The user uploaded their own photo: it has no product id."""
+        return None, "Reference: your uploaded image"
+
+    @staticmethod
+    def reference_cleared() -> tuple[None, str]:
+        """The reference image was removed."""
+        return None, "No reference image: the search will use the text only."
+
+    @staticmethod
+    def new_session() -> tuple[list, list, list, list, str]:
+        """Forget the results and the history (not the reference and text)."""
+        return [], [], [], [], "History cleared."
+
+    @staticmethod
+    def toggle_override(enabled: bool):
+        """The image-weight slider is active only while the manual override is on."""
+        return gr.update(interactive=bool(enabled))
+
+
+def upload_image(**kwargs) -> gr.Image:
+    """``gr.Image(type="filepath")`` that hands the handler the uploaded file's path without opening it.
+
+    Gradio's own preprocessing opens the upload with PIL; a file that is not an image (or a decompression bomb)
+    then fails inside Gradio with a generic error before our handler runs. Here the handler gets the path and
+    validates it with ``cti_ir.images.load_image``, which reports a clear reason in the status area.
+
+    The override is set on the instance: a ``gr.Image`` subclass would make Gradio's component metaclass write an
+    ``app.pyi`` stub next to this file at import time.
+    """
+    component = gr.Image(type="filepath", **kwargs)
+    gradio_preprocess = component.preprocess
+
+    def preprocess(payload):
+        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return gradio_preprocess(payload)
+
+    component.preprocess = preprocess
+    return component
+
+
+def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS, concurrency: int = 2,
+              max_pixels: int = DEFAULT_MAX_PIXELS, title: str = "Composed fashion search",
+              page: SearchPage | None = None) -> gr.Blocks:
+    """The search page as a ``gr.Blocks`` (not launched; see :func:`launch`)."""
+    page = page or SearchPage(engine, max_pixels=max_pixels)
+    with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
+                    f"want differs, and search. Click a result to refine from it.")
+        reference_id = gr.State(None)
+        hits = gr.State([])
+        history = gr.State([])
+        with gr.Row():
+            with gr.Column(scale=1):
+                image = upload_image(label="Reference image", sources=["upload", "clipboard"],
+                                    height=280, elem_id="reference-image")
+                reference_label = gr.Markdown("No reference image: the search will use the text only.",
+                                              elem_id="reference-label")
+                samples = gr.Gallery(page.sample_gallery(), label="…or pick one from the catalogue", columns=4,
+                                     rows=2, height=300, allow_preview=False, elem_id="catalogue-picker")
+                random_button = gr.Button("Random product", size="sm", elem_id="random-product")
+            with gr.Column(scale=1):
+                text = gr.Textbox(label="Modification", placeholder="e.g. is red and has long sleeves", lines=2,
+                                  elem_id="modification")
+                gr.Examples([[t] for t in example_texts], inputs=[text], label="Example modifications")
+                with gr.Row():
+                    category = gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
+                                           elem_id="category")
+                    k = gr.Slider(1, SLIDER_MAX_K, value=DEFAULT_K, step=1, label="Results (K)", elem_id="k")
+                with gr.Accordion("Image / text weights", open=False):
+                    override = gr.Checkbox(False, label="Set the weights manually")
+                    image_weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, interactive=False,
+                                             label="Image weight (text weight = 1 − image weight)")
+                with gr.Row():
+                    search_button = gr.Button("Search", variant="primary", elem_id="search-button")
+                    clear_button = gr.Button("New session", elem_id="new-session")
+                status = gr.Markdown("", label="Status", elem_id="status")
+                weights = gr.Markdown("", label="Weights", elem_id="weights")
+        results = gr.Gallery(label="Results", columns=5, height="auto",
+                             object_fit="contain", allow_preview=False, elem_id="results")
+        history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, label="Turns",
+                                     wrap=True, elem_id="history")
+
+        search_inputs = [image, text, category, k, override, image_weight, reference_id, history]
+        search_outputs = [results, weights, status, hits, history, history_table]
+        reference_outputs = [image, reference_id, reference_label, text, status]
+        search_button.click(page.search, search_inputs, search_outputs, api_name="search",
+                            concurrency_limit=concurrency, concurrency_id="search")
+        # Enter in the text box searches too; same queue slot, not a second public endpoint.
+        text.submit(page.search, search_inputs, search_outputs, api_visibility="private",
+                    concurrency_limit=concurrency, concurrency_id="search")
+        results.select(page.select_result, [hits], reference_outputs, api_visibility="private")
+        samples.select(page.select_sample, None, reference_outputs, api_visibility="private")
+        random_button.click(page.random_product, None, reference_outputs, api_visibility="private")
+        image.upload(page.reference_uploaded, None, [reference_id, reference_label], api_visibility="private")
+        image.clear(page.reference_cleared, None, [reference_id, reference_label], api_visibility="private")
+        override.change(page.toggle_override, [override], [image_weight], api_visibility="private")
+        clear_button.click(page.new_session, None, [results, hits, history, history_table, status],
+                           api_visibility="private")
+    return demo
+
+
+def catalogue_dirs(engine: SearchEngine) -> list[str]:
+    """The folders holding the indexed images: the only files the server may send besides its own."""
+    parents = sorted({str(Path(it["path"]).parent) for it in engine.index.items})
+    kept: list[str] = []
+    for p in parents:  # sorted, so a folder comes before its sub-folders
+        if not any(p == k or p.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
+            kept.append(p)
+    return kept
+
+
+def launch(demo: gr.Blocks, engine: SearchEngine, host: str = "127.0.0.1", port: int | None = 7860,
+           share: bool = False, queue_size: int = 64, max_upload_mb: float = 20, **kwargs):
+    """Queue and launch ``demo``, serving the catalogue's image folders; returns Gradio's (app, url, share_url)."""
+    demo.queue(max_size=queue_size)
+    return demo.launch(server_name=host, server_port=port, share=share, allowed_paths=catalogue_dirs(engine),
+                       max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python app.py``."""
+    p = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Serve the composed text+image fashion search page. With neither --checkpoint nor --index it "
+                    "runs the built-in demo: it generates a catalogue, indexes it with the shipped demo model "
+                    "(all cached, so only the first launch takes minutes) and serves it.")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint folder (cti-ir format) that encodes the queries. With --index: serve that "
+                        "index. Alone: build the demo index with this checkpoint instead of the demo model")
+    p.add_argument("--index", default=None,
+                   help="index folder built with `python -m cti_ir.index build`; without --checkpoint, the "
+                        "checkpoint recorded in its index_info.json is used")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for the network)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a temporary public *.gradio.live link (off by default; needs internet)")
+    p.add_argument("--cache-dir", default=None,
+                   help="where the demo keeps its catalogue and index (default: $CTI_IR_CACHE, else "
+                        "~/.cache/cti-ir/demo)")
+    p.add_argument("--demo-size", choices=("small", "default"), default="default",
+                   help="size of the generated demo catalogue: default (~17,900 products, a few minutes the first "
+                        "time) or small (~1,600 products, seconds)")
+    p.add_argument("--max-upload-mb", type=float, default=20,
+                   help="largest upload accepted, in megabytes (default 20); images above "
+                        f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels are refused whatever their file size")
+    p.add_argument("--concurrency", type=int, default=2,
+                   help="searches run at the same time (per-event concurrency limit; default 2); others wait in "
+                        "the queue")
+    p.add_argument("--queue-size", type=int, default=64,
+                   help="requests that may wait in the queue before new ones are turned away (default 64)")
+    return p
+
+
+def resolve_model_and_index(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The (checkpoint, index) to serve: the ones given, or the demo's (built or loaded from the cache)."""
+    if args.index:
+        if args.checkpoint:
+            return Path(args.checkpoint), Path(args.index)
+        from cti_ir.index import read_index_info
+
+        recorded = read_index_info(args.index).get("source", {}).get("checkpoint")
+        if not recorded:
+            raise ValueError(f"{args.index}/index_info.json does not record its checkpoint; pass --checkpoint")
+        return Path(recorded), Path(args.index)
+    from cti_ir.demo import prepare_demo
+
+    checkpoint, index, _ = prepare_demo(args.cache_dir, checkpoint=args.checkpoint, size=args.demo_size,
+                                        progress=lambda m: print(m, flush=True))
+    return checkpoint, index
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; serves until interrupted. Returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.concurrency < 1 or args.queue_size < 1 or args.max_upload_mb <= 0:
+        print("error: --concurrency and --queue-size must be >= 1, --max-upload-mb > 0", file=sys.stderr)
+        return 2
+    # Warnings only: the libraries below log a line per HTTP request at INFO level.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from cti_ir.checkpoint import CheckpointError
+
+    try:
+        checkpoint, index = resolve_model_and_index(args)
+        start = time.perf_counter()
+        print(f"loading model {checkpoint} and index {index}", flush=True)
+        engine = SearchEngine(checkpoint, index)
+        print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s; starting the server",
+              flush=True)
+    except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    demo = build_app(engine, concurrency=args.concurrency)
+    try:
+        launch(demo, engine, host=args.host, port=args.port, share=args.share, queue_size=args.queue_size,
+               max_upload_mb=args.max_upload_mb)
+    except OSError as e:  # e.g. the port is taken
+        print(f"error: cannot start the server on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

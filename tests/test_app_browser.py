@@ -1,0 +1,174 @@
+"""The search page in a real browser (headless Chromium driven by selenium); saves docs/screenshot.png.
+
+Slow (generates the small demo catalogue and indexes it: about a minute on 2 cores), so excluded from the default
+run::
+
+    python -m pytest -m slow tests/test_app_browser.py
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (installed here with apt-get when missing and running as root)
+and the ``selenium`` package.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:::gradio.queueing")]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "screenshot.png"
+WAIT_S = 60
+
+
+def ensure_chromium() -> None:
+    """Install headless Chromium and its driver with apt-get when they are missing (root only), else skip."""
+    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.skip(f"{CHROMIUM} / {CHROMEDRIVER} missing and cannot be installed here (not root or no apt-get); "
+                    f"install the Debian packages chromium and chromium-driver")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium", "chromium-driver"]):
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        if done.returncode != 0:
+            pytest.skip(f"`{' '.join(cmd)}` failed, so no browser to test with: {done.stderr.strip()[-500:]}")
+
+
+@pytest.fixture(scope="module")
+def served_demo(tmp_path_factory):
+    """The small built-in demo served on a free port; yields its URL and a catalogue image to upload."""
+    import app
+    from cti_ir.demo import prepare_demo
+    from cti_ir.search import SearchEngine
+    from tests.app_fixtures import free_port
+
+    checkpoint, index, info = prepare_demo(tmp_path_factory.mktemp("demo_cache"), size="small")
+    engine = SearchEngine(checkpoint, index)
+    demo = app.build_app(engine)
+    port = free_port()
+    app.launch(demo, engine, port=port, prevent_thread_lock=True, quiet=True)
+    upload = sorted((Path(info["fashioniq"]) / "images").glob("*.png"))[0]
+    try:
+        yield f"http://127.0.0.1:{port}/", upload
+    finally:
+        demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    ensure_chromium()
+    webdriver = pytest.importorskip("selenium.webdriver", reason="pip install selenium (the dev extra)")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1400,1000",
+                 f"--user-data-dir={tmp_path_factory.mktemp('chromium_profile')}"):
+        options.add_argument(flag)
+    # An explicit driver path: Selenium Manager would otherwise try to download one (no internet here).
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _wait(driver, condition, what: str, timeout: float = WAIT_S):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(lambda d: condition(d), message=f"timed out waiting for {what}")
+
+
+def _loaded_result_images(driver) -> int:
+    """Result thumbnails the browser has actually loaded (served by the app, decoded, non-empty)."""
+    return driver.execute_script(
+        "return [...document.querySelectorAll('#results img')]"
+        ".filter(img => img.complete && img.naturalWidth > 0).length;")
+
+
+def _save_small_png(src: Path, dest: Path) -> None:
+    """Save a screenshot with a 256-colour palette: a third of the size in the repository, still legible."""
+    from PIL import Image
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with Image.open(src) as img:
+        img.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+            dest, optimize=True)
+
+
+def _history_rows(driver) -> int:
+    """Data rows of the history table (Gradio 6's Dataframe is an ARIA grid; its row count includes the header)."""
+    grids = driver.find_elements("css selector", "#history [role=grid]")
+    return int(grids[0].get_attribute("aria-rowcount") or 1) - 1 if grids else 0
+
+
+def _status(driver) -> str:
+    return driver.find_element("css selector", "#status").text
+
+
+def test_search_in_a_real_browser(served_demo, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    url, upload = served_demo
+    browser.get(url)
+    file_input = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#reference-image input[type=file]"),
+                       "the upload field")[0]
+
+    # A text file named .png: the page says what is wrong and keeps working.
+    fake = tmp_path / "not_a_photo.png"
+    fake.write_text("just text")
+    file_input.send_keys(str(fake))
+    _wait(browser, lambda d: "uploaded image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
+          "the reference label")
+    browser.find_element(By.CSS_SELECTOR, "#search-button").click()
+    _wait(browser, lambda d: "Error" in _status(d), "the error message")
+    assert "not an image" in _status(browser), _status(browser)
+    browser.find_element(By.CSS_SELECTOR, "#reference-image button[aria-label='Remove Image']").click()
+    _wait(browser, lambda d: "No reference image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
+          "the cleared reference")
+
+    file_input = browser.find_element(By.CSS_SELECTOR, "#reference-image input[type=file]")
+    file_input.send_keys(str(upload))
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#reference-image img"), "the uploaded preview")
+    _wait(browser, lambda d: "uploaded image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
+          "the reference label")
+
+    text = browser.find_element(By.CSS_SELECTOR, "#modification textarea")
+    text.send_keys("is red and has long sleeves")
+    browser.find_element(By.CSS_SELECTOR, "#search-button").click()
+    _wait(browser, lambda d: "Found" in _status(d) or "Error" in _status(d), "the search to finish")
+    assert "Found 10 products (image + text)" in _status(browser), _status(browser)
+    _wait(browser, lambda d: _loaded_result_images(d) >= 10, "10 result images to load")
+    assert "image" in browser.find_element(By.CSS_SELECTOR, "#weights").text
+    captions = browser.find_element(By.CSS_SELECTOR, "#results").text
+    assert "score" in captions
+
+    # Click-to-refine: the first result becomes the reference, and a second turn is recorded.
+    browser.find_elements(By.CSS_SELECTOR, "#results button.thumbnail-item, #results .thumbnail-item")[0].click()
+    _wait(browser, lambda d: "Reference: product" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
+          "the clicked result to become the reference")
+    text = browser.find_element(By.CSS_SELECTOR, "#modification textarea")
+    assert text.get_attribute("value") == ""
+    text.send_keys("is blue")
+    browser.find_element(By.CSS_SELECTOR, "#search-button").click()
+    _wait(browser, lambda d: _history_rows(d) == 2, "a second turn in the history")
+    _wait(browser, lambda d: _loaded_result_images(d) >= 10, "the refined results to load")
+    rows = browser.find_element(By.CSS_SELECTOR, "#history").text
+    assert "is red and has long sleeves" in rows and "is blue" in rows
+
+    for _ in range(3):  # the layout reflows when the window grows: fit the window to the page until it settles
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        browser.set_window_size(1400, min(height + 120, 4000))
+    browser.execute_script("window.scrollTo(0, 0)")
+    raw = tmp_path / "screenshot.png"
+    assert browser.save_screenshot(str(raw))
+    _save_small_png(raw, SCREENSHOT)
+    assert SCREENSHOT.stat().st_size > 10_000

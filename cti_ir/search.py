@@ -10,6 +10,7 @@ hits.image_weight, hits.text_weight, [(h.image_id, h.score, h.path) for h in hit
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -89,10 +90,15 @@ class SearchEngine:
         if img is not None and txt is not None:
             w = None
             if weights is not None:
-                wi, wt = float(weights[0]), float(weights[1])
-                if wi < 0 or wt < 0 or wi + wt <= 0:
-                    raise QueryError("manual weights must be non-negative and not both zero")
-                w = (torch.tensor([wi / (wi + wt)]), torch.tensor([wt / (wi + wt)]))
+                try:
+                    wi, wt = float(weights[0]), float(weights[1])
+                except (TypeError, ValueError, IndexError):
+                    raise QueryError(f"manual weights must be two numbers (w_img, w_txt), got {weights!r}") from None
+                # `not (x >= 0)` also catches NaN, which compares false with everything.
+                if not (wi >= 0 and wt >= 0) or wi + wt <= 0 or math.isinf(wi + wt):
+                    raise QueryError(f"manual weights must be finite, non-negative and not both zero, got {weights!r}")
+                # On the features' device and dtype: CPU float tensors would fail against a model on the GPU.
+                w = (img.new_tensor([wi / (wi + wt)]), img.new_tensor([wt / (wi + wt)]))
             out = model.compose(img, txt, w)
             return out.query, float(out.image_weight[0]), float(out.text_weight[0]), "composed"
         if img is not None:

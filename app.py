@@ -475,6 +475,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=2,
                    help="searches run at the same time (per-event concurrency limit; default 2); others wait in "
                         "the queue")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch and FAISS threads per search (default 1: on a few cores, single queries are several "
+                        "times faster with one thread than with threads competing; see benchmarks/README.md)")
     p.add_argument("--queue-size", type=int, default=64,
                    help="requests that may wait in the queue before new ones are turned away (default 64)")
     return p
@@ -504,6 +507,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.concurrency < 1 or args.queue_size < 1 or args.max_upload_mb <= 0:
         print("error: --concurrency and --queue-size must be >= 1, --max-upload-mb > 0", file=sys.stderr)
         return 2
+    if args.threads >= 1:  # process-wide settings, made here in the entry point and nowhere at import
+        import faiss
+        import torch
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
     # Warnings only: the libraries below log a line per HTTP request at INFO level.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from cti_ir.checkpoint import CheckpointError

@@ -100,6 +100,8 @@ def save_checkpoint(
             write_json_atomic(tmp / "metrics.json", metrics)
         for name, obj in (extra_files or {}).items():
             write_json_atomic(tmp / name, obj)
+        for f in tmp.iterdir():
+            os.chmod(f, 0o644)  # safetensors writes 0600; checkpoints are meant to be shared and served
         replace_dir_atomic(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

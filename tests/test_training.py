@@ -152,3 +152,11 @@ def test_torchrun_two_processes_train_and_checkpoint(synth_small, pipeline, tmp_
     trained, start = cti_ir.load(out / "last"), cti_ir.load(pipeline / "s2" / "best")
     assert any(not torch.equal(p, q) for p, q in zip(trained.backbone.parameters(), start.backbone.parameters()))
     assert (out / "best" / "metrics.json").is_file()
+
+
+def test_a_step_budget_still_leaves_an_evaluated_checkpoint(synth_small, tmp_path):
+    out = tmp_path / "budget"
+    assert stage1.main(["--data", str(synth_small / "open_domain"), "--out", str(out), "--epochs", "3",
+                        "--batch-size", "32", "--max-steps", "2", *COMMON]) == 0
+    assert [r["step"] for r in log_lines(out) if "loss" in r] == [1, 2]
+    assert json.loads((out / "best" / "metrics.json").read_text())["step"] == 2

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import nullcontext
 import random
 import sys
 import time
@@ -286,7 +287,7 @@ class Trainer:
                 batch = self._to_device(batch)
                 micro = self.batch_in_epoch % accum
                 sync = micro == accum - 1
-                ctx = runner.no_sync() if (self.ddp is not None and not sync) else _nullcontext()
+                ctx = runner.no_sync() if (self.ddp is not None and not sync) else nullcontext()
                 with ctx, self._autocast():
                     loss, logs = runner(batch, self.gather)
                     (loss / accum).backward()
@@ -311,16 +312,19 @@ class Trainer:
             bar.close()
             if self.batch_in_epoch >= self.batches_per_epoch:
                 self._end_epoch()
+        if self.batch_in_epoch > 0 and not self.history and self.cfg.eval_every_epoch:
+            # The budget (--max-steps) ended the run inside its first epoch: evaluate what there is, so that the
+            # run still leaves a best/ checkpoint with metrics.
+            self._evaluate_and_keep_best()
         if self.info.is_main:
             self.save_model("last", self.history[-1] if self.history else None)
         self.save_state()
         barrier(self.info)
         return {"best_score": self.best_score, "history": self.history, "steps": self.step}
 
-    def _end_epoch(self) -> None:
-        metrics = None
-        if self.cfg.eval_every_epoch and self.info.is_main:
-            metrics = self.task.evaluate(self.model)
+    def _evaluate_and_keep_best(self) -> None:
+        """Evaluate on rank 0, log it, and keep the checkpoint if it is the best so far."""
+        metrics = self.task.evaluate(self.model) if (self.cfg.eval_every_epoch and self.info.is_main) else None
         if metrics is not None:
             metrics = {"epoch": self.epoch + 1, "step": self.step, **metrics}
             self.history.append(metrics)
@@ -330,6 +334,9 @@ class Trainer:
                 self.best_score = metrics["score"]
                 self.save_model("best", metrics)
         barrier(self.info)
+
+    def _end_epoch(self) -> None:
+        self._evaluate_and_keep_best()
         self.epoch += 1
         self.batch_in_epoch = 0
         self.save_state()
@@ -342,9 +349,3 @@ class Trainer:
             print(f"[{self.task.name}] {msg}", file=sys.stderr)
 
 
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

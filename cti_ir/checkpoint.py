@@ -155,8 +155,13 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
-def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True) -> CIRModel:
-    """Load a checkpoint folder written by ``save_checkpoint``; raises ``CheckpointError`` with what is wrong."""
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True,
+                    new_composer: tuple[str, dict] | None = None) -> CIRModel:
+    """Load a checkpoint folder written by ``save_checkpoint``; raises ``CheckpointError`` with what is wrong.
+
+    ``new_composer=(name, kwargs)`` loads the backbone only and attaches a freshly initialised composer of that
+    kind: how a stage starts from the previous stage's encoders (whose composer, if any, was never trained).
+    """
     config = read_checkpoint_config(path)
     folder = Path(config["_folder"])
     for name in config["files"]:
@@ -175,9 +180,13 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{folder / OPEN_CLIP_CONFIG} does not describe an open_clip model: {e}") from e
     composer = config.get("composer", {})
-    model = CIRModel(backbone, composer.get("name", "adaptive"), composer.get("kwargs", {}))
+    if new_composer is not None:
+        model = CIRModel(backbone, new_composer[0], new_composer[1])
+    else:
+        model = CIRModel(backbone, composer.get("name", "adaptive"), composer.get("kwargs", {}))
     _load_weights(model.backbone, folder / BACKBONE_WEIGHTS, "backbone")
-    _load_weights(model.composer, folder / COMPOSER_WEIGHTS, "composer")
+    if new_composer is None:
+        _load_weights(model.composer, folder / COMPOSER_WEIGHTS, "composer")
     model.fingerprint = config["fingerprint"]
     return model.to(device).eval()
 

@@ -113,3 +113,11 @@ def test_no_code_path_unpickles():
         if re.search(r"\bpickle\.loads?\(", text):
             offenders.append(f"{py}: pickle.load")
     assert offenders == []
+
+
+def test_a_new_stage_takes_the_encoders_and_a_fresh_composer(saved, tmp_path):
+    model, path = saved
+    # The checkpoint's composer (adaptive) is not loaded: a combiner starts fresh on the same encoders.
+    fresh = load_checkpoint(path, new_composer=("combiner", {}))
+    assert fresh.composer_name == "combiner"
+    assert all(torch.equal(a, b) for a, b in zip(fresh.backbone.parameters(), model.backbone.parameters()))

@@ -72,20 +72,20 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
 
 def starting_model(args: argparse.Namespace, composer: str = "adaptive", composer_kwargs: dict | None = None,
                    device: torch.device | str = "cpu") -> CIRModel:
-    """The model a stage starts from: the --init checkpoint, or --model/--pretrained.
+    """The model a stage starts from: the --init checkpoint's encoders, or --model/--pretrained.
 
-    When the requested composer differs from the checkpoint's (stage 3 after stage 2 usually), the backbone is
-    kept and a fresh composer of the requested kind is built.
+    The composer starts fresh unless ``--init-composer`` asks to keep the checkpoint's (continuing a stage-3
+    model with the same composer): stage 1 and 2 checkpoints carry a composer that was never trained.
     """
     torch.manual_seed(args.seed)
     if args.init:
-        model = load_checkpoint(args.init)
-        if model.composer_name != composer or (composer_kwargs and composer_kwargs != model.composer_kwargs):
-            from cti_ir.backbone import Backbone
-
-            backbone = Backbone(model.backbone, model.preprocess, model.tokenizer, model.model_cfg,
-                                model.preprocess_cfg)
-            model = CIRModel(backbone, composer, composer_kwargs)
+        if getattr(args, "init_composer", False):
+            model = load_checkpoint(args.init)
+            if model.composer_name != composer:
+                raise ValueError(f"--init-composer: {args.init} has a {model.composer_name!r} composer, not "
+                                 f"{composer!r}")
+        else:
+            model = load_checkpoint(args.init, new_composer=(composer, composer_kwargs or {}))
     else:
         model = CIRModel.create(args.model, args.pretrained, composer, **(composer_kwargs or {}))
     return model.to(device).train()

@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = p.add_argument_group("query composer")
     c.add_argument("--composer", default="adaptive", choices=COMPOSER_NAMES,
                    help="adaptive (ours), or a baseline: combiner (CLIP4Cir), sum, image (image only), text")
+    c.add_argument("--init-composer", action="store_true",
+                   help="keep the --init checkpoint's trained composer (continuing a stage-3 model) instead of "
+                        "starting a fresh one")
     c.add_argument("--weight-loss", type=float, default=1.0,
                    help="weight of the self-supervised modality-weight loss (adaptive only; 0 = the ablation "
                         "without the self-supervised target)")

@@ -14,6 +14,7 @@ Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
     no-stage2         stage 1 -> stage 3 adaptive
     no-attribute-task stage 1 -> stage 2 (retrieval only) -> stage 3 adaptive
     no-ss-weighting   as full, but the adaptive composer gets no self-supervised weight target
+    full-ss0.1        as full, with the self-supervised weight loss at 0.1 instead of 1
     stage3-only       stage 3 adaptive from a random backbone
     sum, combiner, image-only, text-only
                       baselines: as full up to stage 2, then stage 3 with that composer
@@ -39,6 +40,7 @@ VARIANTS = {
     "no-stage2": ("s1", "adaptive", []),
     "no-attribute-task": ("s2_noattr", "adaptive", []),
     "no-ss-weighting": ("s2_full", "adaptive", ["--weight-loss", "0"]),
+    "full-ss0.1": ("s2_full", "adaptive", ["--weight-loss", "0.1"]),
     "stage3-only": (None, "adaptive", []),
     "sum": ("s2_full", "sum", []),
     "combiner": ("s2_full", "combiner", []),

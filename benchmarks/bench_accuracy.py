@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_accuracy", description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="runs/bench", help="folder for the data, the runs and the results")
     p.add_argument("--data", default=None, help="generated catalogue to use (default: generate into WORK/data)")
+    p.add_argument("--open-domain", default=None,
+                   help="stage-1 image-caption corpus (default: DATA/open_domain, the catalogue's own open-domain set)")
     p.add_argument("--size", default="default", choices=["small", "default", "large"],
                    help="generator size when --data is not given")
     p.add_argument("--model", default="cti-small", help="backbone config for every variant")
@@ -66,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64, help="batch size of every stage")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--export-demo", default=None,
-                   help="copy the full variant's best stage-3 checkpoint here in fp16 (the app's demo model)")
+                   help="copy the best stage-3 checkpoint of --demo-variant (first seed) here in fp16 (the app's demo model)")
+    p.add_argument("--demo-variant", default="full", choices=list(VARIANTS), help="variant that --export-demo exports")
     return p
 
 
@@ -101,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings.setdefault(name, round(time.time() - t0, 1))
 
     needed = {VARIANTS[v][0] for v in args.variants}
-    s1_argv = ["--data", str(data / "open_domain"), "--epochs", str(args.stage1_epochs), *common]
+    open_domain = Path(args.open_domain) if args.open_domain else data / "open_domain"
+    s1_argv = ["--data", str(open_domain), "--epochs", str(args.stage1_epochs), *common]
     if needed & {"s1", "s2_full", "s2_noattr"}:
         timed("s1", stage1, [*s1_argv, "--out", str(runs / "s1")])
     corpora = ["--corpus", str(data / "fashioniq" / "product_descriptions.jsonl"),
@@ -126,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             metrics = json.loads((runs / name / "best" / "metrics.json").read_text())
             results.setdefault(variant, []).append(metrics["details"])
     summary = summarize(results)
-    meta = {"data": str(data), "model": args.model, "seeds": args.seeds, "epochs": {
+    meta = {"data": str(data), "open_domain": str(open_domain), "model": args.model, "seeds": args.seeds, "epochs": {
         "stage1": args.stage1_epochs, "stage2": args.stage2_epochs, "stage3": args.stage3_epochs}, "stage3_lr": args.stage3_lr,
         "batch_size": args.batch_size, "seconds": timings, "threads": torch.get_num_threads()}
     write_json_atomic(work / "accuracy.json", {"meta": meta, "results": summary})
@@ -134,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     write_text_atomic(work / "accuracy.md", table + "\n")
     print(table)
     if args.export_demo:
-        export_demo(runs / f"s3_full_seed{args.seeds[0]}" / "best", Path(args.export_demo))
+        export_demo(runs / f"s3_{args.demo_variant}_seed{args.seeds[0]}" / "best", Path(args.export_demo))
     return 0
 
 
@@ -161,6 +165,10 @@ def summarize(results: dict[str, list[dict]]) -> dict:
             if len(values) > 1:
                 mean = row[key]
                 row[key + "_std"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+        overall = [(d["fashioniq"]["score"] + d["shoes"]["score"]) / 2 for d in per_seed]
+        row["overall"] = sum(overall) / len(overall)
+        if len(overall) > 1:
+            row["overall_std"] = (sum((v - row["overall"]) ** 2 for v in overall) / (len(overall) - 1)) ** 0.5
         row["seeds"] = len(per_seed)
         out[variant] = row
     return out
@@ -168,15 +176,15 @@ def summarize(results: dict[str, list[dict]]) -> dict:
 
 def format_table(summary: dict) -> str:
     cols = ["dress_R10", "dress_R50", "shirt_R10", "shirt_R50", "toptee_R10", "toptee_R50", "fiq_mean",
-            "shoes_R1", "shoes_R10", "shoes_R50", "shoes_mean"]
+            "shoes_R1", "shoes_R10", "shoes_R50", "shoes_mean", "overall"]
     head = ("| variant | dress R@10 | dress R@50 | shirt R@10 | shirt R@50 | toptee R@10 | toptee R@50 | "
-            "FIQ mean | Shoes R@1 | Shoes R@10 | Shoes R@50 | Shoes mean |")
+            "FIQ mean | Shoes R@1 | Shoes R@10 | Shoes R@50 | Shoes mean | overall |")
     lines = [head, "|---" * (len(cols) + 1) + "|"]
     for variant, row in summary.items():
         cells = []
         for c in cols:
             cell = f"{row[c]:.2f}"
-            if c + "_std" in row and c.endswith("mean"):
+            if c + "_std" in row and c.endswith(("mean", "overall")):
                 cell += f" ± {row[c + '_std']:.2f}"
             cells.append(cell)
         lines.append(f"| {variant} | " + " | ".join(cells) + " |")

@@ -4,8 +4,9 @@
     python -m benchmarks.bench_speed --parts search --sizes 10000 100000 --queries 50
     python -m benchmarks.bench_speed --parts app --duration 30          # launches app.py on a free loopback port
     python -m benchmarks.bench_speed --parts app --url http://127.0.0.1:7860/   # an app that is already running
+    python -m benchmarks.bench_speed --parts launch                    # `python app.py`: first and later launch
 
-Three parts, each optional (``--parts``):
+Four parts, each optional (``--parts``):
 
 search    End-to-end latency of one composed query through ``cti_ir.search.SearchEngine.search`` (preprocess and
           encode the reference image, encode the text, compose, search the index, build the hits) against galleries
@@ -20,6 +21,9 @@ indexing  Images/s of ``cti_ir.index.build_index`` on a folder of JPEG product p
           batch size) and the decode + preprocess throughput, on the same machine.
 app       p50/p95 latency of ``/search`` on the Gradio app under N concurrent clients (default 16) on loopback for
           a fixed time, each thread with its own ``gradio_client.Client``; every failed request is counted.
+launch    Seconds from starting ``python app.py`` (no arguments: the built-in demo) until its page answers HTTP 200:
+          once on an empty demo cache (generate the catalogue, index it) and then ``--launches`` more times on the
+          filled cache. The cache lives in the work folder, so the user's own demo cache is never touched.
 
 Results go to a JSON file (``--out``) and are printed as Markdown tables. This is a measurement script, not a test:
 it asserts nothing, and numbers depend on the machine (see the ``machine`` entry of the JSON).
@@ -511,6 +515,38 @@ def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Ca
             app_log.close()
 
 
+def bench_launch(args, workdir: Path, log: Callable[[str], None]) -> dict:
+    """Seconds until ``python app.py`` answers, on an empty demo cache and then on the filled one."""
+    cache = workdir / "launch-cache"
+    shutil.rmtree(cache, ignore_errors=True)  # the first launch must start from nothing
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1", CTI_IR_CACHE=str(cache))
+    times: list[float] = []
+    for n in range(1 + args.launches):
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        cmd = [sys.executable, str(args.app_script), "--port", str(port)]
+        log(f"[launch] {'first launch (empty cache)' if n == 0 else f'later launch {n}'}: {' '.join(cmd)}")
+        with open(workdir / f"launch-{n}.log", "w") as app_log:
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(cmd, cwd=str(Path(args.app_script).resolve().parent), env=env,
+                                    stdout=app_log, stderr=subprocess.STDOUT)
+            try:
+                wait_for_app(url, proc, args.app_startup_timeout)
+                times.append(time.perf_counter() - t0)
+            except (RuntimeError, TimeoutError) as e:
+                tail = (workdir / f"launch-{n}.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{e}; the end of its output:\n{tail}") from None
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        log(f"[launch] answering after {times[-1]:.1f} s")
+    return {"first_s": times[0], "later_s": times[1:], "cache": str(cache)}
+
+
 def _app_output_problem(out: Any) -> str | None:
     """Why an answer of /search is not a successful search (the page turns errors into a status message)."""
     if not isinstance(out, (list, tuple)) or not out:
@@ -578,6 +614,12 @@ def markdown_report(results: dict[str, Any]) -> str:
                   f"{lat['p95_ms']:.0f} ms | {lat['max_ms']:.0f} ms | {a['throughput_rps']:.1f} req/s |", ""]
         if a["failure_examples"]:
             lines += ["Failures: " + "; ".join(a["failure_examples"]), ""]
+    la = results.get("launch")
+    if la:
+        later = ", ".join(f"{t:.1f} s" for t in la["later_s"]) or "-"
+        lines += ["### Launch of `python app.py` on the demo (until the page answers)", "",
+                  "| first launch (empty cache) | later launches |", "|---:|---:|",
+                  f"| {la['first_s']:.1f} s | {later} |", ""]
     return "\n".join(lines)
 
 
@@ -585,7 +627,8 @@ def markdown_report(results: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "app"], default=["search", "indexing"],
+    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "app", "launch"],
+                   default=["search", "indexing"],
                    help="which measurements to run")
     p.add_argument("--checkpoint", default=None,
                    help="checkpoint folder to measure (default: demo_model/ if present, else a random cti-small)")
@@ -637,8 +680,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--app-extra", nargs="*", default=[],
                    help="extra positional values after (image, text) for the endpoint, as JSON "
                         "(e.g. '\"All\"' 10); by default the endpoint's own defaults are used")
-    g.add_argument("--app-startup-timeout", type=float, default=300.0,
-                   help="seconds to wait for the launched app to answer")
+    g.add_argument("--app-startup-timeout", type=float, default=600.0,
+                   help="seconds to wait for a launched app to answer (app and launch parts)")
+    g = p.add_argument_group("launch")
+    g.add_argument("--launches", type=int, default=2, help="later launches timed after the first one")
     return p
 
 
@@ -687,6 +732,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["app"] = bench_app(args, checkpoint, index, workdir, log)
             except RuntimeError as e:  # the app did not start: say why, keep what was measured before
                 log(f"error: app part failed: {e}")
+                results["app_error"] = str(e)
+        if "launch" in args.parts:
+            try:
+                results["launch"] = bench_launch(args, workdir, log)
+            except RuntimeError as e:
+                log(f"error: launch part failed: {e}")
                 results["app_error"] = str(e)
         results["total_s"] = time.perf_counter() - t0
         results["load_average_end"] = list(os.getloadavg())  # other processes on the machine skew latencies

@@ -76,7 +76,7 @@ def ensure_catalogue(out: Path, size: str, progress: Progress = print) -> Path:
     if synth.is_complete(out, DEMO_SEED, size):
         progress(f"[1/3] catalogue: using the cached {size} catalogue at {out}")
         return out
-    estimate = "about 10 s" if size == "small" else "about 2 min on 2 cores"
+    estimate = "about 10 s" if size == "small" else "about 30 s to 2 min on 2 cores"
     progress(f"[1/3] catalogue: generating the {size} demo catalogue in {out} ({estimate}; done once)")
     status = synth.main(["--out", str(out), "--size", size, "--seed", str(DEMO_SEED)])
     if status != 0 or not synth.is_complete(out, DEMO_SEED, size):

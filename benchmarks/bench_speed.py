@@ -419,6 +419,16 @@ def wait_for_app(url: str, proc: subprocess.Popen | None, timeout: float) -> Non
     raise TimeoutError(f"the app did not answer on {url} within {timeout:.0f} s")
 
 
+def stop_process(proc: subprocess.Popen) -> None:
+    """Terminate a launched app, and kill it if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Callable[[str], None]) -> dict:
     """Latency of the app's /search endpoint under concurrent clients on loopback."""
     from gradio_client import Client, handle_file
@@ -505,12 +515,7 @@ def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Ca
                 "app_args": list(args.app_args)}
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc)
         if app_log is not None:
             app_log.close()
 
@@ -537,12 +542,7 @@ def bench_launch(args, workdir: Path, log: Callable[[str], None]) -> dict:
                 tail = (workdir / f"launch-{n}.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{e}; the end of its output:\n{tail}") from None
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop_process(proc)
         log(f"[launch] answering after {times[-1]:.1f} s")
     return {"first_s": times[0], "later_s": times[1:], "cache": str(cache)}
 

@@ -162,16 +162,13 @@ def summarize(results: dict[str, list[dict]]) -> dict:
             ("shoes_R10", lambda d: d["shoes"]["splits"]["shoes"]["R@10"]),
             ("shoes_R50", lambda d: d["shoes"]["splits"]["shoes"]["R@50"]),
             ("shoes_mean", lambda d: d["shoes"]["score"]),
+            ("overall", lambda d: (d["fashioniq"]["score"] + d["shoes"]["score"]) / 2),
         ):
             values = [pick(d) for d in per_seed]
             row[key] = sum(values) / len(values)
             if len(values) > 1:
                 mean = row[key]
                 row[key + "_std"] = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-        overall = [(d["fashioniq"]["score"] + d["shoes"]["score"]) / 2 for d in per_seed]
-        row["overall"] = sum(overall) / len(overall)
-        if len(overall) > 1:
-            row["overall_std"] = (sum((v - row["overall"]) ** 2 for v in overall) / (len(overall) - 1)) ** 0.5
         row["seeds"] = len(per_seed)
         out[variant] = row
     return out

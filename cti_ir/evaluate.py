@@ -98,15 +98,29 @@ def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 1
     ref_feats = features[torch.tensor([ref_position[q.reference] for q in split.queries], dtype=torch.long)]
     text_feats = encode_texts(model, [q.text for q in split.queries])
     device = model.device
-    queries = []
+    queries, image_weights = [], []
     for start in range(0, len(split.queries), 1024):
         out = model.compose(ref_feats[start:start + 1024].to(device), text_feats[start:start + 1024].to(device))
         queries.append(out.query.float().cpu())
+        image_weights.append(out.image_weight.float().reshape(-1).cpu())
     queries = torch.cat(queries) if queries else torch.empty(0, model.embed_dim)
     targets = torch.tensor([position[q.target] for q in split.queries], dtype=torch.long)
     result = recall_at_k(target_ranks(queries, gallery, targets), ks)
     result.update(queries=len(split.queries), gallery=len(gallery_ids))
+    if image_weights:
+        result["image_weight"] = weight_stats(torch.cat(image_weights))
     return result
+
+
+def weight_stats(image_weights: torch.Tensor) -> dict[str, float]:
+    """Mean, spread and range of the composer's per-query image weights (the text weight is 1 minus it).
+
+    Reported with the recalls so that a run shows whether the adaptive composer really weights queries
+    differently, or has settled on one constant mix.
+    """
+    w = image_weights.double()
+    return {"mean": w.mean().item(), "std": w.std(unbiased=False).item(), "min": w.min().item(),
+            "max": w.max().item()}
 
 
 def summarize(dataset: str, per_split: dict[str, dict[str, float]]) -> dict:
@@ -152,6 +166,11 @@ def format_table(result: dict) -> str:
         lines.append("| average | " + " | ".join(f"{result['average'][f'R@{k}']:.2f}" for k in ks) + " | | |")
     label = "(avg R@10 + avg R@50) / 2" if result["dataset"] == "fashioniq" else "mean of R@1/R@10/R@50"
     lines.append(f"\nscore, {label}: {result['score']:.2f}")
+    weights = [(name, r["image_weight"]) for name, r in result["splits"].items() if "image_weight" in r]
+    if weights:
+        lines.append("composer's image weight per query (text = 1 - image): " + "; ".join(
+            f"{name} mean {w['mean']:.2f}, std {w['std']:.2f}, range {w['min']:.2f}-{w['max']:.2f}"
+            for name, w in weights))
     return "\n".join(lines)
 
 

@@ -61,8 +61,18 @@ def test_evaluate_split_maps_queries_to_their_targets(monkeypatch):
     split = EvalSplit(name="dress", queries=queries, gallery=ids)
     oracle = ev.evaluate_split(model, split, path_of=None, ks=(1, 10))
     assert oracle["R@1"] == 100.0 and oracle["queries"] == 10 and oracle["gallery"] == 20
+    assert oracle["image_weight"] == {"mean": 0.0, "std": 0.0, "min": 0.0, "max": 0.0}  # the stub composes text only
     model.follow = "image"  # the reference alone never is the target here
     assert ev.evaluate_split(model, split, path_of=None, ks=(1,))["R@1"] == 0.0
+
+
+def test_weight_stats_and_table_line():
+    stats = ev.weight_stats(torch.tensor([0.2, 0.4, 0.6, 0.8]))
+    assert stats["mean"] == pytest.approx(0.5) and stats["min"] == pytest.approx(0.2)
+    assert stats["max"] == pytest.approx(0.8) and stats["std"] == pytest.approx(0.2236, abs=1e-4)
+    result = ev.summarize("shoes", {"shoes": {"R@1": 10, "R@10": 40, "R@50": 70, "queries": 4, "gallery": 9,
+                                              "image_weight": stats}})
+    assert "shoes mean 0.50, std 0.22, range 0.20-0.80" in ev.format_table(result)
 
 
 def test_summary_follows_the_papers():

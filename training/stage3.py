@@ -118,8 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--init-composer", action="store_true",
                    help="keep the --init checkpoint's trained composer (continuing a stage-3 model) instead of "
                         "starting a fresh one")
-    # 0.1, not 1: at 1 the target pulled the weights harder than retrieval wanted and cost ~0.4 points in the
-    # accuracy benchmark (three seeds each; README, Benchmarks).
+    # 0.1, not 1: at 1 the target pulled the weights harder than retrieval wanted and cost ~0.6 points in the
+    # accuracy benchmark (worse on each of five seeds; README, Benchmarks).
     c.add_argument("--weight-loss", type=float, default=0.1,
                    help="weight of the self-supervised modality-weight loss (adaptive only; 0 = the ablation "
                         "without the self-supervised target)")

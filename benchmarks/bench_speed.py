@@ -738,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results["launch"] = bench_launch(args, workdir, log)
             except RuntimeError as e:
                 log(f"error: launch part failed: {e}")
-                results["app_error"] = str(e)
+                results["launch_error"] = str(e)
         results["total_s"] = time.perf_counter() - t0
         results["load_average_end"] = list(os.getloadavg())  # other processes on the machine skew latencies
         out = Path(args.out)
@@ -746,7 +746,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(markdown_report(results))
     log(f"results written to {out} ({results['total_s']:.0f} s)")
-    return 1 if "app_error" in results else 0
+    return 1 if "app_error" in results or "launch_error" in results else 0
 
 
 if __name__ == "__main__":

@@ -92,13 +92,18 @@ def starting_model(args: argparse.Namespace, composer: str = "adaptive", compose
 
 
 def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Task], composer: str = "adaptive",
-        composer_kwargs: dict | None = None) -> int:
-    """Set up the process (torchrun-aware), build the model and task, train; returns the exit code."""
+        composer_kwargs: dict | None = None,
+        make_model: Callable[[DistInfo], torch.nn.Module] | None = None) -> int:
+    """Set up the process (torchrun-aware), build the model and task, train; returns the exit code.
+
+    ``make_model`` replaces the stage's starting CIRModel by another trainable module (e.g. an embedding
+    transformation); its task then saves the output itself (``Task.save_output``).
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
     info = init_distributed(args.device)
     try:
-        model = starting_model(args, composer, composer_kwargs, info.device)
+        model = make_model(info) if make_model else starting_model(args, composer, composer_kwargs, info.device)
         task = build_task(model, info)
         result = Trainer(model, task, loop_config(args), info).fit()
     except (CheckpointError, FileNotFoundError, ValueError) as e:

@@ -57,6 +57,8 @@ class Task(Protocol):
     def build_module(self, model: CIRModel) -> StageModule: ...
     def evaluate(self, model: CIRModel) -> dict | None: ...     # must hold "score" (higher is better)
     def checkpoint_files(self) -> dict[str, Any]: ...            # extra JSON files for the checkpoint
+    # Optional: ``save_output(model, folder, metrics, training_args)`` replaces the CIRModel checkpoint that
+    # best/ and last/ would otherwise hold (tasks whose trained module is not a CIRModel).
 
 
 @dataclass
@@ -237,7 +239,12 @@ class Trainer:
                 f.write(json.dumps(record) + "\n")
 
     def save_model(self, name: str, metrics: dict | None) -> None:
-        if self.info.is_main:
+        save_output = getattr(self.task, "save_output", None)
+        if self.info.is_main and save_output is not None:
+            # A task that trains something other than a CIRModel (an embedding transformation, adaptors) writes
+            # its own output folder; the loop still decides when (best/, last/).
+            save_output(self.model, self.out / name, metrics, self.cfg.training_args)
+        elif self.info.is_main:
             save_checkpoint(self.model, self.out / name, training_args=self.cfg.training_args, metrics=metrics,
                             aux_modules=dict(self.module.heads.items()) or None,
                             extra_files=self.task.checkpoint_files())

@@ -494,7 +494,7 @@ def resolve_model_and_index(args: argparse.Namespace) -> tuple[Path, Path]:
         if not recorded:
             raise ValueError(f"{args.index}/index_info.json does not record its checkpoint; pass --checkpoint")
         return Path(recorded), Path(args.index)
-    from cti_ir.demo import prepare_demo
+    from data_prep.demo import prepare_demo
 
     checkpoint, index, _ = prepare_demo(args.cache_dir, checkpoint=args.checkpoint, size=args.demo_size,
                                         progress=lambda m: print(m, flush=True))

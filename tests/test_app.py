@@ -238,7 +238,7 @@ def _fake_synth(calls: list):
 
 
 def test_prepare_demo_builds_once_then_reuses(tmp_path, monkeypatch, catalogue):
-    from cti_ir import demo
+    from data_prep import demo
     from data_prep import synth
 
     calls: list = []
@@ -269,7 +269,7 @@ def test_prepare_demo_builds_once_then_reuses(tmp_path, monkeypatch, catalogue):
 
 
 def test_prepare_demo_without_demo_model_uses_a_labelled_stand_in(tmp_path, monkeypatch):
-    from cti_ir import demo
+    from data_prep import demo
     from data_prep import synth
 
     fake_main, fake_complete = _fake_synth([])

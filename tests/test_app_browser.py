@@ -44,7 +44,7 @@ def ensure_chromium() -> None:
 def served_demo(tmp_path_factory):
     """The small built-in demo served on a free port; yields its URL and a catalogue image to upload."""
     import app
-    from cti_ir.demo import prepare_demo
+    from data_prep.demo import prepare_demo
     from cti_ir.search import SearchEngine
     from tests.app_fixtures import free_port
 

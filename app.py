@@ -6,12 +6,19 @@
 
 The page is a Gradio 6 Blocks app. :func:`build_app` makes it from a :class:`cti_ir.search.SearchEngine` without
 launching it; the event handlers are the methods of :class:`SearchPage`, plain functions that tests call without a
-browser. The search is also an API endpoint::
+browser. The same server answers two APIs:
+
+- ``POST /api/search``, plain JSON over HTTP (``cti_ir.http_api``; curl examples in the README);
+- Gradio's own ``/search`` endpoint, for ``gradio_client``::
 
     from gradio_client import Client, handle_file
     Client("http://127.0.0.1:7860/").predict(handle_file("dress.jpg"), "is red and has long sleeves", "All", 10,
                                              False, 0.5, api_name="/search")
     # -> (results gallery, weights, status message, history table)
+
+Concurrent searches from both share batches (``cti_ir.batching.SearchBatcher``): one encoder pass and one FAISS
+search for the queries that arrive within a few milliseconds. Results are shown as small cached thumbnails
+(``cti_ir.thumbnails``). Wrong input of any kind gets our own sentence naming the parameter (``app_gradio``).
 """
 
 from __future__ import annotations
@@ -33,15 +40,21 @@ from typing import Any, NamedTuple, Sequence  # noqa: E402
 import gradio as gr  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from cti_ir.gallery import index_mode_summary  # noqa: E402
+from app_gradio import PAGE_CSS, raw_input, report_unreadable_inputs, upload_image  # noqa: E402
+from cti_ir.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, SearchBatcher  # noqa: E402
+from cti_ir.http_api import API_PATH, SearchApi  # noqa: E402
 from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image  # noqa: E402
-from cti_ir.search import MAX_K, QueryError, SearchEngine  # noqa: E402
+from cti_ir.messages import image_error_message, query_error_message  # noqa: E402
+from cti_ir.search import MAX_K, QueryError, SearchEngine, parse_image_weight, parse_k  # noqa: E402
+from cti_ir.thumbnails import ThumbnailCache  # noqa: E402
 
 log = logging.getLogger("cti_ir.app")
 
 ALL_CATEGORIES = "All"
 DEFAULT_K = 10
-SLIDER_MAX_K = 50
-CAPTION_DESCRIPTION_CHARS = 140
+CAPTION_DESCRIPTION_CHARS = 160
+ID_TAIL_CHARS = 12
 HISTORY_TEXT_CHARS = 80
 HISTORY_HEADERS = ["turn", "reference", "modification", "category", "top result", "weights (image / text)"]
 EXAMPLE_TEXTS = (
@@ -93,6 +106,24 @@ def _error(message: str) -> str:
     return f"**Error:** {md_escape(message)}"
 
 
+def item_label(item: dict) -> str:
+    """A short human label for a catalogue item: its category and the distinctive end of its product id.
+
+    ``img_womens_high_heels_838.jpg`` in ``high_heels`` -> ``high heels · 838``; ``B00N5GK9GH`` in ``dress`` ->
+    ``dress · B00N5GK9GH``; ids that do not repeat the category keep their last ``ID_TAIL_CHARS`` characters.
+    """
+    category = (item.get("categories") or [""])[0]
+    stem = re.sub(r"\.(jpe?g|png|webp|gif|bmp|tiff?)$", "", str(item["image_id"]), flags=re.IGNORECASE)
+    stem = stem.rsplit("/", 1)[-1]
+    if category and category in stem:  # e.g. img_womens_<category>_838: what follows the category is the id
+        tail = stem.split(category, 1)[1].strip("_-. ") or stem
+    else:
+        tail = stem
+    if len(tail) > ID_TAIL_CHARS:
+        tail = "…" + tail[-ID_TAIL_CHARS:]
+    return f"{category.replace('_', ' ')} · {tail}" if category else tail
+
+
 def _placeholder_image(size: int = 224) -> Image.Image:
     """A grey tile shown in place of a catalogue image that is no longer on disk."""
     img = Image.new("RGB", (size, size), (225, 225, 225))
@@ -111,8 +142,11 @@ class SearchPage:
     """
 
     def __init__(self, engine: SearchEngine, max_pixels: int = DEFAULT_MAX_PIXELS, n_samples: int = 8,
-                 seed: int | None = None):
+                 seed: int | None = None, searcher=None, thumbnails: ThumbnailCache | None = None):
         self.engine = engine
+        # What answers the queries: the engine itself, or a SearchBatcher over it shared with the JSON API.
+        self.searcher = searcher if searcher is not None else engine
+        self.thumbnails = thumbnails  # None: the catalogue photos themselves are shown
         self.max_pixels = max_pixels
         self.placeholder = _placeholder_image()
         self._rng = random.Random(seed)  # our own generator: the global one is not ours to reseed
@@ -146,16 +180,34 @@ class SearchPage:
                 chosen.append(it)
         return chosen
 
-    def sample_gallery(self) -> list[tuple[str, str]]:
-        """The catalogue picker's thumbnails."""
-        return [(it["path"], it["image_id"]) for it in self.samples]
+    def _shown(self, path: str) -> str | Image.Image:
+        """What the page shows for a catalogue photo: its thumbnail, the photo, or a placeholder if it is gone."""
+        if self.thumbnails is not None:
+            return self.thumbnails.path_for(path) or self.placeholder
+        return path if os.path.isfile(path) else self.placeholder
 
-    def _caption(self, hit: dict) -> str:
+    def sample_gallery(self) -> list[tuple[Any, str]]:
+        """The catalogue picker's thumbnails, each with its short label."""
+        return [(self._shown(it["path"]), item_label(it)) for it in self.samples]
+
+    @staticmethod
+    def _caption(hit: dict) -> str:
         description = hit.get("description") or ""
         if len(description) > CAPTION_DESCRIPTION_CHARS:
             description = description[:CAPTION_DESCRIPTION_CHARS - 1] + "…"
-        caption = f"{hit['image_id']} · score {hit['score']:.3f}"
+        caption = f"{item_label(hit)} · score {hit['score']:.3f}"
         return f"{caption}\n{description}" if description else caption
+
+    def _gallery(self, hits: list[dict]) -> tuple[list, list[str]]:
+        """The results gallery for ``hits``, and the ids of those whose photo is missing from disk."""
+        gallery, missing = [], []
+        for h in hits:
+            if os.path.isfile(h["path"]):
+                gallery.append((self._shown(h["path"]), self._caption(h)))
+            else:  # deleted or moved since indexing: keep the slot, say which product it is
+                missing.append(h["image_id"])
+                gallery.append((self.placeholder, f"[image missing] {self._caption(h)}"))
+        return gallery, missing
 
     def _load_reference(self, image: Any) -> Image.Image | None:
         """The reference as a decoded RGB image; ``image`` is an upload's file path (or a PIL image)."""
@@ -165,10 +217,9 @@ class SearchPage:
             if image.width * image.height > self.max_pixels:
                 raise ImageLoadError("<image>", f"too many pixels ({image.width}x{image.height})")
             return image.convert("RGB")
-        if isinstance(image, dict):  # a FileData-like dict from an API caller that skipped the component
-            image = image.get("path")
         if not isinstance(image, (str, os.PathLike)):
-            raise ImageLoadError("<upload>", f"unsupported value of type {type(image).__name__}")
+            raise QueryError(f"the image must be an uploaded image file, or nothing for a text-only search; got a "
+                             f"{type(image).__name__}", "image")
         # Our own decoder, not the component's: it checks the pixel count in the header before decoding.
         return load_image(image, max_pixels=self.max_pixels)
 
@@ -182,55 +233,49 @@ class SearchPage:
         return f"**Weights** ({source}): image **{result.image_weight:.2f}** · text **{result.text_weight:.2f}**"
 
     # ----------------------------------------------------------------------------------------------- search
-    def search(self, image: Any, text: str | None, category: str | None = ALL_CATEGORIES, k: Any = DEFAULT_K,
-               override: bool = False, image_weight: Any = 0.5, reference_id: str | None = None,
-               history: list[dict] | None = None) -> SearchOutput:
-        """Run one query; every failure becomes a message in the status, never an exception."""
+    def search(self, image: Any = None, text: str | None = None, category: str | None = ALL_CATEGORIES,
+               k: Any = DEFAULT_K, override: Any = False, image_weight: Any = 0.5, reference_id: str | None = None,
+               history: list[dict] | None = None, hits: list[dict] | None = None) -> SearchOutput:
+        """Run one query; every failure becomes a message in the status, never an exception.
+
+        A failed query keeps the previous results (``hits``) on the page and the history as it was.
+        """
         history = list(history or [])
         try:
             return self._search(image, text, category, k, override, image_weight, reference_id, history)
         except ImageLoadError as e:
-            message = (f"The reference image cannot be used: {e.reason.rstrip('. ')}. Upload a photo (JPEG, PNG or "
-                       f"WebP) of at most {self.max_pixels / 1e6:.0f} megapixels.")
+            message = image_error_message(e, self.max_pixels)
+            log.info("search refused (image): %s", e)
         except QueryError as e:
-            message = str(e)[:1].upper() + str(e)[1:] + "."
+            message = query_error_message(e)
+            log.info("search refused (%s): %s", e.parameter or "query", e)
         except OSError as e:
             log.warning("search failed: %s", e)
             message = f"A file could not be read ({e.strerror or e}); please try again."
         except Exception as e:  # noqa: BLE001 - the page must keep serving; the details go to the server log
             log.exception("search failed")
             message = f"The search failed ({type(e).__name__}); the details are in the server log."
-        return SearchOutput([], "", _error(message), [], history, self.history_rows(history))
+        previous = list(hits or [])
+        return SearchOutput(self._gallery(previous)[0], gr.update(), _error(message), previous, history,
+                            self.history_rows(history))
 
     def _search(self, image, text, category, k, override, image_weight, reference_id, history) -> SearchOutput:
         reference = self._load_reference(image)
-        category = None if category in (None, "", ALL_CATEGORIES) else str(category)
-        weights = None
-        if override:
-            try:
-                w = float(image_weight)
-            except (TypeError, ValueError):
-                raise QueryError(f"the image weight must be a number between 0 and 1, got {image_weight!r}") from None
-            if not 0.0 <= w <= 1.0:
-                raise QueryError(f"the image weight must be between 0 and 1, got {w}")
-            weights = (w, 1.0 - w)
+        if category is not None and not isinstance(category, str):
+            raise QueryError(f"the category must be a name, got {category!r}", "category")
+        category = None if category in (None, "", ALL_CATEGORIES) else category
+        weights = parse_image_weight(image_weight) if self._flag(override, "override") else None
         if reference is None:
             reference_id = None
-        k_int = self._k(k)
+        k_int = parse_k(k)
         # The reference product itself would come first; ask for one more and leave it out.
         exclude = reference_id if reference is not None else None
-        result = self.engine.search(image=reference, text=text, k=min(k_int + 1, MAX_K) if exclude else k_int,
-                                    category=category, weights=weights)
+        result = self.searcher.search(image=reference, text=text, k=min(k_int + 1, MAX_K) if exclude else k_int,
+                                      category=category, weights=weights)
         hits = [h for h in result.hits if h.image_id != exclude][:k_int]
         hit_dicts = [{"image_id": h.image_id, "path": h.path, "score": h.score, "categories": h.categories,
                       "description": h.description} for h in hits]
-        gallery, missing = [], []
-        for h in hit_dicts:
-            if os.path.isfile(h["path"]):
-                gallery.append((h["path"], self._caption(h)))
-            else:  # deleted or moved since indexing: keep the slot, say which product it is
-                missing.append(h["image_id"])
-                gallery.append((self.placeholder, f"[image missing] {self._caption(h)}"))
+        gallery, missing = self._gallery(hit_dicts)
         turn = {"turn": len(history) + 1,
                 "reference": (reference_id or "uploaded image") if reference is not None else "—",
                 "text": result.text, "category": category or ALL_CATEGORIES,
@@ -242,14 +287,13 @@ class SearchPage:
                             status, hit_dicts, history, self.history_rows(history))
 
     @staticmethod
-    def _k(k: Any) -> int:
-        try:
-            value = int(float(k))
-        except (TypeError, ValueError, OverflowError):
-            raise QueryError(f"the number of results must be a whole number, got {k!r}") from None
-        if not 1 <= value <= MAX_K:
-            raise QueryError(f"the number of results must be between 1 and {MAX_K}, got {value}")
-        return value
+    def _flag(value: Any, name: str) -> bool:
+        """A checkbox value; API callers may send true/false, 1/0 or their strings."""
+        if isinstance(value, bool) or value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", ""):
+            return value.strip().lower() in ("true", "1")
+        raise QueryError(f"{name} must be true or false, got {value!r}", name)
 
     @staticmethod
     def _status(result, hits: list[dict], missing: list[str], override: bool, category: str | None) -> str:
@@ -372,7 +416,8 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
     page = page or SearchPage(engine, max_pixels=max_pixels)
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
-                    f"want differs, and search. Click a result to refine from it.")
+                    f"want differs, and search. Click a result to refine from it.\n\n"
+                    f"Catalogue: {index_mode_summary(engine.index.info)}.", elem_id="index-mode")
         reference_id = gr.State(None)
         hits = gr.State([])
         history = gr.State([])

@@ -81,8 +81,12 @@ def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
 
 @torch.no_grad()
 def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 128, num_workers: int = 0,
-                   progress: bool = True) -> dict[str, float]:
-    """Recall@K of ``model`` on one ``EvalSplit`` (queries against its gallery)."""
+                   progress: bool = True, gallery_encoder=None) -> dict[str, float]:
+    """Recall@K of ``model`` on one ``EvalSplit`` (queries against its gallery).
+
+    ``gallery_encoder`` (``cti_ir.gallery.EnsembleEncoder``) embeds the gallery instead of ``model``'s image tower
+    (asymmetric search); the reference images are then still encoded by ``model``, as a shopper's photo is.
+    """
     model.eval()
     gallery_ids = list(split.gallery)
     position = {image_id: i for i, image_id in enumerate(gallery_ids)}
@@ -90,11 +94,21 @@ def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 1
     if missing_targets:
         raise ValueError(f"{len(missing_targets)} query targets of {split.name} are not in its gallery "
                          f"(first: {missing_targets[0]}); the protocol is broken")
-    extra_refs = sorted({q.reference for q in split.queries} - set(position))
-    features = encode_images(model, gallery_ids + extra_refs, path_of, batch_size, num_workers,
-                             desc=f"{split.name} gallery", progress=progress)
-    ref_position = {**position, **{r: len(gallery_ids) + i for i, r in enumerate(extra_refs)}}
-    gallery = features[: len(gallery_ids)]
+    if gallery_encoder is None:
+        extra_refs = sorted({q.reference for q in split.queries} - set(position))
+        features = encode_images(model, gallery_ids + extra_refs, path_of, batch_size, num_workers,
+                                 desc=f"{split.name} gallery", progress=progress)
+        ref_position = {**position, **{r: len(gallery_ids) + i for i, r in enumerate(extra_refs)}}
+        gallery = features[: len(gallery_ids)]
+    else:
+        from .gallery import encode_gallery_images
+
+        gallery = encode_gallery_images(gallery_encoder, gallery_ids, path_of, batch_size, num_workers,
+                                        desc=f"{split.name} gallery (ensemble)", progress=progress)
+        refs = sorted({q.reference for q in split.queries})
+        features = encode_images(model, refs, path_of, batch_size, num_workers, desc=f"{split.name} references",
+                                 progress=progress)
+        ref_position = {r: i for i, r in enumerate(refs)}
     ref_feats = features[torch.tensor([ref_position[q.reference] for q in split.queries], dtype=torch.long)]
     text_feats = encode_texts(model, [q.text for q in split.queries])
     device = model.device
@@ -136,7 +150,7 @@ def summarize(dataset: str, per_split: dict[str, dict[str, float]]) -> dict:
 
 def evaluate(model, dataset: str, root: str | Path, split: str | None = None, protocol: str = "standard",
              batch_size: int = 128, num_workers: int = 0, skip_missing: bool = False, progress: bool = True,
-             categories: Sequence[str] | None = None) -> dict:
+             categories: Sequence[str] | None = None, gallery_encoder=None) -> dict:
     """Evaluate ``model`` on a benchmark folder; returns per-category recalls, averages and ``score``."""
     from .data import open_benchmark
 
@@ -146,7 +160,8 @@ def evaluate(model, dataset: str, root: str | Path, split: str | None = None, pr
     if categories:
         eval_splits = [s for s in eval_splits if s.name in categories]
     per_split = {
-        s.name: evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers, progress)
+        s.name: evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers, progress,
+                               gallery_encoder)
         for s in eval_splits
     }
     result = summarize(dataset, per_split)
@@ -193,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-missing", action="store_true",
                    help="drop queries and gallery images whose files are missing or unreadable (counted on stderr) "
                         "instead of stopping with an error")
+    p.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
+                   help="asymmetric search: embed the galleries with this gallery model carried into --checkpoint's "
+                        "space by its transformation (repeat for an ensemble, as `cti_ir.index build`); the "
+                        "queries are still encoded by --checkpoint alone")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     return p
@@ -204,13 +223,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         model = load_checkpoint(args.checkpoint, device=args.device)
+        gallery = None
+        if args.gallery_model:
+            from .gallery import load_ensemble
+
+            gallery = load_ensemble(model, args.gallery_model, device=args.device)
         result = evaluate(model, args.dataset, args.root, args.split, args.protocol, args.batch_size, args.workers,
-                          args.skip_missing, progress=True, categories=args.categories)
+                          args.skip_missing, progress=True, categories=args.categories, gallery_encoder=gallery)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     result["checkpoint"] = str(args.checkpoint)
     result["fingerprint"] = model.fingerprint
+    if gallery is not None:
+        result["gallery"] = gallery.describe()
     if args.output:
         from .atomic import write_json_atomic
 

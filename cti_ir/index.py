@@ -39,6 +39,7 @@ from .images import ImageLoadError, load_image
 INDEX_FILE = "index.faiss"
 ITEMS_FILE = "items.jsonl"
 INFO_FILE = "index_info.json"
+REJECTED_FILE = "rejected.jsonl"
 PLAN_FILE = "build_plan.json"
 ADD_PLAN_FILE = "add_plan.json"
 EMBEDDINGS_DIR = "embeddings"
@@ -74,26 +75,46 @@ class _CatalogueImages:
 def _collate(batch):
     ok = [(i, x) for i, x, _ in batch if x is not None]
     bad = [(i, err) for i, x, err in batch if x is None]
-    pixels = torch.stack([x for _, x in ok]) if ok else None
+    pixels = None
+    if ok:  # an ensemble's preprocess gives one tensor per gallery model
+        first = ok[0][1]
+        pixels = tuple(torch.stack(p) for p in zip(*(x for _, x in ok))) if isinstance(first, tuple) \
+            else torch.stack([x for _, x in ok])
     return [i for i, _ in ok], pixels, bad
 
 
 @torch.no_grad()
-def embed_items(model, items: Sequence[CatalogueItem], batch_size: int = 128, workers: int = 0,
-                skip_bad: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """Embeddings (float32, L2-normalised) of the readable items, their positions, and the unreadable ones."""
-    loader = DataLoader(_CatalogueImages(items, model.preprocess), batch_size=batch_size,
+def embed_items(encoder, items: Sequence[CatalogueItem], batch_size: int = 128, workers: int = 0,
+                skip_bad: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]], np.ndarray | None]:
+    """Embeddings (float32, L2-normalised) of the readable items, their positions, the unreadable ones, and the
+    items' uncertainty (ensembles; None otherwise).
+
+    ``encoder`` is a ``CIRModel`` (its image tower) or a gallery encoder of ``cti_ir.gallery``.
+    """
+    encoder = as_gallery_encoder(encoder)
+    loader = DataLoader(_CatalogueImages(items, encoder.preprocess), batch_size=batch_size,
                         num_workers=workers, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
-    vecs, kept, bad = [], [], []
+    vecs, kept, bad, uncertainty = [], [], [], []
     for positions, pixels, errors in loader:
         if errors and not skip_bad:
             raise ImageLoadError(*errors[0][1])
         bad += [(i, str(ImageLoadError(path, reason))) for i, (path, reason) in errors]
         if pixels is not None:
-            vecs.append(model.encode_images(pixels.to(model.device)).float().cpu().numpy())
+            out = encoder.encode(pixels)
+            vecs.append(out.vectors.float().cpu().numpy())
+            if out.uncertainty is not None:
+                uncertainty.append(out.uncertainty.float().cpu().numpy())
             kept += positions
-    dim = model.embed_dim
-    return (np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)), kept, bad
+    dim = encoder.embed_dim
+    return ((np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)), kept, bad,
+            np.concatenate(uncertainty) if uncertainty else None)
+
+
+def as_gallery_encoder(model_or_encoder):
+    """A ``CIRModel`` becomes the symmetric encoder of its own image tower; gallery encoders pass through."""
+    from .gallery import SymmetricEncoder
+
+    return model_or_encoder if hasattr(model_or_encoder, "encode") else SymmetricEncoder(model_or_encoder)
 
 
 # ------------------------------------------------------------------------------------------------------ build
@@ -116,11 +137,15 @@ def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, ba
         if part.with_suffix(".json").is_file():
             continue  # written by an earlier (interrupted) run
         chunk = items[c * chunk_size:(c + 1) * chunk_size]
-        vecs, kept, bad = embed_items(model, chunk, batch_size, workers, skip_bad)
+        vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad)
         write_atomic(part.with_suffix(".npy"), lambda tmp: _save_npy(tmp, vecs))
+        records = [chunk[k].to_json() for k in kept]
+        if uncertainty is not None:  # kept with the chunk so a rejection rule can change without re-encoding
+            for record, u in zip(records, uncertainty):
+                record["uncertainty"] = round(float(u), 6)
         # The .json is written last: its presence marks the chunk complete.
         write_json_atomic(part.with_suffix(".json"), {
-            "items": [chunk[k].to_json() for k in kept],
+            "items": records,
             "skipped": [{"path": chunk[k].path, "error": err} for k, err in bad]}, indent=None)
         bar.update(len(chunk))
     bar.close()
@@ -190,13 +215,39 @@ def _ivf_lists(index) -> int:
         return 0
 
 
-def _finalize(out: Path, model, factory: str, source: dict) -> dict:
+def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None = None,
+              rejection: dict | None = None) -> dict:
+    """Build the FAISS index and the item table from all embedding chunks.
+
+    ``gallery`` describes the gallery encoder (``{"mode": "symmetric"}`` when None). For an ensemble index,
+    ``rejection`` (``{"fraction": F}`` or ``{"threshold": U}``) leaves the most uncertain images out of the FAISS
+    index; they stay listed in ``rejected.jsonl`` with their uncertainty, and their embeddings stay in the chunks,
+    so running the build again with another rule brings them back without re-encoding.
+    """
     import faiss
+
+    from .gallery import rejection_mask
 
     vectors, items, skipped = _read_parts(out)
     if len(items) == 0:
         raise ValueError("no readable catalogue images to index")
     n_parts = len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
+    gallery = gallery or {"mode": "symmetric"}
+    rejection_info = None
+    if gallery["mode"] != "symmetric" and items and "uncertainty" in items[0]:
+        uncertainty = np.array([it["uncertainty"] for it in items], dtype=np.float64)
+        rule = rejection or {}
+        reject, threshold = rejection_mask(uncertainty, rule.get("fraction"), rule.get("threshold"))
+        rejected = sorted((it for it, r in zip(items, reject) if r), key=lambda it: -it["uncertainty"])
+        write_text_atomic(out / REJECTED_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in rejected))
+        if reject.all():
+            raise ValueError("the rejection rule rejects every image; use a smaller --reject-fraction or a higher "
+                             "--reject-threshold")
+        vectors, items = vectors[~reject], [it for it, r in zip(items, reject) if not r]
+        rejection_info = {"rule": rule, "threshold": threshold, "rejected": int(reject.sum()),
+                          "uncertainty": {"mean": float(uncertainty.mean()), "median": float(np.median(uncertainty)),
+                                          "p95": float(np.quantile(uncertainty, 0.95)),
+                                          "max": float(uncertainty.max())}}
     index = make_faiss_index(vectors, factory)
     write_atomic(out / INDEX_FILE, lambda tmp: faiss.write_index(index, tmp))
     write_text_atomic(out / ITEMS_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items))
@@ -205,20 +256,32 @@ def _finalize(out: Path, model, factory: str, source: dict) -> dict:
         "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", "factory": factory,
         "count": len(items), "skipped": len(skipped), "skipped_examples": skipped[:20], "source": source,
         "parts": n_parts,  # embedding chunks the index was built from; `add` numbers its chunks after them
+        "gallery": gallery,  # symmetric, or the asymmetric ensemble that embedded the catalogue
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True,
     }
+    if rejection_info is not None:
+        info["rejection"] = rejection_info
     write_json_atomic(out / INFO_FILE, info)
     return info
 
 
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
                 chunk_size: int = 2048, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
-                overwrite: bool = False, progress: bool = True, source: dict | None = None) -> dict:
-    """Embed ``items`` with ``model`` and write an index folder at ``out``; resumes an interrupted build."""
+                overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
+                reject_fraction: float | None = None, reject_threshold: float | None = None) -> dict:
+    """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
+
+    The catalogue is embedded by ``model``'s own image tower, or by ``gallery`` (an ``EnsembleEncoder`` of
+    ``cti_ir.gallery``: asymmetric search), in which case ``reject_fraction`` / ``reject_threshold`` leave the most
+    uncertain images out (see ``_finalize``). Running the same build again with another rule or factory
+    re-finalises from the stored embeddings without re-encoding.
+    """
     out = Path(out)
     if model.fingerprint is None:
         raise ValueError("the model has no fingerprint: load it from a checkpoint folder (cti_ir.load)")
-    plan = _plan_of(items, chunk_size, model.fingerprint)
+    encoder = gallery if gallery is not None else model
+    rejection = _rejection_rule(gallery, reject_fraction, reject_threshold)
+    plan = _plan_of(items, chunk_size, as_gallery_encoder(encoder).fingerprint)
     plan_file = out / PLAN_FILE
     if overwrite:
         _clear(out)
@@ -231,8 +294,21 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
         raise IndexMismatchError(f"{out} already holds an index; use `add` to extend it or --overwrite")
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_file, plan, indent=None)
-    _encode_chunks(model, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
-    return _finalize(out, model, factory, source or {})
+    _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
+    return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
+
+
+def _rejection_rule(gallery, fraction: float | None, threshold: float | None) -> dict | None:
+    if fraction is None and threshold is None:
+        return None
+    if fraction is not None and threshold is not None:
+        raise ValueError("give --reject-fraction or --reject-threshold, not both")
+    if gallery is None or len(getattr(gallery, "members", [])) < 2:
+        raise ValueError("rejecting uncertain images needs an ensemble of at least two --gallery-model members "
+                         "(the uncertainty is the spread among their embeddings)")
+    if fraction is not None and not 0 <= fraction < 1:
+        raise ValueError(f"--reject-fraction must be in [0, 1), got {fraction}")
+    return {"fraction": fraction} if fraction is not None else {"threshold": threshold}
 
 
 def _clear(out: Path) -> None:
@@ -244,13 +320,29 @@ def _clear(out: Path) -> None:
 
 
 def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_size: int = 2048,
-                 batch_size: int = 128, workers: int = 0, skip_bad: bool = False, progress: bool = True) -> dict:
-    """Add the ``items`` not yet indexed (by image id) to the index at ``out``; returns the new info."""
+                 batch_size: int = 128, workers: int = 0, skip_bad: bool = False, progress: bool = True,
+                 gallery=None) -> dict:
+    """Add the ``items`` not yet indexed (by image id) to the index at ``out``; returns the new info.
+
+    An ensemble index needs the same ``gallery`` encoder it was built with (checked by fingerprint); its
+    rejection rule is applied again over the whole catalogue.
+    """
     out = Path(out)
     info = read_index_info(out)
     check_compatible(info, model)
+    recorded = info.get("gallery") or {"mode": "symmetric"}
+    encoder = as_gallery_encoder(gallery if gallery is not None else model)
+    if recorded["mode"] != encoder.mode or recorded.get("encoder_fingerprint", encoder.fingerprint) != \
+            encoder.fingerprint:
+        raise IndexMismatchError(
+            f"{out} was embedded by a {recorded['mode']} gallery encoder "
+            f"{recorded.get('encoder_fingerprint', '')}, not by this {encoder.mode} one; add with the same "
+            f"--gallery-model members the index was built with (by default `add` uses the recorded ones)")
     with open(out / ITEMS_FILE, encoding="utf-8") as f:
         indexed = {json.loads(line)["image_id"] for line in f if line.strip()}
+    if (out / REJECTED_FILE).is_file():  # rejected images are catalogued too: not new, not re-encoded
+        with open(out / REJECTED_FILE, encoding="utf-8") as f:
+            indexed |= {json.loads(line)["image_id"] for line in f if line.strip()}
     count_before = info["count"]
     new = [it for it in items if it.image_id not in indexed]
     if new:
@@ -260,7 +352,7 @@ def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_s
         start = info.get("parts")
         if start is None:  # an index written before "parts" was recorded
             start = old_plan["start_part"] if old_plan else len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
-        plan = _plan_of(new, chunk_size, model.fingerprint, start)
+        plan = _plan_of(new, chunk_size, encoder.fingerprint, start)
         if old_plan == plan:
             pass  # resume an interrupted add of the same images: its finished chunks are kept
         else:
@@ -271,8 +363,9 @@ def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_s
                     meta_file.unlink()
                     meta_file.with_suffix(".npy").unlink(missing_ok=True)
             write_json_atomic(pending, plan, indent=None)
-        _encode_chunks(model, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
-        info = _finalize(out, model, info["factory"], info.get("source", {}))
+        _encode_chunks(encoder, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
+        rule = (info.get("rejection") or {}).get("rule") or None
+        info = _finalize(out, model, info["factory"], info.get("source", {}), encoder.describe(), rule)
         pending.unlink(missing_ok=True)
     # Counted from the index, not from `new`: unreadable images skipped with skip_bad are not added.
     info["added"] = info["count"] - count_before
@@ -398,6 +491,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="FAISS index factory string: 'IDMap,Flat' (exact) or an ANN type such as 'IVF1024,Flat', "
                         "'IVF4096,PQ32' or 'HNSW32' for large catalogues")
     b.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
+    g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
+                   help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
+                        "transformation (trained by `python -m training.compat`; use OUT/best). Repeat for an "
+                        "ensemble: the stored vector is the mean of the members'. A transformation folder alone "
+                        "uses the gallery checkpoint it recorded. Queries still need only --checkpoint")
+    g.add_argument("--reject-fraction", type=float, default=None,
+                   help="leave the given fraction of most uncertain images (largest spread among the members' "
+                        "embeddings) out of the index, e.g. 0.05; they are listed in rejected.jsonl. Needs 2+ "
+                        "members. Build again with another value to change it without re-encoding")
+    g.add_argument("--reject-threshold", type=float, default=None,
+                   help="leave out the images whose uncertainty (mean pairwise distance, 0..2) exceeds this")
     source_args(b)
     a = sub.add_parser("add", help="add new images to an index (images already indexed are skipped)")
     a.add_argument("--index", required=True, help="index folder to extend")
@@ -407,6 +512,20 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="print index_info.json")
     i.add_argument("--index", required=True, help="index folder")
     return p
+
+
+def _recorded_gallery(index: str, model, device: str):
+    """The ensemble an index was built with, reloaded from the members recorded in its index_info.json."""
+    recorded = read_index_info(index).get("gallery") or {"mode": "symmetric"}
+    if recorded["mode"] == "symmetric":
+        return None
+    from .gallery import load_ensemble
+
+    specs = []
+    for m in recorded["members"]:
+        paths = m["gallery_checkpoints"]
+        specs.append(f"{paths[0]}:{m['transform']}" if len(paths) == 1 else m["transform"])
+    return load_ensemble(model, specs, device=device)
 
 
 def _items(args) -> list[CatalogueItem]:
@@ -427,17 +546,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "build":
             model = load_checkpoint(args.checkpoint, device=args.device)
+            gallery = None
+            if args.gallery_model:
+                from .gallery import load_ensemble
+
+                gallery = load_ensemble(model, args.gallery_model, device=args.device)
             source = {"images": args.images, "dataset": args.dataset, "root": args.root,
                       "checkpoint": str(Path(args.checkpoint).resolve())}
             info = build_index(model, _items(args), args.out, args.factory, args.chunk_size, args.batch_size,
-                               args.workers, args.skip_bad, args.overwrite, args.progress, source)
+                               args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
+                               args.reject_fraction, args.reject_threshold)
         else:
             checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
             if not checkpoint:
                 raise ValueError("the index does not record its checkpoint; pass --checkpoint")
             model = load_checkpoint(checkpoint, device=args.device)
             info = add_to_index(model, _items(args), args.index, args.chunk_size, args.batch_size, args.workers,
-                                args.skip_bad, args.progress)
+                                args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device))
     except ImageLoadError as e:
         print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index)", file=sys.stderr)
         return 2

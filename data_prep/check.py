@@ -4,6 +4,9 @@
 
 Prints the counts of the evaluation protocol (triplets, queries, gallery images, split pools per split and category;
 compare them with the published ones) and, unless --annotations-only, which images are missing or do not decode.
+When images are missing it prints the reduced protocol: per split, queries kept / published and gallery images
+kept / published (and training triplets kept / published), which is what `--skip-missing` evaluates on. A split
+whose annotation files are absent (e.g. a set with no test split) is reported as absent; the rest is checked.
 Exit code: 0 all good, 1 images missing or unreadable, 2 bad arguments or a folder that is not the dataset.
 """
 
@@ -13,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Optional, Sequence
 
 from cti_ir.data import Benchmark, DatasetLayoutError, FashionIQ, MissingImagesError, open_benchmark
@@ -59,38 +63,55 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def collect_counts(ds: Benchmark, protocol: str) -> dict:
-    """Protocol counts of ``ds`` as a JSON-friendly dict (no image access)."""
+    """Protocol counts of ``ds`` as a JSON-friendly dict (no image access).
+
+    A split whose annotation files are absent (a shop's or a lab's own set often has no test split) is reported as
+    absent, with the files that are missing, and the other splits are counted as usual.
+    """
     rows = []
     for split in ds.SPLITS:
         for cat in ds.categories:
+            missing = ds.missing_annotation_files(split, cat)
+            if missing:
+                rows.append({"split": split, "category": cat, "absent": True,
+                             "missing_files": [str(p) for p in missing]})
+                continue
             trips = ds.triplets(split, cat)
             rows.append({
                 "split": split,
                 "category": cat,
+                "absent": False,
                 "triplets": len(trips),
                 "labelled": all(t.target is not None for t in trips),
                 "split_images": len(ds.split_images(split, cat)),
                 "triplet_images": len({i for t in trips for i in (t.reference, t.target) if i is not None}),
             })
-    evals = ds.eval_splits(protocol=protocol, check=False)
+    present = [(r["split"], r["category"]) for r in rows if not r["absent"]]
+    eval_cats = [c for s, c in present if s == ds.eval_split]
     out = {
         "dataset": ds.name,
         "root": str(ds.root),
         "protocol": protocol,
         "splits": rows,
-        "unique_split_images": len({i for s in ds.SPLITS for i in ds.split_images(s)}),
-        "eval": {
+        "absent_splits": sorted({r["split"] for r in rows if r["absent"]}, key=ds.SPLITS.index),
+        "unique_split_images": len({i for s, c in present for i in ds.split_images(s, c)}),
+        "eval": None,
+    }
+    if eval_cats:
+        evals = _eval_splits(ds, protocol, eval_cats)
+        out["eval"] = {
             "split": ds.eval_split,
             "protocol": protocol,
             "description": _PROTOCOL_TEXT[(ds.name, protocol)],
             "categories": [{"category": e.name, "queries": len(e.queries), "gallery": len(e.gallery)} for e in evals],
             "total_queries": sum(len(e.queries) for e in evals),
             "total_gallery": sum(len(e.gallery) for e in evals),
-        },
-    }
+        }
     if isinstance(ds, FashionIQ):
         out["empty_captions"] = {
-            s: sum(1 for t in ds.triplets(s) for c in t.captions if not c.strip()) for s in ds.SPLITS
+            s: sum(1 for c in ds.categories if (s, c) in present for t in ds.triplets(s, c) for x in t.captions
+                   if not x.strip())
+            for s in ds.SPLITS if any(p[0] == s for p in present)
         }
     else:
         out["all_triplets"] = len(ds.all_triplets())
@@ -98,12 +119,24 @@ def collect_counts(ds: Benchmark, protocol: str) -> dict:
     return out
 
 
-def check_all_images(ds: Benchmark, protocol: str, decode: bool, workers: int, max_pixels: int) -> dict:
-    """Look for (and with ``decode``, decode) every image the annotations name; summarise what is wrong."""
+def _eval_splits(ds: Benchmark, protocol: str, categories: Sequence[str]) -> list:
+    """The published protocol's `EvalSplit`s of the categories whose eval-split files are present."""
+    if isinstance(ds, FashionIQ) and tuple(categories) != ds.categories:
+        ds = FashionIQ(ds.root, categories=categories)
+    return ds.eval_splits(protocol=protocol, check=False)
+
+
+def check_all_images(ds: Benchmark, protocol: str, decode: bool, workers: int, max_pixels: int,
+                     counts: dict) -> dict:
+    """Look for (and with ``decode``, decode) every image the annotations name; summarise what is wrong.
+
+    ``counts`` is `collect_counts`' result: absent splits are skipped.
+    """
+    present = [(r["split"], r["category"]) for r in counts["splits"] if not r["absent"]]
     ids: list[str] = []
-    for split in ds.SPLITS:
-        ids.extend(ds.split_images(split))
-        for t in ds.triplets(split):
+    for split, cat in present:
+        ids.extend(ds.split_images(split, cat))
+        for t in ds.triplets(split, cat):
             ids.append(t.reference)
             if t.target is not None:
                 ids.append(t.target)
@@ -115,6 +148,7 @@ def check_all_images(ds: Benchmark, protocol: str, decode: bool, workers: int, m
     out["ok"] = report.ok
     out["hint"] = ds.missing_images_hint() if report.missing else ""
     bad = report.bad
+    evals = _eval_splits(ds, protocol, [c for s, c in present if s == ds.eval_split]) if counts["eval"] else []
     # What evaluation with skip_missing=True would lose, per category.
     out["eval_impact"] = [
         {
@@ -122,9 +156,37 @@ def check_all_images(ds: Benchmark, protocol: str, decode: bool, workers: int, m
             "queries_dropped": sum(q.reference in bad or q.target in bad for q in e.queries),
             "gallery_dropped": sum(g in bad for g in e.gallery),
         }
-        for e in ds.eval_splits(protocol=protocol, check=False)
+        for e in evals
     ]
+    out["reduced_protocol"] = reduced_protocol(ds, present, evals, bad)
     return out
+
+
+def reduced_protocol(ds: Benchmark, present: Sequence[tuple[str, str]], evals: list, bad: set[str]) -> dict:
+    """What is left of the protocol when the images in ``bad`` are left out, against what the files define.
+
+    "Published" counts come from the annotation files alone (the protocol with every image present); "kept" counts
+    are what `cti_ir.evaluate --skip-missing` and training with ``--skip-missing`` actually use.
+    """
+    eval_rows = []
+    for e in evals:
+        eval_rows.append({
+            "split": ds.eval_split, "category": e.name,
+            "queries_kept": sum(q.reference not in bad and q.target not in bad for q in e.queries),
+            "queries_published": len(e.queries),
+            "gallery_kept": sum(g not in bad for g in e.gallery),
+            "gallery_published": len(e.gallery),
+        })
+    triplet_rows = []
+    for split, cat in present:
+        trips = ds.triplets(split, cat)
+        triplet_rows.append({
+            "split": split, "category": cat, "published": len(trips),
+            "kept": sum(t.reference not in bad and (t.target is None or t.target not in bad) for t in trips),
+        })
+    reduced = any(r["queries_kept"] < r["queries_published"] or r["gallery_kept"] < r["gallery_published"]
+                  for r in eval_rows) or any(r["kept"] < r["published"] for r in triplet_rows)
+    return {"reduced": reduced, "eval": eval_rows, "triplets": triplet_rows}
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -141,22 +203,35 @@ def render_text(result: dict) -> str:
     out = [f"{result['dataset']} at {result['root']}", "", "Annotations per split and category:"]
     rows = [["split", "category", "triplets", "split images", "images in triplets", "targets"]]
     for r in result["splits"]:
+        if r["absent"]:
+            rows.append([r["split"], r["category"], "absent", "", "", ""])
+            continue
         rows.append([r["split"], r["category"], f"{r['triplets']:,}", f"{r['split_images']:,}",
                      f"{r['triplet_images']:,}", "yes" if r["labelled"] else "hidden"])
     out += [_table(rows), f"  unique images over all split lists: {result['unique_split_images']:,}"]
+    absent = [r for r in result["splits"] if r["absent"]]
+    if absent:
+        names = sorted({Path(f).name for r in absent for f in r["missing_files"]})
+        out.append("  absent (annotation files missing, not checked): "
+                   + ", ".join(f"{r['category']}/{r['split']}" for r in absent)
+                   + f" ({', '.join(names[:3])}{' ...' if len(names) > 3 else ''} not found); the other splits "
+                     "train and evaluate as usual")
     if "empty_captions" in result:
         out.append("  empty captions: " + ", ".join(f"{k} {v}" for k, v in result["empty_captions"].items()))
     if "all_triplets" in result:
         out.append(f"  triplets in relative_captions_shoes.json: {result['all_triplets']:,} "
                    f"({result['reference_equals_target']} with reference == target)")
     ev = result["eval"]
-    out += ["", f"Evaluation on {ev['split']}, {ev['protocol']} protocol: {ev['description']}"]
-    rows = [["category", "", "queries", "gallery images"]]
-    for c in ev["categories"]:
-        rows.append([c["category"], "", f"{c['queries']:,}", f"{c['gallery']:,}"])
-    if len(ev["categories"]) > 1:
-        rows.append(["total", "", f"{ev['total_queries']:,}", f"{ev['total_gallery']:,}"])
-    out.append(_table(rows))
+    if ev is None:
+        out += ["", "Evaluation: no evaluation split (its annotation files are absent)"]
+    else:
+        out += ["", f"Evaluation on {ev['split']}, {ev['protocol']} protocol: {ev['description']}"]
+        rows = [["category", "", "queries", "gallery images"]]
+        for c in ev["categories"]:
+            rows.append([c["category"], "", f"{c['queries']:,}", f"{c['gallery']:,}"])
+        if len(ev["categories"]) > 1:
+            rows.append(["total", "", f"{ev['total_queries']:,}", f"{ev['total_gallery']:,}"])
+        out.append(_table(rows))
     img = result["images"]
     out.append("")
     if img is None:
@@ -172,13 +247,28 @@ def render_text(result: dict) -> str:
                        + (" ..." if img["missing"] > len(img["missing_examples"]) else ""))
         for u in img["unreadable_examples"]:
             out.append(f"  unreadable: {u['file']}: {u['reason']}")
-        if not img["ok"]:
-            out.append("  evaluating with skip_missing=True would drop: " + "; ".join(
-                f"{e['category']} {e['queries_dropped']:,} queries, {e['gallery_dropped']:,} gallery images"
-                for e in img["eval_impact"]))
+        if img["reduced_protocol"]["reduced"]:
+            out += ["", *render_reduced_protocol(img["reduced_protocol"])]
     out.append("")
     out.append("OK" if result["ok"] else "PROBLEMS FOUND (exit code 1)")
     return "\n".join(out)
+
+
+def render_reduced_protocol(rp: dict) -> list[str]:
+    """The kept / published table of a reduced protocol, with the warning that goes with it."""
+    out = ["REDUCED PROTOCOL: without the missing or unreadable images (what --skip-missing uses), kept / published:"]
+    rows = [["split", "category", "queries", "gallery images"]]
+    for r in rp["eval"]:
+        rows.append([r["split"], r["category"], f"{r['queries_kept']:,} / {r['queries_published']:,}",
+                     f"{r['gallery_kept']:,} / {r['gallery_published']:,}"])
+    out.append(_table(rows))
+    rows = [["split", "category", "triplets", ""]]
+    for r in rp["triplets"]:
+        rows.append([r["split"], r["category"], f"{r['kept']:,} / {r['published']:,}", ""])
+    out.append(_table(rows))
+    out.append("  Recall on a reduced set is not comparable with published numbers: report it with these counts "
+               "(README, Real data)")
+    return out
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -199,7 +289,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         result["images"] = None
     else:
         result["images"] = check_all_images(ds, args.protocol, not args.no_decode, max(1, args.workers),
-                                            args.max_pixels)
+                                            args.max_pixels, result)
     result["ok"] = result["images"] is None or result["images"]["ok"]
     if args.json:
         print(json.dumps(result))

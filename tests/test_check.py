@@ -115,7 +115,11 @@ def test_fake_fiq_missing_and_corrupt(fake_fiq: Path, capsys: pytest.CaptureFixt
     out = capsys.readouterr().out
     assert code == 1
     assert "1 missing, 1 unreadable" in out and "dress-val-t0.jpg" in out and "toptee-train-r1" in out
-    assert "dress 1 queries, 1 gallery images" in out and "PROBLEMS FOUND" in out
+    assert "REDUCED PROTOCOL" in out and "PROBLEMS FOUND" in out
+    reduced = out[out.index("REDUCED PROTOCOL"):].splitlines()
+    # queries and gallery images of the eval split, then training triplets: kept / published
+    assert ["val", "dress", "3", "/", "4", "9", "/", "10"] in [line.split() for line in reduced]
+    assert ["train", "toptee", "2", "/", "3"] in [line.split() for line in reduced]
     # existence only: the corrupt file passes, the missing one does not
     code, res = run_json(capsys, "--dataset", "fashioniq", "--root", str(fake_fiq), "--no-decode")
     assert code == 1 and (res["images"]["missing"], res["images"]["unreadable"]) == (1, 0)
@@ -170,3 +174,33 @@ def test_synth_small_output_readers(synth_out: Path) -> None:
     corpus = open_image_text(synth_out / "open_domain", "validation")
     img, text = corpus[0]
     assert len(corpus) > 0 and img.mode == "RGB" and text
+
+
+def test_fiq_without_test_files_reports_the_split_absent_and_checks_the_rest(fake_fiq: Path,
+                                                                            capsys: pytest.CaptureFixture) -> None:
+    # A shop's or a lab's own set in the Fashion-IQ layout often has train and val only (issue 15, point 19).
+    for f in list((fake_fiq / "captions").glob("*.test.json")) + list((fake_fiq / "image_splits").glob("*.test.json")):
+        f.unlink()
+    code, res = run_json(capsys, "--dataset", "fashioniq", "--root", str(fake_fiq))
+    assert code == 0 and res["ok"] and res["absent_splits"] == ["test"]
+    rows = {(r["split"], r["category"]): r for r in res["splits"]}
+    assert rows[("test", "dress")]["absent"] and rows[("test", "dress")]["missing_files"] == [
+        str(fake_fiq / "captions" / "cap.dress.test.json"), str(fake_fiq / "image_splits" / "split.dress.test.json")]
+    assert rows[("train", "shirt")]["triplets"] == 3 and not rows[("train", "shirt")]["absent"]
+    assert eval_counts(res) == {c: (4, 10) for c in ("dress", "shirt", "toptee")}
+    assert res["images"]["checked"] == 3 * (8 + 10) and res["images"]["reduced_protocol"]["reduced"] is False
+    assert main(["--dataset", "fashioniq", "--root", str(fake_fiq)]) == 0
+    out = capsys.readouterr().out
+    assert ["test", "dress", "absent"] in [line.split() for line in out.splitlines()]
+    assert "absent (annotation files missing, not checked): dress/test, shirt/test, toptee/test" in out
+
+
+def test_fiq_without_val_files_has_no_evaluation_but_checks_train(fake_fiq: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    for f in (fake_fiq / "captions").glob("cap.*.val.json"):
+        f.unlink()
+    code, res = run_json(capsys, "--dataset", "fashioniq", "--root", str(fake_fiq))
+    assert code == 0 and res["eval"] is None and res["absent_splits"] == ["val"]
+    assert res["images"]["checked"] == 3 * (8 + 4) and res["images"]["reduced_protocol"]["eval"] == []
+    assert main(["--dataset", "fashioniq", "--root", str(fake_fiq), "--annotations-only"]) == 0
+    assert "no evaluation split" in capsys.readouterr().out

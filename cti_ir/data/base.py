@@ -41,6 +41,14 @@ class Benchmark:
         """Where the file for ``image_id`` would be if it existed (used in error messages)."""
         raise NotImplementedError
 
+    def missing_annotation_files(self, split: str, category: Optional[str] = None) -> list[Path]:
+        """Annotation files of ``split`` (one category or all) that do not exist; empty when the split is complete.
+
+        A folder in a benchmark's layout may lack a split (a shop's or a lab's own set often has no test files):
+        callers that go over every split use this to report it as absent instead of failing on the first file.
+        """
+        return []
+
     # -- shared API ---------------------------------------------------------------------------------------------
     def _missing_label(self, image_id: str) -> str:
         """How a missing image is named in reports: the expected file path."""

@@ -120,6 +120,16 @@ class FashionIQ(Benchmark):
             raise DatasetLayoutError(f"{path} not found; {_LAYOUT}")
         return path
 
+    def missing_annotation_files(self, split: str, category: Optional[str] = None) -> list[Path]:
+        """``captions/cap.<cat>.<split>.json`` and ``image_splits/split.<cat>.<split>.json`` files that are absent."""
+        return [
+            path
+            for cat in self._check_args(split, category)
+            for path in (self.root / "captions" / f"cap.{cat}.{split}.json",
+                         self.root / "image_splits" / f"split.{cat}.{split}.json")
+            if not path.is_file()
+        ]
+
     def _read_captions_uncached(self, category: str, split: str) -> tuple[Triplet, ...]:
         path = self._file("captions", "cap", category, split)
         rows = read_json(path, 'a JSON list of {"target", "candidate", "captions"}')

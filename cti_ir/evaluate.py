@@ -156,17 +156,32 @@ def evaluate(model, dataset: str, root: str | Path, split: str | None = None, pr
 
     bench = open_benchmark(dataset, root)
     split = split or ("val" if dataset == "fashioniq" else "test")
-    eval_splits = bench.eval_splits(split=split, protocol=protocol, skip_missing=skip_missing)
-    if categories:
-        eval_splits = [s for s in eval_splits if s.name in categories]
-    per_split = {
-        s.name: evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers, progress,
-                               gallery_encoder)
-        for s in eval_splits
-    }
+    all_splits = bench.eval_splits(split=split, protocol=protocol, skip_missing=skip_missing)
+    eval_splits = [s for s in all_splits if s.name in categories] if categories else all_splits
+    per_split = {}
+    for s in eval_splits:
+        per_split[s.name] = evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers,
+                                           progress, gallery_encoder)
+        per_split[s.name].update(queries_published=len(s.queries) + s.dropped_queries,
+                                 gallery_published=len(s.gallery) + s.dropped_gallery)
     result = summarize(dataset, per_split)
-    result.update(protocol=protocol, split=split, root=str(root))
+    result.update(protocol=protocol, split=split, root=str(root),
+                  reduced_protocol=protocol_coverage(per_split, [s.name for s in all_splits]))
     return result
+
+
+def protocol_coverage(per_split: dict[str, dict], all_categories: Sequence[str]) -> dict:
+    """How the evaluated protocol compares with the full one the annotation files define.
+
+    ``reduced`` is true when queries or gallery images were left out (``--skip-missing``) or only some categories
+    were evaluated: the recalls are then not comparable with published numbers, which use every query and every
+    gallery image of every category.
+    """
+    missing_categories = [c for c in all_categories if c not in per_split]
+    short = {name: r for name, r in per_split.items()
+             if r["queries"] < r["queries_published"] or r["gallery"] < r["gallery_published"]}
+    return {"reduced": bool(short or missing_categories), "reduced_splits": sorted(short),
+            "categories_not_evaluated": missing_categories}
 
 
 def format_table(result: dict) -> str:
@@ -176,17 +191,43 @@ def format_table(result: dict) -> str:
     lines = [head, "|" + "---|" * (len(ks) + 3)]
     for name, r in result["splits"].items():
         lines.append(f"| {name} | " + " | ".join(f"{r[f'R@{k}']:.2f}" for k in ks)
-                     + f" | {r['queries']} | {r['gallery']} |")
+                     + f" | {_kept(r, 'queries')} | {_kept(r, 'gallery')} |")
     if len(result["splits"]) > 1:
         lines.append("| average | " + " | ".join(f"{result['average'][f'R@{k}']:.2f}" for k in ks) + " | | |")
     label = "(avg R@10 + avg R@50) / 2" if result["dataset"] == "fashioniq" else "mean of R@1/R@10/R@50"
     lines.append(f"\nscore, {label}: {result['score']:.2f}")
+    if result.get("reduced_protocol") is not None:
+        lines.append(protocol_line(result))
     weights = [(name, r["image_weight"]) for name, r in result["splits"].items() if "image_weight" in r]
     if weights:
         lines.append("composer's image weight per query (text = 1 - image): " + "; ".join(
             f"{name} mean {w['mean']:.2f}, std {w['std']:.2f}, range {w['min']:.2f}-{w['max']:.2f}"
             for name, w in weights))
     return "\n".join(lines)
+
+
+def _kept(r: dict, what: str) -> str:
+    """A count as the table shows it: "kept / published" when some were left out."""
+    published = r.get(f"{what}_published", r[what])
+    return f"{r[what]}" if r[what] == published else f"{r[what]} / {published}"
+
+
+def protocol_line(result: dict) -> str:
+    """One line saying whether the numbers are on the full protocol or on a reduced one, and how reduced."""
+    coverage = result["reduced_protocol"]
+    if not coverage["reduced"]:
+        return (f"protocol: full {result['protocol']} protocol on {result['split']} (every query and gallery image "
+                "the annotation files define)")
+    parts = []
+    for name in coverage["reduced_splits"]:
+        r = result["splits"][name]
+        parts.append(f"{name} {r['queries']} of {r['queries_published']} queries, {r['gallery']} of "
+                     f"{r['gallery_published']} gallery images")
+    if coverage["categories_not_evaluated"]:
+        parts.append("categories not evaluated: " + ", ".join(coverage["categories_not_evaluated"])
+                     + " (the published averages are over all of them)")
+    return ("REDUCED PROTOCOL, not comparable with published numbers: " + "; ".join(parts)
+            + " (missing or unreadable images were left out; README, Real data)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -206,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data-loader worker processes for image decoding")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
     p.add_argument("--skip-missing", action="store_true",
-                   help="drop queries and gallery images whose files are missing or unreadable (counted on stderr) "
-                        "instead of stopping with an error")
+                   help="drop queries and gallery images whose files are missing or unreadable instead of stopping "
+                        "with an error; the table and the JSON then say how many of the published queries and gallery "
+                        "images were kept (a REDUCED PROTOCOL line), so the numbers are not mistaken for full ones")
     p.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
                    help="asymmetric search: embed the galleries with this gallery model carried into --checkpoint's "
                         "space by its transformation (repeat for an ensemble, as `cti_ir.index build`); the "

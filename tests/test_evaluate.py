@@ -93,6 +93,9 @@ def test_cli_on_generated_catalogue(synth_small, tiny_checkpoint, capsys):
         assert result["splits"][cat]["queries"] == len(triplets)
         assert result["splits"][cat]["gallery"] == len(set(pool))
         assert 0 <= result["splits"][cat]["R@10"] <= result["splits"][cat]["R@50"] <= 100
+    assert result["reduced_protocol"] == {"reduced": False, "reduced_splits": [], "categories_not_evaluated": []}
+    assert ev.protocol_line(result) == ("protocol: full standard protocol on val (every query and gallery image "
+                                        "the annotation files define)")
     assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "shoes", "--root",
                     str(synth_small / "shoes")]) == 0
     table = capsys.readouterr().out
@@ -113,3 +116,30 @@ def test_cli_reports_a_missing_image_clearly(synth_small, tiny_checkpoint, tmp_p
     result = json.loads(capsys.readouterr().out)
     pool = json.loads((root / "image_splits" / "split.dress.val.json").read_text())
     assert result["splits"]["dress"]["gallery"] == len(set(pool)) - 1
+    # the reduced protocol is reported: kept / published, in the JSON and in the table (issue 13)
+    trips = json.loads((root / "captions" / "cap.dress.val.json").read_text())
+    kept = sum(victim not in (t["candidate"], t["target"]) for t in trips)
+    dress = result["splits"]["dress"]
+    assert (dress["queries"], dress["queries_published"]) == (kept, len(trips))
+    assert (dress["gallery"], dress["gallery_published"]) == (len(set(pool)) - 1, len(set(pool)))
+    assert result["reduced_protocol"] == {"reduced": True, "reduced_splits": ["dress"],
+                                          "categories_not_evaluated": []}
+    shirt = result["splits"]["shirt"]
+    assert shirt["queries"] == shirt["queries_published"] and shirt["gallery"] == shirt["gallery_published"]
+    table = ev.format_table(result)  # what the CLI prints without --json
+    assert f"| {_count(kept, len(trips))} | {len(set(pool)) - 1} / {len(set(pool))} |" in table
+    assert "REDUCED PROTOCOL, not comparable with published numbers: dress " in table
+    assert f"{len(set(pool)) - 1} of {len(set(pool))} gallery images" in table
+
+
+def _count(kept: int, published: int) -> str:
+    return str(kept) if kept == published else f"{kept} / {published}"
+
+
+def test_a_category_subset_is_labelled_reduced(synth_small, tiny_checkpoint, capsys):
+    argv = ["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(synth_small / "fashioniq")]
+    assert ev.main([*argv, "--categories", "dress", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["reduced_protocol"] == {"reduced": True, "reduced_splits": [],
+                                          "categories_not_evaluated": ["shirt", "toptee"]}
+    assert "categories not evaluated: shirt, toptee" in ev.format_table(result)

@@ -41,7 +41,8 @@ import gradio as gr  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from cti_ir.gallery import index_mode_summary  # noqa: E402
-from app_gradio import PAGE_CSS, raw_input, report_unreadable_inputs, upload_image  # noqa: E402
+from app_gradio import (catalogue_dirs, gradio_file_url, launch, md_code, md_escape, raw_input,  # noqa: E402,F401
+                        report_unreadable_inputs, upload_image)
 from cti_ir.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, SearchBatcher  # noqa: E402
 from cti_ir.http_api import API_PATH, SearchApi  # noqa: E402
 from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image  # noqa: E402
@@ -86,20 +87,12 @@ class ReferenceOutput(NamedTuple):
     reference_label: str     # Markdown under the image
     text: Any                # the modification box: cleared for a new turn, or gr.update()
     status: str
+    picker: Any              # the catalogue picker: its highlight cleared unless the pick came from it
 
 
-def md_escape(text: str) -> str:
-    """Escape text for a gr.Markdown so that user input (file names, categories, texts) renders literally.
-
-    Only the characters that start Markdown or HTML constructs are escaped, so that API callers, who read the
-    Markdown source, still get a readable message.
-    """
-    return re.sub(r"([\\`*_\[\]<>#|~])", r"\\\1", str(text))
-
-
-def md_code(text: str) -> str:
-    """``text`` as a Markdown code span: product ids stay literal (``img_womens_boots_1.jpg``) and readable."""
-    return "`" + str(text).replace("`", "'").replace("\n", " ") + "`"
+def _keep_reference(status: str) -> ReferenceOutput:
+    """Nothing changes but the status message."""
+    return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(), status, gr.update())
 
 
 def _error(message: str) -> str:
@@ -256,7 +249,8 @@ class SearchPage:
             log.exception("search failed")
             message = f"The search failed ({type(e).__name__}); the details are in the server log."
         previous = list(hits or [])
-        return SearchOutput(self._gallery(previous)[0], gr.update(), _error(message), previous, history,
+        # The previous results are sent again (not gr.update(), which API callers would receive as a dict).
+        return SearchOutput(self._gallery(previous)[0], "", _error(message), previous, history,
                             self.history_rows(history))
 
     def _search(self, image, text, category, k, override, image_weight, reference_id, history) -> SearchOutput:
@@ -322,17 +316,16 @@ class SearchPage:
         return rows
 
     # ------------------------------------------------------------------------------------ reference changes
-    def _use_item(self, item: dict, why: str) -> ReferenceOutput:
+    def _use_item(self, item: dict, why: str, from_picker: bool = False) -> ReferenceOutput:
         if not os.path.isfile(item["path"]):
-            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(), "**Error:** " + (
+            return _keep_reference("**Error:** " + (
                 f"The image of product {md_code(item['image_id'])} is missing from disk, so it cannot be the "
                 f"reference; pick another one."))
-        label = f"Reference: product {md_code(item['image_id'])}"
-        if item.get("categories"):
-            label += f" ({md_escape(', '.join(item['categories']))})"
+        label = f"Reference: product {md_code(item['image_id'])} ({md_escape(item_label(item))})"
         status = f"{why} product {md_code(item['image_id'])} is the reference now: type how the result should " \
                  f"differ and press Search."
-        return ReferenceOutput(item["path"], item["image_id"], label, "", status)
+        picker = gr.update() if from_picker else gr.update(selected_index=None)
+        return ReferenceOutput(item["path"], item["image_id"], label, "", status, picker)
 
     @staticmethod
     def _selected_index(evt: Any) -> int | None:
@@ -345,16 +338,15 @@ class SearchPage:
         """A click on a result: that product becomes the reference of the next turn."""
         index = self._selected_index(evt)
         if index is None or not hits or not 0 <= index < len(hits):
-            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(),
-                                   _error("That result is no longer available; run the search again."))
+            return _keep_reference(_error("That result is no longer available; run the search again."))
         return self._use_item(hits[index], "Refining:")
 
     def select_sample(self, evt: gr.SelectData) -> ReferenceOutput:
         """A click on a catalogue thumbnail: that product becomes the reference."""
         index = self._selected_index(evt)
         if index is None or not 0 <= index < len(self.samples):
-            return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(), _error("Unknown product."))
-        return self._use_item(self.samples[index], "Picked:")
+            return _keep_reference(_error("Unknown product."))
+        return self._use_item(self.samples[index], "Picked:", from_picker=True)
 
     def random_product(self) -> ReferenceOutput:
         """A random catalogue product as the reference (a few tries, in case some images are missing)."""
@@ -363,13 +355,23 @@ class SearchPage:
             item = items[self._rng.randrange(len(items))]
             if os.path.isfile(item["path"]):
                 return self._use_item(item, "Random pick:")
-        return ReferenceOutput(gr.update(), gr.update(), gr.update(), gr.update(),
-                               _error("Could not find a catalogue image on disk; is the catalogue folder there?"))
+        return _keep_reference(_error("Could not find a catalogue image on disk; is the catalogue folder there?"))
 
-    @staticmethod
-    def reference_uploaded() -> tuple[None, str]:
-        """The user uploaded their own photo: it has no product id."""
-        return None, "Reference: your uploaded image"
+    def reference_uploaded(self, image: Any = None) -> ReferenceOutput:
+        """The user uploaded their own photo: it has no product id. A file that cannot be used is removed at once
+        (instead of a broken-image icon) and the status says why; the results on the page stay."""
+        no_highlight = gr.update(selected_index=None)
+        try:
+            self._load_reference(image)
+        except (ImageLoadError, QueryError) as e:
+            message = image_error_message(e, self.max_pixels) if isinstance(e, ImageLoadError) else \
+                query_error_message(e)
+            log.info("upload refused: %s", e)
+            return ReferenceOutput(None, None, "No reference image: the search will use the text only.", gr.update(),
+                                   _error(message), no_highlight)
+        return ReferenceOutput(gr.update(), None, "Reference: your uploaded image", gr.update(),
+                               "Your photo is the reference now: type how the result should differ and press "
+                               "Search.", no_highlight)
 
     @staticmethod
     def reference_cleared() -> tuple[None, str]:
@@ -387,32 +389,14 @@ class SearchPage:
         return gr.update(interactive=bool(enabled))
 
 
-def upload_image(**kwargs) -> gr.Image:
-    """``gr.Image(type="filepath")`` that hands the handler the uploaded file's path without opening it.
-
-    Gradio's own preprocessing opens the upload with PIL; a file that is not an image (or a decompression bomb)
-    then fails inside Gradio with a generic error before our handler runs. Here the handler gets the path and
-    validates it with ``cti_ir.images.load_image``, which reports a clear reason in the status area.
-
-    The override is set on the instance: a ``gr.Image`` subclass would make Gradio's component metaclass write an
-    ``app.pyi`` stub next to this file at import time.
-    """
-    component = gr.Image(type="filepath", **kwargs)
-    gradio_preprocess = component.preprocess
-
-    def preprocess(payload):
-        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
-            return str(payload.path)
-        return gradio_preprocess(payload)
-
-    component.preprocess = preprocess
-    return component
-
-
-def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS, concurrency: int = 2,
+def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS, concurrency: int = 16,
               max_pixels: int = DEFAULT_MAX_PIXELS, title: str = "Composed fashion search",
               page: SearchPage | None = None) -> gr.Blocks:
-    """The search page as a ``gr.Blocks`` (not launched; see :func:`launch`)."""
+    """The search page as a ``gr.Blocks`` (not launched; see :func:`launch`).
+
+    ``concurrency`` searches are handled at once; with a ``SearchBatcher`` as the page's searcher they share
+    batches, so it should be at least the batcher's ``max_batch``.
+    """
     page = page or SearchPage(engine, max_pixels=max_pixels)
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
@@ -427,21 +411,25 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
                                     height=280, elem_id="reference-image")
                 reference_label = gr.Markdown("No reference image: the search will use the text only.",
                                               elem_id="reference-label")
-                samples = gr.Gallery(page.sample_gallery(), label="…or pick one from the catalogue", columns=4,
-                                     rows=2, height=300, allow_preview=False, elem_id="catalogue-picker")
+                # A heading of our own: Gradio's floating label covered the first thumbnail.
+                gr.Markdown("…or pick one from the catalogue:", elem_id="picker-heading")
+                samples = gr.Gallery(page.sample_gallery(), show_label=False, columns=4, height="auto",
+                                     allow_preview=False, object_fit="contain", elem_id="catalogue-picker")
                 random_button = gr.Button("Random product", size="sm", elem_id="random-product")
             with gr.Column(scale=1):
                 text = gr.Textbox(label="Modification", placeholder="e.g. is red and has long sleeves", lines=2,
                                   elem_id="modification")
                 gr.Examples([[t] for t in example_texts], inputs=[text], label="Example modifications")
                 with gr.Row():
-                    category = gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
-                                           elem_id="category")
-                    k = gr.Slider(1, SLIDER_MAX_K, value=DEFAULT_K, step=1, label="Results (K)", elem_id="k")
+                    # raw_input: the handler checks these values (see app_gradio), as the JSON API's does.
+                    category = raw_input(gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
+                                                     elem_id="category"))
+                    k = raw_input(gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, precision=0, label="Results (K)",
+                                            elem_id="k"))
                 with gr.Accordion("Image / text weights", open=False):
-                    override = gr.Checkbox(False, label="Set the weights manually")
-                    image_weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, interactive=False,
-                                             label="Image weight (text weight = 1 − image weight)")
+                    override = raw_input(gr.Checkbox(False, label="Set the weights manually"))
+                    image_weight = raw_input(gr.Slider(0.0, 1.0, value=0.5, step=0.05, interactive=False,
+                                                       label="Image weight (text weight = 1 − image weight)"))
                 with gr.Row():
                     search_button = gr.Button("Search", variant="primary", elem_id="search-button")
                     clear_button = gr.Button("New session", elem_id="new-session")
@@ -452,9 +440,9 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, label="Turns",
                                      wrap=True, elem_id="history")
 
-        search_inputs = [image, text, category, k, override, image_weight, reference_id, history]
+        search_inputs = [image, text, category, k, override, image_weight, reference_id, history, hits]
         search_outputs = [results, weights, status, hits, history, history_table]
-        reference_outputs = [image, reference_id, reference_label, text, status]
+        reference_outputs = [image, reference_id, reference_label, text, status, samples]
         search_button.click(page.search, search_inputs, search_outputs, api_name="search",
                             concurrency_limit=concurrency, concurrency_id="search")
         # Enter in the text box searches too; same queue slot, not a second public endpoint.
@@ -463,30 +451,33 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         results.select(page.select_result, [hits], reference_outputs, api_visibility="private")
         samples.select(page.select_sample, None, reference_outputs, api_visibility="private")
         random_button.click(page.random_product, None, reference_outputs, api_visibility="private")
-        image.upload(page.reference_uploaded, None, [reference_id, reference_label], api_visibility="private")
+        image.upload(page.reference_uploaded, [image], reference_outputs, api_visibility="private")
         image.clear(page.reference_cleared, None, [reference_id, reference_label], api_visibility="private")
         override.change(page.toggle_override, [override], [image_weight], api_visibility="private")
         clear_button.click(page.new_session, None, [results, hits, history, history_table, status],
                            api_visibility="private")
-    return demo
+    return report_unreadable_inputs(demo, image)
 
 
-def catalogue_dirs(engine: SearchEngine) -> list[str]:
-    """The folders holding the indexed images: the only files the server may send besides its own."""
-    parents = sorted({str(Path(it["path"]).parent) for it in engine.index.items})
-    kept: list[str] = []
-    for p in parents:  # sorted, so a folder comes before its sub-folders
-        if not any(p == k or p.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
-            kept.append(p)
-    return kept
+class Server(NamedTuple):
+    """What ``python app.py`` serves: the page, the JSON API and the batcher and thumbnails they share."""
+
+    demo: gr.Blocks
+    api: SearchApi
+    batcher: SearchBatcher
+    thumbnails: ThumbnailCache
 
 
-def launch(demo: gr.Blocks, engine: SearchEngine, host: str = "127.0.0.1", port: int | None = 7860,
-           share: bool = False, queue_size: int = 64, max_upload_mb: float = 20, **kwargs):
-    """Queue and launch ``demo``, serving the catalogue's image folders; returns Gradio's (app, url, share_url)."""
-    demo.queue(max_size=queue_size)
-    return demo.launch(server_name=host, server_port=port, share=share, allowed_paths=catalogue_dirs(engine),
-                       max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False, **kwargs)
+def create_server(engine: SearchEngine, concurrency: int = 16, max_batch: int = DEFAULT_MAX_BATCH,
+                  max_wait_ms: float = DEFAULT_MAX_WAIT_MS, thumbnail_dir: str | os.PathLike | None = None,
+                  max_upload_mb: float = 20, max_pixels: int = DEFAULT_MAX_PIXELS, **page_kwargs) -> Server:
+    """The page and the JSON API over one engine, sharing one batcher and one thumbnail cache (not launched)."""
+    batcher = SearchBatcher(engine, max_batch=max_batch, max_wait_ms=max_wait_ms)
+    thumbnails = ThumbnailCache(thumbnail_dir)
+    page = SearchPage(engine, max_pixels=max_pixels, searcher=batcher, thumbnails=thumbnails, **page_kwargs)
+    api = SearchApi(batcher, max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
+                    file_url=gradio_file_url, thumbnails=thumbnails)
+    return Server(build_app(engine, concurrency=concurrency, page=page), api, batcher, thumbnails)
 
 
 # ---------------------------------------------------------------------------------------------------- CLI
@@ -517,9 +508,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=20,
                    help="largest upload accepted, in megabytes (default 20); images above "
                         f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels are refused whatever their file size")
-    p.add_argument("--concurrency", type=int, default=2,
-                   help="searches run at the same time (per-event concurrency limit; default 2); others wait in "
-                        "the queue")
+    p.add_argument("--concurrency", type=int, default=16,
+                   help="page searches handled at the same time (default 16); they share the batches below, "
+                        "others wait in the queue")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                   help=f"most searches (page and JSON API together) answered in one encoder pass and one FAISS "
+                        f"search (default {DEFAULT_MAX_BATCH})")
+    p.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS,
+                   help=f"how long a search may wait for others to share its batch, in milliseconds (default "
+                        f"{DEFAULT_MAX_WAIT_MS:g}; only matters when traffic is light, 0 = never wait)")
+    p.add_argument("--thumbnail-dir", default=None,
+                   help="where result thumbnails are cached (default: $CTI_IR_CACHE/thumbnails, else "
+                        "~/.cache/cti-ir/thumbnails)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch and FAISS threads per search (default 1: on a few cores, single queries are several "
                         "times faster with one thread than with threads competing; see benchmarks/README.md)")
@@ -549,8 +549,10 @@ def resolve_model_and_index(args: argparse.Namespace) -> tuple[Path, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; serves until interrupted. Returns the exit status."""
     args = build_parser().parse_args(argv)
-    if args.concurrency < 1 or args.queue_size < 1 or args.max_upload_mb <= 0:
-        print("error: --concurrency and --queue-size must be >= 1, --max-upload-mb > 0", file=sys.stderr)
+    if args.concurrency < 1 or args.queue_size < 1 or args.max_batch < 1 or args.max_upload_mb <= 0 \
+            or args.max_wait_ms < 0:
+        print("error: --concurrency, --queue-size and --max-batch must be >= 1, --max-upload-mb > 0 and "
+              "--max-wait-ms >= 0", file=sys.stderr)
         return 2
     if args.threads >= 1:  # process-wide settings, made here in the entry point and nowhere at import
         import faiss
@@ -558,8 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
-    # Warnings only: the libraries below log a line per HTTP request at INFO level.
+    # Warnings only: the libraries below log a line per HTTP request at INFO level. Ours log each refused query
+    # as one INFO line (what was wrong), and tracebacks only for our own bugs.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cti_ir").setLevel(logging.INFO)
     from cti_ir.checkpoint import CheckpointError
 
     try:
@@ -572,13 +576,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
         print(f"error: {e}", file=sys.stderr)
         return 2
-    demo = build_app(engine, concurrency=args.concurrency)
+    server = create_server(engine, concurrency=args.concurrency, max_batch=args.max_batch,
+                           max_wait_ms=args.max_wait_ms, thumbnail_dir=args.thumbnail_dir,
+                           max_upload_mb=args.max_upload_mb)
     try:
-        launch(demo, engine, host=args.host, port=args.port, share=args.share, queue_size=args.queue_size,
-               max_upload_mb=args.max_upload_mb)
+        # quiet: Gradio's own start-up lines tell users to edit launch(); ours name our flags instead.
+        _, url, share_url = launch(server.demo, engine, host=args.host, port=args.port, share=args.share,
+                                   queue_size=args.queue_size, max_upload_mb=args.max_upload_mb, api=server.api,
+                                   thumbnails=server.thumbnails, quiet=True, prevent_thread_lock=True)
     except OSError as e:  # e.g. the port is taken
         print(f"error: cannot start the server on {args.host}:{args.port}: {e}", file=sys.stderr)
         return 2
+    where = "this machine only; --host 0.0.0.0 serves the network" if args.host in ("127.0.0.1", "localhost") \
+        else f"listening on {args.host}"
+    print(f"search page: {url} ({where})", flush=True)
+    print(f"JSON API:    {url.rstrip('/')}{API_PATH} (POST; see the README for curl examples)", flush=True)
+    if share_url:
+        print(f"public link: {share_url} (temporary, from --share)", flush=True)
+    elif not args.share:
+        print("a temporary public link: restart with --share", flush=True)
+    print("press Ctrl+C to stop", flush=True)
+    try:
+        server.demo.block_thread()
+    finally:
+        server.batcher.close()
     return 0
 
 

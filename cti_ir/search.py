@@ -6,6 +6,11 @@ engine = SearchEngine("runs/stage3/best", "index/")
 hits = engine.search(image=Image.open("dress.jpg"), text="is red and has long sleeves", k=10)
 hits.image_weight, hits.text_weight, [(h.image_id, h.score, h.path) for h in hits.hits]
 ```
+
+Serving many users at once goes through :meth:`SearchEngine.search_batch`: queries checked one by one
+(:meth:`SearchEngine.prepare`, which raises :class:`QueryError` naming the parameter at fault) are answered together,
+with one image-encoder pass, one text-encoder pass and one FAISS search per category for the whole batch
+(``cti_ir.batching`` groups concurrent requests into such batches).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 import torch
 from PIL import Image
@@ -27,7 +33,63 @@ MAX_K = 200
 
 
 class QueryError(ValueError):
-    """A query the engine cannot answer (nothing given, unusable text, bad k or category)."""
+    """A query the engine cannot answer (nothing given, unusable text, bad k, weights or category).
+
+    ``parameter`` names the input at fault (``"k"``, ``"category"``, ``"weights"``, ``"image_weight"``), or is None
+    when no single input is (nothing given at all); the web page and the JSON API report it to the caller.
+    """
+
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def parse_k(k: Any) -> int:
+    """``k`` as a whole number between 1 and ``MAX_K``; raises :class:`QueryError` otherwise.
+
+    Integers, integral floats (``10.0``, as sliders send them) and their strings (``"10"``, as form fields send
+    them) are accepted; ``2.7`` is refused rather than silently cut to 2.
+    """
+    value: Any = k
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}", "k")
+    if not 1 <= value <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {int(value)}", "k")
+    return int(value)
+
+
+def parse_image_weight(value: Any) -> tuple[float, float]:
+    """A single image weight in [0, 1] (numbers or their strings) as the manual ``(w_img, w_txt)`` pair."""
+    w: Any = value
+    if isinstance(w, str):
+        try:
+            w = float(w.strip())
+        except ValueError:
+            w = None
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+        raise QueryError(f"the image weight must be a number between 0 and 1, got {value!r}", "image_weight")
+    if not 0.0 <= w <= 1.0:
+        raise QueryError(f"the image weight must be between 0 and 1, got {w}", "image_weight")
+    return float(w), 1.0 - float(w)
+
+
+def _normalised_weights(weights: Any) -> tuple[float, float]:
+    try:
+        wi, wt = float(weights[0]), float(weights[1])
+        if len(weights) != 2:
+            raise ValueError
+    except (TypeError, ValueError, IndexError):
+        raise QueryError(f"manual weights must be two numbers (w_img, w_txt), got {weights!r}", "weights") from None
+    # `not (x >= 0)` also catches NaN, which compares false with everything.
+    if not (wi >= 0 and wt >= 0) or wi + wt <= 0 or math.isinf(wi + wt):
+        raise QueryError(f"manual weights must be finite, non-negative and not both zero, got {weights!r}", "weights")
+    return wi / (wi + wt), wt / (wi + wt)
 
 
 @dataclass
@@ -52,6 +114,25 @@ class SearchResult:
     text_weight: float
     text: str = ""         # the text actually used (cleaned, possibly cut)
     notes: list[str] = field(default_factory=list)   # e.g. "text was cut to 1000 characters"
+
+
+@dataclass
+class SearchQuery:
+    """One checked query, ready to be answered alone or in a batch (made by :meth:`SearchEngine.prepare`)."""
+
+    pixels: torch.Tensor | None          # the preprocessed reference image (C, H, W), or None
+    text: str                            # cleaned text ("" for none)
+    k: int
+    category: str | None
+    weights: tuple[float, float] | None  # manual (w_img, w_txt), summing to one; None: the composer decides
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """``"composed"``, ``"image"`` or ``"text"``."""
+        if self.pixels is not None:
+            return "composed" if self.text else "image"
+        return "text"
 
 
 def clean_text(text: str | None) -> tuple[str, list[str]]:
@@ -80,56 +161,103 @@ class SearchEngine:
     def categories(self) -> list[str]:
         return self.index.categories
 
+    def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
+                category: str | None = None, weights: Sequence[float] | None = None) -> SearchQuery:
+        """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
+
+        Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
+        to :meth:`search_batch`.
+        """
+        text, notes = clean_text(text)
+        if image is None and not text:
+            raise QueryError("give a reference image, a text, or both")
+        k = parse_k(k)
+        if category and category not in self.index.categories:
+            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(self.index.categories)}",
+                             "category")
+        manual = _normalised_weights(weights) if weights is not None else None
+        pixels = self.model.preprocess(image.convert("RGB")) if image is not None else None
+        return SearchQuery(pixels=pixels, text=text, k=k, category=category or None, weights=manual, notes=notes)
+
     @torch.no_grad()
-    def encode_query(self, image: Image.Image | None, text: str, weights: tuple[float, float] | None = None):
-        """The query vector and the (image, text) weights used."""
+    def encode_queries(self, queries: Sequence[SearchQuery]) -> tuple[torch.Tensor, list[tuple[float, float]]]:
+        """The query vectors ``(N, D)`` and the (image, text) weights used, one encoder pass per tower.
+
+        Every reference image of the batch goes through the image encoder at once, every text through the text
+        encoder at once; composed queries are composed together (those with manual weights in a second call).
+        """
         model = self.model
-        img = model.encode_images(model.preprocess(image.convert("RGB")).unsqueeze(0).to(model.device)) \
-            if image is not None else None
-        txt = model.encode_texts([text]) if text else None
-        if img is not None and txt is not None:
+        with_image = [i for i, q in enumerate(queries) if q.pixels is not None]
+        with_text = [i for i, q in enumerate(queries) if q.text]
+        img = model.encode_images(torch.stack([queries[i].pixels for i in with_image]).to(model.device)) \
+            if with_image else None
+        txt = model.encode_texts([queries[i].text for i in with_text]) if with_text else None
+        img_row = {i: r for r, i in enumerate(with_image)}
+        txt_row = {i: r for r, i in enumerate(with_text)}
+        vectors: list[torch.Tensor | None] = [None] * len(queries)
+        weights: list[tuple[float, float]] = [(0.0, 0.0)] * len(queries)
+        for i, q in enumerate(queries):
+            if q.mode == "image":
+                vectors[i], weights[i] = img[img_row[i]], (1.0, 0.0)
+            elif q.mode == "text":
+                vectors[i], weights[i] = txt[txt_row[i]], (0.0, 1.0)
+        composed = [i for i, q in enumerate(queries) if q.mode == "composed"]
+        for manual in (False, True):
+            rows = [i for i in composed if (queries[i].weights is not None) == manual]
+            if not rows:
+                continue
+            image_features = img[[img_row[i] for i in rows]]
+            text_features = txt[[txt_row[i] for i in rows]]
             w = None
-            if weights is not None:
-                try:
-                    wi, wt = float(weights[0]), float(weights[1])
-                except (TypeError, ValueError, IndexError):
-                    raise QueryError(f"manual weights must be two numbers (w_img, w_txt), got {weights!r}") from None
-                # `not (x >= 0)` also catches NaN, which compares false with everything.
-                if not (wi >= 0 and wt >= 0) or wi + wt <= 0 or math.isinf(wi + wt):
-                    raise QueryError(f"manual weights must be finite, non-negative and not both zero, got {weights!r}")
-                # On the features' device and dtype: CPU float tensors would fail against a model on the GPU.
-                w = (img.new_tensor([wi / (wi + wt)]), img.new_tensor([wt / (wi + wt)]))
-            out = model.compose(img, txt, w)
-            return out.query, float(out.image_weight[0]), float(out.text_weight[0]), "composed"
-        if img is not None:
-            return img, 1.0, 0.0, "image"
-        return txt, 0.0, 1.0, "text"
+            if manual:  # on the features' device and dtype: CPU tensors would fail against a model on the GPU
+                w = (image_features.new_tensor([queries[i].weights[0] for i in rows]),
+                     image_features.new_tensor([queries[i].weights[1] for i in rows]))
+            out = model.compose(image_features, text_features, w)
+            for r, i in enumerate(rows):
+                vectors[i] = out.query[r]
+                weights[i] = (float(out.image_weight[r]), float(out.text_weight[r]))
+        return torch.stack(vectors), weights
+
+    def search_batch(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        """Answer prepared queries together; result ``i`` is exactly what ``search`` gives for query ``i``.
+
+        FAISS searches all the queries of one category filter in one call, for the largest ``k`` among them; each
+        query keeps its own first ``k`` hits (the top-k of a longer exact ranking are the same items).
+        """
+        if not queries:
+            return []
+        vectors, weights = self.encode_queries(queries)
+        vectors = vectors.float().cpu().numpy()
+        by_category: dict[str | None, list[int]] = {}
+        for i, q in enumerate(queries):
+            by_category.setdefault(q.category, []).append(i)
+        results: list[SearchResult | None] = [None] * len(queries)
+        for category, rows in by_category.items():
+            k_max = max(queries[i].k for i in rows)
+            scores, ids = self.index.search(vectors[rows], k_max, category)
+            for r, i in enumerate(rows):
+                q = queries[i]
+                results[i] = SearchResult(hits=self._hits(scores[r][:q.k], ids[r][:q.k]), mode=q.mode,
+                                          image_weight=weights[i][0], text_weight=weights[i][1], text=q.text,
+                                          notes=list(q.notes))
+        return results
+
+    def _hits(self, scores, ids) -> list[Hit]:
+        hits = []
+        for score, i in zip(scores, ids):
+            if i < 0:  # FAISS pads with -1 when fewer than k items match (small category)
+                continue
+            item = self.index.items[int(i)]
+            hits.append(Hit(id=int(i), image_id=item["image_id"], path=item["path"], score=float(score),
+                            categories=list(item.get("categories") or []), description=item.get("description", "")))
+        return hits
 
     def search(self, image: Image.Image | None = None, text: str | None = None, k: int = 10,
                category: str | None = None, weights: tuple[float, float] | None = None) -> SearchResult:
         """Top-``k`` products for a reference image, a modification text, or both.
 
         ``category`` restricts results to one catalogue category; ``weights`` = (w_img, w_txt) overrides the
-        composer's predicted weights (they are renormalised to sum to one).
+        composer's predicted weights (they are renormalised to sum to one). Raises :class:`QueryError` for a query
+        that cannot be answered.
         """
-        text, notes = clean_text(text)
-        if image is None and not text:
-            raise QueryError("give a reference image, a text, or both")
-        try:
-            k = int(k)
-        except (TypeError, ValueError):
-            raise QueryError(f"k must be a whole number, got {k!r}") from None
-        if not 1 <= k <= MAX_K:
-            raise QueryError(f"k must be between 1 and {MAX_K}, got {k}")
-        if category and category not in self.index.categories:
-            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(self.index.categories)}")
-        query, wi, wt, mode = self.encode_query(image, text, weights)
-        scores, ids = self.index.search(query.float().cpu().numpy(), k, category or None)
-        hits = []
-        for score, i in zip(scores[0], ids[0]):
-            if i < 0:  # FAISS pads with -1 when fewer than k items match (small category)
-                continue
-            item = self.index.items[int(i)]
-            hits.append(Hit(id=int(i), image_id=item["image_id"], path=item["path"], score=float(score),
-                            categories=list(item.get("categories") or []), description=item.get("description", "")))
-        return SearchResult(hits=hits, mode=mode, image_weight=wi, text_weight=wt, text=text, notes=notes)
+        return self.search_batch([self.prepare(image, text, k, category, weights)])[0]

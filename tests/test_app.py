@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import urllib.request
 from pathlib import Path
 
 import gradio as gr
@@ -46,18 +48,20 @@ def assert_ok(out: app.SearchOutput, k: int) -> None:
     assert len(out.gallery) == len(out.hits) == k
     for (image, caption), hit in zip(out.gallery, out.hits):
         assert image == hit["path"] and Path(image).is_file()
-        assert caption.startswith(f"{hit['image_id']} · score ")
+        category, _, name = hit["image_id"].partition("/")  # the tiny catalogue's ids are category/colour_category
+        assert caption.startswith(f"{category} · {name} · score ")
         assert hit["description"] in caption
     scores = [h["score"] for h in out.hits]
     assert scores == sorted(scores, reverse=True)
 
 
-def assert_error(out: app.SearchOutput, *fragments: str) -> None:
+def assert_error(out: app.SearchOutput, *fragments: str, kept: list | None = None) -> None:
+    """An error message in the status; the results shown before (``kept``) stay."""
     assert out.status.startswith("**Error:**"), out.status
     for fragment in fragments:
         assert fragment in out.status, out.status
-    assert out.gallery == [] and out.hits == []
-    assert "Traceback" not in out.status
+    assert out.hits == (kept or []) and len(out.gallery) == len(out.hits)
+    assert "Traceback" not in out.status and "\\" not in out.status  # our sentence, no Markdown escapes
 
 
 # ------------------------------------------------------------------------------------------------ queries
@@ -125,36 +129,71 @@ def test_pick_from_catalogue_and_random(page, engine):
     assert picked.reference_id == page.samples[2]["image_id"] and Path(picked.image).is_file()
     rnd = page.random_product()
     assert rnd.reference_id in {it["image_id"] for it in engine.index.items}
-    assert page.reference_uploaded()[0] is None and page.reference_cleared()[0] is None
+    assert page.reference_cleared()[0] is None
     assert page.new_session()[2] == []
 
 
 # ---------------------------------------------------------------------------------------------- bad input
 def test_bad_images_give_messages(page, tmp_path, red_dress):
+    shown = page.search(red_dress, "is red", "All", 3)  # results on the page before each bad query
+    assert_ok(shown, 3)
+    bad = lambda image: page.search(image, "is red", hits=shown.hits, history=shown.history)  # noqa: E731
     not_image = tmp_path / "notes.png"
     not_image.write_text("this is a text file, not a PNG")
-    assert_error(page.search(str(not_image), "is red"), "not an image")
+    assert_error(bad(str(not_image)), "not an image that can be read", "JPEG, PNG or WebP", kept=shown.hits)
     truncated = tmp_path / "truncated.png"
     truncated.write_bytes(Path(red_dress).read_bytes()[:120])
-    assert_error(page.search(str(truncated), "is red"), "cannot be used")
-    bomb = write_decompression_bomb(tmp_path / "bomb.png")  # 30000 x 30000 declared
-    assert_error(page.search(str(bomb), "is red"), "too many pixels")
+    assert_error(bad(str(truncated)), "damaged or incomplete", kept=shown.hits)
+    bomb = write_decompression_bomb(tmp_path / "bomb.png")  # 30000 x 30000 declared: PIL's own limit refuses it
+    out = bad(str(bomb))
+    assert_error(out, "The photo declares 900 megapixels, more than the 40 megapixels accepted", kept=shown.hits)
+    assert "DOS" not in out.status and "decompression" not in out.status  # our words, not Pillow's
     big = write_decompression_bomb(tmp_path / "big.png", 8000, 8000)  # under PIL's own limit, over ours
-    assert_error(page.search(str(big), "is red"), "too many pixels", "8000x8000")
-    assert_error(page.search(str(tmp_path / "gone.png"), "is red"), "file not found")
-    assert_error(page.search(12345, "is red"), "unsupported value")
+    out = bad(str(big))
+    assert_error(out, "The photo is 8000 × 8000 pixels (64 megapixels), more than the 40 megapixels accepted. "
+                      "Upload a smaller photo.", kept=shown.hits)
+    assert "max_pixels" not in out.status and ">" not in out.status
+    assert_error(bad(str(tmp_path / "gone.png")), "no longer on the server", "Upload it again", kept=shown.hits)
+    assert_error(bad(12345), "The image must be an uploaded image file", "got a int", kept=shown.hits)
+    assert bad(12345).history == shown.history  # a failed query adds no turn
     assert_ok(page.search(red_dress, "is red", "All", 3), 3)  # and the next query works
 
 
-def test_empty_and_bad_parameters_give_messages(page, red_dress):
+def test_bad_upload_is_removed_at_once_and_the_picker_forgets_its_pick(page, tmp_path, red_dress):
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is a text file, not a PNG")
+    refused = page.reference_uploaded(str(not_image))
+    assert refused.image is None and refused.reference_id is None  # no broken-image icon left on the page
+    assert refused.status.startswith("**Error:**") and "not an image that can be read" in refused.status
+    assert "No reference image" in refused.reference_label
+    assert refused.picker == gr.update(selected_index=None)
+    accepted = page.reference_uploaded(red_dress)
+    assert accepted.image == gr.update() and accepted.reference_id is None  # the upload stays as it is
+    assert accepted.reference_label == "Reference: your uploaded image" and "Error" not in accepted.status
+    assert accepted.picker == gr.update(selected_index=None)  # the earlier catalogue pick is no longer selected
+    picked = page.select_sample(gr.SelectData(None, {"index": 1, "value": None}))
+    assert picked.picker == gr.update()  # a pick from the picker keeps its own highlight
+    assert page.random_product().picker == gr.update(selected_index=None)
+
+
+def test_empty_and_bad_parameters_give_messages(page, red_dress, caplog):
+    caplog.set_level("INFO", logger="cti_ir")
     assert_error(page.search(None, ""), "Give a reference image, a text, or both")
     assert_error(page.search(None, " \u200b\t\x00\n "), "Give a reference image")  # nothing left once cleaned
     assert_error(page.search("", None), "Give a reference image")
-    assert_error(page.search(red_dress, "x", "handbags"), "Unknown category")
-    assert_error(page.search(red_dress, "x", "All", 0), "between 1 and")
-    assert_error(page.search(red_dress, "x", "All", "lots"), "whole number")
-    assert_error(page.search(red_dress, "x", "All", 5, override=True, image_weight=1.5), "between 0 and 1")
-    assert_error(page.search(red_dress, "x", "All", 5, override=True, image_weight="heavy"), "a number")
+    assert_error(page.search(red_dress, "x", "handbags"), "Unknown category 'handbags'; choose one of dress, shirt")
+    assert_error(page.search(red_dress, "x", 7), "The category must be a name, got 7")
+    assert_error(page.search(red_dress, "x", "All", 0), "k must be between 1 and 200, got 0")
+    assert_error(page.search(red_dress, "x", "All", "lots"), "k must be a whole number between 1 and 200, got 'lots'")
+    assert_error(page.search(red_dress, "x", "All", 2.7), "k must be a whole number between 1 and 200, got 2.7")
+    assert_error(page.search(red_dress, "x", "All", 5, override=True, image_weight=1.5), "between 0 and 1, got 1.5")
+    assert_error(page.search(red_dress, "x", "All", 5, override=True, image_weight="heavy"),
+                 "The image weight must be a number between 0 and 1, got 'heavy'")
+    assert_error(page.search(red_dress, "x", "All", 5, override="maybe"), "override must be true or false")
+    # Expected mistakes: one line each at INFO, naming the parameter; never a traceback.
+    refused = [r for r in caplog.records if r.name.startswith("cti_ir")]
+    assert len(refused) == 11 and all(r.levelname == "INFO" and not r.exc_info for r in refused)
+    assert "search refused (k): k must be a whole number" in caplog.text
     history = [{"turn": 1, "reference": "—", "text": "t", "category": "All", "top": "x", "weights": "0 / 1"}]
     kept = page.search(None, "", history=history)
     assert kept.history == history and len(kept.history_rows) == 1  # an error keeps the history
@@ -182,7 +221,7 @@ def test_missing_catalogue_image_shows_placeholder(page, catalogue, red_dress):
         assert "Error" not in out.status and len(out.gallery) == 4
         slot = result_ids(out).index("dress/blue_dress")
         image, caption = out.gallery[slot]
-        assert image is page.placeholder and caption.startswith("[image missing] dress/blue_dress")
+        assert image is page.placeholder and caption.startswith("[image missing] dress · blue_dress · score")
         assert "missing from disk (`dress/blue_dress`)" in out.status
         stale = page.select_result(out.hits, gr.SelectData(None, {"index": slot, "value": None}))
         assert "missing from disk" in stale.status and "dress/blue" in stale.status
@@ -192,7 +231,35 @@ def test_missing_catalogue_image_shows_placeholder(page, catalogue, red_dress):
 
 
 def test_markdown_escaping():
-    assert app.md_escape("<b>*x*</b> [a](b) | _") == "\\<b\\>\\*x\\*\\</b\\> \\[a\\](b) \\| \\_"
+    # What would render as markup is escaped; what renders literally anyway stays readable for API callers.
+    assert app.md_escape("<b>*x*</b> [a](b) | _x_") == "\\<b>\\*x\\*\\</b> \\[a\\](b) | \\_x\\_"
+    assert app.md_escape("42,000,000 > max_pixels=40,000,000") == "42,000,000 > max_pixels=40,000,000"
+    assert app.md_escape("# title\n> quote") == "\\# title\n\\> quote"
+
+
+@pytest.mark.parametrize("item, label", [
+    ({"image_id": "img_womens_high_heels_838.jpg", "categories": ["high_heels"]}, "high heels · 838"),
+    ({"image_id": "B00N5GK9GH", "categories": ["dress", "toptee"]}, "dress · B00N5GK9GH"),
+    ({"image_id": "dresses/dress-017", "categories": ["dresses"]}, "dresses · dress-017"),
+    ({"image_id": "summer/very-long-product-identifier-0042", "categories": []}, "…ntifier-0042"),
+])
+def test_item_labels_name_the_type_and_the_ids_tail(item, label):
+    assert app.item_label(item) == label
+
+
+def test_picker_and_results_show_labels_and_thumbnails(engine, tmp_path, red_dress):
+    from cti_ir.thumbnails import ThumbnailCache
+
+    thumbs = ThumbnailCache(tmp_path / "thumbs", size=32)
+    page = app.SearchPage(engine, seed=0, thumbnails=thumbs)
+    for (image, label), item in zip(page.sample_gallery(), page.samples):
+        assert label == app.item_label(item) and " · " in label
+        assert Path(image).parent.parent == tmp_path / "thumbs"
+        with Image.open(image) as thumb:
+            assert thumb.format == "JPEG" and max(thumb.size) == 32  # 64 px originals, shrunk
+    out = page.search(red_dress, "is blue", "All", 4)
+    assert [Path(image).suffix for image, _ in out.gallery] == [".jpg"] * 4
+    assert all(image == thumbs.path_for(h["path"]) for (image, _), h in zip(out.gallery, out.hits))
 
 
 # ------------------------------------------------------------------------------------------- app and CLI
@@ -210,7 +277,8 @@ def test_help_explains_every_flag(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--checkpoint", "--index", "--host", "--port", "--share", "--cache-dir", "--max-upload-mb",
-                 "--concurrency", "--queue-size", "--demo-size"):
+                 "--concurrency", "--queue-size", "--demo-size", "--max-batch", "--max-wait-ms", "--thumbnail-dir",
+                 "--threads"):
         assert flag in text
 
 
@@ -292,38 +360,95 @@ def test_prepare_demo_without_demo_model_uses_a_labelled_stand_in(tmp_path, monk
 
 
 # ------------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def served(engine, tmp_path_factory):
+    """The page and the JSON API launched on a free loopback port, as ``python app.py`` serves them."""
+    server = app.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbs"), max_upload_mb=0.05)
+    port = free_port()
+    app.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, max_upload_mb=0.05,
+               api=server.api, thumbnails=server.thumbnails)
+    try:
+        yield server, f"http://127.0.0.1:{port}/"
+    finally:
+        server.demo.close()
+        server.batcher.close()
+
+
 @pytest.mark.filterwarnings("ignore:::gradio.queueing")  # pandas deprecations inside Gradio's queue, not ours
-def test_served_app_answers_the_search_api(engine, catalogue, tmp_path):
+def test_served_app_answers_the_search_api(served, catalogue, tmp_path):
     from gradio_client import Client, handle_file
 
-    demo = app.build_app(engine)
-    port = free_port()
-    app.launch(demo, engine, port=port, prevent_thread_lock=True, quiet=True, max_upload_mb=0.05)
-    try:
-        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
-        red_dress = catalogue.images / "dress" / "red_dress.png"
-        gallery, weights, status, history = client.predict(
-            handle_file(str(red_dress)), "is blue and has long sleeves", "shoes", 3, False, 0.5, api_name="/search")
-        assert "Found **3** products in `shoes` (image + text)" in status
-        assert "predicted by the composer" in weights
-        assert len(gallery) == 3
-        for item in gallery:
-            assert item["caption"].startswith("shoes/") and Path(item["image"]).is_file()  # served and downloaded
-        assert history["data"][0][2] == "is blue and has long sleeves"
+    server, url = served
+    client = Client(url, verbose=False)
+    red_dress = catalogue.images / "dress" / "red_dress.png"
+    gallery, weights, status, history = client.predict(
+        handle_file(str(red_dress)), "is blue and has long sleeves", "shoes", 3, False, 0.5, api_name="/search")
+    assert "Found **3** products in `shoes` (image + text)" in status
+    assert "predicted by the composer" in weights
+    assert len(gallery) == 3
+    for item in gallery:
+        assert item["caption"].startswith("shoes · ") and Path(item["image"]).is_file()  # served and downloaded
+        assert Path(item["image"]).suffix == ".jpg"  # a thumbnail, not the PNG photo
+    assert history["data"][0][2] == "is blue and has long sleeves"
 
-        not_image = tmp_path / "renamed.png"
-        not_image.write_text("plain text pretending to be a PNG")
-        gallery, _, status, _ = client.predict(handle_file(str(not_image)), "is red", "All", 5, False, 0.5,
-                                               api_name="/search")
-        assert gallery == [] and status.startswith("**Error:**") and "not an image" in status
+    not_image = tmp_path / "renamed.png"
+    not_image.write_text("plain text pretending to be a PNG")
+    gallery, _, status, _ = client.predict(handle_file(str(not_image)), "is red", "All", 5, False, 0.5,
+                                           api_name="/search")
+    assert len(gallery) == 3 and status.startswith("**Error:**") and "not an image" in status  # results kept
 
-        noise = tmp_path / "noise.png"  # ~120 kB, over the 0.05 MB upload limit: refused before the handler
-        Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(noise)
-        with pytest.raises(ValueError, match="exceeds the maximum file size"):
-            client.predict(handle_file(str(noise)), "is red", "All", 5, False, 0.5, api_name="/search")
+    noise = tmp_path / "noise.png"  # ~120 kB, over the 0.05 MB upload limit: refused before the handler
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(noise)
+    with pytest.raises(ValueError, match="exceeds the maximum file size"):
+        client.predict(handle_file(str(noise)), "is red", "All", 5, False, 0.5, api_name="/search")
 
-        gallery, weights, status, _ = client.predict(handle_file(str(red_dress)), "is red", "All", 4, True, 0.25,
-                                                     api_name="/search")
-        assert len(gallery) == 4 and "image **0.25** · text **0.75**" in weights
-    finally:
-        demo.close()
+    gallery, weights, status, _ = client.predict(handle_file(str(red_dress)), "is red", "All", 4, True, 0.25,
+                                                 api_name="/search")
+    assert len(gallery) == 4 and "image **0.25** · text **0.75**" in weights
+    assert server.batcher.stats.queries >= 2  # the page's searches went through the shared batcher
+
+
+@pytest.mark.filterwarnings("ignore:::gradio.queueing")
+def test_api_declares_what_it_accepts_and_names_the_parameter_of_each_bad_input(served, catalogue, capfd, caplog):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    _, url = served
+    client = Client(url, verbose=False)
+    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/search"]
+    params = {p["parameter_name"]: p for p in info["parameters"]}
+    assert params["image"]["parameter_has_default"] and params["image"]["parameter_default"] is None  # optional
+    assert params["k"]["type"]["type"] == "integer" and "between 1 and 200" in params["k"]["type"]["description"]
+    assert params["text"]["parameter_has_default"]
+    red = handle_file(str(catalogue.images / "dress" / "red_dress.png"))
+    caplog.set_level("INFO", logger="cti_ir")
+    capfd.readouterr()
+    bad = {  # arguments -> what the status must say
+        ("All", "lots", False, 0.5): "k must be a whole number between 1 and 200, got 'lots'",
+        ("All", 2.7, False, 0.5): "k must be a whole number between 1 and 200, got 2.7",
+        ("All", 201, False, 0.5): "k must be between 1 and 200, got 201",
+        ("All", 5, True, "heavy"): "The image weight must be a number between 0 and 1, got 'heavy'",
+        ("All", 5, True, 1.5): "The image weight must be between 0 and 1, got 1.5",
+        ("hats", 5, False, 0.5): "Unknown category 'hats'; choose one of dress, shirt, shoes",
+    }
+    for args, message in bad.items():
+        _, _, status, _ = client.predict(red, "is red", *args, api_name="/search")
+        assert status == f"**Error:** {message}.", status
+    _, _, status, _ = client.predict(red, "is red", "All", 200, False, 0.5, api_name="/search")
+    assert "Found **12** products" in status  # the engine's limit is reachable: the whole tiny catalogue
+    for image, message in (("not-a-file", "The image must be an uploaded image file"),
+                           (handle_file("http://example.invalid/dress.jpg"), "could not be fetched from")):
+        with pytest.raises(AppError, match=message):
+            client.predict(image, "is red", "All", 5, False, 0.5, api_name="/search")
+    # A path on the server (gradio_client would upload the file, so raw HTTP): refused with our message.
+    body = json.dumps({"data": [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "is red", "All", 5,
+                                False, 0.5]}).encode()
+    request = urllib.request.Request(url + "gradio_api/call/search", data=body,
+                                     headers={"Content-Type": "application/json"})
+    event = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
+    answer = urllib.request.urlopen(f"{url}gradio_api/call/search/{event}", timeout=30).read().decode()
+    assert "event: error" in answer and "/etc/passwd is not a file uploaded to this server" in answer
+    # One INFO line per refused request, and no traceback anywhere in the server's output.
+    refused = [r for r in caplog.records if r.name.startswith("cti_ir") and "refused" in r.getMessage()]
+    assert len(refused) == len(bad) + 3 and all(r.levelname == "INFO" and not r.exc_info for r in refused)
+    assert "Traceback" not in capfd.readouterr().err

@@ -147,8 +147,10 @@ def test_category_filter(engine, reference):
     ({"text": TEXT, "k": 0}, "k must be between 1 and 200, got 0"),
     ({"text": TEXT, "k": -3}, "k must be between 1 and 200, got -3"),
     ({"text": TEXT, "k": MAX_K + 1}, "k must be between 1 and 200, got 201"),
-    ({"text": TEXT, "k": "ten"}, "k must be a whole number, got 'ten'"),
-    ({"text": TEXT, "k": None}, "k must be a whole number"),
+    ({"text": TEXT, "k": "ten"}, "k must be a whole number between 1 and 200, got 'ten'"),
+    ({"text": TEXT, "k": None}, "k must be a whole number between 1 and 200, got None"),
+    ({"text": TEXT, "k": 2.7}, r"k must be a whole number between 1 and 200, got 2\.7"),
+    ({"text": TEXT, "k": True}, "k must be a whole number"),
     ({"text": TEXT, "category": "hats"}, "unknown category 'hats'; choose one of dresses, shirts, shoes"),
 ])
 def test_bad_queries_raise_query_error(engine, kwargs, message):

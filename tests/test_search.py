@@ -218,3 +218,83 @@ def test_engine_without_mmap_gives_the_same_results(checkpoint, index_folder, en
     a = engine.search(image=reference[1], text=TEXT, k=10)
     b = in_memory.search(image=reference[1], text=TEXT, k=10)
     assert [h.id for h in a.hits] == [h.id for h in b.hits]
+
+
+# ------------------------------------------------------------------------------------------------ batching
+def batch_of_queries(engine, reference):
+    """Queries of every kind: composed, image-only, text-only, manual weights, category filters, different k."""
+    _, image = reference
+    other = load_image(engine.index.items[5]["path"])
+    return [
+        dict(image=image, text=TEXT, k=10),
+        dict(text="a blue dress", k=3),
+        dict(image=other, k=7, category="shoes"),
+        dict(image=image, text="is darker", k=5, weights=(0.8, 0.2)),
+        dict(image=other, text=TEXT, k=12, category="shirts"),
+        dict(text="has stripes", k=1, category="shirts"),
+        dict(image=image, text=TEXT, k=4, weights=(1, 3)),
+    ]
+
+
+def assert_same_result(a, b):
+    assert (a.mode, a.text, a.notes) == (b.mode, b.text, b.notes)
+    assert [h.id for h in a.hits] == [h.id for h in b.hits]
+    np.testing.assert_allclose([h.score for h in a.hits], [h.score for h in b.hits], atol=1e-5)
+    assert (a.image_weight, a.text_weight) == pytest.approx((b.image_weight, b.text_weight), abs=1e-5)
+
+
+def test_batched_search_gives_the_same_hits_as_one_by_one(engine, reference):
+    queries = batch_of_queries(engine, reference)
+    alone = [engine.search(**q) for q in queries]
+    batched = engine.search_batch([engine.prepare(**q) for q in queries])
+    assert len(batched) == len(queries)
+    for a, b, q in zip(alone, batched, queries):
+        assert_same_result(a, b)
+        assert len(b.hits) == q["k"]
+        if q.get("category"):
+            assert all(h.categories == [q["category"]] for h in b.hits)
+    assert engine.search_batch([]) == []
+
+
+def test_batcher_groups_concurrent_searches_and_answers_each_its_own(engine, reference):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cti_ir.batching import SearchBatcher
+
+    queries = batch_of_queries(engine, reference) * 3
+    alone = [engine.search(**q) for q in queries]
+    # A long wait so that the threads' queries meet in a few batches whatever the machine's load.
+    batcher = SearchBatcher(engine, max_batch=8, max_wait_ms=200)
+    try:
+        with ThreadPoolExecutor(len(queries)) as pool:
+            batched = list(pool.map(lambda q: batcher.search(**q), queries))
+        for a, b in zip(alone, batched):
+            assert_same_result(a, b)
+        assert batcher.stats.queries == len(queries)
+        assert 1 < batcher.stats.largest <= 8 and batcher.stats.batches < len(queries)
+        with pytest.raises(QueryError, match="k must be between") as error:  # checked in the caller's thread
+            batcher.search(text=TEXT, k=0)
+        assert error.value.parameter == "k" and batcher.stats.queries == len(queries)
+    finally:
+        batcher.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        batcher.search(text=TEXT)
+
+
+def test_batcher_hands_an_engine_failure_to_every_caller_of_the_batch(engine):
+    from cti_ir.batching import SearchBatcher
+
+    class Broken:
+        index, categories = engine.index, engine.categories
+        prepare = staticmethod(engine.prepare)
+
+        @staticmethod
+        def search_batch(queries):
+            raise MemoryError("out of memory")
+
+    batcher = SearchBatcher(Broken(), max_wait_ms=0)
+    try:
+        with pytest.raises(MemoryError, match="out of memory"):
+            batcher.search(text=TEXT)
+    finally:
+        batcher.close()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,8 @@ from tqdm import tqdm
 from .atomic import write_atomic, write_json_atomic, write_text_atomic
 from .catalogue import CatalogueItem, items_from_benchmark, items_from_folder
 from .images import ImageLoadError, load_image
+from .index_factory import (AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, IndexOptions, build_tuned_index,
+                            format_bytes, make_faiss_index, parse_memory, parse_search_params, search_parameters)
 
 INDEX_FILE = "index.faiss"
 ITEMS_FILE = "items.jsonl"
@@ -43,7 +46,10 @@ REJECTED_FILE = "rejected.jsonl"
 PLAN_FILE = "build_plan.json"
 ADD_PLAN_FILE = "add_plan.json"
 EMBEDDINGS_DIR = "embeddings"
-DEFAULT_FACTORY = "IDMap,Flat"
+# Images per embedding chunk, the unit of resumption: a kill loses at most one chunk's work (about a second of
+# encoding on a CPU for a small model), and a catalogue of a few hundred images already has resume points.
+DEFAULT_CHUNK_SIZE = 512
+DEFAULT_FACTORY = AUTO
 
 
 class IndexMismatchError(ValueError):
@@ -129,9 +135,13 @@ def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, ba
     emb_dir = out / EMBEDDINGS_DIR
     emb_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(items) + chunk_size - 1) // chunk_size
-    done = sum((emb_dir / f"part-{start_part + c:05d}.json").is_file() for c in range(n_chunks))
+    done = sum(min(chunk_size, len(items) - c * chunk_size) for c in range(n_chunks)
+               if (emb_dir / f"part-{start_part + c:05d}.json").is_file())
+    if done and progress:
+        print(f"resuming: {done} of {len(items)} images already embedded in {emb_dir}", file=sys.stderr,
+              flush=True)
     bar = tqdm(total=len(items), desc="index images", unit="img", disable=not progress, file=sys.stderr,
-               initial=min(done * chunk_size, len(items)))
+               initial=done)
     for c in range(n_chunks):
         part = emb_dir / f"part-{start_part + c:05d}"
         if part.with_suffix(".json").is_file():
@@ -184,37 +194,6 @@ def _unique_skipped(skipped: list[dict], items: list[dict]) -> list[dict]:
     return list(latest.values())
 
 
-def make_faiss_index(vectors: np.ndarray, factory: str):
-    """A FAISS index of ``vectors`` (ids 0..N-1) from a factory string, trained when the type needs it."""
-    import faiss
-
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = vectors.shape[1]
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        n_lists = _ivf_lists(index)
-        if n_lists and len(vectors) < 39 * n_lists:
-            raise ValueError(f"factory {factory!r} has {n_lists} inverted lists and needs at least {39 * n_lists} "
-                             f"vectors to train; the catalogue has {len(vectors)}. Use fewer lists or 'IDMap,Flat'.")
-        index.train(vectors)
-    ids = np.arange(len(vectors), dtype=np.int64)
-    try:
-        index.add_with_ids(vectors, ids)
-    except RuntimeError:  # e.g. "Flat" or "HNSW32": no add_with_ids; ids are positions anyway
-        index = faiss.IndexIDMap(index) if index.ntotal == 0 else index
-        index.add_with_ids(vectors, ids)
-    return index
-
-
-def _ivf_lists(index) -> int:
-    import faiss
-
-    try:
-        return faiss.extract_index_ivf(index).nlist
-    except RuntimeError:
-        return 0
-
-
 def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None = None,
               rejection: dict | None = None) -> dict:
     """Build the FAISS index and the item table from all embedding chunks.
@@ -230,7 +209,9 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
 
     vectors, items, skipped = _read_parts(out)
     if len(items) == 0:
-        raise ValueError("no readable catalogue images to index")
+        reasons = "; ".join(s["error"] for s in skipped[:3])
+        raise ValueError(f"none of the {len(skipped)} catalogue images could be read, so there is nothing to index"
+                         + (f"; the first reasons: {reasons}" if reasons else ""))
     n_parts = len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
     gallery = gallery or {"mode": "symmetric"}
     rejection_info = None
@@ -248,12 +229,13 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
                           "uncertainty": {"mean": float(uncertainty.mean()), "median": float(np.median(uncertainty)),
                                           "p95": float(np.quantile(uncertainty, 0.95)),
                                           "max": float(uncertainty.max())}}
-    index = make_faiss_index(vectors, factory)
+    # `factory` is a factory string or IndexOptions (auto, memory budget, recall target): see index_factory.
+    index, decided = build_tuned_index(vectors, factory)
     write_atomic(out / INDEX_FILE, lambda tmp: faiss.write_index(index, tmp))
     write_text_atomic(out / ITEMS_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items))
     info = {
         "format": "cti-ir-index", "format_version": 1, "model_fingerprint": model.fingerprint,
-        "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", "factory": factory,
+        "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", **decided,
         "count": len(items), "skipped": len(skipped), "skipped_examples": skipped[:20], "source": source,
         "parts": n_parts,  # embedding chunks the index was built from; `add` numbers its chunks after them
         "gallery": gallery,  # symmetric, or the asymmetric ensemble that embedded the catalogue
@@ -266,7 +248,7 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
 
 
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
-                chunk_size: int = 2048, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
+                chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
                 overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
                 reject_fraction: float | None = None, reject_threshold: float | None = None) -> dict:
     """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
@@ -275,6 +257,9 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
     ``cti_ir.gallery``: asymmetric search), in which case ``reject_fraction`` / ``reject_threshold`` leave the most
     uncertain images out (see ``_finalize``). Running the same build again with another rule or factory
     re-finalises from the stored embeddings without re-encoding.
+
+    A build that fails leaves ``out`` as its resume point when it holds embedded images, and removes what it wrote
+    when it holds none (an error before the first chunk, or no readable image at all).
     """
     out = Path(out)
     if model.fingerprint is None:
@@ -292,10 +277,29 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
                 f"start it again, or choose another --out")
     elif (out / INFO_FILE).is_file():
         raise IndexMismatchError(f"{out} already holds an index; use `add` to extend it or --overwrite")
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(plan_file, plan, indent=None)
-    _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
-    return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
+    try:
+        _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
+        return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
+    except BaseException:
+        if embedded_count(out) == 0:  # nothing worth resuming from: leave no half-made folder behind
+            _clear(out)
+            if created:
+                shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def embedded_count(out: str | Path) -> int:
+    """Images embedded so far in an index folder's chunks (what a resumed build or add does not encode again)."""
+    count = 0
+    for meta_file in Path(out, EMBEDDINGS_DIR).glob("part-*.json"):
+        try:
+            count += len(json.loads(meta_file.read_text(encoding="utf-8"))["items"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return count
 
 
 def _rejection_rule(gallery, fraction: float | None, threshold: float | None) -> dict | None:
@@ -312,14 +316,12 @@ def _rejection_rule(gallery, fraction: float | None, threshold: float | None) ->
 
 
 def _clear(out: Path) -> None:
-    import shutil
-
     for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE, PLAN_FILE, ADD_PLAN_FILE):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / EMBEDDINGS_DIR, ignore_errors=True)
 
 
-def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_size: int = 2048,
+def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  batch_size: int = 128, workers: int = 0, skip_bad: bool = False, progress: bool = True,
                  gallery=None) -> dict:
     """Add the ``items`` not yet indexed (by image id) to the index at ``out``; returns the new info.
@@ -365,7 +367,7 @@ def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_s
             write_json_atomic(pending, plan, indent=None)
         _encode_chunks(encoder, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
         rule = (info.get("rejection") or {}).get("rule") or None
-        info = _finalize(out, model, info["factory"], info.get("source", {}), encoder.describe(), rule)
+        info = _finalize(out, model, IndexOptions.recorded(info), info.get("source", {}), encoder.describe(), rule)
         pending.unlink(missing_ok=True)
     # Counted from the index, not from `new`: unreadable images skipped with skip_bad are not added.
     info["added"] = info["count"] - count_before
@@ -427,7 +429,8 @@ class CatalogueIndex:
         # One FAISS selector per category, made on first use and shared by later searches (and threads: searching
         # only reads it). Building one per query costs ~18 ms at 1M items, 50x an IVF search.
         self._selectors: dict[str, object] = {}
-        self._nlist = _ivf_lists(self.index)  # once: finding out raises and catches a C++ exception
+        # efSearch / nprobe tuned at build time for the recall target (index_factory); {} for exact search.
+        self.search_params = dict(self.info.get("search_params") or {})
 
     @property
     def categories(self) -> list[str]:
@@ -436,13 +439,17 @@ class CatalogueIndex:
     def __len__(self) -> int:
         return len(self.items)
 
-    def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int = 16):
-        """Top-``k`` (scores, ids) of each query row, optionally among one category's items only."""
+    def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int | None = None,
+               search_params: dict | None = None):
+        """Top-``k`` (scores, ids) of each query row, optionally among one category's items only.
+
+        The index is searched with the parameters recorded at build time; ``search_params`` (efSearch, nprobe,
+        k_factor) or ``nprobe`` override them for this call.
+        """
         import faiss
 
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(int(k), len(self.items)))
-        params = None
         selector = None
         if category:
             if category not in self._by_category:
@@ -450,11 +457,8 @@ class CatalogueIndex:
             selector = self._selectors.get(category)
             if selector is None:
                 selector = self._selectors[category] = faiss.IDSelectorBatch(self._by_category[category])
-        if self._nlist:
-            params = faiss.SearchParametersIVF(sel=selector, nprobe=nprobe) if selector else \
-                faiss.SearchParametersIVF(nprobe=nprobe)
-        elif selector is not None:
-            params = faiss.SearchParameters(sel=selector)
+        values = {**self.search_params, **(search_params or {}), **({"nprobe": nprobe} if nprobe else {})}
+        params, _keep = search_parameters(self.index, values, selector)  # _keep: what params points to
         scores, ids = self.index.search(queries, k, params=params)
         return scores, ids
 
@@ -476,8 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--metadata", default=None,
                         help="JSONL with file_name, category and text per image of --images (optional)")
         sp.add_argument("--batch-size", type=int, default=128, help="images per encoder batch")
-        sp.add_argument("--chunk-size", type=int, default=2048,
-                        help="images per embedding chunk on disk (the unit of resumption)")
+        sp.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
+                        help=f"images per embedding chunk on disk, the unit of resumption: a killed build loses at "
+                             f"most one chunk's work (default {DEFAULT_CHUNK_SIZE}; a resumed build needs the same "
+                             f"value)")
         sp.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images")
         sp.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable images (counted in index_info.json) instead of stopping")
@@ -488,8 +494,17 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--checkpoint", required=True, help="checkpoint folder whose image encoder embeds the catalogue")
     b.add_argument("--out", required=True, help="index folder to write")
     b.add_argument("--factory", default=DEFAULT_FACTORY,
-                   help="FAISS index factory string: 'IDMap,Flat' (exact) or an ANN type such as 'IVF1024,Flat', "
-                        "'IVF4096,PQ32' or 'HNSW32' for large catalogues")
+                   help="'auto': exact search ('IDMap,Flat') for small catalogues, HNSW or IVF-PQ with exact "
+                        "re-ranking for large ones, chosen by size and --memory-budget; or any FAISS factory "
+                        "string ('IDMap,Flat', 'IVF1024,Flat', 'HNSW32', ...)")
+    b.add_argument("--memory-budget", default=format_bytes(DEFAULT_MEMORY_BUDGET).replace(" ", ""),
+                   help="memory the served index may keep resident (e.g. 4GiB, 512MB); 'auto' picks an index "
+                        "type within it")
+    b.add_argument("--target-recall", type=float, default=DEFAULT_TARGET_RECALL,
+                   help="recall@10 an approximate index must reach against exact search: its efSearch / nprobe "
+                        "is tuned at build time on the catalogue's own vectors and stored in index_info.json")
+    b.add_argument("--search-param", action="append", default=None, metavar="NAME=VALUE",
+                   help="set efSearch, nprobe or k_factor by hand instead of tuning it (repeatable)")
     b.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
     g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
     g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
@@ -533,17 +548,54 @@ def _items(args) -> list[CatalogueItem]:
         return items_from_folder(args.images, args.metadata)
     if not args.root:
         raise ValueError("--dataset needs --root")
-    return items_from_benchmark(args.dataset, args.root, args.splits)
+    items = items_from_benchmark(args.dataset, args.root, args.splits)
+    if not items:
+        raise ValueError(f"{args.root} lists no images for --dataset {args.dataset}"
+                         + (f" in the splits {', '.join(args.splits)}" if args.splits else ""))
+    return items
+
+
+def _check_arguments(args) -> None:
+    """Everything that can be checked before the model is loaded (seconds): numbers, folders, the checkpoint."""
+    from .checkpoint import read_checkpoint_config
+
+    for name in ("batch_size", "chunk_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.workers < 0:
+        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    if args.metadata and not Path(args.metadata).is_file():
+        raise FileNotFoundError(f"--metadata file not found: {args.metadata}")
+    if args.command == "build":
+        read_checkpoint_config(args.checkpoint)
+        out = Path(args.out)
+        if out.exists() and not out.is_dir():
+            raise ValueError(f"--out {out} is a file; give a folder for the index")
+    elif args.checkpoint:
+        read_checkpoint_config(args.checkpoint)
+
+
+def _failed_build_note(out: str) -> str:
+    """What a failed build left in ``out``: the resume point, or nothing."""
+    embedded = embedded_count(out) if Path(out).is_dir() else 0
+    if embedded:
+        return (f" ({embedded} images embedded so far are kept in {out}: run the same command again to resume "
+                f"from there, or delete the folder to start over)")
+    return ""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .checkpoint import CheckpointError, load_checkpoint
 
+    note = ""  # what a failed build left behind
     try:
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
             return 0
+        # Inputs first: a missing folder or checkpoint is reported at once, not after loading the model.
+        _check_arguments(args)
+        items = _items(args)
         if args.command == "build":
             model = load_checkpoint(args.checkpoint, device=args.device)
             gallery = None
@@ -553,21 +605,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                 gallery = load_ensemble(model, args.gallery_model, device=args.device)
             source = {"images": args.images, "dataset": args.dataset, "root": args.root,
                       "checkpoint": str(Path(args.checkpoint).resolve())}
-            info = build_index(model, _items(args), args.out, args.factory, args.chunk_size, args.batch_size,
-                               args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
-                               args.reject_fraction, args.reject_threshold)
+            options = IndexOptions(args.factory, parse_memory(args.memory_budget), args.target_recall,
+                                   parse_search_params(args.search_param), verbose=args.progress)
+            try:
+                info = build_index(model, items, args.out, options, args.chunk_size, args.batch_size,
+                                   args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
+                                   args.reject_fraction, args.reject_threshold)
+            except (ImageLoadError, FileNotFoundError, ValueError) as e:
+                if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
+                    note = _failed_build_note(args.out)
+                raise
         else:
             checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
             if not checkpoint:
                 raise ValueError("the index does not record its checkpoint; pass --checkpoint")
             model = load_checkpoint(checkpoint, device=args.device)
-            info = add_to_index(model, _items(args), args.index, args.chunk_size, args.batch_size, args.workers,
+            info = add_to_index(model, items, args.index, args.chunk_size, args.batch_size, args.workers,
                                 args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device))
     except ImageLoadError as e:
-        print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index)", file=sys.stderr)
+        print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index){note}", file=sys.stderr)
         return 2
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}{note}", file=sys.stderr)
         return 2
     print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
     return 0

@@ -82,16 +82,20 @@ def stored_vectors(folder: Path) -> np.ndarray:
 
     outer = index = faiss.read_index(str(folder / INDEX_FILE))
     n = index.ntotal
+    order = np.arange(n)
     if isinstance(index, faiss.IndexIDMap):
-        # IndexIDMap has no reconstruct (calling it aborts the process); the ids must be the positions. `outer`
+        # IndexIDMap has no reconstruct (calling it aborts the process): the inner index's vectors are in
+        # insertion order and id_map gives each one's id, which must be a position (0..N-1, each once). `outer`
         # stays referenced: it owns the inner index, which dies with it.
-        np.testing.assert_array_equal(faiss.vector_to_array(index.id_map), np.arange(n))
+        order = faiss.vector_to_array(index.id_map)
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
         index = faiss.downcast_index(outer.index)
     try:
         faiss.extract_index_ivf(index).make_direct_map()  # IVF reconstructs by id only with a direct map
     except RuntimeError:
         pass
-    vectors = index.reconstruct_n(0, n)
+    vectors = np.empty((n, index.d), dtype=np.float32)
+    vectors[order] = index.reconstruct_n(0, n)
     del outer
     return vectors
 
@@ -559,3 +563,88 @@ def test_build_from_generated_fashioniq_folder(synth_root, checkpoint, tmp_path,
     assert val == 0
     val_ids = {i for f in (root / "image_splits").glob("split.*.val.json") for i in json.loads(f.read_text())}
     assert {it["image_id"] for it in read_items(tmp_path / "val-index")} == val_ids
+
+
+# ------------------------------------------------------------------------------ CLI: what a new user trips over
+def test_build_checks_its_inputs_before_loading_the_model(checkpoint, catalogue, tmp_path, capsys, monkeypatch):
+    import cti_ir.checkpoint
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(cti_ir.checkpoint, "load_checkpoint", no_loading)
+    out = str(tmp_path / "never")
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(tmp_path / "nope"),
+                           "--out", out]) == 2
+    assert index_mod.main(["build", "--checkpoint", str(tmp_path / "no_ckpt"), "--images", str(catalogue),
+                           "--out", out]) == 2
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(catalogue), "--out", out,
+                           "--chunk-size", "0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err)
+    assert "image folder not found" in err[0] and "checkpoint folder not found" in err[1]
+    assert "--chunk-size must be at least 1" in err[2]
+    assert not Path(out).exists()
+
+
+def test_skip_bad_on_an_all_corrupt_folder_gives_the_count_and_reasons_and_leaves_nothing(checkpoint, tmp_path,
+                                                                                           capsys):
+    shop = tmp_path / "broken_shop"
+    for i in range(3):
+        write_truncated_jpeg(shop / "dresses" / f"broken-{i}.jpg")
+    (shop / "dresses" / "notes.png").write_text("not an image")
+    out = tmp_path / "out"
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
+                           "--skip-bad", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: none of the 4 catalogue images could be read, so there is nothing to index; "
+                          "the first reasons: cannot load image ")
+    assert "broken-0.jpg" in err and err.count("\n") == 1
+    assert not out.exists()  # nothing useful was written, so no half-made folder is left behind
+
+
+def test_failed_build_says_that_its_folder_is_the_resume_point(checkpoint, catalogue, tmp_path, capsys):
+    shop = copy_categories(catalogue, tmp_path / "shop", ["dresses", "shirts"])
+    write_truncated_jpeg(shop / "shirts" / "zz-broken.jpg")  # the last image: the chunks before it are written
+    out = tmp_path / "out"
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
+                           "--chunk-size", "32", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "zz-broken.jpg" in err and "pass --skip-bad" in err
+    assert f"(96 images embedded so far are kept in {out}: run the same command again to resume" in err
+    assert index_mod.embedded_count(out) == 96  # chunks 0-2 of 32 images each
+
+
+def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoint, tmp_path, capsys,
+                                                                       monkeypatch):
+    shop = tmp_path / "shop"
+    for i in range(600):  # under the old default chunk (2048 images), which had no resume point at all
+        path = shop / "tops" / f"top-{i:04d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (i % 256, (i * 7) % 256, (i * 13) % 256)).save(path)
+    out = tmp_path / "out"
+    args = ["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out)]
+    real_embed = index_mod.embed_items
+    encoded: list[int] = []
+
+    def crash_after_first_chunk(model, items, *rest, **kwargs):
+        if encoded:
+            raise KeyboardInterrupt  # as a user's Ctrl+C would
+        encoded.append(len(items))
+        return real_embed(model, items, *rest, **kwargs)
+
+    monkeypatch.setattr(index_mod, "embed_items", crash_after_first_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        index_mod.main(args)
+    done = encoded[0]
+    assert 0 < done < 600  # a resume point exists, and a kill loses at most one chunk's work
+    capsys.readouterr()
+
+    def counting(model, items, *rest, **kwargs):
+        encoded.append(len(items))
+        return real_embed(model, items, *rest, **kwargs)
+
+    monkeypatch.setattr(index_mod, "embed_items", counting)
+    assert index_mod.main(args) == 0
+    assert f"resuming: {done} of 600 images already embedded" in capsys.readouterr().err
+    assert sum(encoded[1:]) == 600 - done and read_index_info(out)["count"] == 600

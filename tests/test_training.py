@@ -160,3 +160,34 @@ def test_a_step_budget_still_leaves_an_evaluated_checkpoint(synth_small, tmp_pat
                         "--batch-size", "32", "--max-steps", "2", *COMMON]) == 0
     assert [r["step"] for r in log_lines(out) if "loss" in r] == [1, 2]
     assert json.loads((out / "best" / "metrics.json").read_text())["step"] == 2
+
+
+def test_stage_data_is_checked_before_the_model_is_built(tmp_path, capsys, caplog, monkeypatch):
+    import training.common
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was built before the data was checked")
+
+    monkeypatch.setattr(training.common, "starting_model", no_model)
+    for main, data in ((stage3.main, ["--data", f"shoes={tmp_path / 'no_shoes'}"]),
+                       (stage1.main, ["--data", str(tmp_path / "no_open_domain")]),
+                       (stage2.main, ["--corpus", str(tmp_path / "none.jsonl")])):
+        assert main([*data, "--out", str(tmp_path / "run"), *COMMON]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err), err
+    assert "no_shoes" in err[0] and "no_open_domain" in err[1] and "none.jsonl" in err[2]
+    assert "No pretrained weights" not in caplog.text
+
+
+def test_a_model_from_scratch_is_announced_in_our_words(capsys, caplog):
+    import argparse
+
+    from training.common import starting_model
+
+    args = argparse.Namespace(seed=0, init=None, model="cti-tiny", pretrained=None)
+    starting_model(args)
+    assert capsys.readouterr().err == ("model: cti-tiny starts from random weights and is trained from scratch (no "
+                                       "--init checkpoint and no --pretrained weights were given)\n")
+    assert "No pretrained weights" not in caplog.text  # open_clip's warning is replaced, not repeated
+    starting_model(args, announce=False)  # other torchrun ranks stay quiet
+    assert capsys.readouterr().err == ""

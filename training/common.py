@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import torch
 
@@ -70,12 +72,40 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
     )
 
 
+class _RandomInitNotice(logging.Filter):
+    """Drops open_clip's "No pretrained weights loaded ... initialized randomly" warning, and remembers it."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage().startswith("No pretrained weights loaded"):
+            self.seen = True
+            return False
+        return True
+
+
+@contextlib.contextmanager
+def _random_init_notice() -> Iterator[_RandomInitNotice]:
+    # open_clip logs the warning on the root logger; a logger's own filter sees the records logged on it.
+    notice = _RandomInitNotice()
+    root = logging.getLogger()
+    root.addFilter(notice)
+    try:
+        yield notice
+    finally:
+        root.removeFilter(notice)
+
+
 def starting_model(args: argparse.Namespace, composer: str = "adaptive", composer_kwargs: dict | None = None,
-                   device: torch.device | str = "cpu") -> CIRModel:
+                   device: torch.device | str = "cpu", announce: bool = True) -> CIRModel:
     """The model a stage starts from: the --init checkpoint's encoders, or --model/--pretrained.
 
     The composer starts fresh unless ``--init-composer`` asks to keep the checkpoint's (continuing a stage-3
-    model with the same composer): stage 1 and 2 checkpoints carry a composer that was never trained.
+    model with the same composer): stage 1 and 2 checkpoints carry a composer that was never trained. A model
+    without weights to load (no --init, no --pretrained) starts from random weights, which is how this project
+    trains offline; ``announce`` says so in one line of ours instead of open_clip's warning.
     """
     torch.manual_seed(args.seed)
     if args.init:
@@ -87,23 +117,33 @@ def starting_model(args: argparse.Namespace, composer: str = "adaptive", compose
         else:
             model = load_checkpoint(args.init, new_composer=(composer, composer_kwargs or {}))
     else:
-        model = CIRModel.create(args.model, args.pretrained, composer, **(composer_kwargs or {}))
+        with _random_init_notice() as notice:
+            model = CIRModel.create(args.model, args.pretrained, composer, **(composer_kwargs or {}))
+        if notice.seen and announce:
+            print(f"model: {args.model} starts from random weights and is trained from scratch (no --init "
+                  f"checkpoint and no --pretrained weights were given)", file=sys.stderr, flush=True)
     return model.to(device).train()
 
 
 def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Task], composer: str = "adaptive",
         composer_kwargs: dict | None = None,
-        make_model: Callable[[DistInfo], torch.nn.Module] | None = None) -> int:
+        make_model: Callable[[DistInfo], torch.nn.Module] | None = None,
+        load_data: Callable[[], Any] | None = None) -> int:
     """Set up the process (torchrun-aware), build the model and task, train; returns the exit code.
 
     ``make_model`` replaces the stage's starting CIRModel by another trainable module (e.g. an embedding
-    transformation); its task then saves the output itself (``Task.save_output``).
+    transformation); its task then saves the output itself (``Task.save_output``). ``load_data`` opens and checks
+    the stage's data before the model is built, so that a wrong path is reported at once, before seconds of model
+    set-up and its messages (``build_task`` then uses what it opened).
     """
     if args.threads:
         torch.set_num_threads(args.threads)
     info = init_distributed(args.device)
     try:
-        model = make_model(info) if make_model else starting_model(args, composer, composer_kwargs, info.device)
+        if load_data is not None:
+            load_data()
+        model = make_model(info) if make_model else starting_model(args, composer, composer_kwargs, info.device,
+                                                                   announce=info.is_main)
         task = build_task(model, info)
         result = Trainer(model, task, loop_config(args), info).fit()
     except (CheckpointError, FileNotFoundError, ValueError) as e:

@@ -76,13 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    def build_task(model, info):
-        kw = dict(image_column=args.image_column, text_column=args.text_column, skip_missing=args.skip_missing)
-        train = open_image_text(args.data, args.train_split, **kw)
-        val = open_image_text(args.data, args.val_split, **kw) if args.val_split != "none" else None
-        return ImageTextTask(model, train, val)
+    data = {}
 
-    return run(args, build_task)
+    def load_data():  # before the model: a wrong --data is reported at once
+        kw = dict(image_column=args.image_column, text_column=args.text_column, skip_missing=args.skip_missing)
+        data["train"] = open_image_text(args.data, args.train_split, **kw)
+        data["val"] = open_image_text(args.data, args.val_split, **kw) if args.val_split != "none" else None
+
+    def build_task(model, info):
+        return ImageTextTask(model, data["train"], data["val"])
+
+    return run(args, build_task, load_data=load_data)
 
 
 if __name__ == "__main__":

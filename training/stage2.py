@@ -145,17 +145,23 @@ def open_corpora(paths, split_column, split, skip_missing, keep_unsplit):
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
-    def build_task(model, info):
+    data = {}
+
+    def load_data():  # before the model: a wrong --corpus is reported at once
         train = open_corpora(args.corpus, args.split_column, args.train_split, args.skip_missing, True)
         val = open_corpora(args.corpus, args.split_column, args.val_split, args.skip_missing, False)
         if len(train) == 0:
             raise ValueError(f"no training rows in {args.corpus} (split column {args.split_column!r} = "
                              f"{args.train_split!r})")
+        data.update(train=train, val=val)
+
+    def build_task(model, info):
+        train, val = data["train"], data["val"]
         vocabulary = build_vocabulary((train.text(i) for i in range(len(train))), args.attribute_vocab_size,
                                       args.attribute_min_count)
         return FashionPretrainTask(model, train, val if len(val) else None, vocabulary, args.attribute_weight)
 
-    return run(args, build_task)
+    return run(args, build_task, load_data=load_data)
 
 
 if __name__ == "__main__":

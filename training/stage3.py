@@ -133,8 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
+    benchmarks = {}
+
+    def load_data():  # before the model: missing folders, annotations or images are reported at once
+        benchmarks.update({name: open_benchmark(name, root) for name, root in parse_data(args.data).items()})
+        for name, bench in benchmarks.items():
+            if not bench.triplets("train", check=True, skip_missing=args.skip_missing):
+                raise ValueError(f"{bench.root} has no training triplets for --data {name}")
+
     def build_task(model, info):
-        benchmarks = {name: open_benchmark(name, root) for name, root in parse_data(args.data).items()}
         return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
                                args.eval_batch_size, args.augment, args.skip_missing)
 
@@ -143,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run(args, build_task, composer=args.composer)
+    return run(args, build_task, composer=args.composer, load_data=load_data)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ A checkpoint is a folder::
     training_args.json           the arguments of the run that made it (optional)
     metrics.json                 its validation metrics (optional)
     aux_heads.safetensors        training-only heads, e.g. stage 2's attribute head (optional)
+    tokenizer.json, ...          a Hugging Face tokenizer's files, when the model uses one (optional)
+    hf_text/config.json          a Hugging Face text tower's config, when the model has one (optional)
 
 The backbone half is a valid open_clip ``local-dir:`` folder, so ``open_clip.create_model("local-dir:PATH")`` opens
 it too. Weights are read only with safetensors; nothing is ever unpickled.
@@ -28,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from .atomic import replace_dir_atomic, staging_dir, write_json_atomic
-from .backbone import backbone_from_config
+from .backbone import backbone_from_config, save_text_assets
 from .model import CIRModel
 
 FORMAT = "cti-ir-checkpoint"
@@ -84,6 +86,8 @@ def save_checkpoint(
         save_file(backbone_state, str(tmp / BACKBONE_WEIGHTS))
         save_file(_contiguous(model.composer.state_dict(), storage_dtype), str(tmp / COMPOSER_WEIGHTS))
         files = [BACKBONE_WEIGHTS, COMPOSER_WEIGHTS]
+        # A Hugging Face tokenizer / text tower: its files travel with the checkpoint (loads offline, as saved).
+        files += save_text_assets(model.backbone, model.tokenizer, tmp)
         if aux_modules:
             aux = {f"{name}.{k}": v for name, m in aux_modules.items() for k, v in m.state_dict().items()}
             save_file(_contiguous(aux, None), str(tmp / AUX_WEIGHTS))
@@ -100,8 +104,8 @@ def save_checkpoint(
             write_json_atomic(tmp / "metrics.json", metrics)
         for name, obj in (extra_files or {}).items():
             write_json_atomic(tmp / name, obj)
-        for f in tmp.iterdir():
-            os.chmod(f, 0o644)  # safetensors writes 0600; checkpoints are meant to be shared and served
+        for f in tmp.rglob("*"):
+            os.chmod(f, 0o755 if f.is_dir() else 0o644)  # safetensors writes 0600; checkpoints are shared and served
         replace_dir_atomic(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -176,7 +180,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
                 )
     try:
         oc = json.loads((folder / OPEN_CLIP_CONFIG).read_text(encoding="utf-8"))
-        backbone = backbone_from_config(oc["model_cfg"], oc["preprocess_cfg"])
+        backbone = backbone_from_config(oc["model_cfg"], oc["preprocess_cfg"], folder)
     except (KeyError, TypeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"{folder / OPEN_CLIP_CONFIG} does not describe an open_clip model: {e}") from e
     composer = config.get("composer", {})

@@ -143,3 +143,18 @@ def test_a_category_subset_is_labelled_reduced(synth_small, tiny_checkpoint, cap
     assert result["reduced_protocol"] == {"reduced": True, "reduced_splits": [],
                                           "categories_not_evaluated": ["shirt", "toptee"]}
     assert "categories not evaluated: shirt, toptee" in ev.format_table(result)
+
+
+def test_stage3_with_skip_missing_evaluates_on_the_reduced_protocol(fake_fiq, tmp_path):
+    """Dead Fashion-IQ links are in val too: the epoch-end evaluation must skip them, not end the run."""
+    from training import stage3
+
+    victim = json.loads((fake_fiq / "captions" / "cap.dress.val.json").read_text())[1]["target"]
+    for p in (fake_fiq / "images").glob(f"{victim}.*"):
+        p.unlink()
+    out = tmp_path / "run"
+    assert stage3.main(["--data", f"fashioniq={fake_fiq}", "--model", "cti-tiny", "--out", str(out), "--epochs", "1",
+                        "--batch-size", "4", "--skip-missing", "--no-progress", "--threads", "1"]) == 0
+    details = json.loads((out / "best" / "metrics.json").read_text())["details"]["fashioniq"]
+    assert details["reduced_protocol"]["reduced_splits"] == ["dress"]
+    assert (details["splits"]["dress"]["queries"], details["splits"]["dress"]["queries_published"]) == (3, 4)

@@ -71,13 +71,17 @@ class HybridQueryTask:
         self.collate = stack_collate
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.eval_batch_size = eval_batch_size
+        # --skip-missing holds for the epoch-end evaluation too: dead Fashion-IQ links are in val as well as train,
+        # and an evaluation that stops on them would end the run after its first epoch.
+        self.skip_missing = skip_missing
 
     def build_module(self, model):
         return HybridQueryModule(model, self.weight_loss, self.weight_temperature)
 
     def evaluate(self, model):
         was_training = model.training
-        results = {name: evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False)
+        results = {name: evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False,
+                                  skip_missing=self.skip_missing)
                    for name, bench in self.benchmarks.items()}
         model.train(was_training)
         out = {f"{name}_score": r["score"] for name, r in results.items()}

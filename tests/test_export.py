@@ -250,3 +250,31 @@ def test_errors_are_one_line_with_what_to_do(weights, exported, tmp_path, capsys
     with pytest.raises(SystemExit):
         export.main(["--model", "cti-tiny", "--pretrained", "x", "--out", "y", "--composer", "adaptive"])
     assert "invalid choice: 'adaptive'" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a real ViT-B-32 (600 MB of weights written and read three times): about a minute
+def test_vit_b_32_weights_file_keeps_open_clips_preprocessing_and_tokens(tmp_path, capsys):
+    """The ViT-B-32 architecture exported from a weights file: open_clip's own preprocessing and tokens, also with
+    --preprocess-from-tag and explicit overrides (OpenAI mean/std by default)."""
+    import open_clip
+
+    torch.manual_seed(0)
+    reference = open_clip.create_model("ViT-B-32")
+    weights = tmp_path / "vitb32.safetensors"
+    save_file({k: v.contiguous() for k, v in reference.state_dict().items()}, str(weights))
+    ref_tokenizer = open_clip.get_tokenizer("ViT-B-32")
+    squash = {"image_mean": (0.5,) * 3, "image_std": (0.5,) * 3, "image_resize_mode": "squash"}
+    for extra, ref_kwargs in [([], {}), (["--preprocess-from-tag", "openai"], {}),
+                              (["--image-mean", "0.5", "0.5", "0.5", "--image-std", "0.5", "0.5", "0.5",
+                                "--resize-mode", "squash"], squash)]:
+        out = tmp_path / f"ck{len(extra)}"
+        assert export.main(["--model", "ViT-B-32", "--pretrained", str(weights), "--out", str(out), *extra]) == 0
+        ours = load_checkpoint(out)
+        _, _, ref_preprocess = open_clip.create_model_and_transforms("ViT-B-32", pretrained=str(weights),
+                                                                     **ref_kwargs)
+        assert torch.equal(ours.preprocess(photo(size=(300, 200))), ref_preprocess(photo(size=(300, 200))))
+        assert torch.equal(ours.tokenize(TEXTS), ref_tokenizer(TEXTS))
+        if not extra:
+            assert list(ours.preprocess_cfg["mean"]) == [0.48145466, 0.4578275, 0.40821073]
+    assert all(torch.equal(a, b) for a, b in zip(ours.backbone.state_dict().values(),
+                                                 reference.state_dict().values()))

@@ -56,7 +56,7 @@ class HybridQueryTask:
     name = "stage3"
 
     def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
-                 eval_batch_size: int, augment: bool, skip_missing: bool):
+                 eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0):
         triplets, owner = [], []
         for name, bench in benchmarks.items():
             ts = bench.triplets("train", check=True, skip_missing=skip_missing)
@@ -74,6 +74,9 @@ class HybridQueryTask:
         # --skip-missing holds for the epoch-end evaluation too: dead Fashion-IQ links are in val as well as train,
         # and an evaluation that stops on them would end the run after its first epoch.
         self.skip_missing = skip_missing
+        # The galleries are decoded by as many processes as the training data (--workers): on real data a single
+        # process would take minutes per evaluation (20k images).
+        self.eval_workers = eval_workers
 
     def build_module(self, model):
         return HybridQueryModule(model, self.weight_loss, self.weight_temperature)
@@ -81,7 +84,7 @@ class HybridQueryTask:
     def evaluate(self, model):
         was_training = model.training
         results = {name: evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False,
-                                  skip_missing=self.skip_missing)
+                                  skip_missing=self.skip_missing, num_workers=self.eval_workers)
                    for name, bench in self.benchmarks.items()}
         model.train(was_training)
         out = {f"{name}_score": r["score"] for name, r in results.items()}
@@ -147,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def build_task(model, info):
         return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
-                               args.eval_batch_size, args.augment, args.skip_missing)
+                               args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers)
 
     try:
         parse_data(args.data)

@@ -272,7 +272,8 @@ class _Ledger:
         users = self.needs.users()
         on_disk = set(self.present) | set(self.downloaded)
         per_split = []
-        for (cat, split), ids in sorted(self.needs.needed.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        split_order = {s: i for i, s in enumerate(FashionIQ.SPLITS)}
+        for (cat, split), ids in sorted(self.needs.needed.items(), key=lambda kv: (split_order[kv[0][1]], kv[0][0])):
             per_split.append({
                 "category": cat, "split": split, "needed": len(ids),
                 "fetched": sum(i in on_disk for i in ids),

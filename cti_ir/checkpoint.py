@@ -12,6 +12,8 @@ A checkpoint is a folder::
     aux_heads.safetensors        training-only heads, e.g. stage 2's attribute head (optional)
     tokenizer.json, ...          a Hugging Face tokenizer's files, when the model uses one (optional)
     hf_text/config.json          a Hugging Face text tower's config, when the model has one (optional)
+    adapter_config.json          image-tower adaptors of an adapted checkpoint (optional; cti_ir.adapter_io)
+    adapters.safetensors
 
 The backbone half is a valid open_clip ``local-dir:`` folder, so ``open_clip.create_model("local-dir:PATH")`` opens
 it too. Weights are read only with safetensors; nothing is ever unpickled.
@@ -97,6 +99,11 @@ def save_checkpoint(
         fingerprint = _fingerprint(checksums, model.describe())
         config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.describe(),
                   "embed_dim": model.embed_dim, "files": checksums, "fingerprint": fingerprint}
+        if getattr(model, "adapters", None) is not None:  # an adapted model: its adaptors too, and their fingerprints
+            from .adapter_io import adapted_config, save_adapters
+
+            config = adapted_config(config, fingerprint, save_adapters(model.adapters, tmp, fingerprint),
+                                    model.adapters, model.describe())
         write_json_atomic(tmp / CONFIG_FILE, config)
         if training_args is not None:
             write_json_atomic(tmp / "training_args.json", _jsonable(training_args))
@@ -160,11 +167,13 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True,
-                    new_composer: tuple[str, dict] | None = None) -> CIRModel:
+                    new_composer: tuple[str, dict] | None = None, granularity: str | None = None) -> CIRModel:
     """Load a checkpoint folder written by ``save_checkpoint``; raises ``CheckpointError`` with what is wrong.
 
     ``new_composer=(name, kwargs)`` loads the backbone only and attaches a freshly initialised composer of that
     kind: how a stage starts from the previous stage's encoders (whose composer, if any, was never trained).
+    An adapted checkpoint (``python -m training.adapt``) comes with its image adaptors attached; ``granularity``
+    ("fusion", "off" or a set such as "k64"; default: the checkpoint's) chooses which the image encoder uses.
     """
     config = read_checkpoint_config(path)
     folder = Path(config["_folder"])
@@ -192,6 +201,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if new_composer is None:
         _load_weights(model.composer, folder / COMPOSER_WEIGHTS, "composer")
     model.fingerprint = config["fingerprint"]
+    if config.get("adapters") or granularity is not None:
+        from .adapter_io import attach_checkpoint_adapters
+
+        attach_checkpoint_adapters(model, folder, config, granularity)
     return model.to(device).eval()
 
 

@@ -31,6 +31,9 @@ class CIRModel(nn.Module):
         self.composer_kwargs = dict(composer_kwargs or {})
         self.composer = build_composer(composer_name, backbone.embed_dim, **self.composer_kwargs)
         self.fingerprint: str | None = None  # set when saved or loaded; indexes record it
+        # Image-tower adaptors (cti_ir.adapters.ImageAdapters), attached by label-free adaptation or by loading an
+        # adapted checkpoint; they hook into the tower, so encode_images needs no change.
+        self.adapters: nn.Module | None = None
 
     @classmethod
     def create(cls, model_name: str, pretrained: str | None = None, composer: str = "adaptive", **composer_kwargs):

@@ -51,7 +51,8 @@ OUTPUT_PARTS = ("fashioniq", "shoes", "open_domain")
 INFO_FILE = "synth_info.json"
 _CHUNK = 64  # render jobs per worker task: large enough to amortise pickling, small enough for a smooth bar
 
-# A render job: ("product" | "scene", attributes or scene dict, render seed, absolute output path).
+# A render job: ("product" | "scene" | "view", attributes or scene dict, render seed, absolute output path).
+# A "view" job's dict is {"attributes": ..., "view_seed": ...}: another photo of a product (data_prep.synth_views).
 Job = tuple[str, dict, int, str]
 
 
@@ -121,7 +122,12 @@ def clean_output(out: Path) -> None:
 def render_jobs(jobs: Sequence[Job]) -> int:
     """Render and save a batch of jobs (runs in worker processes); returns how many were done."""
     for kind, payload, seed, path in jobs:
-        img = render_product(payload, seed) if kind == "product" else render_scene(payload, seed)
+        if kind == "product":
+            img = render_product(payload, seed)
+        elif kind == "view":
+            img = render_product(payload["attributes"], seed, payload["view_seed"])
+        else:
+            img = render_scene(payload, seed)
         save_image(img, path)
     return len(jobs)
 

@@ -6,6 +6,11 @@ Per-product variation (position, scale, rotation, lighting, background tint, noi
 the product's own seed, so two products with identical attributes give different images and one product always
 gives the same pixels, whichever worker process draws it.
 
+A product can also be photographed several times (``view_seed``): the product's own design (pattern spacing and
+phase, flower positions, chest motif) still comes from its seed, while the photo (pose, scale, position, facing,
+background, lighting and noise) comes from the view seed. Without a view seed both come from the one seed, in the
+order they always did, so catalogues made before views existed are reproduced byte for byte.
+
 Shapes are defined in unit coordinates (0..1, y down) and mapped through a random similarity transform, then
 drawn at 2x resolution and box-downsampled to 128x128 for anti-aliasing.
 """
@@ -267,10 +272,21 @@ def _draw_neckline(draw: ImageDraw.ImageDraw, frame: Frame, p: Mapping, top: flo
             draw.polygon(frame.pts(ellipse_points(0.515, y, 0.008, 0.008, n=6)), fill=edge)
 
 
-def render_garment(product: Mapping, seed: int) -> Image.Image:
-    """Draw a dress, shirt or top (128x128 RGB) showing colour, pattern, sleeves, neckline, length and fit."""
-    rng = random.Random(seed)
-    nprng = np.random.default_rng(seed)
+def _photo_and_design(seed: int, view_seed: int | None
+                       ) -> tuple[random.Random, random.Random, np.random.Generator]:
+    """The (photo, design, noise) generators of one render; one shared generator when there is no view seed."""
+    design = random.Random(seed)
+    if view_seed is None:
+        return design, design, np.random.default_rng(seed)
+    return random.Random(view_seed), design, np.random.default_rng(view_seed)
+
+
+def render_garment(product: Mapping, seed: int, view_seed: int | None = None) -> Image.Image:
+    """Draw a dress, shirt or top (128x128 RGB) showing colour, pattern, sleeves, neckline, length and fit.
+
+    ``view_seed`` photographs the same product again (see the module docstring).
+    """
+    rng, design, nprng = _photo_and_design(seed, view_seed)
     img = background(rng)
     is_dress = product["category"] == "dress"
     top = 0.07 if is_dress else 0.16
@@ -282,7 +298,7 @@ def render_garment(product: Mapping, seed: int) -> Image.Image:
     # Fabric layer (colour + pattern) pasted through the silhouette mask.
     fabric = Image.new("RGB", img.size, base)
     fdraw = ImageDraw.Draw(fabric)
-    _draw_pattern(fdraw, frame, product, rng, top)
+    _draw_pattern(fdraw, frame, product, design, top)
     _draw_neckline(fdraw, frame, product, top)
     mask = Image.new("L", img.size, 0)
     mdraw = ImageDraw.Draw(mask)
@@ -357,10 +373,12 @@ def _shoe_heel(t: str, h: float) -> list[Point]:
     return [(0.12, g - h), (0.12 + w_top, g - h), (0.12 + w_top - 0.005, g), (0.12 + w_top - w_bot, g)]
 
 
-def render_shoe(product: Mapping, seed: int) -> Image.Image:
-    """Draw one shoe in side view (128x128 RGB) showing type, colours, heel height, finish and closure."""
-    rng = random.Random(seed)
-    nprng = np.random.default_rng(seed)
+def render_shoe(product: Mapping, seed: int, view_seed: int | None = None) -> Image.Image:
+    """Draw one shoe in side view (128x128 RGB) showing type, colours, heel height, finish and closure.
+
+    A shoe has no design randomness of its own: with ``view_seed`` every random choice is the photo's.
+    """
+    rng, _design, nprng = _photo_and_design(seed, view_seed)
     img = background(rng)
     frame = Frame(rng.uniform(0.85, 1.05), rng.uniform(-7, 7), (rng.uniform(-0.05, 0.05), rng.uniform(-0.03, 0.05)))
     draw = ImageDraw.Draw(img)
@@ -452,11 +470,11 @@ def render_shoe(product: Mapping, seed: int) -> Image.Image:
     return finish(img, rng, nprng)
 
 
-def render_product(product: Mapping, seed: int) -> Image.Image:
-    """Render any catalogue product (garment or shoe)."""
+def render_product(product: Mapping, seed: int, view_seed: int | None = None) -> Image.Image:
+    """Render any catalogue product (garment or shoe); ``view_seed`` gives another photo of the same product."""
     if product["category"] == SHOE_CATEGORY:
-        return render_shoe(product, seed)
-    return render_garment(product, seed)
+        return render_shoe(product, seed, view_seed)
+    return render_garment(product, seed, view_seed)
 
 
 def save_image(img: Image.Image, path: str) -> None:

@@ -27,7 +27,7 @@ from .fetch_http import Downloader, FetchError, HostRateLimiter, HttpResponse, R
 #: File extension per served format. MPO is what Pillow calls a JPEG with extra embedded views (camera files).
 STORED_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png"}
 #: Extensions an existing image may have (those the Fashion-IQ reader accepts).
-EXISTING_EXTENSIONS = (".jpg", ".png", ".jpeg")
+EXISTING_EXTENSIONS = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
 _STALE_TEMP = re.compile(r"^\..+\.(jpg|png)\..+\.tmp$")
 
 

@@ -20,6 +20,12 @@ Validation (each epoch, on a held-out share of the images): how often ``T(g(x))`
 ``q(x)`` first among the held-out images, and the reverse (cross-model R@1). The best epoch is kept in OUT/best, a
 transformation folder (``cti_ir.transforms``) that records the fingerprints of both models.
 
+``--triplets NAME=DIR`` (ours, beyond the paper) adds a fourth term that uses the training triplets: the frozen
+query model's composed queries (reference image + modification text) must retrieve their targets' transformed
+gallery embeddings among the batch's (cross-entropy at the query model's own logit scale). The query model and
+the query cost stay as they are; the transformation learns what of the gallery model's richer embedding the
+composed queries need, not only to imitate the query model's image embedding.
+
 ``--mode`` also offers the two alternatives the paper compares against, for the benchmark: ``concat`` (several
 ``--gallery`` models, their embeddings concatenated, one transformation) and ``joint-average`` (one
 transformation per gallery model, trained together on the loss of their averaged embedding; OUT/best holds one
@@ -46,6 +52,7 @@ from cti_ir.transforms import TRANSFORMS, build_transform, save_transform
 
 from .common import add_loop_args, run
 from .embedding_cache import cached_embeddings, join_by_id
+from .examples import caption_variants, example_rng
 from .loop import StageModule
 
 MODES = ("independent", "concat", "joint-average")
@@ -82,35 +89,59 @@ class CompatModule(StageModule):
     """Weighted sum of the alignment, similarity-distribution and shared-classification losses."""
 
     def __init__(self, model: CompatModel, centroids: np.ndarray, weights: tuple[float, float, float],
-                 temperature: float, cls_scale: float):
+                 temperature: float, cls_scale: float, triplet_weight: float = 0.0, query_scale: float = 1.0):
         super().__init__(model)
         # The shared head starts at the k-means centroids: the pseudo-labels are their Voronoi cells already.
         self.classifier = nn.Parameter(torch.from_numpy(np.ascontiguousarray(centroids, dtype=np.float32)))
         self.weights, self.temperature, self.cls_scale = weights, temperature, cls_scale
+        self.triplet_weight, self.query_scale = triplet_weight, query_scale
 
     def forward(self, batch, gather):
-        gallery = [batch[f"g{j}"] for j in range(1 + max(max(i) for i in self.model.inputs))]
-        t = self.model(gallery)
+        n_gallery = 1 + max(max(i) for i in self.model.inputs)
+        t = self.model([batch[f"g{j}"] for j in range(n_gallery)])
         terms = compat_losses(t, batch["q"], batch["label"], self.classifier, self.temperature, self.cls_scale)
         loss = sum(w * terms[k] for w, k in zip(self.weights, ("align", "kl", "cls")) if w > 0)
+        if self.triplet_weight > 0 and "composed" in batch:
+            targets = self.model([batch[f"tg{j}"] for j in range(n_gallery)])
+            logits = self.query_scale * batch["composed"] @ targets.T
+            terms["triplet"] = F.cross_entropy(logits, torch.arange(len(logits), device=logits.device))
+            loss = loss + self.triplet_weight * terms["triplet"]
         return loss, {f"{k}_loss": v.detach() for k, v in terms.items()}
 
 
 class EmbeddingPairs:
-    """Examples ``(index, epoch) -> {"q", "g0", "g1"..., "label"}`` over cached embeddings."""
+    """Examples ``(index, epoch) -> {"q", "g0", "g1"..., "label"}`` over cached embeddings.
 
-    def __init__(self, query: np.ndarray, gallery: Sequence[np.ndarray], labels: np.ndarray):
+    With ``triplets`` (composed queries ``(T, V, D)`` over V caption variants, and the targets' gallery embeddings),
+    each example also carries one triplet: ``"composed"`` and ``"tg0"``, ``"tg1"``... Which triplet and which
+    caption variant are pure functions of (seed, epoch, index), so a resumed run sees the same data.
+    """
+
+    def __init__(self, query: np.ndarray, gallery: Sequence[np.ndarray], labels: np.ndarray,
+                 triplets: tuple[np.ndarray, Sequence[np.ndarray]] | None = None, seed: int = 0):
         self.query = torch.from_numpy(np.ascontiguousarray(query, dtype=np.float32))
         self.gallery = [torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)) for g in gallery]
         self.labels = torch.from_numpy(labels.astype(np.int64))
+        self.seed = seed
+        self.triplets = None
+        if triplets is not None:
+            composed, targets = triplets
+            self.triplets = (torch.from_numpy(np.ascontiguousarray(composed, dtype=np.float32)),
+                             [torch.from_numpy(np.ascontiguousarray(g, dtype=np.float32)) for g in targets])
 
     def __len__(self) -> int:
         return len(self.query)
 
     def __getitem__(self, item):
-        i = item[0]
+        i, epoch = item
         out = {"q": self.query[i], "label": self.labels[i]}
         out.update({f"g{j}": g[i] for j, g in enumerate(self.gallery)})
+        if self.triplets is not None:
+            composed, targets = self.triplets
+            rng = example_rng(self.seed, epoch, i)
+            k = rng.randrange(len(composed))
+            out["composed"] = composed[k, rng.randrange(composed.shape[1])]
+            out.update({f"tg{j}": g[k] for j, g in enumerate(targets)})
         return out
 
 
@@ -162,18 +193,19 @@ class CompatTask:
     name = "compat"
 
     def __init__(self, query_fp: str, gallery_fps: list[str], gallery_paths: list[str], dims: list[int],
-                 d_out: int, train: tuple, val: tuple, centroids: np.ndarray, args):
-        (q_tr, g_tr, labels), (q_val, g_val) = train, val
-        self.dataset = EmbeddingPairs(q_tr, g_tr, labels)
+                 d_out: int, train: tuple, val: tuple, centroids: np.ndarray, args, query_scale: float = 1.0):
+        (q_tr, g_tr, labels, triplets), (q_val, g_val) = train, val
+        self.dataset = EmbeddingPairs(q_tr, g_tr, labels, triplets, args.seed)
         self.collate = pair_collate
         self.val = (q_val, g_val)
         self.query_fp, self.gallery_fps, self.gallery_paths = query_fp, gallery_fps, gallery_paths
         self.dims, self.d_out, self.centroids, self.args = dims, d_out, centroids, args
+        self.query_scale = query_scale
 
     def build_module(self, model):
         a = self.args
         return CompatModule(model, self.centroids, (a.align_weight, a.kl_weight, a.cls_weight), a.temperature,
-                            a.cls_scale)
+                            a.cls_scale, a.triplet_weight if a.triplets else 0.0, self.query_scale)
 
     def evaluate(self, model):
         q_val, g_val = self.val
@@ -236,9 +268,54 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cls-weight", type=float, default=0.1, help="weight of the shared pseudo-label classifier")
     t.add_argument("--temperature", type=float, default=0.05, help="temperature of the similarity distributions")
     t.add_argument("--cls-scale", type=float, default=20.0, help="logit scale of the cosine classifier")
+    t.add_argument("--triplets", action="append", default=[],
+                   help="ours, beyond the paper: also fit the frozen query model's composed queries of these "
+                        "training triplets (NAME=DIR, repeatable) to their targets' transformed embeddings")
+    t.add_argument("--triplet-weight", type=float, default=1.0, help="weight of the --triplets term")
     add_loop_args(p, epochs=40, batch_size=256, lr=1e-3)
     p.set_defaults(warmup_steps=20, weight_decay=1e-4, save_every=200)
     return p
+
+
+def parse_benchmarks(specs: Sequence[str], flag: str) -> list[tuple[str, str]]:
+    out = []
+    for spec in specs:
+        name, sep, root = spec.partition("=")
+        if not sep or name not in ("fashioniq", "shoes"):
+            raise ValueError(f"{flag} expects fashioniq=DIR or shoes=DIR, got {spec!r}")
+        out.append((name, root))
+    return out
+
+
+@torch.no_grad()
+def composed_queries(query_model, specs: Sequence[str], position: dict[str, int], q: np.ndarray,
+                     gallery: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray], int]:
+    """The frozen query model's composed queries of the training triplets, for each of the 4 caption variants
+    ("c1 and c2", "c2 and c1", c1, c2; repeated when fewer), and the targets' gallery embeddings.
+
+    Triplets whose reference or target is not among the cached images are left out; their count is returned.
+    """
+    from cti_ir.data import open_benchmark
+
+    trips, skipped = [], 0
+    for name, root in parse_benchmarks(specs, "--triplets"):
+        for t in open_benchmark(name, root).triplets("train"):
+            if t.target is None or t.reference not in position or t.target not in position:
+                skipped += 1
+                continue
+            variants = caption_variants(t.captions) or [""]
+            trips.append((position[t.reference], position[t.target], (variants * 4)[:4]))
+    if not trips:
+        raise ValueError("no training triplet of --triplets has both images among the catalogue images; use the "
+                         "same folders for --data and --triplets")
+    texts = [v for _, _, vs in trips for v in vs]
+    text = torch.cat([query_model.encode_texts(texts[i:i + 512]).float().cpu() for i in range(0, len(texts), 512)])
+    refs = torch.from_numpy(q[[r for r, _, _ in trips]]).repeat_interleave(4, dim=0)
+    composed = torch.cat([query_model.compose(refs[i:i + 1024].to(query_model.device),
+                                              text[i:i + 1024].to(query_model.device)).query.float().cpu()
+                          for i in range(0, len(refs), 1024)])
+    targets = [g[[tgt for _, tgt, _ in trips]] for g in gallery]
+    return composed.reshape(len(trips), 4, -1).numpy(), targets, skipped
 
 
 def catalogue_items(args) -> list[CatalogueItem]:
@@ -246,10 +323,7 @@ def catalogue_items(args) -> list[CatalogueItem]:
     items: list[CatalogueItem] = []
     for folder in args.images:
         items += items_from_folder(folder)
-    for spec in args.data:
-        name, sep, root = spec.partition("=")
-        if not sep or name not in ("fashioniq", "shoes"):
-            raise ValueError(f"--data expects fashioniq=DIR or shoes=DIR, got {spec!r}")
+    for name, root in parse_benchmarks(args.data, "--data"):
         items += items_from_benchmark(name, root, args.splits)
     if not items:
         raise ValueError("no images: give --images DIR or --data NAME=DIR")
@@ -282,6 +356,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         k = args.clusters or default_clusters(int((~val).sum()))
         labels, centroids = pseudo_labels(q[~val], k, args.seed)
         dims = [g.embed_dim for g in galleries]
+        triplets = None
+        if args.triplets:
+            train_pos = {i: k for k, i in enumerate(np.asarray(ids)[~val])}
+            composed, targets, skipped = composed_queries(query, args.triplets, train_pos, q[~val],
+                                                          [g[~val] for g in gs])
+            triplets = (composed, targets)
+            if info.is_main:
+                print(f"[compat] {len(composed)} training triplets for the composed-query term ({skipped} left out: "
+                      f"an image not among the training images)", file=sys.stderr)
         torch.manual_seed(args.seed)
         if args.mode == "concat":
             transforms, inputs = [build_transform(args.transform, sum(dims), query.embed_dim,
@@ -291,8 +374,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             inputs = [[j] for j in range(len(dims))]
         state["task"] = CompatTask(query.fingerprint, [g.fingerprint for g in galleries],
                                    [str(Path(g).resolve()) for g in args.gallery], dims, query.embed_dim,
-                                   (q[~val], [g[~val] for g in gs], labels), (q[val], [g[val] for g in gs]),
-                                   centroids, args)
+                                   (q[~val], [g[~val] for g in gs], labels, triplets),
+                                   (q[val], [g[val] for g in gs]), centroids, args,
+                                   float(query.logit_scale.detach()))
         if info.is_main:
             print(f"[compat] {len(ids)} images ({int(val.sum())} held out), {k} pseudo-classes, "
                   f"{len(transforms)} transformation(s) {dims} -> {query.embed_dim}", file=sys.stderr)

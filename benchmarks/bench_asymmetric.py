@@ -1,0 +1,393 @@
+"""Asymmetric search benchmark: a light query model against galleries embedded by heavier models and ensembles.
+
+    python -m benchmarks.bench_asymmetric --work runs/asym --data runs/bench/data --query demo_model --seeds 0 1 2
+
+On the generated catalogue (Fashion-IQ val and Shoes test layouts, the standard protocol, the accuracy table's
+evaluator), with the query model fixed (default: the demo model, trained on that catalogue):
+
+1. trains three gallery models that differ the way the paper's do (architecture, width/depth, training data and
+   seed) with our own stage CLIs, and for each its own stage 3, to use it symmetrically (the accuracy ceiling of
+   that model, at its own query cost);
+2. trains, per seed, one transformation per gallery model into the query model's space (``training.compat``,
+   unlabeled training-split images), plus the two alternatives the paper reports beating: transformations trained
+   jointly on their averaged embedding, and one transformation of the concatenated embeddings;
+3. scores every gallery: the query model's own (symmetric), each gallery model through its transformation, every
+   ensemble of N = 2 and 3, the alternatives, and N transformations of one gallery model (diversity of the
+   transformation only);
+4. degrades 5% of the evaluation images (``data_prep.degrade``) and measures rejection by the ensemble's uncertainty
+   against random rejection: precision, Recall@K at 0/2/5/10% rejected, and a risk-coverage plot;
+5. measures each row's query-side cost (parameters, ms per composed query on one thread) and gallery-side cost
+   (images/s).
+
+Every step is resumable: finished runs are skipped, embeddings are cached. Results: WORK/RESULTS.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from cti_ir.atomic import write_json_atomic, write_text_atomic
+
+from .asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
+
+# name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
+# pre-training), stage 1 cut to 15 epochs for "convnext" (its held-out recall had levelled off).
+GALLERY_MODELS = {
+    "resnet": ("cti-resnet", [("stage1", 30, 0), ("stage2", 4, 0)]),
+    "convnext": ("cti-convnext", [("stage1", 15, 1), ("stage2", 4, 1)]),
+    "vit": ("cti-base", [("stage2", 6, 2)]),
+}
+REJECT_FRACTIONS = (0.0, 0.02, 0.05, 0.10)
+CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_asymmetric", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--work", default="runs/asym", help="folder for the runs, caches and results")
+    p.add_argument("--data", default="runs/bench/data", help="generated catalogue (python -m data_prep.synth)")
+    p.add_argument("--query", default="demo_model", help="query model checkpoint (kept fixed)")
+    p.add_argument("--gallery-models", nargs="*", default=list(GALLERY_MODELS), choices=list(GALLERY_MODELS),
+                   help="which gallery models to train and use")
+    p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2], help="transformation seeds")
+    p.add_argument("--no-symmetric-gallery", dest="symmetric_gallery", action="store_false",
+                   help="skip the stage-3 runs that use each gallery model symmetrically (the costliest part)")
+    p.add_argument("--stage3-epochs", type=int, default=5, help="stage-3 epochs of the symmetric gallery rows "
+                                                                  "(the query model's own budget)")
+    p.add_argument("--compat-epochs", type=int, default=40, help="epochs of each transformation")
+    p.add_argument("--no-task-aware", dest="task_aware", action="store_false",
+                   help="skip the transformations that also fit the training triplets' composed queries (ours)")
+    p.add_argument("--degrade-fraction", type=float, default=0.05, help="share of evaluation images degraded")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (timings are per thread)")
+    p.add_argument("--quick", action="store_true",
+                   help="one epoch per training run: checks the whole script in minutes (the numbers mean nothing)")
+    p.add_argument("--results", default="asymmetric", help="results go to WORK/RESULTS.json and WORK/RESULTS.md")
+    p.add_argument("--plot", default="docs/asymmetric_risk_coverage.png", help="risk-coverage plot (PNG)")
+    return p
+
+
+def run_cli(module, argv: list[str], done: Path) -> None:
+    """Run a CLI in-process unless ``done`` exists (a finished run)."""
+    if done.is_file():
+        return
+    code = module.main(argv)
+    if code != 0:
+        raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
+
+
+def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
+    from training import stage1, stage2, stage3
+
+    common = ["--batch-size", "64", "--no-progress", "--resume", "--threads", str(args.threads)]
+    corpora = ["--corpus", str(data / "fashioniq" / "product_descriptions.jsonl"),
+               "--corpus", str(data / "shoes" / "product_descriptions.jsonl")]
+    out = {}
+    for name in args.gallery_models:
+        config, stages = GALLERY_MODELS[name]
+        init = ["--model", config]
+        for stage, epochs, seed in stages:
+            run = runs / f"g_{name}_{'s1' if stage == 'stage1' else 's2'}"
+            if stage == "stage1":
+                argv = ["--data", str(data / "open_domain")]
+                module = stage1
+            else:
+                argv = list(corpora)
+                module = stage2
+            run_cli(module, [*argv, "--epochs", str(1 if args.quick else epochs), *init, "--seed", str(seed), *common, "--out", str(run)],
+                    run / "last" / "cti_config.json")
+            init = ["--init", str(run / "best")]
+        out[name] = runs / f"g_{name}_s2" / "best"
+        if args.symmetric_gallery:
+            run = runs / f"s3_g_{name}"
+            run_cli(stage3, ["--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
+                             "--init", str(out[name]), "--composer", "adaptive", "--epochs", str(1 if args.quick else args.stage3_epochs),
+                             "--lr", "3e-4", "--seed", "0", *common, "--out", str(run)],
+                    run / "last" / "cti_config.json")
+    return out
+
+
+def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[str, Path]) -> dict:
+    """Transformation folders: {("single", name, seed) | ("joint", seed) | ("concat", seed): [folders]}."""
+    from training import compat
+
+    base = ["--query", args.query, "--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
+            "--cache", str(cache), "--epochs", str(2 if args.quick else args.compat_epochs), "--no-progress", "--resume",
+            "--threads", str(args.threads)]
+    all_galleries = [a for name in galleries for a in ("--gallery", str(galleries[name]))]
+    out: dict = {}
+    triplets = ["--triplets", f"fashioniq={data / 'fashioniq'}", "--triplets", f"shoes={data / 'shoes'}"]
+    for seed in args.seeds:
+        for name, ckpt in galleries.items():
+            run = runs / f"compat_{name}_seed{seed}"
+            run_cli(compat, [*base, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
+                    run / "last" / "transform_config.json")
+            out[("single", name, seed)] = [run / "best"]
+            if args.task_aware:
+                run = runs / f"compat_task_{name}_seed{seed}"
+                run_cli(compat, [*base, *triplets, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
+                        run / "last" / "transform_config.json")
+                out[("task", name, seed)] = [run / "best"]
+        if len(galleries) > 1:
+            run = runs / f"compat_joint_seed{seed}"
+            run_cli(compat, [*base, *all_galleries, "--mode", "joint-average", "--seed", str(seed), "--out", str(run)],
+                    run / "last" / "member-0" / "transform_config.json")
+            out[("joint", seed)] = [run / "best" / f"member-{k}" for k in range(len(galleries))]
+            run = runs / f"compat_concat_seed{seed}"
+            run_cli(compat, [*base, *all_galleries, "--mode", "concat", "--seed", str(seed), "--out", str(run)],
+                    run / "last" / "transform_config.json")
+            out[("concat", seed)] = [run / "best"]
+    return out
+
+
+def eval_items(data: Path, dataset: str):
+    from cti_ir.catalogue import items_from_benchmark
+
+    return items_from_benchmark(dataset, data / dataset, ["val" if dataset == "fashioniq" else "test"])
+
+
+def embeddings(model, items, cache: Path, label: str) -> dict[str, np.ndarray]:
+    from training.embedding_cache import cached_embeddings
+
+    vectors, ids = cached_embeddings(model, items, cache, progress=True, desc=label)
+    return dict(zip(ids, vectors))
+
+
+def apply_transforms(folders: Sequence[Path], galleries: dict[str, dict], models_fp: dict[str, str]) -> torch.Tensor:
+    """Each transformation applied to the cached embeddings of the gallery model(s) it reads: (N, images, D)."""
+    from cti_ir.transforms import load_transform
+
+    outs, ids = [], None
+    for folder in folders:
+        transform, config = load_transform(folder)
+        names = [next(n for n, fp in models_fp.items() if fp == g) for g in config["gallery_fingerprints"]]
+        ids = ids or sorted(galleries[names[0]])
+        x = torch.from_numpy(np.concatenate([np.stack([galleries[n][i] for i in ids]) for n in names], axis=1))
+        with torch.no_grad():
+            outs.append(transform(x))
+    return torch.stack(outs), ids
+
+
+def as_dict(ids, tensor) -> dict[str, np.ndarray]:
+    arr = tensor.numpy()
+    return {i: arr[k] for k, i in enumerate(ids)}
+
+
+def mean_std(values: Sequence[float]) -> dict:
+    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": list(values)}
+
+
+# ------------------------------------------------------------------------------------------------ costs
+def query_cost(model, image, text: str, repeats: int = 30) -> dict:
+    """Query-side parameters and median ms per composed query (preprocess + both encoders + compose)."""
+    with torch.no_grad():
+        def once():
+            pixels = model.preprocess(image).unsqueeze(0)
+            return model.compose(model.encode_images(pixels), model.encode_texts([text])).query
+
+        once()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            once()
+            times.append(1000 * (time.perf_counter() - t0))
+    visual = sum(p.numel() for p in model.backbone.visual.parameters())
+    total = sum(p.numel() for p in model.backbone.parameters()) + sum(p.numel() for p in model.composer.parameters())
+    return {"ms_per_query": statistics.median(times), "image_tower_params": visual, "query_side_params": total}
+
+
+def gallery_rate(models, images, repeats: int = 3) -> float:
+    """Images per second of embedding ``images`` with every model of ``models`` (an ensemble pays all of them)."""
+    total = 0.0
+    with torch.no_grad():
+        for m in models:
+            pixels = torch.stack([m.preprocess(im) for im in images])
+            m.encode_images(pixels[:8])
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                m.encode_images(pixels)
+                times.append(time.perf_counter() - t0)
+            total += statistics.median(times)
+    return len(images) / total
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import cti_ir
+    from cti_ir.images import load_image
+    from data_prep.degrade import make_degraded_copy
+
+    work, data = Path(args.work), Path(args.data)
+    runs, cache = work / "runs", work / "cache"
+    galleries = train_gallery_models(args, data, runs)
+    transforms = train_transforms(args, data, runs, cache, galleries)
+
+    query = cti_ir.load(args.query)
+    models = {name: cti_ir.load(path) for name, path in galleries.items()}
+    fps = {name: m.fingerprint for name, m in models.items()}
+    datasets = ("fashioniq", "shoes")
+    degraded_root = work / "degraded"
+    degraded = {}
+    for ds in datasets:
+        report = make_degraded_copy(ds, data / ds, degraded_root / ds, "val" if ds == "fashioniq" else "test",
+                                    args.degrade_fraction, seed=0, progress=False)
+        degraded[ds] = set(report["degraded"])
+
+    sides, q_vec, g_vec, q_deg, g_deg = {}, {}, {}, {}, {}
+    for ds in datasets:
+        items, items_deg = eval_items(data, ds), eval_items(degraded_root, ds)
+        q_vec[ds] = embeddings(query, items, cache, f"query {ds}")
+        q_deg[ds] = embeddings(query, items_deg, cache, f"query {ds} degraded")
+        g_vec[ds] = {n: embeddings(m, items, cache, f"{n} {ds}") for n, m in models.items()}
+        g_deg[ds] = {n: embeddings(m, items_deg, cache, f"{n} {ds} degraded") for n, m in models.items()}
+        sides[ds] = QuerySide(query, ds, data / ds, q_vec[ds])  # queries: clean reference photos
+
+    def score(vectors_by_ds, rejected_by_ds=None) -> dict:
+        res = {ds: sides[ds].score(vectors_by_ds[ds], (rejected_by_ds or {}).get(ds, set())) for ds in datasets}
+        return {"overall": overall(res), **{ds: r["score"] for ds, r in res.items()},
+                "details": {ds: {"average": r["average"], "coverage": r["coverage"]} for ds, r in res.items()}}
+
+    def ensemble(folders_list, source) -> tuple[dict, dict]:
+        vecs, unc = {}, {}
+        for ds in datasets:
+            t, ids = apply_transforms(folders_list, source[ds], fps)
+            mean = torch.nn.functional.normalize(t.mean(0), dim=-1)
+            vecs[ds] = as_dict(ids, mean)
+            if t.shape[0] > 1:
+                from cti_ir.gallery import pairwise_uncertainty
+
+                u = pairwise_uncertainty(t).numpy()
+                unc[ds] = {i: float(u[k]) for k, i in enumerate(ids)}
+        return vecs, unc
+
+    rows: dict[str, dict] = {}
+    rows["symmetric query model"] = {"kind": "symmetric", "members": [], "runs": [score(q_vec)]}
+    if args.symmetric_gallery:
+        for name in galleries:
+            metrics = json.loads((runs / f"s3_g_{name}" / "best" / "metrics.json").read_text())
+            rows[f"{name} symmetric (own stage 3)"] = {
+                "kind": "gallery-symmetric", "members": [name],
+                "runs": [{"overall": metrics["score"], "fashioniq": metrics["fashioniq_score"],
+                          "shoes": metrics["shoes_score"]}]}
+    names = list(galleries)
+    for n in range(1, len(names) + 1):
+        for combo in itertools.combinations(names, n):
+            label = f"asymmetric {'+'.join(combo)}" if n > 1 else f"asymmetric {combo[0]}"
+            runs_ = [score(ensemble([transforms[("single", c, s)][0] for c in combo], g_vec)[0]) for s in args.seeds]
+            rows[label] = {"kind": f"asymmetric N={n}", "members": list(combo), "runs": runs_}
+    if len(names) > 1:
+        rows[f"alternative: joint-average training, N={len(names)}"] = {
+            "kind": "alternative", "members": names,
+            "runs": [score(ensemble(transforms[("joint", s)], g_vec)[0]) for s in args.seeds]}
+        rows[f"alternative: concatenation, N={len(names)}"] = {
+            "kind": "alternative", "members": names,
+            "runs": [score(ensemble(transforms[("concat", s)], g_vec)[0]) for s in args.seeds]}
+    if args.task_aware:  # ours: transformations that also fit the composed queries of the training triplets
+        for n in range(1, len(names) + 1):
+            for combo in itertools.combinations(names, n):
+                if 1 < n < len(names):
+                    continue
+                runs_ = [score(ensemble([transforms[("task", c, s)][0] for c in combo], g_vec)[0])
+                         for s in args.seeds]
+                rows[f"task-aware asymmetric {'+'.join(combo)}"] = {"kind": f"task-aware N={n}",
+                                                                    "members": list(combo), "runs": runs_}
+    for name in names:  # diversity of the transformation only (the paper's D-T)
+        if len(args.seeds) > 1:
+            rows[f"{name} x {len(args.seeds)} transformation seeds"] = {
+                "kind": "D-T", "members": [name] * len(args.seeds),
+                "runs": [score(ensemble([transforms[("single", name, s)][0] for s in args.seeds], g_vec)[0])]}
+    for row in rows.values():
+        row["summary"] = {k: mean_std([r[k] for r in row["runs"]]) for k in ("overall", "fashioniq", "shoes")}
+
+    # Rejection on the degraded catalogue, with the full ensemble of each seed.
+    rejection: dict = {"fractions": list(REJECT_FRACTIONS), "seeds": {}}
+    sym_deg = score(q_deg)
+    for s in args.seeds:
+        vecs, unc = ensemble([transforms[("single", c, s)][0] for c in names], g_deg)
+        pool_unc = {ds: {i: unc[ds][i] for i in sides[ds].gallery_ids()} for ds in datasets}
+        precision = {ds: rejection_precision(pool_unc[ds], degraded[ds], args.degrade_fraction) for ds in datasets}
+        table = rejection_curve(sides, vecs, pool_unc, REJECT_FRACTIONS, seed=s)
+        curve = rejection_curve(sides, vecs, pool_unc, CURVE_FRACTIONS, seed=s) if s == args.seeds[0] else None
+        rejection["seeds"][s] = {"precision": precision, "table": table, "curve": curve}
+    first = rejection["seeds"][args.seeds[0]]
+    plot_risk_coverage(first["curve"], args.plot,
+                       f"degraded catalogue ({100 * args.degrade_fraction:.0f}% bad photos), ensemble N={len(names)}")
+    rejection["symmetric_on_degraded"] = sym_deg
+
+    # Costs, measured here in the same process and load, one thread.
+    sample = eval_items(data, "fashioniq")[:128]
+    images = [load_image(it.path) for it in sample]
+    costs = {"query model": {**query_cost(query, images[0], "is red and has long sleeves"),
+                             "gallery_images_per_s": gallery_rate([query], images)}}
+    for name, m in models.items():
+        own = runs / f"s3_g_{name}" / "best"
+        qc = query_cost(cti_ir.load(own), images[0], "is red and has long sleeves") if own.is_dir() else {}
+        costs[name] = {**qc, "gallery_images_per_s": gallery_rate([m], images),
+                       "image_tower_params": sum(p.numel() for p in m.backbone.visual.parameters())}
+    costs["ensemble (all gallery models)"] = {"gallery_images_per_s": gallery_rate(list(models.values()), images)}
+
+    result = {"meta": {"data": str(data), "query": args.query, "seeds": args.seeds, "gallery_models": {
+        n: {"config": GALLERY_MODELS[n][0], "stages": GALLERY_MODELS[n][1], "checkpoint": str(galleries[n]),
+            "fingerprint": fps[n]} for n in names}, "threads": args.threads, "compat_epochs": args.compat_epochs},
+        "rows": rows, "rejection": rejection, "costs": costs}
+    write_json_atomic(work / f"{args.results}.json", result)
+    table = format_tables(result)
+    write_text_atomic(work / f"{args.results}.md", table + "\n")
+    print(table)
+    return 0
+
+
+def format_tables(result: dict) -> str:
+    costs = result["costs"]
+    qc = costs["query model"]
+    lines = ["| gallery side | FIQ score | Shoes score | overall | query-side cost | gallery images/s |",
+             "|---|---|---|---|---|---|"]
+    for label, row in result["rows"].items():
+        s = row["summary"]
+        cell = lambda k: f"{s[k]['mean']:.2f}" + (f" ± {s[k]['std']:.2f}" if len(row["runs"]) > 1 else "")
+        if row["kind"] == "gallery-symmetric":
+            c = costs[row["members"][0]]
+            qcost = f"{c.get('ms_per_query', float('nan')):.1f} ms, {c.get('query_side_params', 0) / 1e6:.1f}M"
+            rate = f"{c['gallery_images_per_s']:.0f}"
+        else:
+            qcost = f"{qc['ms_per_query']:.1f} ms, {qc['query_side_params'] / 1e6:.1f}M"
+            members = row["members"]
+            rate = f"{costs['query model']['gallery_images_per_s']:.0f}" if not members else \
+                f"{1 / sum(1 / costs[m]['gallery_images_per_s'] for m in members):.0f}"
+        lines.append(f"| {label} | {cell('fashioniq')} | {cell('shoes')} | {cell('overall')} | {qcost} | {rate} |")
+    rej = result["rejection"]
+    lines += ["", "Rejection on the degraded catalogue (precision = share of degraded images among the rejected):", "",
+              "| seed | FIQ precision | Shoes precision | random | " + " | ".join(
+                  f"overall at {100 * f:.0f}% (unc / random)" for f in rej["fractions"]) + " |",
+              "|---" * (4 + len(rej["fractions"])) + "|"]
+    for seed, r in rej["seeds"].items():
+        p = r["precision"]
+        cells = [f"{u['overall']:.2f} / {v['overall']:.2f}" for u, v in zip(r["table"]["uncertainty"],
+                                                                          r["table"]["random"])]
+        lines.append(f"| {seed} | {p['fashioniq']['precision']:.2f} | {p['shoes']['precision']:.2f} | "
+                     f"{p['fashioniq']['random_precision']:.2f} | " + " | ".join(cells) + " |")
+    lines.append(f"\nsymmetric query model on the degraded catalogue: overall {rej['symmetric_on_degraded']['overall']:.2f}")
+    lines += ["", "| model | image-tower params | ms per composed query (1 thread) | gallery images/s |",
+              "|---|---|---|---|"]
+    for name, c in costs.items():
+        ms = f"{c['ms_per_query']:.1f}" if "ms_per_query" in c else ""
+        params = f"{c['image_tower_params'] / 1e6:.2f}M" if "image_tower_params" in c else ""
+        lines.append(f"| {name} | {params} | {ms} | {c['gallery_images_per_s']:.0f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,6 +8,7 @@ resumes it; one builds from a generated Fashion-IQ folder (``data_prep.synth``).
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import math
 import shutil
@@ -648,3 +649,33 @@ def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoi
     assert index_mod.main(args) == 0
     assert f"resuming: {done} of 600 images already embedded" in capsys.readouterr().err
     assert sum(encoded[1:]) == 600 - done and read_index_info(out)["count"] == 600
+
+
+# ------------------------------------------------------------------------------------------------ sharded build
+def test_two_process_sharded_build_equals_the_one_process_build(checkpoint, catalogue, built, tmp_path):
+    """`torchrun --nproc_per_node 2 -m cti_ir.index build` (gloo, CPU) writes the one-process build's files."""
+    out = tmp_path / "sharded"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "cti_ir.index", "build", "--checkpoint", str(checkpoint), "--images", str(catalogue),
+           "--out", str(out), "--chunk-size", str(CHUNK), "--workers", "0"]
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(repo), OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    # Each process embedded its own half of the 6 chunks; only process 0 printed the index's info.
+    assert "process 0 of 2: embedding 96 of the 180 images (3 of 6 chunks)" in proc.stderr
+    assert "process 1 of 2: embedding 84 of the 180 images (3 of 6 chunks)" in proc.stderr
+    assert json.loads(proc.stdout)["count"] == 180
+
+    assert read_items(out) == read_items(built)
+    chunks = sorted(p.name for p in (built / EMBEDDINGS_DIR).iterdir())
+    assert sorted(p.name for p in (out / EMBEDDINGS_DIR).iterdir()) == chunks
+    for name in chunks:
+        if name.endswith(".json"):
+            assert (out / EMBEDDINGS_DIR / name).read_bytes() == (built / EMBEDDINGS_DIR / name).read_bytes(), name
+    np.testing.assert_array_equal(stored_vectors(out), stored_vectors(built))
+    assert (out / INDEX_FILE).read_bytes() == (built / INDEX_FILE).read_bytes()
+    ignore = {"built_at"}
+    sharded_info, one_info = read_index_info(out), read_index_info(built)
+    assert {k: v for k, v in sharded_info.items() if k not in ignore | {"source"}} == \
+        {k: v for k, v in one_info.items() if k not in ignore | {"source"}}

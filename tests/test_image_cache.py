@@ -1,0 +1,106 @@
+"""Decoded pixels (`cti_ir.image_cache`), reduced-scale JPEG decoding and the build-wide loader of the index
+(`cti_ir.index_build`): faster, and the pixels the encoder sees stay what the model's own preprocessing gives."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from cti_ir.catalogue import CatalogueItem
+from cti_ir.checkpoint import load_checkpoint
+from cti_ir.image_cache import PixelPipeline, input_side
+from cti_ir.images import load_image
+from cti_ir.index_build import ChunkLoader, draft_side_of
+
+from .test_index import draw_product
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """Product pictures of several sizes and formats, as a shop's folder holds them."""
+    root = tmp_path_factory.mktemp("photos")
+    paths = [draw_product(root / "a.png", 1, 64), draw_product(root / "b.jpg", 2, 200),
+             draw_product(root / "c.png", 3, 33)]
+    wide = root / "d.jpg"
+    Image.open(draw_product(root / "tmp.png", 4, 120)).resize((300, 90)).save(wide)
+    grey = root / "e.png"
+    Image.open(paths[0]).convert("L").save(grey)
+    rgba = root / "f.png"
+    Image.open(paths[1]).convert("RGBA").save(rgba)
+    return paths + [wide, grey, rgba]
+
+
+def test_split_preprocessing_gives_bit_identical_pixels(model, photos):
+    pipeline = PixelPipeline.of(model.preprocess)
+    assert pipeline is not None
+    images = [load_image(p) for p in photos]
+    expected = torch.stack([model.preprocess(im) for im in images])
+    uint8 = torch.stack([pipeline.to_uint8(im) for im in images])
+    assert uint8.dtype == torch.uint8 and tuple(uint8.shape[1:]) == pipeline.output_shape() == (3, 32, 32)
+    assert torch.equal(pipeline.finish(uint8), expected)
+
+
+def test_a_transform_that_cannot_be_split_is_left_alone():
+    from torchvision import transforms as T
+
+    assert PixelPipeline.of(lambda image: image) is None
+    assert PixelPipeline.of(T.Compose([T.Resize(8), T.ToTensor(), T.RandomErasing()])) is None
+    unnormalised = PixelPipeline.of(T.Compose([T.Resize(8), T.CenterCrop(8), T.ToTensor()]))
+    image = Image.new("RGB", (20, 10), (10, 200, 30))
+    assert torch.equal(unnormalised.finish(unnormalised.to_uint8(image)[None])[0],
+                       T.Compose([T.Resize(8), T.CenterCrop(8), T.ToTensor()])(image))
+
+
+def test_jpegs_decode_at_reduced_scale_but_never_below_the_size_asked(photos, tmp_path):
+    big = tmp_path / "big.jpg"
+    Image.open(photos[1]).resize((1000, 800)).save(big, quality=90)
+    assert load_image(big).size == (1000, 800)
+    small = load_image(big, draft=(100, 100))
+    assert small.size == (125, 100) and small.mode == "RGB"  # 1/8 scale: both sides still >= 100
+    assert load_image(big, draft=(300, 300)).size == (500, 400)  # 1/2: 1/4 would be 250 x 200
+    assert load_image(photos[0], draft=(8, 8)).size == (64, 64)  # PNG: no reduced decoding
+
+
+def test_the_loader_decodes_at_the_models_input_size_and_keeps_its_pixels_close(model, tmp_path):
+    assert input_side(model.preprocess) == 32 and draft_side_of(type("E", (), {"model": model})()) == 32
+    path = draw_product(tmp_path / "p.png", 7, 256)
+    jpeg = tmp_path / "p.jpg"
+    Image.open(path).save(jpeg, quality=95)
+    item = [CatalogueItem("p", str(jpeg))]
+    encoder = type("E", (), {"model": model, "preprocess": staticmethod(model.preprocess)})()
+    (_, drafted, _), = ChunkLoader(encoder, item, [(0, 1)], 8, 0).batches_of(0, 1)
+    (_, full, _), = ChunkLoader(encoder, item, [(0, 1)], 8, 0, draft=False).batches_of(0, 1)
+    assert torch.equal(full[0], model.preprocess(load_image(jpeg)))
+    # Decoded at 64 px instead of 256 px, then resized to 32 px: the same picture, up to resampling.
+    assert not torch.equal(drafted, full) and (drafted - full).abs().mean() < 0.05
+
+
+def test_chunk_loader_batches_stay_inside_their_chunk(model, photos):
+    items = [CatalogueItem(str(i), str(p)) for i, p in enumerate(photos)]
+    encoder = type("E", (), {"model": model, "preprocess": staticmethod(model.preprocess)})()
+    loader = ChunkLoader(encoder, items, [(0, 4), (4, 6)], batch_size=3, workers=0)
+    first = list(loader.batches_of(0, 4))
+    assert [b[0] for b in first] == [[0, 1, 2], [3]]  # positions within the chunk; no batch spans two chunks
+    second = list(loader.batches_of(4, 6))
+    assert [b[0] for b in second] == [[0, 1]]
+    expected = torch.stack([model.preprocess(load_image(p, draft=(32, 32))) for p in photos[4:6]])
+    assert torch.equal(second[0][1], expected)
+    with pytest.raises(RuntimeError, match="out of order"):
+        next(iter(loader.batches_of(0, 4)))
+
+
+def test_a_chunk_whose_batches_were_not_read_does_not_shift_the_next(model, photos):
+    items = [CatalogueItem(str(i), str(p)) for i, p in enumerate(photos)]
+    encoder = type("E", (), {"model": model, "preprocess": staticmethod(model.preprocess)})()
+    loader = ChunkLoader(encoder, items, [(0, 3), (3, 6)], batch_size=2, workers=0)
+    loader.batches_of(0, 3)  # e.g. a failing chunk: its batches are never taken
+    batches = list(loader.batches_of(3, 6))
+    assert [b[0] for b in batches] == [[0, 1], [2]]
+    expected = torch.stack([model.preprocess(load_image(p, draft=(32, 32))) for p in photos[3:5]])
+    assert torch.equal(batches[0][1], expected)  # the second chunk's own images

@@ -2,6 +2,8 @@
 
     python app.py                                   # built-in demo: generated catalogue + demo model, cached
     python app.py --checkpoint runs/stage3/best --index index/   # your own model and catalogue index
+    python app.py --checkpoint adapted/ --index index/ --similar-index similar_fusion/ --similar-index similar_k8/
+                                                    # + "more like this" with an adapted encoder (training.adapt)
     python app.py --help
 
 The page is a Gradio 6 Blocks app. :func:`build_app` makes it from a :class:`cti_ir.search.SearchEngine` without
@@ -184,6 +186,12 @@ class SearchPage:
         return [(self._shown(it["path"]), item_label(it)) for it in self.samples]
 
     @staticmethod
+    def picker_without_highlight() -> dict:
+        """The catalogue picker with no thumbnail selected (the page's CSS never shows the picker's selection: the
+        browser kept it after an upload, pointing at a product that was no longer the reference)."""
+        return gr.update(selected_index=None)
+
+    @staticmethod
     def _caption(hit: dict) -> str:
         description = hit.get("description") or ""
         if len(description) > CAPTION_DESCRIPTION_CHARS:
@@ -218,6 +226,8 @@ class SearchPage:
 
     @staticmethod
     def _weights_markdown(result, override: bool) -> str:
+        if result.mode == "similar":
+            return "**Weights:** image only (more like this) — image 1.00 · text 0.00"
         if result.mode == "image":
             return "**Weights:** image only (no text given) — image 1.00 · text 0.00"
         if result.mode == "text":
@@ -291,7 +301,8 @@ class SearchPage:
 
     @staticmethod
     def _status(result, hits: list[dict], missing: list[str], override: bool, category: str | None) -> str:
-        mode = {"composed": "image + text", "image": "image only", "text": "text only"}[result.mode]
+        mode = {"composed": "image + text", "image": "image only", "text": "text only",
+                "similar": "more like this"}[result.mode]
         where = f" in {md_code(category)}" if category else ""
         lines = [f"Found **{len(hits)}** products{where} ({mode})."]
         if not hits:
@@ -315,6 +326,64 @@ class SearchPage:
             rows.append([t["turn"], t["reference"], text, t["category"], t["top"], t["weights"]])
         return rows
 
+    # ------------------------------------------------------------------------------------- more like this
+    def granularity_choices(self) -> list[tuple[str, str]]:
+        """The similarity choices of "more like this": (label, value), the default first.
+
+        With an adapted checkpoint (``python -m training.adapt``) and its similar-products indexes: the fusion of all
+        granularities, each single adaptor set, or the unadapted encoder; otherwise one choice, the main index.
+        """
+        labels = {"fusion": "all granularities (fusion)", "off": "unadapted encoder"}
+        return [(labels.get(g, f"one granularity: {g[1:]} clusters") if g else "default", g or "default")
+                for g in self.engine.similar_granularities]
+
+    def more_like_this(self, image: Any = None, reference_id: str | None = None, granularity: Any = None,
+                       category: str | None = ALL_CATEGORIES, k: Any = DEFAULT_K, history: list[dict] | None = None,
+                       hits: list[dict] | None = None) -> SearchOutput:
+        """Products that look like the reference (a clicked result, a picked product or an upload), image only.
+
+        Every failure becomes a message in the status; the previous results stay on the page.
+        """
+        history = list(history or [])
+        try:
+            return self._more_like_this(image, reference_id, granularity, category, k, history)
+        except ImageLoadError as e:
+            message = image_error_message(e, self.max_pixels)
+        except QueryError as e:
+            message = query_error_message(e)
+        except Exception as e:  # noqa: BLE001 - the page must keep serving; the details go to the server log
+            log.exception("more like this failed")
+            message = f"The search failed ({type(e).__name__}); the details are in the server log."
+        previous = list(hits or [])
+        return SearchOutput(self._gallery(previous)[0], "", _error(message), previous, history,
+                            self.history_rows(history))
+
+    def _more_like_this(self, image, reference_id, granularity, category, k, history) -> SearchOutput:
+        if category is not None and not isinstance(category, str):
+            raise QueryError(f"the category must be a name, got {category!r}", "category")
+        category = None if category in (None, "", ALL_CATEGORIES) else category
+        granularity = None if granularity in (None, "", "default") else str(granularity)
+        if reference_id:
+            result = self.engine.similar(image_id=reference_id, k=k, category=category, granularity=granularity)
+        else:
+            reference = self._load_reference(image)
+            if reference is None:
+                raise QueryError("choose a product first: click a result or a catalogue photo, or upload a photo; "
+                                 "then press More like this")
+            result = self.engine.similar(image=reference, k=k, category=category, granularity=granularity)
+        used = granularity or self.engine.similar_granularities[0]
+        hit_dicts = [{"image_id": h.image_id, "path": h.path, "score": h.score, "categories": h.categories,
+                      "description": h.description} for h in result.hits]
+        gallery, missing = self._gallery(hit_dicts)
+        turn = {"turn": len(history) + 1, "reference": reference_id or "uploaded image",
+                "text": f"(more like this: {used})" if used else "(more like this)",
+                "category": category or ALL_CATEGORIES, "top": hit_dicts[0]["image_id"] if hit_dicts else "—",
+                "weights": "1.00 / 0.00"}
+        history = history + [turn]
+        status = self._status(result, hit_dicts, missing, False, category)
+        return SearchOutput(gallery, self._weights_markdown(result, False), status, hit_dicts, history,
+                            self.history_rows(history))
+
     # ------------------------------------------------------------------------------------ reference changes
     def _use_item(self, item: dict, why: str, from_picker: bool = False) -> ReferenceOutput:
         if not os.path.isfile(item["path"]):
@@ -323,8 +392,8 @@ class SearchPage:
                 f"reference; pick another one."))
         label = f"Reference: product {md_code(item['image_id'])} ({md_escape(item_label(item))})"
         status = f"{why} product {md_code(item['image_id'])} is the reference now: type how the result should " \
-                 f"differ and press Search."
-        picker = gr.update() if from_picker else gr.update(selected_index=None)
+                 f"differ and press Search, or press More like this."
+        picker = gr.update() if from_picker else self.picker_without_highlight()
         return ReferenceOutput(item["path"], item["image_id"], label, "", status, picker)
 
     @staticmethod
@@ -360,7 +429,7 @@ class SearchPage:
     def reference_uploaded(self, image: Any = None) -> ReferenceOutput:
         """The user uploaded their own photo: it has no product id. A file that cannot be used is removed at once
         (instead of a broken-image icon) and the status says why; the results on the page stay."""
-        no_highlight = gr.update(selected_index=None)
+        no_highlight = self.picker_without_highlight()
         try:
             self._load_reference(image)
         except (ImageLoadError, QueryError) as e:
@@ -400,7 +469,7 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
     page = page or SearchPage(engine, max_pixels=max_pixels)
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
-                    f"want differs, and search. Click a result to refine from it.\n\n"
+                    f"want differs, and search. Click a result to refine from it, or to see more like it.\n\n"
                     f"Catalogue: {index_mode_summary(engine.index.info)}.", elem_id="index-mode")
         reference_id = gr.State(None)
         hits = gr.State([])
@@ -432,7 +501,12 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
                                                        label="Image weight (text weight = 1 − image weight)"))
                 with gr.Row():
                     search_button = gr.Button("Search", variant="primary", elem_id="search-button")
+                    more_button = gr.Button("More like this", elem_id="more-like-this")
                     clear_button = gr.Button("New session", elem_id="new-session")
+                choices = page.granularity_choices()
+                # Shown only when there is a choice: an adapted checkpoint with its similar-products indexes.
+                granularity = raw_input(gr.Dropdown(choices, value=choices[0][1], label="More like this: similar at",
+                                                    visible=len(choices) > 1, elem_id="granularity"))
                 status = gr.Markdown("", label="Status", elem_id="status")
                 weights = gr.Markdown("", label="Weights", elem_id="weights")
         results = gr.Gallery(label="Results", columns=5, height="auto",
@@ -448,6 +522,9 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         # Enter in the text box searches too; same queue slot, not a second public endpoint.
         text.submit(page.search, search_inputs, search_outputs, api_visibility="private",
                     concurrency_limit=concurrency, concurrency_id="search")
+        more_button.click(page.more_like_this, [image, reference_id, granularity, category, k, history, hits],
+                          search_outputs, api_name="more_like_this", concurrency_limit=concurrency,
+                          concurrency_id="search")
         results.select(page.select_result, [hits], reference_outputs, api_visibility="private")
         samples.select(page.select_sample, None, reference_outputs, api_visibility="private")
         random_button.click(page.random_product, None, reference_outputs, api_visibility="private")
@@ -494,6 +571,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", default=None,
                    help="index folder built with `python -m cti_ir.index build`; without --checkpoint, the "
                         "checkpoint recorded in its index_info.json is used")
+    p.add_argument("--similar-index", action="append", default=[], metavar="INDEX",
+                   help="repeatable: an index built with the same adapted checkpoint at another granularity "
+                        "(`python -m cti_ir.index build --checkpoint ADAPTED --granularity G ...`) for \"More like "
+                        "this\"; the page then offers a choice of granularity (the main index serves its own too)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for the network)")
     p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
@@ -570,7 +651,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checkpoint, index = resolve_model_and_index(args)
         start = time.perf_counter()
         print(f"loading model {checkpoint} and index {index}", flush=True)
-        engine = SearchEngine(checkpoint, index)
+        engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index)
         print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s; starting the server",
               flush=True)
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk

@@ -238,6 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="checkpoint folder written by training (e.g. runs/stage3/best)")
     p.add_argument("--dataset", required=True, choices=sorted(RECALL_KS), help="which benchmark layout ROOT holds")
     p.add_argument("--root", required=True, help="dataset folder in the published layout (see docs/DESIGN.md)")
+    p.add_argument("--granularity", default=None,
+                   help="for an adapted checkpoint (python -m training.adapt): its image encoder at this granularity: "
+                        "fusion (its default), one adaptor set such as k64, or off (the unadapted encoder)")
     p.add_argument("--protocol", default="standard", choices=["standard", "val"],
                    help="standard: one query per triplet over the whole split pool (CLIP4Cir, PL4CIR); "
                         "val: one query per caption over the triplets' images (VAL, Fashion-IQ only)")
@@ -264,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError, load_checkpoint
 
     try:
-        model = load_checkpoint(args.checkpoint, device=args.device)
+        model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
         gallery = None
         if args.gallery_model:
             from .gallery import load_ensemble

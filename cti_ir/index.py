@@ -30,12 +30,12 @@ from typing import Sequence
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .atomic import write_atomic, write_json_atomic, write_text_atomic
 from .catalogue import CatalogueItem, items_from_benchmark, items_from_folder
-from .images import ImageLoadError
-from .index_build import ChunkLoader, Shard, default_workers, shard_from_env, start_shard, stop_shard
+from .images import ImageLoadError, load_image
 from .index_factory import (AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, IndexOptions, build_tuned_index,
                             format_bytes, make_faiss_index, parse_memory, parse_search_params, search_parameters)
 
@@ -57,22 +57,51 @@ class IndexMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- encoding
+class _CatalogueImages:
+    """Preprocessed catalogue images; an unreadable one yields None and its (path, reason).
+
+    The error is returned, not raised, and re-raised by ``embed_items`` in the main process: raised inside a
+    DataLoader worker (``--workers N``), an ``ImageLoadError`` cannot be rebuilt from its message and reaches the
+    caller as a bare RuntimeError with a traceback instead of the one-line message naming the file.
+    """
+
+    def __init__(self, items: Sequence[CatalogueItem], preprocess):
+        self.items, self.preprocess = items, preprocess
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        try:
+            return i, self.preprocess(load_image(self.items[i].path)), None
+        except ImageLoadError as e:
+            return i, None, (e.path, e.reason)
+
+
+def _collate(batch):
+    ok = [(i, x) for i, x, _ in batch if x is not None]
+    bad = [(i, err) for i, x, err in batch if x is None]
+    pixels = None
+    if ok:  # an ensemble's preprocess gives one tensor per gallery model
+        first = ok[0][1]
+        pixels = tuple(torch.stack(p) for p in zip(*(x for _, x in ok))) if isinstance(first, tuple) \
+            else torch.stack([x for _, x in ok])
+    return [i for i, _ in ok], pixels, bad
+
+
 @torch.no_grad()
 def embed_items(encoder, items: Sequence[CatalogueItem], batch_size: int = 128, workers: int = 0,
-                skip_bad: bool = False, batches=None
-                ) -> tuple[np.ndarray, list[int], list[tuple[int, str]], np.ndarray | None]:
+                skip_bad: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]], np.ndarray | None]:
     """Embeddings (float32, L2-normalised) of the readable items, their positions, the unreadable ones, and the
     items' uncertainty (ensembles; None otherwise).
 
-    ``encoder`` is a ``CIRModel`` (its image tower) or a gallery encoder of ``cti_ir.gallery``. ``batches`` are
-    the items' loaded batches from a build-wide ``index_build.ChunkLoader``; without it the items get a loader of
-    their own (``workers`` decoding processes).
+    ``encoder`` is a ``CIRModel`` (its image tower) or a gallery encoder of ``cti_ir.gallery``.
     """
     encoder = as_gallery_encoder(encoder)
-    if batches is None:
-        batches = ChunkLoader(encoder, items, [(0, len(items))], batch_size, workers).batches_of(0, len(items))
+    loader = DataLoader(_CatalogueImages(items, encoder.preprocess), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
     vecs, kept, bad, uncertainty = [], [], [], []
-    for positions, pixels, errors in batches:
+    for positions, pixels, errors in loader:
         if errors and not skip_bad:
             raise ImageLoadError(*errors[0][1])
         bad += [(i, str(ImageLoadError(path, reason))) for i, (path, reason) in errors]
@@ -101,34 +130,24 @@ def _plan_of(items: Sequence[CatalogueItem], chunk_size: int, fingerprint: str, 
 
 
 def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, batch_size: int, workers: int,
-                   skip_bad: bool, progress: bool, shard: Shard | None = None) -> None:
-    """Encode ``items`` chunk by chunk into ``out/embeddings``, skipping chunks already there.
-
-    One loader feeds every chunk still to do (``index_build.ChunkLoader``); in a sharded build this process does
-    only the chunks its ``shard`` owns.
-    """
-    shard = shard or Shard()
+                   skip_bad: bool, progress: bool) -> None:
+    """Encode ``items`` chunk by chunk into ``out/embeddings``, skipping chunks already there."""
     emb_dir = out / EMBEDDINGS_DIR
     emb_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(items) + chunk_size - 1) // chunk_size
-    mine = [c for c in range(n_chunks) if shard.owns(c)]
-    bounds = {c: (c * chunk_size, min((c + 1) * chunk_size, len(items))) for c in mine}
-    todo = [c for c in mine if not (emb_dir / f"part-{start_part + c:05d}.json").is_file()]
-    total = sum(stop - start for start, stop in bounds.values())
-    done = total - sum(bounds[c][1] - bounds[c][0] for c in todo)
+    done = sum(min(chunk_size, len(items) - c * chunk_size) for c in range(n_chunks)
+               if (emb_dir / f"part-{start_part + c:05d}.json").is_file())
     if done and progress:
-        print(f"resuming: {done} of {total} images already embedded in {emb_dir}", file=sys.stderr, flush=True)
-    if shard.world > 1 and progress:
-        print(f"process {shard.rank} of {shard.world}: embedding {total} of the {len(items)} images "
-              f"({len(mine)} of {n_chunks} chunks)", file=sys.stderr, flush=True)
-    bar = tqdm(total=total, desc="index images", unit="img", disable=not progress, file=sys.stderr,
-               initial=done, position=shard.local_rank if shard.world > 1 else None)
-    loader = ChunkLoader(as_gallery_encoder(model), items, [bounds[c] for c in todo], batch_size, workers)
-    for c in todo:
+        print(f"resuming: {done} of {len(items)} images already embedded in {emb_dir}", file=sys.stderr,
+              flush=True)
+    bar = tqdm(total=len(items), desc="index images", unit="img", disable=not progress, file=sys.stderr,
+               initial=done)
+    for c in range(n_chunks):
         part = emb_dir / f"part-{start_part + c:05d}"
-        chunk = items[bounds[c][0]:bounds[c][1]]
-        vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad,
-                                                   batches=loader.batches_of(*bounds[c]))
+        if part.with_suffix(".json").is_file():
+            continue  # written by an earlier (interrupted) run
+        chunk = items[c * chunk_size:(c + 1) * chunk_size]
+        vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad)
         write_atomic(part.with_suffix(".npy"), lambda tmp: _save_npy(tmp, vecs))
         records = [chunk[k].to_json() for k in kept]
         if uncertainty is not None:  # kept with the chunk so a rejection rule can change without re-encoding
@@ -231,8 +250,7 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
                 overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
-                reject_fraction: float | None = None, reject_threshold: float | None = None,
-                shard: Shard | None = None) -> dict:
+                reject_fraction: float | None = None, reject_threshold: float | None = None) -> dict:
     """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
 
     The catalogue is embedded by ``model``'s own image tower, or by ``gallery`` (an ``EnsembleEncoder`` of
@@ -242,12 +260,7 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
 
     A build that fails leaves ``out`` as its resume point when it holds embedded images, and removes what it wrote
     when it holds none (an error before the first chunk, or no readable image at all).
-
-    ``shard`` (``index_build.shard_from_env()`` under torchrun) makes this process one of several: each embeds its
-    share of the chunks into ``out``, process 0 then builds the index from all of them, and the other processes
-    return ``{"rank": r, "world": n}`` (see ``cti_ir.index_build``).
     """
-    shard = shard or Shard()
     out = Path(out)
     if model.fingerprint is None:
         raise ValueError("the model has no fingerprint: load it from a checkpoint folder (cti_ir.load)")
@@ -256,7 +269,7 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
     plan = _plan_of(items, chunk_size, as_gallery_encoder(encoder).fingerprint)
     plan_file = out / PLAN_FILE
     if overwrite:
-        pass  # cleared below by process 0, once every process has checked its arguments
+        _clear(out)
     elif plan_file.is_file():
         if json.loads(plan_file.read_text(encoding="utf-8")) != plan:
             raise IndexMismatchError(
@@ -265,22 +278,13 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
     elif (out / INFO_FILE).is_file():
         raise IndexMismatchError(f"{out} already holds an index; use `add` to extend it or --overwrite")
     created = not out.exists()
-    shard.barrier()  # every process has checked --out before process 0 writes to it
-    if shard.is_main:
-        if overwrite:
-            _clear(out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(plan_file, plan, indent=None)
-    shard.barrier()
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(plan_file, plan, indent=None)
     try:
-        _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress, shard)
-        shard.barrier()  # every chunk is on disk
-        if not shard.is_main:
-            return {"rank": shard.rank, "world": shard.world}
+        _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
         return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
     except BaseException:
-        if shard.is_main and shard.world == 1 and embedded_count(out) == 0:
-            # nothing worth resuming from: leave no half-made folder behind
+        if embedded_count(out) == 0:  # nothing worth resuming from: leave no half-made folder behind
             _clear(out)
             if created:
                 shutil.rmtree(out, ignore_errors=True)
@@ -480,9 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"images per embedding chunk on disk, the unit of resumption: a killed build loses at "
                              f"most one chunk's work (default {DEFAULT_CHUNK_SIZE}; a resumed build needs the same "
                              f"value)")
-        sp.add_argument("--workers", type=int, default=None,
-                        help="processes decoding images while the encoder runs (default: half the CPU cores, 1 to 8; "
-                             "0 decodes in the main process)")
+        sp.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images")
         sp.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable images (counted in index_info.json) instead of stopping")
         sp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
@@ -490,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("build", help="embed a catalogue and write a new index (resumes an interrupted build)")
     b.add_argument("--checkpoint", required=True, help="checkpoint folder whose image encoder embeds the catalogue")
+    b.add_argument("--granularity", default=None,
+                   help="for an adapted checkpoint (python -m training.adapt): embed at this granularity: fusion "
+                        "(default), one adaptor set such as k64, or off (the unadapted encoder); the index records "
+                        "it, and queries use the same")
     b.add_argument("--out", required=True, help="index folder to write")
     b.add_argument("--factory", default=DEFAULT_FACTORY,
                    help="'auto': exact search ('IDMap,Flat') for small catalogues, HNSW or IVF-PQ with exact "
@@ -587,15 +593,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError, load_checkpoint
 
     note = ""  # what a failed build left behind
-    shard = shard_from_env()  # one of several processes under torchrun (build only)
-    if args.workers is None:
-        args.workers = default_workers()
     try:
-        if shard.world > 1 and args.command != "build":
-            raise ValueError(f"only `build` can run as several processes; run `{args.command}` without torchrun")
-        start_shard(shard)
-        if shard.world > 1 and str(args.device) == "cuda":
-            args.device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
             return 0
@@ -603,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_arguments(args)
         items = _items(args)
         if args.command == "build":
-            model = load_checkpoint(args.checkpoint, device=args.device)
+            model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
             gallery = None
             if args.gallery_model:
                 from .gallery import load_ensemble
@@ -616,7 +614,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 info = build_index(model, items, args.out, options, args.chunk_size, args.batch_size,
                                    args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
-                                   args.reject_fraction, args.reject_threshold, shard=shard)
+                                   args.reject_fraction, args.reject_threshold)
             except (ImageLoadError, FileNotFoundError, ValueError) as e:
                 if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
                     note = _failed_build_note(args.out)
@@ -626,6 +624,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not checkpoint:
                 raise ValueError("the index does not record its checkpoint; pass --checkpoint")
             model = load_checkpoint(checkpoint, device=args.device)
+            from .adapter_io import match_index_granularity  # an adapted checkpoint: the index's granularity
+
+            match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))
             info = add_to_index(model, items, args.index, args.chunk_size, args.batch_size, args.workers,
                                 args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device))
     except ImageLoadError as e:
@@ -634,10 +635,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}{note}", file=sys.stderr)
         return 2
-    finally:
-        stop_shard(shard)
-    if shard.is_main:
-        print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
+    print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
     return 0
 
 

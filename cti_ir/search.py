@@ -7,6 +7,11 @@ hits = engine.search(image=Image.open("dress.jpg"), text="is red and has long sl
 hits.image_weight, hits.text_weight, [(h.image_id, h.score, h.path) for h in hits.hits]
 ```
 
+"Similar products" (:meth:`SearchEngine.similar`) is an image-only search for products that look like a photo or a
+catalogue product. With an adapted checkpoint (``python -m training.adapt``) it can use the adapted image encoder at
+any granularity that has an index of its own (``similar_indexes``), while composed queries keep the space of the
+main index.
+
 Serving many users at once goes through :meth:`SearchEngine.search_batch`: queries checked one by one
 (:meth:`SearchEngine.prepare`, which raises :class:`QueryError` naming the parameter at fault) are answered together,
 with one image-encoder pass, one text-encoder pass and one FAISS search per category for the whole batch
@@ -25,8 +30,9 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
+from .adapter_io import granularity_fingerprint, match_index_granularity
 from .checkpoint import load_checkpoint
-from .index import CatalogueIndex, check_compatible
+from .index import CatalogueIndex, IndexMismatchError, check_compatible
 
 MAX_TEXT_CHARS = 1000   # longer texts are cut (the tokenizer would truncate to its context anyway)
 MAX_K = 200
@@ -109,7 +115,7 @@ class SearchResult:
     """Results of one query and how it was composed."""
 
     hits: list[Hit]
-    mode: str              # "composed" | "image" | "text"
+    mode: str              # "composed" | "image" | "text" | "similar"
     image_weight: float    # weight the reference image got (1.0 image-only, 0.0 text-only)
     text_weight: float
     text: str = ""         # the text actually used (cleaned, possibly cut)
@@ -152,14 +158,84 @@ def clean_text(text: str | None) -> tuple[str, list[str]]:
 class SearchEngine:
     """Composed text-plus-image search over a catalogue index."""
 
-    def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True):
+    def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
+                 similar_indexes: Sequence[str | Path] = ()):
         self.model = load_checkpoint(checkpoint, device=device)
         self.index = CatalogueIndex(index, mmap=mmap)
+        # An adapted checkpoint serves several embedding spaces: composed queries use the one the index was built in.
+        self.granularity = match_index_granularity(self.model, self.index.info.get("model_fingerprint"))
         check_compatible(self.index.info, self.model)
+        # Image-only "similar products" indexes by granularity; the main index serves its own granularity too.
+        self.similar_indexes: dict[str | None, CatalogueIndex] = {self.granularity: self.index}
+        for folder in similar_indexes:
+            extra = CatalogueIndex(folder, mmap=mmap)
+            self.similar_indexes[self._granularity_of(extra, folder)] = extra
 
     @property
     def categories(self) -> list[str]:
         return self.index.categories
+
+    def _granularity_of(self, index: CatalogueIndex, folder) -> str:
+        adapters = getattr(self.model, "adapters", None)
+        fingerprint = index.info.get("model_fingerprint")
+        for name in adapters.names if adapters is not None else []:
+            if granularity_fingerprint(adapters, name) == fingerprint:
+                return name
+        raise IndexMismatchError(
+            f"the similar-products index {folder} was built with model {fingerprint}, which is not one of this "
+            f"checkpoint's granularities; build it with `python -m cti_ir.index build --checkpoint CHECKPOINT "
+            f"--granularity G ...` using this checkpoint")
+
+    @property
+    def similar_granularities(self) -> list[str | None]:
+        """The granularities "similar products" can use (None: a checkpoint without adaptors), the default first.
+
+        The default is the fusion when it has an index, else the main index's granularity.
+        """
+        names = list(self.similar_indexes)
+        return sorted(names, key=lambda g: (g != "fusion", g != self.granularity, str(g)))
+
+    def similar(self, image: Image.Image | None = None, image_id: str | None = None, k: Any = 10,
+                category: str | None = None, granularity: str | None = None) -> SearchResult:
+        """Products that look like ``image``, or like the catalogue product ``image_id`` (left out of the results).
+
+        Image only, with the image encoder at ``granularity`` (default: the first of ``similar_granularities``);
+        raises :class:`QueryError` naming the parameter at fault.
+        """
+        k = parse_k(k)
+        available = self.similar_granularities
+        if granularity in (None, "", "default"):
+            granularity = available[0]
+        if granularity not in self.similar_indexes:
+            shown = ", ".join(str(g) for g in available)
+            raise QueryError(f"no similar-products index for granularity {granularity!r}; available: {shown}",
+                             "granularity")
+        index = self.similar_indexes[granularity]
+        if category and category not in index.categories:
+            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(index.categories)}",
+                             "category")
+        if image is None:
+            if not image_id:
+                raise QueryError("give a photo or a catalogue product to find similar products")
+            item = self._item_by_id(index, image_id)
+            if item is None:
+                raise QueryError(f"product {image_id!r} is not in the catalogue", "image_id")
+            from .images import load_image
+
+            image = load_image(item["path"])
+        pixels = self.model.preprocess(image.convert("RGB"))[None].to(self.model.device)
+        with torch.no_grad():
+            adapters = getattr(self.model, "adapters", None)
+            if adapters is not None and granularity is not None:
+                with adapters.using(granularity):
+                    vector = self.model.encode_images(pixels)
+            else:
+                vector = self.model.encode_images(pixels)
+        extra = 1 if image_id else 0  # the product itself comes first: ask for one more and leave it out
+        scores, ids = index.search(vector.float().cpu().numpy(), min(k + extra, MAX_K + 1), category or None)
+        hits = [h for h in self._hits(scores[0], ids[0], index) if h.image_id != image_id][:k]
+        notes = [f"similar products at granularity {granularity}"] if granularity else []
+        return SearchResult(hits=hits, mode="similar", image_weight=1.0, text_weight=0.0, notes=notes)
 
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
                 category: str | None = None, weights: Sequence[float] | None = None) -> SearchQuery:
@@ -242,12 +318,22 @@ class SearchEngine:
                                           notes=list(q.notes))
         return results
 
-    def _hits(self, scores, ids) -> list[Hit]:
+    @staticmethod
+    def _item_by_id(index: CatalogueIndex, image_id: str) -> dict | None:
+        # A table made on first use and kept on the index (read-only after that, so threads may share it).
+        table = getattr(index, "_items_by_id", None)
+        if table is None:
+            table = {it["image_id"]: it for it in index.items}
+            index._items_by_id = table
+        return table.get(image_id)
+
+    def _hits(self, scores, ids, index: CatalogueIndex | None = None) -> list[Hit]:
+        items = (index or self.index).items
         hits = []
         for score, i in zip(scores, ids):
             if i < 0:  # FAISS pads with -1 when fewer than k items match (small category)
                 continue
-            item = self.index.items[int(i)]
+            item = items[int(i)]
             hits.append(Hit(id=int(i), image_id=item["image_id"], path=item["path"], score=float(score),
                             categories=list(item.get("categories") or []), description=item.get("description", "")))
         return hits

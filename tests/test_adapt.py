@@ -22,26 +22,7 @@ from training import adapt, adapt_tasks
 from training.adapt_data import prepare_images
 from training.adapt_tasks import CosineClassifier, FusionModule, propagation_loss, propagation_targets
 
-FAST = ["--granularities", "4,8", "--set-epochs", "1", "--fusion-epochs", "2", "--batch-size", "16",
-        "--save-every", "1", "--warmup-steps", "2", "--no-progress", "--threads", "2"]
-
-
-@pytest.fixture(scope="module")
-def views(tmp_path_factory):
-    """A multi-view catalogue: 4 categories x 6 adaptation products x 2 photos (48 images), 2 eval products each."""
-    out = tmp_path_factory.mktemp("views") / "catalogue"
-    assert synth_views.main(["--out", str(out), "--adapt-products", "6", "--eval-products", "2", "--views", "2",
-                             "--quiet", "--workers", "1"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def adapted(views, tiny_checkpoint, tmp_path_factory):
-    """The adapted checkpoint of an uninterrupted run, and its work folder."""
-    out = tmp_path_factory.mktemp("adapted") / "ckpt"
-    assert adapt.main(["--checkpoint", str(tiny_checkpoint), "--images", str(views / "adapt"), "--out", str(out),
-                       *FAST]) == 0
-    return out
+from .adapt_fixtures import FAST, adapted, views  # noqa: F401 (session fixtures)
 
 
 def pixels(n=6, size=32, seed=0):

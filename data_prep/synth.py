@@ -29,6 +29,7 @@ from typing import Sequence
 from tqdm import tqdm
 
 from data_prep.synth_attributes import GARMENT_CATEGORIES, SHOE_CATEGORY
+from data_prep.synth_caption_kinds import parse_caption_mix
 from data_prep.synth_catalogue import (
     FASHIONIQ_SPLITS,
     OPEN_DOMAIN_SPLITS,
@@ -61,7 +62,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m data_prep.synth",
         description="Generate an offline synthetic fashion catalogue (Fashion-IQ and Shoes layouts, with "
-                    "relative captions) and an open-domain image-caption set.",
+                    "relative, partial, absolute, vague and mistaken captions) and an open-domain image-caption set.",
     )
     parser.add_argument("--out", required=True, type=Path,
                         help="output folder; fashioniq/, shoes/, open_domain/ and synth_info.json are written "
@@ -73,6 +74,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "Shoes triplets, 300+60 open-domain images (seconds, for tests); default: "
                              "1500/400/400, 2000/500, 3000+600; large: 6000/2000/2000, 9000/1800, 20000+4000 "
                              "(about 100,000 images). Default: default")
+    parser.add_argument("--caption-mix", default="mixed", metavar="MIX",
+                        help="caption kinds of the triplets: 'mixed' (default: 50%% relative, 20%% partial, 15%% "
+                             "absolute, 10%% vague, 5%% with an annotator's mistake), 'real' (closer to the shares "
+                             "measured on the real files, README), 'relative' (relative captions only: reproduces "
+                             "the catalogue of earlier versions byte for byte), or shares such as "
+                             "'relative=0.6,vague=0.4'. Images, pairs and pools do not depend on it; "
+                             "caption_provenance.jsonl records each triplet's kind")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes that render images (default: the number of CPUs); the output does not "
                              "depend on it")
@@ -82,6 +90,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be >= 1")
+    try:
+        args.caption_mix = parse_caption_mix(args.caption_mix)
+    except ValueError as e:
+        parser.error(str(e))
     return args
 
 
@@ -98,13 +110,17 @@ def _image_counts(out: Path) -> dict[str, int]:
     }
 
 
-def is_complete(out: Path, seed: int, size: str) -> bool:
-    """True if ``out`` holds a finished output for this seed and size (info file, annotation files, all images)."""
+def is_complete(out: Path, seed: int, size: str, caption_mix: dict[str, float] | None = None) -> bool:
+    """True if ``out`` holds a finished output for this seed and size (info file, annotation files, all images)
+    and, when ``caption_mix`` is given, this caption mix (outputs written before caption mixes existed are
+    relative-only). Without ``caption_mix`` any mix will do: the images and products do not depend on it."""
     try:
         info = json.loads((out / INFO_FILE).read_text())
     except (OSError, ValueError):
         return False
     if (info.get("format_version"), info.get("seed"), info.get("size")) != (FORMAT_VERSION, seed, size):
+        return False
+    if caption_mix is not None and info.get("caption_mix", {"relative": 1.0}) != caption_mix:
         return False
     if not all((out / rel).is_file() for rel in info.get("annotation_files", [])):
         return False
@@ -170,13 +186,24 @@ def count_outputs(fiq: Dataset, shoes: Dataset, scenes: Sequence[Scene]) -> dict
     }
 
 
+def count_kinds(fiq: Dataset, shoes: Dataset) -> dict:
+    """Triplets per caption kind, dataset and split (all relative in a relative-only catalogue)."""
+    out: dict = {}
+    for name, data in (("fashioniq", fiq), ("shoes", shoes)):
+        for t in data.triplets:
+            per_split = out.setdefault(name, {}).setdefault(t.split, {})
+            kind = t.kind or "relative"
+            per_split[kind] = per_split.get(kind, 0) + 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     args = parse_args(argv)
     out: Path = args.out
-    if not args.force and is_complete(out, args.seed, args.size):
-        print(f"{out} already holds a complete --size {args.size} --seed {args.seed} output; nothing to do "
-              f"(use --force to regenerate)")
+    if not args.force and is_complete(out, args.seed, args.size, args.caption_mix):
+        print(f"{out} already holds a complete --size {args.size} --seed {args.seed} output with this caption mix; "
+              f"nothing to do (use --force to regenerate)")
         return 0
     if (out / INFO_FILE).exists() or any((out / p).exists() for p in OUTPUT_PARTS):
         print(f"removing previous or incomplete output in {out}")
@@ -184,8 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     start = time.perf_counter()
     spec = SIZES[args.size]
-    fiq = plan_fashioniq(args.seed, spec)
-    shoes = plan_shoes(args.seed, spec)
+    fiq = plan_fashioniq(args.seed, spec, args.caption_mix)
+    shoes = plan_shoes(args.seed, spec, args.caption_mix)
     scenes = plan_open_domain(args.seed, spec)
     jobs = build_jobs(out, fiq, shoes, scenes)
     if len(jobs) != expected_image_count(spec):  # the sizes in --help rely on this formula
@@ -208,8 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "format_version": FORMAT_VERSION,
         "seed": args.seed,
         "size": args.size,
+        "caption_mix": args.caption_mix,
         "workers": args.workers,
         "counts": count_outputs(fiq, shoes, scenes),
+        "caption_kinds": count_kinds(fiq, shoes),
         "images": images,
         "images_total": total,
         "annotation_files": sorted(str(p.relative_to(out)) for p in annotation_files),

@@ -5,7 +5,8 @@ differs between the candidate and the target (colour, pattern, sleeves, ...). A 
 names it asserts (its *claims*); the generator writes them to a provenance file so that tests can check each
 caption against the ground-truth attributes. Many templates, synonyms and comparatives per aspect keep a model
 from keying on one fixed wording, in the style of the real annotators ("is darker", "has shorter sleeves",
-"are black with a higher heel").
+"are black with a higher heel"). The other caption kinds (absolute, partial, vague, mistaken) are built from the
+same phrases in :mod:`data_prep.synth_caption_kinds`.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def colour_word(colour: str, rng: random.Random) -> str:
     return rng.choice(synonyms[1:])
 
 
-def _a(word: str) -> str:
+def article(word: str) -> str:
     """Indefinite article for ``word``."""
     return "an" if word[:1] in "aeiou" else "a"
 
@@ -89,7 +90,7 @@ def _colour_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("color",)
     out = [
         Phrase("is", new, claim), Phrase("is", new, claim), Phrase("is", f"{new} colored", claim),
-        Phrase("is", f"{_a(new)} {new} color", claim, f"{new} in color"),
+        Phrase("is", f"{article(new)} {new} color", claim, f"{new} in color"),
         Phrase("is", f"{new} instead of {old}", claim), Phrase("is", f"{new} not {old}", claim),
         Phrase("is", f"{new} rather than {old}", claim), Phrase("is", f"{new} in color", claim),
     ]
@@ -103,16 +104,16 @@ def _colour_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
         adv = _intensity(abs(gap), rng, big=110)
         out += [
             Phrase("is", f"{adv}{word}", claim), Phrase("is", f"{adv}{word}", claim),
-            Phrase("is", f"{_a(word)} {word} color", claim, f"{word} in color"),
-            Phrase("is", f"{adv}{word} in color", claim), Phrase("has", f"{_a(word)} {word} color", claim),
-            Phrase("is", f"{word} and {new}", claim), Phrase("is", f"{_a(word)} {word} shade", claim),
+            Phrase("is", f"{article(word)} {word} color", claim, f"{word} in color"),
+            Phrase("is", f"{adv}{word} in color", claim), Phrase("has", f"{article(word)} {word} color", claim),
+            Phrase("is", f"{word} and {new}", claim), Phrase("is", f"{article(word)} {word} shade", claim),
             Phrase("is", f"{new} and {word}", claim),
         ]
     return out
 
 
 # Pattern vocabulary: bare nouns (no colour), nouns with a colour slot, and adjectives.
-_PATTERN_NOUNS = {
+PATTERN_NOUNS = {
     "stripes": ("stripes", "thin stripes", "horizontal stripes"),
     "dots": ("polka dots", "dots", "spots"),
     "checks": ("a plaid pattern", "checks", "a checkered pattern"),
@@ -134,15 +135,15 @@ _PATTERN_DIFFERENT = {
     "stripes": "different colored stripes", "dots": "different colored dots", "checks": "a different colored plaid",
     "floral": "different colored flowers", "graphic": "a different colored logo",
 }
-_PATTERN_ADJ = {
+PATTERN_ADJECTIVES = {
     "stripes": ("striped",), "dots": ("polka dotted", "dotted"), "checks": ("plaid", "checkered"),
     "floral": ("floral", "flowery"), "graphic": ("printed",),
 }
 
 
-def _coloured(pattern: str, colour: str, rng: random.Random) -> str:
+def coloured_pattern(pattern: str, colour: str, rng: random.Random) -> str:
     word = colour_word(colour, rng)
-    return rng.choice(_PATTERN_COLOURED[pattern]).format(s=word, a=_a(word))
+    return rng.choice(_PATTERN_COLOURED[pattern]).format(s=word, a=article(word))
 
 
 def _pattern_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
@@ -156,9 +157,9 @@ def _pattern_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]
             Phrase("is", "plainer", both), Phrase("is", "less busy", both), Phrase("is", f"solid {plain}", both),
             Phrase("is", f"plain {plain}", both),
         ]
-    noun = rng.choice(_PATTERN_NOUNS[new])
-    adj = rng.choice(_PATTERN_ADJ[new])
-    coloured = _coloured(new, t["secondary_color"], rng)
+    noun = rng.choice(PATTERN_NOUNS[new])
+    adj = rng.choice(PATTERN_ADJECTIVES[new])
+    coloured = coloured_pattern(new, t["secondary_color"], rng)
     sec = colour_word(t["secondary_color"], rng)
     if old == "solid":
         return [
@@ -171,7 +172,7 @@ def _pattern_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]
         old_bare = rng.choice(_PATTERN_BARE[old])
         out = [
             Phrase("has", noun, ("pattern",)), Phrase("has", f"{noun} instead of {old_bare}", ("pattern",)),
-            Phrase("is", f"{adj} instead of {rng.choice(_PATTERN_ADJ[old])}", ("pattern",)),
+            Phrase("is", f"{adj} instead of {rng.choice(PATTERN_ADJECTIVES[old])}", ("pattern",)),
             Phrase("is", adj, ("pattern",)),
             Phrase("has", "a different pattern", ("pattern",)), Phrase("has", "a different print", ("pattern",)),
         ]
@@ -188,7 +189,7 @@ def _pattern_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]
     ]
 
 
-_SLEEVE_ABS = {
+SLEEVE_ABSOLUTE = {
     "sleeveless": (("is", "sleeveless"), ("has", "no sleeves"), ("is", "without sleeves")),
     "short": (("has", "short sleeves"), ("is", "short sleeved"), ("has", "short sleeves")),
     "three_quarter": (("has", "three quarter sleeves"), ("has", "3/4 sleeves"), ("has", "elbow length sleeves")),
@@ -199,7 +200,7 @@ _SLEEVE_ABS = {
 def _sleeve_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("sleeve",)
     steps = SLEEVES.index(t["sleeve"]) - SLEEVES.index(c["sleeve"])
-    out = [Phrase(v, r, claim) for v, r in _SLEEVE_ABS[t["sleeve"]]]
+    out = [Phrase(v, r, claim) for v, r in SLEEVE_ABSOLUTE[t["sleeve"]]]
     adv = _intensity(abs(steps), rng, big=2)
     if steps > 0:
         out += [Phrase("has", f"{adv}longer sleeves", claim), Phrase("has", f"{adv}longer sleeves", claim)]
@@ -215,7 +216,7 @@ def _sleeve_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     return out
 
 
-_NECK_ABS = {
+NECKLINE_ABSOLUTE = {
     "collar": (("has", "a collar"), ("is", "collared"), ("has", "a pointed collar")),
     "crew": (("has", "a crew neck"), ("has", "a round neck"), ("has", "a crew neckline")),
     "scoop": (("has", "a scoop neck"), ("has", "a scoop neckline"), ("has", "a wide round neck")),
@@ -225,7 +226,7 @@ _NECK_ABS = {
 
 def _neckline_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("neckline",)
-    out = [Phrase(v, r, claim) for v, r in _NECK_ABS[t["neckline"]]]
+    out = [Phrase(v, r, claim) for v, r in NECKLINE_ABSOLUTE[t["neckline"]]]
     if c["neckline"] == "collar":
         out += [
             Phrase("has", "no collar", claim), Phrase("is", "collarless", claim),
@@ -244,7 +245,7 @@ def _neckline_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase
     return out
 
 
-_LENGTH_ABS = {
+LENGTH_ABSOLUTE = {
     "mini": (("is", "a mini dress"), ("is", "very short"), ("is", "above the knee"), ("is", "mini length")),
     "knee": (("is", "knee length"), ("is", "knee-length"), ("ends", "at the knee")),
     "midi": (("is", "midi length"), ("is", "a midi dress"), ("is", "calf length"), ("is", "mid calf length")),
@@ -255,7 +256,7 @@ _LENGTH_ABS = {
 def _length_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("length",)
     steps = DRESS_LENGTHS.index(t["length"]) - DRESS_LENGTHS.index(c["length"])
-    out = [Phrase(v, r, claim) for v, r in _LENGTH_ABS[t["length"]]]
+    out = [Phrase(v, r, claim) for v, r in LENGTH_ABSOLUTE[t["length"]]]
     adv = _intensity(abs(steps), rng, big=2)
     word = "longer" if steps > 0 else "shorter"
     out += [
@@ -280,7 +281,7 @@ def _fit_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     return out
 
 
-_SHOE_TYPE_NOUNS = {  # (singular, plural)
+SHOE_TYPE_NOUNS = {  # (singular, plural)
     "sneaker": (("a sneaker", "sneakers"), ("a casual sneaker", "casual sneakers")),
     "running_shoe": (("a running shoe", "running shoes"), ("an athletic shoe", "athletic shoes")),
     "pump": (("a pump", "pumps"), ("a classic pump", "classic pumps")),
@@ -297,8 +298,8 @@ _SHOE_TYPE_NOUNS = {  # (singular, plural)
 
 def _shoe_type_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("type",)
-    sing, plur = rng.choice(_SHOE_TYPE_NOUNS[t["type"]])
-    old_sing, old_plur = rng.choice(_SHOE_TYPE_NOUNS[c["type"]])
+    sing, plur = rng.choice(SHOE_TYPE_NOUNS[t["type"]])
+    old_sing, old_plur = rng.choice(SHOE_TYPE_NOUNS[c["type"]])
     out = [
         Phrase("is", sing, claim, plur), Phrase("is", sing, claim, plur),
         Phrase("is", f"{sing} not {old_sing}", claim, f"{plur} not {old_plur}"),
@@ -317,7 +318,7 @@ def _shoe_type_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phras
     return out
 
 
-_HEEL_ABS = {
+HEEL_ABSOLUTE = {
     "flat": (("is", "flat", None), ("has", "no heel", None), ("has", "a flat sole", "flat soles")),
     "low": (("has", "a low heel", "low heels"), ("has", "a small heel", "small heels"),
             ("has", "a kitten heel", "kitten heels")),
@@ -331,7 +332,7 @@ _HEEL_ABS = {
 def _heel_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("heel",)
     steps = HEELS.index(t["heel"]) - HEELS.index(c["heel"])
-    out = [Phrase(v, r, claim, p) for v, r, p in _HEEL_ABS[t["heel"]]]
+    out = [Phrase(v, r, claim, p) for v, r, p in HEEL_ABSOLUTE[t["heel"]]]
     if steps > 0:
         words = ("higher", "taller", "higher")
         out += [Phrase("has", f"a {w} heel", claim, f"{w} heels") for w in words]
@@ -376,9 +377,9 @@ def _trim_phrases(c: Mapping, t: Mapping, rng: random.Random) -> list[Phrase]:
     claim = ("secondary_color",)
     new, old = colour_word(t["secondary_color"], rng), colour_word(c["secondary_color"], rng)
     return [
-        Phrase("has", f"{_a(new)} {new} sole", claim, f"{new} soles"),
+        Phrase("has", f"{article(new)} {new} sole", claim, f"{new} soles"),
         Phrase("has", f"{new} trim", claim), Phrase("has", f"{new} accents", claim),
-        Phrase("has", f"{_a(new)} {new} sole instead of {old}", claim, f"{new} soles instead of {old}"),
+        Phrase("has", f"{article(new)} {new} sole instead of {old}", claim, f"{new} soles instead of {old}"),
     ]
 
 
@@ -406,7 +407,7 @@ def aspect_phrase(aspect: str, candidate: Mapping, target: Mapping, rng: random.
     return Phrase(phrase.verb, phrase.rest, claims, phrase.plural_rest)
 
 
-def _join(phrases: Sequence[Phrase], rng: random.Random, plural: bool) -> str:
+def join_phrases(phrases: Sequence[Phrase], rng: random.Random, plural: bool) -> str:
     """Glue phrases into one caption: "is red and has long sleeves", "is darker, shorter and looser", ..."""
     text = ""
     prev_verb = None
@@ -438,11 +439,11 @@ def relative_caption(
     rng.shuffle(order)
     phrases = [aspect_phrase(a, candidate, target, rng) for a in order]
     if rng.random() < 0.25:
-        phrases[0] = _with_noun(phrases[0], candidate, rng)
-    text = _join(phrases, rng, plural)
+        phrases[0] = with_noun(phrases[0], candidate, rng)
+    text = join_phrases(phrases, rng, plural)
     if rng.random() < 0.06:
         # Occasional explicit subject, as in "it is darker" / "they have laces".
-        subject = ("they", "the shoes") if plural else ("it", _noun(candidate, rng, definite=True))
+        subject = ("they", "the shoes") if plural else ("it", product_noun(candidate, rng, definite=True))
         if not text.startswith(("is ", "has ", "are ", "have ", "looks ", "look ", "shows ", "show ",
                                 "covers ", "cover ", "ends ", "end ")):
             text = ("are " if plural else "is ") + text
@@ -453,27 +454,27 @@ def relative_caption(
     return text, claims
 
 
-def _with_noun(phrase: Phrase, product: Mapping, rng: random.Random) -> Phrase:
+def with_noun(phrase: Phrase, product: Mapping, rng: random.Random) -> Phrase:
     """Name the product in the phrase, as annotators often do: "is a looser dress", "is a top with long sleeves"."""
-    noun = _noun(product, rng)
+    noun = product_noun(product, rng)
     plural_noun = "shoes" if noun == "shoe" else None
     if phrase.verb == "has":
         rest = phrase.plural_rest or phrase.rest
-        return Phrase("is", f"{_a(noun)} {noun} with {phrase.rest}", phrase.claims,
+        return Phrase("is", f"{article(noun)} {noun} with {phrase.rest}", phrase.claims,
                       f"{plural_noun} with {rest}" if plural_noun else None)
     if phrase.verb == "is" and " " not in phrase.rest:
-        return Phrase("is", f"{_a(phrase.rest)} {phrase.rest} {noun}", phrase.claims,
+        return Phrase("is", f"{article(phrase.rest)} {phrase.rest} {noun}", phrase.claims,
                       f"{phrase.rest} {plural_noun}" if plural_noun else None)
     return phrase
 
 
-def _noun(product: Mapping, rng: random.Random, definite: bool = False) -> str:
+def product_noun(product: Mapping, rng: random.Random, definite: bool = False) -> str:
     category = product["category"]
     noun = "shoe" if category == SHOE_CATEGORY else rng.choice(_NOUNS[category])
     return f"the {noun}" if definite else noun
 
 
-def _split_aspects(aspect_list: Sequence[str], rng: random.Random) -> tuple[list[str], list[str]]:
+def split_aspects(aspect_list: Sequence[str], rng: random.Random) -> tuple[list[str], list[str]]:
     """Share the differing aspects between two captions; together they cover all, each may be partial."""
     if len(aspect_list) == 1:
         return list(aspect_list), list(aspect_list)
@@ -493,13 +494,17 @@ def _split_aspects(aspect_list: Sequence[str], rng: random.Random) -> tuple[list
             return first, second
 
 
-def fashioniq_captions(candidate: Mapping, target: Mapping, rng: random.Random) -> list[tuple[str, list[str]]]:
+def fashioniq_captions(candidate: Mapping, target: Mapping, rng: random.Random,
+                       aspect_list: Sequence[str] | None = None) -> list[tuple[str, list[str]]]:
     """The two Fashion-IQ captions of one pair, each as (text, claimed attributes).
 
     With one differing aspect both captions describe it in different words; with more, the aspects are shared
-    between the two captions (e.g. c1 names the colour, c2 the sleeves).
+    between the two captions (e.g. c1 names the colour, c2 the sleeves). ``aspect_list`` (default: every aspect
+    that differs) restricts what the two captions talk about, for captions that name only part of a change.
     """
-    first, second = _split_aspects(differing_aspects(candidate, target), rng)
+    if aspect_list is None:
+        aspect_list = differing_aspects(candidate, target)
+    first, second = split_aspects(aspect_list, rng)
     c1 = relative_caption(candidate, target, first, rng)
     c2 = relative_caption(candidate, target, second, rng)
     for _ in range(10):  # two identical captions would waste the second annotation
@@ -509,10 +514,14 @@ def fashioniq_captions(candidate: Mapping, target: Mapping, rng: random.Random) 
     return [c1, c2]
 
 
-def shoes_caption(candidate: Mapping, target: Mapping, rng: random.Random) -> tuple[str, list[str]]:
-    """The single Shoes caption of one pair, covering every differing aspect; (text, claimed attributes)."""
+def shoes_caption(candidate: Mapping, target: Mapping, rng: random.Random,
+                  aspect_list: Sequence[str] | None = None) -> tuple[str, list[str]]:
+    """The single Shoes caption of one pair, covering every differing aspect (or ``aspect_list``);
+    (text, claimed attributes)."""
     plural = rng.random() < 0.6  # the real Shoes captions mostly say "are ..."/"have ..."
-    return relative_caption(candidate, target, differing_aspects(candidate, target), rng, plural=plural)
+    if aspect_list is None:
+        aspect_list = differing_aspects(candidate, target)
+    return relative_caption(candidate, target, aspect_list, rng, plural=plural)
 
 
 # --- product descriptions -----------------------------------------------------------------------------------------
@@ -545,7 +554,7 @@ def _garment_description(p: Mapping, rng: random.Random) -> str:
     fit_adj, fit_phrase = rng.choice(_FIT_ADJ[p["fit"]]), rng.choice(_FIT_PHRASE[p["fit"]])
     pattern_adj = rng.choice(_PATTERN_DESC_ADJ[pattern])
     sec = p["secondary_color"]
-    with_pattern = "" if pattern == "solid" else _PATTERN_DESC_WITH[pattern].format(s=sec, a=_a(sec))
+    with_pattern = "" if pattern == "solid" else _PATTERN_DESC_WITH[pattern].format(s=sec, a=article(sec))
     template = rng.randrange(4)
     if template == 0:  # "red short sleeve v-neck shirt with white stripes, loose fit"
         head = f"{colour} {sleeve_adj} {_NECK_ADJ[p['neckline']]} {noun}"

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 from data_prep.synth_attributes import GARMENT_CATEGORIES, SHOE_CATEGORY, SHOE_FOLDERS, mutate, sample_product
+from data_prep.synth_caption_kinds import can_be_partial, draw_kinds, is_relative_only, kind_captions
 from data_prep.synth_captions import describe_product, fashioniq_captions, shoes_caption, short_shoe_caption
 from data_prep.synth_open_domain import sample_scene, scene_caption
 
@@ -71,7 +72,12 @@ class Product:
 
 @dataclass
 class Triplet:
-    """One annotated pair; ``claims[i]`` lists the attributes caption ``i`` was generated from."""
+    """One annotated pair; ``claims[i]`` lists the attributes caption ``i`` was generated from.
+
+    ``kind`` is the caption kind (:mod:`data_prep.synth_caption_kinds`), None in a relative-only catalogue (whose
+    files stay byte-identical to those written before kinds existed); ``details`` holds what a kind records beside
+    the claims (``unnamed`` aspects of a partial caption, the ``wrong`` statement of a mistake).
+    """
 
     category: str
     split: str
@@ -79,6 +85,8 @@ class Triplet:
     target: str
     captions: list[str]
     claims: list[list[str]]
+    kind: str | None = None
+    details: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -158,8 +166,30 @@ class _AsinFactory:
                 return asin
 
 
-def plan_fashioniq(seed: int, spec: SizeSpec) -> Dataset:
-    """Plan the Fashion-IQ part: per category and split a pool of products and two-caption triplets."""
+def apply_caption_mix(triplets: list[Triplet], pairs: list[tuple[dict, dict]], mix: Mapping[str, float] | None,
+                      rng: random.Random) -> None:
+    """Draw a caption kind per triplet and re-caption those that are not ``relative``, in place.
+
+    ``rng`` is the kinds' own stream: the planning stream, hence every product, pool and relative caption, is the
+    same as in the relative-only catalogue. A relative-only (or no) mix leaves the triplets untouched.
+    """
+    if mix is None or is_relative_only(mix):
+        return
+    kinds = draw_kinds([can_be_partial(c, t) for c, t in pairs], mix, rng)
+    for triplet, (candidate, target), kind in zip(triplets, pairs, kinds):
+        triplet.kind = kind
+        if kind == "relative":
+            continue
+        caps, details = kind_captions(kind, candidate, target, rng, len(triplet.captions))
+        triplet.captions, triplet.claims, triplet.details = [c[0] for c in caps], [c[1] for c in caps], details
+
+
+def plan_fashioniq(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None) -> Dataset:
+    """Plan the Fashion-IQ part: per category and split a pool of products and two-caption triplets.
+
+    ``caption_mix`` ({kind: share}, :mod:`data_prep.synth_caption_kinds`) gives triplets other caption kinds than
+    relative; None keeps the relative-only catalogue.
+    """
     data = Dataset()
     asins = _AsinFactory(random.Random(f"{seed}/fashioniq/asin"))
     for category in GARMENT_CATEGORIES:
@@ -174,6 +204,8 @@ def plan_fashioniq(seed: int, spec: SizeSpec) -> Dataset:
             for c, t in pairs:
                 caps = fashioniq_captions(products[c], products[t], rng)
                 triplets.append(Triplet(category, split, ids[c], ids[t], [x[0] for x in caps], [x[1] for x in caps]))
+            apply_caption_mix(triplets, [(products[c], products[t]) for c, t in pairs], caption_mix,
+                              random.Random(f"{seed}/fashioniq/{category}/{split}/kinds"))
             rng.shuffle(triplets)  # real files are not grouped by candidate
             data.triplets += triplets
             pool = list(ids)
@@ -182,9 +214,10 @@ def plan_fashioniq(seed: int, spec: SizeSpec) -> Dataset:
     return data
 
 
-def plan_shoes(seed: int, spec: SizeSpec) -> Dataset:
+def plan_shoes(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None) -> Dataset:
     """Plan the Shoes part: train/test pools with one-caption triplets, file names in the Attribute Discovery
-    layout (``womens_<type>/<0|1>/img_womens_<type>_<n>.jpg``) and single-image captions for a subset."""
+    layout (``womens_<type>/<0|1>/img_womens_<type>_<n>.jpg``) and single-image captions for a subset.
+    ``caption_mix`` as in :func:`plan_fashioniq`."""
     data = Dataset()
     planned: list[tuple[str, list[dict], list[tuple[int, int]], random.Random]] = []
     for split, n_triplets in zip(SHOES_SPLITS, spec.shoes):
@@ -214,6 +247,8 @@ def plan_shoes(seed: int, spec: SizeSpec) -> Dataset:
         for c, t in pairs:
             text, claims = shoes_caption(products[c], products[t], rng)
             triplets.append(Triplet(SHOE_CATEGORY, split, ids[c], ids[t], [text], [claims]))
+        apply_caption_mix(triplets, [(products[c], products[t]) for c, t in pairs], caption_mix,
+                          random.Random(f"{seed}/shoes/{split}/kinds"))
         rng.shuffle(triplets)
         data.triplets += triplets
         pool = list(ids)

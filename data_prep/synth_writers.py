@@ -49,11 +49,18 @@ def _description_rows(data: Dataset) -> list[dict]:
     ]
 
 
+def _kind_fields(t) -> dict:
+    """Provenance fields of a triplet's caption kind; none in a relative-only catalogue (byte-identical files)."""
+    return {} if t.kind is None else {"kind": t.kind, **t.details}
+
+
 def write_fashioniq(root: Path, data: Dataset) -> list[Path]:
     """Write captions/, image_splits/, product_descriptions.jsonl and caption_provenance.jsonl; return the paths.
 
     Test caption files have no "target" key (key order candidate, captions), exactly like the released files.
-    ``caption_provenance.jsonl`` is generator-only: per triplet, the attributes each caption was made from.
+    ``caption_provenance.jsonl`` is generator-only: per triplet, the attributes each caption was made from and,
+    in a catalogue with a caption mix, the triplet's caption ``kind`` (with ``unnamed`` / ``wrong`` where they
+    apply).
     """
     written = []
     for category in GARMENT_CATEGORIES:
@@ -73,7 +80,7 @@ def write_fashioniq(root: Path, data: Dataset) -> list[Path]:
     prov = root / "caption_provenance.jsonl"
     write_jsonl_atomic(prov, (
         {"category": t.category, "split": t.split, "candidate": t.candidate, "target": t.target,
-         "captions": t.captions, "claims": t.claims}
+         "captions": t.captions, "claims": t.claims, **_kind_fields(t)}
         for t in data.triplets
     ))
     return written + [path, prov]
@@ -97,7 +104,7 @@ def write_shoes(root: Path, data: Dataset) -> list[Path]:
     prov = root / "caption_provenance.jsonl"
     write_jsonl_atomic(prov, (
         {"split": t.split, "candidate": t.candidate, "target": t.target, "caption": t.captions[0],
-         "claims": t.claims[0]}
+         "claims": t.claims[0], **_kind_fields(t)}
         for split in SHOES_SPLITS for t in data.triplets if t.split == split
     ))
     return [rel, *lists.values(), single, desc, prov]

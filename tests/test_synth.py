@@ -157,6 +157,76 @@ def check_caption(text: str, claims: list[str], c: dict, t: dict, category: str)
                 assert t["closure"] == "strap", text
 
 
+# The test's own reading of a stated value (absolute captions and mistakes), independent of the generator's tables.
+VALUE_WORDS = {
+    "sleeve": {"sleeveless": r"sleeveless|no sleeves|without sleeves", "short": r"short sleeve|short-sleeve",
+               "three_quarter": r"three quarter|3/4|elbow length", "long": r"long sleeve|long-sleeve|full length sleeve"},
+    "neckline": {"collar": r"collar", "crew": r"crew|(?<!wide )round neck", "scoop": r"scoop|wide round",
+                 "v_neck": r"v[- ]?neck"},
+    "length": {"mini": r"\bmini\b|very short|above the knee", "knee": r"knee", "midi": r"midi|calf",
+               "maxi": r"maxi|floor|ankle length|full length(?! sleeve)"},
+    "fit": {"fitted": r"fitted|form fitting|slim|tight", "loose": r"loose|baggy|flowy|relaxed"},
+    "pattern": {"solid": r"solid|plain|no pattern", "stripes": r"stripe", "dots": r"dot|spot",
+                "checks": r"plaid|check", "floral": r"floral|flower", "graphic": r"graphic|logo|print on|picture"},
+    "type": {"sneaker": r"sneaker", "running_shoe": r"running|athletic", "pump": r"pump", "flat": r"ballet flat|flat shoe",
+             "stiletto": r"stiletto", "rain_boot": r"rain boot|rubber boot", "sandal": r"sandal",
+             "clog": r"clog", "boot": r"tall boot|knee high boot|\bboots?\b", "ankle_boot": r"ankle boot|bootie",
+             "bridal": r"wedding|bridal"},
+    "heel": {"flat": r"\bflat\b|no heel", "low": r"low heel|small heel|kitten heel",
+             "mid": r"medium heel|mid heel|moderate heel", "high": r"high heel|tall heel"},
+    "finish": {"shiny": r"shiny|glossy|patent", "matte": r"matte|not shiny"},
+    "closure": {"laces": r"laces|lace up|lace-up|shoelaces", "strap": r"strap",
+                "none": r"slip on|slip-on|no laces or straps"},
+}
+KINDS = ("relative", "partial", "absolute", "vague", "mistake")
+# A vague caption must name nothing the catalogue varies: none of these words (nor a colour).
+ATTRIBUTE_WORDS = r"sleeve|neck|collar|length|long|short|fit|tight|loose|stripe|dot|plaid|floral|flower|graphic|" \
+                  r"logo|print|pattern|solid|plain|heel|lace|strap|slip|shiny|matte|sole|trim|boot|sneaker|pump|" \
+                  r"sandal|clog|darker|lighter|casual|formal|elegant|dress|colou?r"
+
+
+def names_value(text: str, attribute: str, value: str) -> bool:
+    """Does ``text`` state ``value`` of ``attribute``? (colours by name, the rest by VALUE_WORDS)"""
+    if attribute in ("color", "secondary_color"):
+        return value in colours_in(text)
+    return re.search(VALUE_WORDS[attribute][value], text.lower()) is not None
+
+
+def check_kind(row: dict, captions: list[str], claims: list[list[str]], c: dict, t: dict, category: str) -> None:
+    """Assert that a triplet's captions are what its kind promises, and grounded in the two products' attributes."""
+    kind = row["kind"]
+    differing = {aspect_of(k, category) for k in c if k != "category" and c[k] != t[k]}
+    assert 1 <= len(differing) <= 3
+    covered = {aspect_of(a, category) for cl in claims for a in cl}
+    if kind in ("relative", "partial"):
+        for text, cl in zip(captions, claims):
+            check_caption(text, cl, c, t, category)
+        if kind == "relative":
+            assert covered == differing, (captions, differing)
+        else:  # names some of the changes, never all, and records the rest
+            assert covered and covered < differing, (captions, differing)
+            assert set(row["unnamed"]) == differing - covered
+    elif kind == "absolute":  # states every attribute of the target, each as the target has it
+        every_aspect = {aspect_of(a, category) for a in t if a != "category" and t[a] is not None}
+        assert covered == every_aspect, (captions, t)
+        for text, cl in zip(captions, claims):
+            assert colours_in(text) <= {t["color"], t.get("secondary_color")}, (text, t)
+            for attr in cl:
+                assert names_value(text, attr, t[attr]), (text, attr, t[attr])
+    elif kind == "vague":
+        for text, cl in zip(captions, claims):
+            assert cl == [] and not colours_in(text), text
+            assert not re.search(ATTRIBUTE_WORDS, text), text
+    else:  # mistake: one caption states a value the target does not have; the other claims are true changes
+        wrong = row["wrong"]
+        attr, value = wrong["attribute"], wrong["value"]
+        assert t[attr] != value and (attr != "color" or value != t.get("secondary_color")), (row, t)
+        assert names_value(captions[wrong["caption"]], attr, value), (captions, wrong)
+        for cl in claims:
+            assert all(c[a] != t[a] for a in cl), (captions, cl)
+        assert covered <= differing
+
+
 # --- fixtures --------------------------------------------------------------------------------------------------------
 
 def _generate(out: Path, *extra: str) -> int:
@@ -410,16 +480,11 @@ def test_every_fashioniq_caption_names_a_real_difference(out, fiq_desc):
         assert [(t["candidate"], t["captions"]) for t in triplets] == [(r["candidate"], r["captions"]) for r in prov]
         if split != "test":
             assert [t["target"] for t in triplets] == [r["target"] for r in prov]
+    assert {r["kind"] for r in rows} == set(KINDS)  # the default mix has every kind
     for r in rows:
         c = fiq_desc[r["candidate"]]["attributes"]
         t = fiq_desc[r["target"]]["attributes"]
-        differing = {aspect_of(k, r["category"]) for k in c if c[k] != t[k]}
-        assert 1 <= len(differing) <= 3
-        covered = set()
-        for text, claims in zip(r["captions"], r["claims"]):
-            check_caption(text, claims, c, t, r["category"])
-            covered |= {aspect_of(a, r["category"]) for a in claims}
-        assert covered == differing, (r["captions"], differing)
+        check_kind(r, r["captions"], r["claims"], c, t, r["category"])
 
 
 def test_every_shoes_caption_names_a_real_difference(out, shoes_desc):
@@ -427,13 +492,11 @@ def test_every_shoes_caption_names_a_real_difference(out, shoes_desc):
     triplets = json.loads((out / "shoes" / "relative_captions_shoes.json").read_text())
     assert [(t["ImageName"], t["ReferenceImageName"], t["RelativeCaption"]) for t in triplets] == \
         [(r["target"], r["candidate"], r["caption"]) for r in rows]
+    assert {r["kind"] for r in rows} == set(KINDS)
     for r in rows:
         c = shoes_desc[r["candidate"]]["attributes"]
         t = shoes_desc[r["target"]]["attributes"]
-        differing = {k for k in c if c[k] != t[k]}
-        assert 1 <= len(differing) <= 3
-        check_caption(r["caption"], r["claims"], c, t, "shoes")
-        assert set(r["claims"]) == differing, (r["caption"], differing)
+        check_kind(r, [r["caption"]], [r["claims"]], c, t, "shoes")
 
 
 def test_captions_read_like_real_annotations(out):

@@ -97,3 +97,129 @@ def input_side(preprocess) -> int | None:
             if isinstance(size, (list, tuple)) and size:
                 return int(max(size))
     return None
+
+
+# ------------------------------------------------------------------------------------------------------ the cache
+def default_cache_root() -> Path:
+    """Where image caches live by default: ``$CTI_IR_IMAGE_CACHE`` if set, else ``~/.cache/cti-ir/images``."""
+    return Path(os.environ.get("CTI_IR_IMAGE_CACHE") or "~/.cache/cti-ir/images").expanduser()
+
+
+def cache_fingerprint(paths: Sequence[str], pipeline: PixelPipeline) -> str:
+    """A hash of what decides the cached pixels: each file's path, size and modification time, and the pipeline.
+
+    A file that is replaced or edited changes its size or time, so the fingerprint (and the cache used) changes
+    with it; reading every file's bytes to hash them would cost as much as decoding them.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({"format": CACHE_FORMAT_VERSION, "pipeline": pipeline.describe()},
+                             sort_keys=True).encode())
+    for path in paths:
+        st = os.stat(path)
+        digest.update(f"\n{path}\t{st.st_size}\t{st.st_mtime_ns}".encode())
+    return digest.hexdigest()[:24]
+
+
+class ImageCache:
+    """The uint8 pixels (``PixelPipeline.to_uint8``) of a list of image files, in one memory-mapped ``.npy``.
+
+    A cache folder ``ROOT/<fingerprint>/`` holds ``pixels.npy`` (N x 3 x H x W uint8, row i = ``paths[i]``) and
+    ``cache_info.json`` (format, fingerprint, shape, the paths). It is built once per dataset and input size (the
+    pipeline, with its sizes, is part of the fingerprint) into a temporary folder renamed into place when complete,
+    so an interrupted build leaves nothing half-written and concurrent builders of the same cache cannot see each
+    other's partial files. Opening checks the fingerprint against the files as they are now.
+    """
+
+    def __init__(self, folder: Path, paths: list[str], pixels: np.ndarray):
+        self.folder, self.paths, self.array = folder, paths, pixels
+        self.rows = {p: i for i, p in enumerate(paths)}
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __contains__(self, path) -> bool:
+        return str(path) in self.rows
+
+    def pixels(self, path) -> torch.Tensor:
+        """The cached ``(3, H, W)`` uint8 pixels of an image file (a copy: the map stays read-only)."""
+        return torch.from_numpy(np.array(self.array[self.rows[str(path)]]))
+
+    @classmethod
+    def open(cls, folder: str | Path, paths: Sequence[str] | None = None, pipeline: PixelPipeline | None = None
+             ) -> "ImageCache":
+        """Open a complete cache folder; with ``paths`` and ``pipeline``, check that it is theirs and current."""
+        folder = Path(folder)
+        info = json.loads((folder / INDEX_FILE).read_text(encoding="utf-8"))
+        if paths is not None and pipeline is not None:
+            if info["fingerprint"] != cache_fingerprint(paths, pipeline) or info["paths"] != list(paths):
+                raise ValueError(f"the image cache {folder} does not match these images (some changed since it was "
+                                 f"built); delete it or let it be rebuilt")
+        pixels = np.load(folder / PIXELS_FILE, mmap_mode="r", allow_pickle=False)
+        if tuple(pixels.shape) != (len(info["paths"]), *info["shape"]):
+            raise ValueError(f"the image cache {folder} is damaged ({PIXELS_FILE} has shape {pixels.shape}); "
+                             f"delete it and run again")
+        return cls(folder, list(info["paths"]), pixels)
+
+    @classmethod
+    def open_or_build(cls, root: str | Path, paths: Sequence[str], pipeline: PixelPipeline, workers: int = 0,
+                      progress: bool = True, log: Callable[[str], None] | None = None) -> "ImageCache":
+        """The cache of ``paths`` under ``root``: opened if built before for these very files, else built now."""
+        paths = sorted({str(p) for p in paths})
+        fingerprint = cache_fingerprint(paths, pipeline)
+        folder = Path(root).expanduser() / fingerprint
+        if (folder / INDEX_FILE).is_file():
+            if log:
+                log(f"image cache: {len(paths)} images from {folder}")
+            return cls.open(folder)
+        if log:
+            log(f"image cache: decoding {len(paths)} images once into {folder} (later runs on these images "
+                f"read them from there)")
+        _build(folder, paths, pipeline, fingerprint, workers, progress)
+        return cls.open(folder)
+
+
+def _build(folder: Path, paths: list[str], pipeline: PixelPipeline, fingerprint: str, workers: int,
+           progress: bool) -> None:
+    import shutil
+    import tempfile
+
+    from torch.utils.data import DataLoader
+    from tqdm import tqdm
+
+    from .images import load_image
+
+    shape = pipeline.output_shape()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{fingerprint}.", dir=folder.parent))
+    try:
+        pixels = np.lib.format.open_memmap(tmp / PIXELS_FILE, mode="w+", dtype=np.uint8,
+                                           shape=(len(paths), *shape))
+
+        class Decoded:  # decoded in full, exactly as an uncached example is: the cache must not change a pixel
+            def __len__(self):
+                return len(paths)
+
+            def __getitem__(self, i):
+                return pipeline.to_uint8(load_image(paths[i]))
+
+        # A private generator: a DataLoader seeds its workers from the global RNG otherwise, and building the cache
+        # would then change the training run that asked for it (its dropout, its initialisation afterwards).
+        loader = DataLoader(Decoded(), batch_size=64, num_workers=workers, collate_fn=torch.stack,
+                            generator=torch.Generator().manual_seed(0))
+        row = 0
+        for batch in tqdm(loader, total=len(loader), desc="image cache", unit="batch", disable=not progress,
+                          file=sys.stderr):
+            pixels[row:row + len(batch)] = batch.numpy()
+            row += len(batch)
+        pixels.flush()
+        del pixels
+        info = {"format": "cti-ir-image-cache", "format_version": CACHE_FORMAT_VERSION, "fingerprint": fingerprint,
+                "shape": list(shape), "pipeline": pipeline.describe(), "paths": paths}
+        (tmp / INDEX_FILE).write_text(json.dumps(info), encoding="utf-8")
+        try:
+            os.replace(tmp, folder)  # atomic; fails if another process finished the same cache first
+        except OSError:
+            if not (folder / INDEX_FILE).is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

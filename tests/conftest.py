@@ -86,3 +86,19 @@ def fake_shoes(tmp_path: Path) -> Path:
 
 # Session fixtures for the pipeline tests (generated catalogue, tiny checkpoint), shared by every test module.
 from .pipeline_fixtures import synth_small, tiny_checkpoint  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True, scope="session")
+def image_cache_in_a_temporary_folder(tmp_path_factory):
+    """Training runs in the tests (in-process and subprocesses, which inherit the variable) keep their image caches
+    in a temporary folder, not in the user's ~/.cache."""
+    import os
+
+    folder = tmp_path_factory.mktemp("image_cache")
+    before = os.environ.get("CTI_IR_IMAGE_CACHE")
+    os.environ["CTI_IR_IMAGE_CACHE"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("CTI_IR_IMAGE_CACHE", None)
+    else:
+        os.environ["CTI_IR_IMAGE_CACHE"] = before

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -104,3 +105,66 @@ def test_a_chunk_whose_batches_were_not_read_does_not_shift_the_next(model, phot
     assert [b[0] for b in batches] == [[0, 1], [2]]
     expected = torch.stack([model.preprocess(load_image(p, draft=(32, 32))) for p in photos[3:5]])
     assert torch.equal(batches[0][1], expected)  # the second chunk's own images
+
+
+# ---------------------------------------------------------------------------------------------- the image cache
+def test_cache_holds_the_uint8_pixels_and_is_built_once(model, photos, tmp_path):
+    from cti_ir.image_cache import ImageCache
+
+    pipeline = PixelPipeline.of(model.preprocess)
+    paths = [str(p) for p in photos]
+    messages = []
+    cache = ImageCache.open_or_build(tmp_path, paths, pipeline, log=messages.append, progress=False)
+    assert len(cache) == len(paths) and "decoding 6 images once" in messages[0]
+    for p in paths:
+        assert torch.equal(cache.pixels(p), pipeline.to_uint8(load_image(p)))
+    assert cache.array.dtype == np.uint8 and isinstance(cache.array, np.memmap)
+    assert [f.name for f in tmp_path.iterdir()] == [cache.folder.name]  # no temporary folder left behind
+
+    again = ImageCache.open_or_build(tmp_path, list(reversed(paths)), pipeline, log=messages.append)
+    assert again.folder == cache.folder and "6 images from" in messages[1]
+
+
+def test_a_changed_file_or_input_size_gets_a_new_cache(model, photos, tmp_path):
+    import os
+
+    from torchvision import transforms as T
+
+    from cti_ir.image_cache import ImageCache
+
+    pipeline = PixelPipeline.of(model.preprocess)
+    paths = [str(p) for p in photos[:3]]
+    first = ImageCache.open_or_build(tmp_path / "c", paths, pipeline, progress=False)
+    bigger = PixelPipeline.of(T.Compose([T.Resize(40), T.CenterCrop(40), T.ToTensor()]))
+    assert ImageCache.open_or_build(tmp_path / "c", paths, bigger, progress=False).folder != first.folder
+
+    edited = tmp_path / "edited.png"
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(edited)
+    paths = paths[:2] + [str(edited)]
+    before = ImageCache.open_or_build(tmp_path / "c", paths, pipeline, progress=False)
+    Image.new("RGB", (40, 40), (250, 2, 3)).save(edited)
+    os.utime(edited, ns=(1, 1))  # a different modification time, whatever the clock's resolution
+    after = ImageCache.open_or_build(tmp_path / "c", paths, pipeline, progress=False)
+    assert after.folder != before.folder
+    assert after.pixels(str(edited))[0, 0, 0] == 250 and before.pixels(str(edited))[0, 0, 0] == 1
+    with pytest.raises(ValueError, match="does not match these images"):
+        ImageCache.open(before.folder, paths, pipeline)
+
+
+def test_training_with_the_cache_is_bit_identical_to_decoding(synth_small, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from training import stage3
+
+    def run(name, cache):
+        out = tmp_path / name
+        assert stage3.main(["--data", f"fashioniq={synth_small / 'fashioniq'}", "--out", str(out), "--epochs", "1",
+                            "--batch-size", "16", "--max-steps", "3", "--no-eval", "--model", "cti-tiny",
+                            "--no-progress", "--threads", "1", "--image-cache", cache]) == 0
+        return load_file(str(out / "last" / "open_clip_model.safetensors")), capsys.readouterr().err
+
+    decoded, _ = run("decoded", "none")
+    cached, first = run("cached", str(tmp_path / "cache"))
+    again, second = run("again", str(tmp_path / "cache"))
+    assert "decoding" in first and "images once into" in first and "images from" in second
+    assert all(torch.equal(decoded[k], cached[k]) and torch.equal(decoded[k], again[k]) for k in decoded)

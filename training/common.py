@@ -55,6 +55,10 @@ def add_loop_args(p: argparse.ArgumentParser, epochs: int, batch_size: int, lr: 
     g.add_argument("--no-eval", dest="eval", action="store_false", help="skip the evaluation at each epoch end")
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and augmentation")
     g.add_argument("--workers", type=int, default=0, help="data-loader worker processes for image decoding")
+    g.add_argument("--image-cache", default="auto",
+                   help="keep the decoded, resized training images in a memory-mapped cache, built once per dataset "
+                        "and input size and reused by every later run: 'auto' (in $CTI_IR_IMAGE_CACHE, else "
+                        "~/.cache/cti-ir/images), a folder, or 'none' to decode the images every epoch")
     g.add_argument("--threads", type=int, default=None, help="torch CPU threads per process (default: torch's)")
     g.add_argument("--device", default=None, help="torch device (default: this rank's GPU if any, else cpu)")
     g.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -67,6 +71,7 @@ def loop_config(args: argparse.Namespace) -> LoopConfig:
         backbone_lr_scale=args.backbone_lr_scale, weight_decay=args.weight_decay, warmup_steps=args.warmup_steps,
         grad_clip=args.grad_clip, accum_steps=args.accum_steps, amp=args.amp, save_every=args.save_every,
         seed=args.seed, workers=args.workers, max_steps=args.max_steps, eval_every_epoch=args.eval,
+        image_cache=None if getattr(args, "image_cache", None) in (None, "none") else args.image_cache,
         resume=args.resume, progress=args.progress,
         training_args={k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
     )

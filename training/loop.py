@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from cti_ir.atomic import write_atomic, write_json_atomic
 from cti_ir.checkpoint import save_checkpoint
+from cti_ir.image_cache import ImageCache, PixelPipeline, default_cache_root
 from cti_ir.model import CIRModel
 
 from .distributed import DistInfo, barrier, make_gather
@@ -78,6 +79,8 @@ class LoopConfig:
     save_every: int = 100                # optimizer steps between resumable states
     seed: int = 0
     workers: int = 0
+    image_cache: str | None = None       # "auto" (the default cache folder), a folder, or None: decode every time
+    image_cache_max_bytes: int = 64 * 2**30   # a larger cache is not built (decoding continues as without one)
     max_steps: int | None = None         # stop after this many optimizer steps (smoke tests, budgets)
     eval_every_epoch: bool = True
     resume: bool = False
@@ -279,6 +282,8 @@ class Trainer:
             (self.out / LOG_FILE).unlink(missing_ok=True)
         if self.info.is_main:
             write_json_atomic(self.out / "training_args.json", self.cfg.training_args)
+        self._prepare_data()
+        finish = getattr(self.task.dataset, "finish_batch", None)
         runner = self.ddp or self.module
         accum = self.cfg.accum_steps
         while self.epoch < self.cfg.epochs and not self._budget_spent():
@@ -292,6 +297,8 @@ class Trainer:
                 if self.batch_in_epoch >= self.batches_per_epoch or self._budget_spent():
                     break
                 batch = self._to_device(batch)
+                if finish is not None:  # uint8 pixels -> the model's floats, once per batch (see _prepare_data)
+                    batch = finish(batch)
                 micro = self.batch_in_epoch % accum
                 sync = micro == accum - 1
                 ctx = runner.no_sync() if (self.ddp is not None and not sync) else nullcontext()
@@ -347,6 +354,32 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self.save_state()
+
+    def _prepare_data(self) -> None:
+        """Have the examples send uint8 pixels, read from the image cache when there is one.
+
+        The batches are bit-identical either way (``cti_ir.image_cache``), so neither switch changes training or
+        resumption; they only remove work: per-image float conversion in the workers, and with the cache all
+        image decoding after the cache's first build (once per dataset and input size, shared by every later run).
+        """
+        dataset = self.task.dataset
+        if not hasattr(dataset, "use_uint8"):
+            return
+        cache = None
+        paths = dataset.image_paths() if self.cfg.image_cache else None
+        pipeline = PixelPipeline.of(dataset.preprocess)
+        if paths and pipeline is not None:
+            size = len(set(paths)) * math.prod(pipeline.output_shape())
+            root = default_cache_root() if self.cfg.image_cache == "auto" else Path(self.cfg.image_cache)
+            if size > self.cfg.image_cache_max_bytes:
+                self._say(f"image cache: not used; {len(set(paths))} images would take {size / 2**30:.1f} GiB, "
+                          f"more than {self.cfg.image_cache_max_bytes / 2**30:.0f} GiB (images are decoded instead)")
+            else:
+                if self.info.is_main:  # one process decodes; the others wait, then open what it wrote
+                    ImageCache.open_or_build(root, paths, pipeline, self.cfg.workers, self.cfg.progress, self._say)
+                barrier(self.info)
+                cache = ImageCache.open_or_build(root, paths, pipeline, 0, False)
+        dataset.use_uint8(cache)
 
     def _budget_spent(self) -> bool:
         return self.cfg.max_steps is not None and self.step >= self.cfg.max_steps

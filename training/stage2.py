@@ -107,6 +107,11 @@ class ConcatCorpus:
         part, j = self._locate(i)
         return part.text(j)
 
+    def image_ref(self, i):
+        """What identifies item ``i``'s image (a file path for local corpora), for the image cache."""
+        part, j = self._locate(i)
+        return part.image_ref(j)
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage2", description=__doc__.split("\n\n")[0],

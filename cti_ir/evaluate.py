@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -79,6 +80,18 @@ def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
     return {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
 
 
+@dataclass
+class SplitOutcome:
+    """Per-query results of one split, kept for the per-kind and weight-sweep analyses (features on the CPU)."""
+
+    ranks: torch.Tensor              # (Q,) 0-based rank of each target
+    image_weights: torch.Tensor      # (Q,) the composer's image weight per query
+    reference_features: torch.Tensor  # (Q, D)
+    text_features: torch.Tensor      # (Q, D)
+    gallery: torch.Tensor            # (N, D)
+    target_index: torch.Tensor       # (Q,) row of each target in ``gallery``
+
+
 @torch.no_grad()
 def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 128, num_workers: int = 0,
                    progress: bool = True, gallery_encoder=None) -> dict[str, float]:
@@ -87,6 +100,23 @@ def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 1
     ``gallery_encoder`` (``cti_ir.gallery.EnsembleEncoder``) embeds the gallery instead of ``model``'s image tower
     (asymmetric search); the reference images are then still encoded by ``model``, as a shopper's photo is.
     """
+    return split_result(rank_split(model, split, path_of, batch_size, num_workers, progress, gallery_encoder), split,
+                        ks)
+
+
+def split_result(outcome: SplitOutcome, split, ks: Sequence[int]) -> dict:
+    """The table row of one split: Recall@K, counts and the spread of the image weights."""
+    result = recall_at_k(outcome.ranks, ks)
+    result.update(queries=len(split.queries), gallery=len(split.gallery))
+    if outcome.image_weights.numel():
+        result["image_weight"] = weight_stats(outcome.image_weights)
+    return result
+
+
+@torch.no_grad()
+def rank_split(model, split, path_of, batch_size: int = 128, num_workers: int = 0, progress: bool = True,
+               gallery_encoder=None) -> SplitOutcome:
+    """Encode one ``EvalSplit``, compose its queries and rank every target (see :func:`evaluate_split`)."""
     model.eval()
     gallery_ids = list(split.gallery)
     position = {image_id: i for i, image_id in enumerate(gallery_ids)}
@@ -119,11 +149,9 @@ def evaluate_split(model, split, path_of, ks: Sequence[int], batch_size: int = 1
         image_weights.append(out.image_weight.float().reshape(-1).cpu())
     queries = torch.cat(queries) if queries else torch.empty(0, model.embed_dim)
     targets = torch.tensor([position[q.target] for q in split.queries], dtype=torch.long)
-    result = recall_at_k(target_ranks(queries, gallery, targets), ks)
-    result.update(queries=len(split.queries), gallery=len(gallery_ids))
-    if image_weights:
-        result["image_weight"] = weight_stats(torch.cat(image_weights))
-    return result
+    return SplitOutcome(target_ranks(queries, gallery, targets),
+                        torch.cat(image_weights) if image_weights else torch.empty(0), ref_feats, text_feats, gallery,
+                        targets)
 
 
 def weight_stats(image_weights: torch.Tensor) -> dict[str, float]:
@@ -150,23 +178,45 @@ def summarize(dataset: str, per_split: dict[str, dict[str, float]]) -> dict:
 
 def evaluate(model, dataset: str, root: str | Path, split: str | None = None, protocol: str = "standard",
              batch_size: int = 128, num_workers: int = 0, skip_missing: bool = False, progress: bool = True,
-             categories: Sequence[str] | None = None, gallery_encoder=None) -> dict:
-    """Evaluate ``model`` on a benchmark folder; returns per-category recalls, averages and ``score``."""
+             categories: Sequence[str] | None = None, gallery_encoder=None, by_kind: bool = False,
+             weight_sweep: int | None = None) -> dict:
+    """Evaluate ``model`` on a benchmark folder; returns per-category recalls, averages and ``score``.
+
+    ``by_kind`` adds ``by_kind``: Recall@K per caption kind, pooled over the categories (generated catalogues
+    only: their ``caption_provenance.jsonl`` records the kinds). ``weight_sweep`` (grid points, e.g. 21) adds
+    ``weight_sweep``: the oracle balance of a plain weighted sum and how the composer's weights follow it
+    (:mod:`cti_ir.weight_sweep`), over all queries and, with ``by_kind``, per kind.
+    """
     from .data import open_benchmark
 
     bench = open_benchmark(dataset, root)
     split = split or ("val" if dataset == "fashioniq" else "test")
+    kind_map = None
+    if by_kind:  # before encoding anything: a folder without kinds is a user error, found at once
+        from .data.caption_kinds import read_caption_kinds
+
+        kind_map = read_caption_kinds(bench.root)
     all_splits = bench.eval_splits(split=split, protocol=protocol, skip_missing=skip_missing)
     eval_splits = [s for s in all_splits if s.name in categories] if categories else all_splits
-    per_split = {}
+    per_split, outcomes, kinds = {}, [], []
     for s in eval_splits:
-        per_split[s.name] = evaluate_split(model, s, bench.image_path, RECALL_KS[dataset], batch_size, num_workers,
-                                           progress, gallery_encoder)
+        if kind_map is not None:
+            from .data.caption_kinds import query_kinds
+
+            kinds += query_kinds(s, kind_map)
+        outcome = rank_split(model, s, bench.image_path, batch_size, num_workers, progress, gallery_encoder)
+        per_split[s.name] = split_result(outcome, s, RECALL_KS[dataset])
         per_split[s.name].update(queries_published=len(s.queries) + s.dropped_queries,
                                  gallery_published=len(s.gallery) + s.dropped_gallery)
+        if by_kind or weight_sweep:
+            outcomes.append(outcome)
     result = summarize(dataset, per_split)
     result.update(protocol=protocol, split=split, root=str(root),
                   reduced_protocol=protocol_coverage(per_split, [s.name for s in all_splits]))
+    if outcomes:
+        from .kind_analysis import analyse_outcomes
+
+        result.update(analyse_outcomes(outcomes, RECALL_KS[dataset], kinds if by_kind else None, weight_sweep))
     return result
 
 
@@ -203,6 +253,13 @@ def format_table(result: dict) -> str:
         lines.append("composer's image weight per query (text = 1 - image): " + "; ".join(
             f"{name} mean {w['mean']:.2f}, std {w['std']:.2f}, range {w['min']:.2f}-{w['max']:.2f}"
             for name, w in weights))
+    if "by_kind" in result or "weight_sweep" in result:
+        from .kind_analysis import format_by_kind, format_sweep
+
+        if "by_kind" in result:
+            lines.append(format_by_kind(result))
+        if "weight_sweep" in result:
+            lines.append(format_sweep(result))
     return "\n".join(lines)
 
 
@@ -257,6 +314,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="asymmetric search: embed the galleries with this gallery model carried into --checkpoint's "
                         "space by its transformation (repeat for an ensemble, as `cti_ir.index build`); the "
                         "queries are still encoded by --checkpoint alone")
+    p.add_argument("--by-kind", action="store_true",
+                   help="also report Recall@K per caption kind (relative, partial, absolute, vague, mistake), pooled "
+                        "over the categories; needs a catalogue written by `python -m data_prep.synth`, whose "
+                        "caption_provenance.jsonl records each triplet's kind")
+    p.add_argument("--weight-sweep", nargs="?", type=int, const=21, default=None, metavar="STEPS",
+                   help="also rank every query with a plain weighted sum of the model's image and text features at "
+                        "STEPS image weights from 0 to 1 (default 21, every 0.05): the best weight per query is the "
+                        "oracle balance (the ceiling of weighting, chosen with hindsight); reports its recall, the "
+                        "best fixed weight, and how closely the composer's own weights follow it (hit rate, mean "
+                        "absolute error, Pearson r); per kind with --by-kind")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     return p
@@ -264,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.weight_sweep is not None and args.weight_sweep < 2:
+        print(f"error: --weight-sweep needs at least 2 steps (the weights 0 and 1), got {args.weight_sweep}",
+              file=sys.stderr)
+        return 2
     from .checkpoint import CheckpointError, load_checkpoint
 
     try:
@@ -274,7 +345,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             gallery = load_ensemble(model, args.gallery_model, device=args.device)
         result = evaluate(model, args.dataset, args.root, args.split, args.protocol, args.batch_size, args.workers,
-                          args.skip_missing, progress=True, categories=args.categories, gallery_encoder=gallery)
+                          args.skip_missing, progress=True, categories=args.categories, gallery_encoder=gallery,
+                          by_kind=args.by_kind, weight_sweep=args.weight_sweep)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -158,3 +158,84 @@ def test_stage3_with_skip_missing_evaluates_on_the_reduced_protocol(fake_fiq, tm
     details = json.loads((out / "best" / "metrics.json").read_text())["details"]["fashioniq"]
     assert details["reduced_protocol"]["reduced_splits"] == ["dress"]
     assert (details["splits"]["dress"]["queries"], details["splits"]["dress"]["queries_published"]) == (3, 4)
+
+
+# --- caption kinds and the oracle balance (issue 14) ------------------------------------------------------------
+
+def _plane_case(best_weights):
+    """Queries whose target lies exactly where a plain weighted sum of image e1 and text e2 points at its known
+    best weight; every other grid direction is a gallery distractor, so only that weight ranks the target first."""
+    from cti_ir.weight_sweep import weight_grid
+
+    grid = weight_grid(21)
+    directions = F.normalize(torch.stack([grid, 1 - grid], dim=1).float(), dim=-1)
+    gallery = torch.cat([directions, torch.zeros(21, 1)], dim=1)  # 21 items on the e1-e2 quarter circle
+    n = len(best_weights)
+    image = torch.tensor([[1.0, 0.0, 0.0]]).repeat(n, 1)
+    text = torch.tensor([[0.0, 1.0, 0.0]]).repeat(n, 1)
+    targets = torch.tensor([int(round(w * 20)) for w in best_weights])
+    return grid, image, text, gallery, targets
+
+
+def test_oracle_sweep_finds_the_known_best_weight():
+    from cti_ir.weight_sweep import agreement, oracle_balance, sweep_ranks
+
+    best_weights = [0.0, 0.3, 0.75, 1.0]
+    grid, image, text, gallery, targets = _plane_case(best_weights)
+    ranks = sweep_ranks(image, text, gallery, targets, grid)
+    best, mask, centre = oracle_balance(ranks, grid)
+    assert best.tolist() == [0, 0, 0, 0]
+    assert mask.sum(dim=1).tolist() == [1, 1, 1, 1]  # one best weight each
+    assert centre.tolist() == pytest.approx(best_weights)
+    assert (ranks[:, 10] > 0).all()  # the fixed 50/50 mix ranks a distractor above every target here
+    exact = agreement(torch.tensor(best_weights), mask, centre, grid)
+    assert exact == {"hit_rate": 1.0, "mae": pytest.approx(0.0, abs=1e-6), "pearson": pytest.approx(1.0)}
+    off = agreement(torch.tensor([0.5, 0.5, 0.5, 0.5]), mask, centre, grid)
+    assert off["hit_rate"] == 0.0 and off["pearson"] is None
+    assert off["mae"] == pytest.approx((0.5 + 0.2 + 0.25 + 0.5) / 4)
+
+
+def test_sweep_summary_reports_the_ceiling_and_the_best_fixed_weight():
+    from cti_ir.weight_sweep import summarize_sweep, sweep_ranks
+
+    grid, image, text, gallery, targets = _plane_case([0.3, 0.3, 0.3, 0.9])
+    ranks = sweep_ranks(image, text, gallery, targets, grid)
+    s = summarize_sweep(ranks, grid, (1,), torch.full((4,), 0.3), ranks[:, 6])
+    assert s["oracle"]["R@1"] == 100.0
+    assert s["best_fixed"]["image_weight"] == pytest.approx(0.3) and s["best_fixed"]["R@1"] == 75.0
+    assert s["composer"]["R@1"] == 75.0 and s["agreement"]["hit_rate"] == 0.75
+
+
+def test_by_kind_counts_match_the_annotation(synth_small, tiny_checkpoint, capsys):
+    fiq = synth_small / "fashioniq"
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--by-kind",
+                    "--weight-sweep", "5", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in (fiq / "caption_provenance.jsonl").read_text().splitlines()]
+    expected = {}
+    for r in rows:
+        if r["split"] == "val":
+            expected[r["kind"]] = expected.get(r["kind"], 0) + 1
+    assert {k: v["queries"] for k, v in result["by_kind"].items()} == expected
+    assert sum(expected.values()) == sum(s["queries"] for s in result["splits"].values())
+    sweep = result["weight_sweep"]
+    assert sweep["grid"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert set(sweep["by_kind"]) == set(expected)
+    for section in [sweep["all"], *sweep["by_kind"].values()]:
+        # With hindsight per query, the oracle is at least as good as any one weight for all queries.
+        assert section["oracle"]["score"] >= section["best_fixed"]["score"]
+        assert max(f["score"] for f in section["fixed"].values()) == section["best_fixed"]["score"]
+    # The pooled composer recall is the queries' own recall: it matches the per-category table.
+    n = sum(s["queries"] for s in result["splits"].values())
+    pooled = sum(s["R@10"] * s["queries"] for s in result["splits"].values()) / n
+    assert sweep["all"]["composer"]["R@10"] == pytest.approx(pooled)
+    table = ev.format_table(result)
+    assert "per caption kind" in table and "| vague |" in table and "weight sweep" in table
+
+
+def test_by_kind_on_a_folder_without_kinds_is_a_clear_error(fake_fiq, tiny_checkpoint, capsys):
+    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fake_fiq),
+                    "--by-kind"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "caption_provenance.jsonl" in err and "leave out --by-kind" in err
+    assert len(err.strip().splitlines()) == 1

@@ -390,7 +390,9 @@ class SearchPage:
             return _keep_reference("**Error:** " + (
                 f"The image of product {md_code(item['image_id'])} is missing from disk, so it cannot be the "
                 f"reference; pick another one."))
-        label = f"Reference: product {md_code(item['image_id'])} ({md_escape(item_label(item))})"
+        label = f"Reference: product {md_code(item['image_id'])}"
+        if item.get("categories"):
+            label += f" ({md_escape(', '.join(c.replace('_', ' ') for c in item['categories']))})"
         status = f"{why} product {md_code(item['image_id'])} is the reference now: type how the result should " \
                  f"differ and press Search, or press More like this."
         picker = gr.update() if from_picker else self.picker_without_highlight()
@@ -482,7 +484,7 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
                                               elem_id="reference-label")
                 # A heading of our own: Gradio's floating label covered the first thumbnail.
                 gr.Markdown("…or pick one from the catalogue:", elem_id="picker-heading")
-                samples = gr.Gallery(page.sample_gallery(), show_label=False, columns=4, height="auto",
+                samples = gr.Gallery(page.sample_gallery(), show_label=False, columns=4, rows=2, height=290,
                                      allow_preview=False, object_fit="contain", elem_id="catalogue-picker")
                 random_button = gr.Button("Random product", size="sm", elem_id="random-product")
             with gr.Column(scale=1):
@@ -675,7 +677,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if share_url:
         print(f"public link: {share_url} (temporary, from --share)", flush=True)
     elif not args.share:
-        print("a temporary public link: restart with --share", flush=True)
+        print("for a temporary public link, restart with --share (needs internet access)", flush=True)
     print("press Ctrl+C to stop", flush=True)
     try:
         server.demo.block_thread()

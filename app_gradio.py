@@ -34,7 +34,9 @@ import gradio as gr  # noqa: E402
 log = logging.getLogger("cti_ir.app")
 
 #: Result and picker captions: the product label and score on the first line, then the description, wrapped (three
-#: lines, all of it on hover) instead of Gradio's one clipped line; the picker's captions span the thumbnail.
+#: lines, all of it on hover) instead of Gradio's one clipped line; the picker's captions span the thumbnail. The
+#: picker shows no selection: the reference image and its label say what was picked, and a highlight that Gradio
+#: keeps after an upload would point at a product that is no longer the reference.
 PAGE_CSS = """
 #results .caption-label, #catalogue-picker .caption-label {
   white-space: normal; max-width: 100%; left: 0; right: 0; bottom: 0; border-radius: 0; opacity: 0.92;
@@ -44,13 +46,19 @@ PAGE_CSS = """
 #catalogue-picker .caption-label { -webkit-line-clamp: 1; line-clamp: 1; text-align: center; }
 #results .thumbnail-lg:hover .caption-label { -webkit-line-clamp: unset; line-clamp: unset; opacity: 1; }
 #picker-heading p { margin: 0; }
+#catalogue-picker .thumbnail-item.selected { --ring-color: transparent; border-color: var(--border-color-primary); }
 """
+
+
+def _override_preprocess(component, preprocess):
+    # Remembered under a name of ours: report_unreadable_inputs puts it back on the per-session copies Gradio makes.
+    component.preprocess = component._cti_ir_preprocess = preprocess
+    return component
 
 
 def raw_input(component):
     """``component`` hands its raw payload to the handler: no range, choice or type check of Gradio's own."""
-    component.preprocess = lambda payload: payload
-    return component
+    return _override_preprocess(component, lambda payload: payload)
 
 
 def upload_image(**kwargs) -> gr.Image:
@@ -69,8 +77,7 @@ def upload_image(**kwargs) -> gr.Image:
             return str(payload.path)
         return gradio_preprocess(payload)
 
-    component.preprocess = preprocess
-    return component
+    return _override_preprocess(component, preprocess)
 
 
 def _image_payload_message(value) -> str:
@@ -91,12 +98,21 @@ def report_unreadable_inputs(demo: gr.Blocks, image: gr.components.Component) ->
 
     Every other input of the page hands its raw value to the handler (:func:`raw_input`), so a failure here is
     about ``image``: the only input whose payload Gradio validates, fetches or checks against its upload folder.
+
+    Also, before each event: when a handler updates a component's properties (``gr.update(...)``), Gradio rebuilds
+    that component for the session from its constructor arguments, and the rebuilt copy has Gradio's own
+    ``preprocess`` again; ours is put back on it here, so the rules hold for the whole session.
     """
     gradio_preprocess_data = demo.preprocess_data
 
-    async def preprocess_data(block_fn, inputs, *args, **kwargs):
+    async def preprocess_data(block_fn, inputs, state, *args, **kwargs):
+        if state is not None:
+            for block in block_fn.inputs:
+                ours = getattr(block, "_cti_ir_preprocess", None)
+                if ours is not None and block._id in state and state[block._id] is not block:
+                    state[block._id].preprocess = ours
         try:
-            return await gradio_preprocess_data(block_fn, inputs, *args, **kwargs)
+            return await gradio_preprocess_data(block_fn, inputs, state, *args, **kwargs)
         except gr.Error:
             raise
         except Exception as e:  # noqa: BLE001 - whatever Gradio raised, the caller gets one sentence

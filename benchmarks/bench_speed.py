@@ -19,8 +19,10 @@ search    End-to-end latency of one composed query through ``cti_ir.search.Searc
 indexing  Images/s of ``cti_ir.index.build_index`` on a folder of JPEG product pictures (``--images`` or generated),
           against the encoder's raw forward throughput (``model.encode_images`` on ready-made tensors of the same
           batch size) and the decode + preprocess throughput, on the same machine.
-app       p50/p95 latency of ``/search`` on the Gradio app under N concurrent clients (default 16) on loopback for
-          a fixed time, each thread with its own ``gradio_client.Client``; every failed request is counted.
+app       p50/p95 latency of the app under N concurrent clients (default 16) on loopback for a fixed time: first
+          the page's ``/search`` endpoint, each thread with its own ``gradio_client.Client``, then the JSON API
+          (``POST /api/search``, multipart upload + text, each thread on its own keep-alive HTTP connection);
+          every failed request is counted. ``--app-script`` measures another copy of the app (a baseline).
 launch    Seconds from starting ``python app.py`` (no arguments: the built-in demo) until its page answers HTTP 200:
           once on an empty demo cache (generate the catalogue, index it) and then ``--launches`` more times on the
           filled cache. The cache lives in the work folder, so the user's own demo cache is never touched.
@@ -429,8 +431,88 @@ def stop_process(proc: subprocess.Popen) -> None:
         proc.wait()
 
 
+def run_clients(clients: int, duration: float, connect: Callable[[int], Any],
+                request: Callable[[Any, int], str | None]) -> dict:
+    """``clients`` threads, each with its own connection (``connect(n)``), send requests back to back for
+    ``duration`` seconds; ``request(connection, i)`` returns None on success or why it failed. Every failure counts."""
+    latencies: list[float] = []
+    failures: list[str] = []
+    lock = threading.Lock()
+    start_barrier = threading.Barrier(clients + 1)
+    stop_at = [math.inf]
+
+    def client_loop(n: int) -> None:
+        try:
+            connection = connect(n)
+        except Exception as e:  # noqa: BLE001 - a client that cannot connect is a failure to report
+            with lock:
+                failures.append(f"client {n} could not connect: {type(e).__name__}: {e}")
+            start_barrier.wait()
+            return
+        start_barrier.wait()
+        i = n
+        while time.perf_counter() < stop_at[0]:
+            t = time.perf_counter()
+            try:
+                problem = request(connection, i)
+            except Exception as e:  # noqa: BLE001 - every failure is counted, whatever its type
+                problem = f"{type(e).__name__}: {e}"
+            elapsed = time.perf_counter() - t
+            i += clients
+            with lock:
+                (failures.append(problem) if problem else latencies.append(elapsed))
+
+    threads = [threading.Thread(target=client_loop, args=(n,), daemon=True) for n in range(clients)]
+    for t in threads:
+        t.start()
+    start_barrier.wait()  # every client connected: the timed window starts now
+    began = time.perf_counter()
+    stop_at[0] = began + duration
+    for t in threads:
+        t.join(duration + 120)
+    wall = time.perf_counter() - began
+    return {"clients": clients, "duration_s": duration, "wall_s": wall, "requests": len(latencies) + len(failures),
+            "failed": len(failures), "failure_examples": sorted(set(failures))[:5], "latency": percentiles(latencies),
+            "throughput_rps": len(latencies) / wall}
+
+
+def multipart_body(fields: dict[str, str], image: bytes, boundary: str = "cti-ir-bench-boundary") -> tuple[bytes, str]:
+    """A multipart/form-data body with the text fields and one image file, and its Content-Type."""
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="reference.jpg"\r\n'
+                 f'Content-Type: image/jpeg\r\n\r\n'.encode() + image + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def bench_json_api(args, url: str, reference_files: list[str], log: Callable[[str], None]) -> dict:
+    """Latency of ``POST /api/search`` under concurrent clients, each on its own keep-alive HTTP connection."""
+    import http.client
+    import urllib.parse
+
+    parsed = urllib.parse.urlparse(url)
+    bodies = [multipart_body({"text": MODIFICATIONS[i % len(MODIFICATIONS)], "k": "10"}, Path(f).read_bytes())
+              for i, f in enumerate(reference_files)]
+
+    def connect(n: int):
+        return http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
+
+    def request(connection, i: int) -> str | None:
+        body, content_type = bodies[i % len(bodies)]
+        connection.request("POST", "/api/search", body=body, headers={"Content-Type": content_type})
+        response = connection.getresponse()
+        data = response.read()
+        if response.status != 200:
+            return f"HTTP {response.status}: {data[:200].decode(errors='replace')}"
+        return None if json.loads(data).get("hits") else "no hits"
+
+    log(f"[app] JSON API: {args.clients} clients for {args.duration:.0f} s on {url}api/search")
+    return {"url": url + "api/search", **run_clients(args.clients, args.duration, connect, request)}
+
+
 def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Callable[[str], None]) -> dict:
-    """Latency of the app's /search endpoint under concurrent clients on loopback."""
+    """Latency of the app's page (``/search`` through gradio_client) and of its JSON API under concurrent
+    clients on loopback, one after the other on the same launched app."""
     from gradio_client import Client, handle_file
 
     reference_files = []
@@ -456,11 +538,13 @@ def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Ca
         url = f"http://127.0.0.1:{port}/"
         cmd = [sys.executable, str(args.app_script), "--checkpoint", str(checkpoint), "--index", str(index),
                "--host", "127.0.0.1", "--port", str(port)] + list(args.app_args)
-        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
+        env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1",
+                   CTI_IR_CACHE=str(workdir / "app-cache"))  # thumbnails in the work folder, not the user's cache
         app_log = open(workdir / "app.log", "w")
         log(f"[app] launching: {' '.join(cmd)}")
         proc = subprocess.Popen(cmd, cwd=str(Path(args.app_script).resolve().parent), env=env, stdout=app_log,
                                 stderr=subprocess.STDOUT)
+    url = url if url.endswith("/") else url + "/"
     try:
         t0 = time.perf_counter()
         try:
@@ -468,51 +552,22 @@ def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Ca
         except (RuntimeError, TimeoutError) as e:
             tail = (workdir / "app.log").read_text(errors="replace")[-2000:] if app_log is not None else ""
             raise RuntimeError(f"{e}; the end of its output:\n{tail}") from None
-        log(f"[app] answering on {url} after {time.perf_counter() - t0:.1f} s; {args.clients} clients for "
-            f"{args.duration:.0f} s")
-        latencies: list[float] = []
-        failures: list[str] = []
-        lock = threading.Lock()
-        start_barrier = threading.Barrier(args.clients + 1)
-        stop_at = [math.inf]
+        log(f"[app] answering on {url} after {time.perf_counter() - t0:.1f} s")
+        out: dict[str, Any] = {"url": url, "launched": proc is not None, "app_args": list(args.app_args),
+                               "app_script": str(args.app_script)}
+        if "page" in args.app_endpoints:
+            log(f"[app] page: {args.clients} gradio_client clients for {args.duration:.0f} s ({args.api_name})")
 
-        def client_loop(n: int) -> None:
-            try:
-                client = Client(url, verbose=False, download_files=False)
-            except Exception as e:  # noqa: BLE001 - a client that cannot connect is a failure to report
-                with lock:
-                    failures.append(f"client {n} could not connect: {type(e).__name__}: {e}")
-                start_barrier.wait()
-                return
-            start_barrier.wait()
-            i = n
-            while time.perf_counter() < stop_at[0]:
+            def page_request(client, i: int) -> str | None:
                 reference, text = reference_files[i % len(reference_files)], MODIFICATIONS[i % len(MODIFICATIONS)]
-                i += args.clients
-                t = time.perf_counter()
-                try:
-                    out = client.predict(handle_file(reference), text, *args.app_extra, api_name=args.api_name)
-                    problem = _app_output_problem(out)
-                except Exception as e:  # noqa: BLE001 - every failure is counted, whatever its type
-                    problem = f"{type(e).__name__}: {e}"
-                elapsed = time.perf_counter() - t
-                with lock:
-                    (failures.append(problem) if problem else latencies.append(elapsed))
+                return _app_output_problem(client.predict(handle_file(reference), text, *args.app_extra,
+                                                          api_name=args.api_name))
 
-        threads = [threading.Thread(target=client_loop, args=(n,), daemon=True) for n in range(args.clients)]
-        for t in threads:
-            t.start()
-        start_barrier.wait()  # every client connected: the timed window starts now
-        began = time.perf_counter()
-        stop_at[0] = began + args.duration
-        for t in threads:
-            t.join(args.duration + 120)
-        wall = time.perf_counter() - began
-        return {"url": url, "clients": args.clients, "duration_s": args.duration, "wall_s": wall,
-                "requests": len(latencies) + len(failures), "failed": len(failures),
-                "failure_examples": sorted(set(failures))[:5], "latency": percentiles(latencies),
-                "throughput_rps": len(latencies) / wall, "launched": proc is not None,
-                "app_args": list(args.app_args)}
+            out.update(run_clients(args.clients, args.duration,
+                                   lambda n: Client(url, verbose=False, download_files=False), page_request))
+        if "json" in args.app_endpoints:
+            out["json_api"] = bench_json_api(args, url, reference_files, log)
+        return out
     finally:
         if proc is not None:
             stop_process(proc)
@@ -605,15 +660,22 @@ def markdown_report(results: dict[str, Any]) -> str:
         lines.append("")
     a = results.get("app")
     if a:
-        lat = a["latency"]
-        lines += [f"### App under {a['clients']} concurrent clients ({a['duration_s']:.0f} s on loopback, "
-                  f"`/search`{' ' + ' '.join(a['app_args']) if a['app_args'] else ''})", "",
-                  "| clients | requests | failed | p50 | p95 | max | throughput |",
-                  "|---:|---:|---:|---:|---:|---:|---:|",
-                  f"| {a['clients']} | {a['requests']} | {a['failed']} | {lat['p50_ms']:.0f} ms | "
-                  f"{lat['p95_ms']:.0f} ms | {lat['max_ms']:.0f} ms | {a['throughput_rps']:.1f} req/s |", ""]
-        if a["failure_examples"]:
-            lines += ["Failures: " + "; ".join(a["failure_examples"]), ""]
+        rows = [("page, `/search` (gradio_client)", a)] if "latency" in a else []
+        if a.get("json_api"):
+            rows.append(("JSON API, `POST /api/search`", a["json_api"]))
+        first = rows[0][1] if rows else {"clients": "?", "duration_s": math.nan}
+        lines += [f"### App under {first['clients']} concurrent clients ({first['duration_s']:.0f} s each on "
+                  f"loopback{', ' + ' '.join(a['app_args']) if a['app_args'] else ''})", "",
+                  "| endpoint | requests | failed | p50 | p95 | max | throughput |",
+                  "|---|---:|---:|---:|---:|---:|---:|"]
+        for name, r in rows:
+            lat = r["latency"]
+            lines.append(f"| {name} | {r['requests']} | {r['failed']} | {lat['p50_ms']:.0f} ms | "
+                         f"{lat['p95_ms']:.0f} ms | {lat['max_ms']:.0f} ms | {r['throughput_rps']:.1f} req/s |")
+        lines.append("")
+        for name, r in rows:
+            if r["failure_examples"]:
+                lines += [f"Failures ({name}): " + "; ".join(r["failure_examples"]), ""]
     la = results.get("launch")
     if la:
         later = ", ".join(f"{t:.1f} s" for t in la["later_s"]) or "-"
@@ -676,7 +738,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="extra command-line arguments for the app (must come last), e.g. --concurrency 4")
     g.add_argument("--clients", type=int, default=16, help="concurrent clients, one thread and Client each")
     g.add_argument("--duration", type=float, default=30.0, help="seconds the clients keep sending queries")
-    g.add_argument("--api-name", default="/search", help="endpoint to call")
+    g.add_argument("--api-name", default="/search", help="Gradio endpoint the page's clients call")
+    g.add_argument("--app-endpoints", nargs="+", choices=["page", "json"], default=["page", "json"],
+                   help="what to measure, one after the other on the same app: the page (gradio_client on "
+                        "--api-name) and the JSON API (POST /api/search, keep-alive HTTP connections)")
     g.add_argument("--app-extra", nargs="*", default=[],
                    help="extra positional values after (image, text) for the endpoint, as JSON "
                         "(e.g. '\"All\"' 10); by default the endpoint's own defaults are used")

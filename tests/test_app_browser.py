@@ -50,14 +50,16 @@ def served_demo(tmp_path_factory):
 
     checkpoint, index, info = prepare_demo(tmp_path_factory.mktemp("demo_cache"), size="small")
     engine = SearchEngine(checkpoint, index)
-    demo = app.build_app(engine)
+    server = app.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbnails"))  # as app.py serves
     port = free_port()
-    app.launch(demo, engine, port=port, prevent_thread_lock=True, quiet=True)
+    app.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, api=server.api,
+               thumbnails=server.thumbnails)
     upload = sorted((Path(info["fashioniq"]) / "images").glob("*.png"))[0]
     try:
         yield f"http://127.0.0.1:{port}/", upload
     finally:
-        demo.close()
+        server.demo.close()
+        server.batcher.close()
 
 
 @pytest.fixture(scope="module")
@@ -114,32 +116,56 @@ def _status(driver) -> str:
     return driver.find_element("css selector", "#status").text
 
 
+def _captions(driver, gallery: str) -> list[str]:
+    return driver.execute_script(
+        f"return [...document.querySelectorAll('#{gallery} .caption-label')].map(c => c.textContent.trim());")
+
+
+def _upload_field(driver):
+    """The reference image's file input, re-found: Gradio re-renders it whenever the image changes."""
+    fields = driver.find_elements("css selector", "#reference-image input[type=file]")
+    if not fields:  # an image is shown and no drop zone: remove it first, as a user would
+        driver.find_element("css selector", "#reference-image button[aria-label='Remove Image']").click()
+        fields = _wait(driver, lambda d: d.find_elements("css selector", "#reference-image input[type=file]"),
+                       "the upload field")
+    return fields[0]
+
+
+def _picker_highlighted(driver) -> int:
+    """Picker thumbnails that look different from the others (a selection ring or border)."""
+    return driver.execute_script(
+        "const items = [...document.querySelectorAll('#catalogue-picker .thumbnail-item')];"
+        "const look = e => { const s = getComputedStyle(e); return s.borderColor + '|' + s.boxShadow; };"
+        "const plain = look(items.find(e => !e.classList.contains('selected')));"
+        "return items.filter(e => look(e) !== plain).length;")
+
+
 def test_search_in_a_real_browser(served_demo, browser, tmp_path):
     from selenium.webdriver.common.by import By
 
     url, upload = served_demo
     browser.get(url)
-    file_input = _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#reference-image input[type=file]"),
-                       "the upload field")[0]
+    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#reference-image input[type=file]"), "the upload field")
+    label = lambda d: d.find_element(By.CSS_SELECTOR, "#reference-label").text  # noqa: E731
 
-    # A text file named .png: the page says what is wrong and keeps working.
-    fake = tmp_path / "not_a_photo.png"
-    fake.write_text("just text")
-    file_input.send_keys(str(fake))
-    _wait(browser, lambda d: "uploaded image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
-          "the reference label")
-    browser.find_element(By.CSS_SELECTOR, "#search-button").click()
-    _wait(browser, lambda d: "Error" in _status(d), "the error message")
-    assert "not an image" in _status(browser), _status(browser)
-    browser.find_element(By.CSS_SELECTOR, "#reference-image button[aria-label='Remove Image']").click()
-    _wait(browser, lambda d: "No reference image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
-          "the cleared reference")
+    # The catalogue picker: a readable label on every thumbnail, nothing covering or clipping its first row.
+    _wait(browser, lambda d: len(_captions(d, "catalogue-picker")) == 8, "the picker's 8 labelled thumbnails")
+    for caption in _captions(browser, "catalogue-picker"):
+        assert " · " in caption and "img_womens" not in caption, caption
+    assert not browser.find_elements(By.CSS_SELECTOR, "#catalogue-picker label, #catalogue-picker .label-wrap")
+    clipped = browser.execute_script(
+        "const wrap = document.querySelector('#catalogue-picker .grid-wrap');"
+        "const first = document.querySelector('#catalogue-picker .thumbnail-item');"
+        "return first.getBoundingClientRect().top < wrap.getBoundingClientRect().top - 1;")
+    assert not clipped, "the picker's first row is clipped"
 
-    file_input = browser.find_element(By.CSS_SELECTOR, "#reference-image input[type=file]")
-    file_input.send_keys(str(upload))
-    _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#reference-image img"), "the uploaded preview")
-    _wait(browser, lambda d: "uploaded image" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
-          "the reference label")
+    # A pick from the catalogue, then an upload: the pick is no longer highlighted.
+    browser.find_elements(By.CSS_SELECTOR, "#catalogue-picker .thumbnail-item")[2].click()
+    _wait(browser, lambda d: "Reference: product" in label(d), "the picked product to become the reference")
+    _upload_field(browser).send_keys(str(upload))
+    _wait(browser, lambda d: "uploaded image" in label(d), "the reference label")
+    browser.find_element(By.CSS_SELECTOR, "#modification textarea").click()  # the mouse leaves the picker
+    assert _picker_highlighted(browser) == 0  # no thumbnail looks picked once the upload is the reference
 
     text = browser.find_element(By.CSS_SELECTOR, "#modification textarea")
     text.send_keys("is red and has long sleeves")
@@ -148,13 +174,27 @@ def test_search_in_a_real_browser(served_demo, browser, tmp_path):
     assert "Found 10 products (image + text)" in _status(browser), _status(browser)
     _wait(browser, lambda d: _loaded_result_images(d) >= 10, "10 result images to load")
     assert "image" in browser.find_element(By.CSS_SELECTOR, "#weights").text
-    captions = browser.find_element(By.CSS_SELECTOR, "#results").text
-    assert "score" in captions
+    captions = _captions(browser, "results")
+    assert len(captions) == 10
+    for caption in captions:  # label, score and the description, not one clipped line
+        assert " · score " in caption and len(caption.split("\n")[-1]) > 10, caption
+    wrapped = browser.execute_script(
+        "return getComputedStyle(document.querySelector('#results .caption-label')).whiteSpace;")
+    assert wrapped == "normal"
+
+    # A text file named .png: removed at once with our message; the results stay on the page.
+    fake = tmp_path / "not_a_photo.png"
+    fake.write_text("just text")
+    _upload_field(browser).send_keys(str(fake))
+    _wait(browser, lambda d: "Error" in _status(d), "the error message")
+    assert "not an image that can be read" in _status(browser), _status(browser)
+    _wait(browser, lambda d: "No reference image" in label(d), "the bad upload to be removed")
+    assert not browser.find_elements(By.CSS_SELECTOR, "#reference-image img")  # no broken-image icon
+    assert _loaded_result_images(browser) >= 10
 
     # Click-to-refine: the first result becomes the reference, and a second turn is recorded.
     browser.find_elements(By.CSS_SELECTOR, "#results button.thumbnail-item, #results .thumbnail-item")[0].click()
-    _wait(browser, lambda d: "Reference: product" in d.find_element(By.CSS_SELECTOR, "#reference-label").text,
-          "the clicked result to become the reference")
+    _wait(browser, lambda d: "Reference: product" in label(d), "the clicked result to become the reference")
     text = browser.find_element(By.CSS_SELECTOR, "#modification textarea")
     assert text.get_attribute("value") == ""
     text.send_keys("is blue")

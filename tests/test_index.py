@@ -231,6 +231,7 @@ def _parts(out: Path) -> dict[str, tuple[int, int]]:
     return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in (out / EMBEDDINGS_DIR).glob("part-*")}
 
 
+@pytest.mark.slow  # a second interpreter and a real kill; the in-process interruption above is the fast check
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 def test_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, model, tmp_path):
     # Bigger images and 4-image chunks stretch the build over 40 chunks (about a second on a laptop core), so
@@ -652,6 +653,7 @@ def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoi
 
 
 # ------------------------------------------------------------------------------------------------ sharded build
+@pytest.mark.slow  # two torchrun processes (gloo): about 13 CPU-seconds; CI runs the slow tests too
 def test_two_process_sharded_build_equals_the_one_process_build(checkpoint, catalogue, built, tmp_path):
     """`torchrun --nproc_per_node 2 -m cti_ir.index build` (gloo, CPU) writes the one-process build's files."""
     out = tmp_path / "sharded"

@@ -46,6 +46,7 @@ from cti_ir.gallery import index_mode_summary  # noqa: E402
 from app_gradio import (catalogue_dirs, gradio_file_url, launch, md_code, md_escape, raw_input,  # noqa: E402,F401
                         report_unreadable_inputs, upload_image)
 from cti_ir.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, SearchBatcher  # noqa: E402
+from cti_ir.composers import balance_in_words  # noqa: E402
 from cti_ir.http_api import API_PATH, SearchApi  # noqa: E402
 from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image  # noqa: E402
 from cti_ir.messages import image_error_message, query_error_message  # noqa: E402
@@ -233,7 +234,9 @@ class SearchPage:
         if result.mode == "text":
             return "**Weights:** text only (no reference image) — image 0.00 · text 1.00"
         source = "set manually" if override else "predicted by the composer for this query"
-        return f"**Weights** ({source}): image **{result.image_weight:.2f}** · text **{result.text_weight:.2f}**"
+        carried = "weighted" if override else "carried"
+        return (f"**Weights** ({source}): image **{result.image_weight:.2f}** · text **{result.text_weight:.2f}** "
+                f"— this query is {carried} by {balance_in_words(result.image_weight)}")
 
     # ----------------------------------------------------------------------------------------------- search
     def search(self, image: Any = None, text: str | None = None, category: str | None = ALL_CATEGORIES,

@@ -29,6 +29,7 @@ class ComposeOutput(NamedTuple):
     image_weight: torch.Tensor   # (N,), how much the reference image counted
     text_weight: torch.Tensor    # (N,), how much the text counted
     weight_logits: torch.Tensor | None = None  # (N, 2) pre-softmax weights, for the self-supervised loss
+    residual: torch.Tensor | None = None       # (N, D) the adaptive composer's residual, for the oracle target
 
 
 def _constant_weights(features: torch.Tensor, image_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,11 +105,23 @@ class AdaptiveWeightingComposer(nn.Module):
     The residual head has the Combiner's capacity on purpose: a first version with a small residual behind a gate
     initialised at 0.1 lost to the Combiner in the side-by-side benchmark (README, Benchmarks), so the gate now
     starts at 1.
+
+    ``residual`` says where the residual acts. ``"free"`` (the first design): beside the mix,
+    ``w_img * image + w_txt * text + g * r``, so the weights only trade the two raw features while the residual,
+    which carries the modification, is not weighted at all. ``"text"``: on the text side of the mix,
+    ``w_img * image + w_txt * (text + g * r)``: the residual is what the text asks to change, and a text the
+    composer does not trust (a vague caption) takes its change with it, so the weights decide how much of the
+    whole modification the query gets.
     """
 
+    RESIDUAL_MODES = ("free", "text")
+
     def __init__(self, dim: int, projection_dim: int | None = None, hidden_dim: int | None = None,
-                 dropout: float = 0.1, residual_init: float = 1.0):
+                 dropout: float = 0.1, residual_init: float = 1.0, residual: str = "free"):
         super().__init__()
+        if residual not in self.RESIDUAL_MODES:
+            raise ValueError(f"unknown residual mode {residual!r}; choose one of {', '.join(self.RESIDUAL_MODES)}")
+        self.residual_mode = residual
         projection_dim = projection_dim or 2 * dim
         hidden_dim = hidden_dim or 4 * dim
         self.image_projection = nn.Sequential(nn.Linear(dim, projection_dim), nn.ReLU(), nn.Dropout(dropout))
@@ -130,8 +143,39 @@ class AdaptiveWeightingComposer(nn.Module):
         else:
             wi, wt = weights
         residual = self.residual_gate * self.residual_net(joint)
-        query = wi.unsqueeze(-1) * image_features + wt.unsqueeze(-1) * text_features + residual
-        return ComposeOutput(F.normalize(query, dim=-1), wi, wt, logits)
+        query = compose_weighted(image_features, text_features, residual, wi, wt, self.residual_mode)
+        return ComposeOutput(F.normalize(query, dim=-1), wi, wt, logits, residual)
+
+
+def compose_weighted(image_features: torch.Tensor, text_features: torch.Tensor, residual: torch.Tensor,
+                     image_weight: torch.Tensor, text_weight: torch.Tensor, residual_mode: str = "free") -> torch.Tensor:
+    """The adaptive composer's unnormalised query for given weights (also used to search the best weight)."""
+    wi, wt = image_weight.unsqueeze(-1), text_weight.unsqueeze(-1)
+    if residual_mode == "text":
+        return wi * image_features + wt * (text_features + residual)
+    return wi * image_features + wt * text_features + residual
+
+
+def balance_in_words(image_weight: float) -> str:
+    """Which modality carried a query, in words, from its image weight (the text weight is 1 minus it).
+
+    0.8 and above: "almost only the image"; 0.65 and above: "mostly the image"; above 0.55: "the image a little
+    more than the text"; 0.45 to 0.55: "the image and the text about equally"; and the mirror images below.
+    """
+    w = float(image_weight)
+    if w >= 0.8:
+        return "almost only the image"
+    if w >= 0.65:
+        return "mostly the image"
+    if w > 0.55:
+        return "the image a little more than the text"
+    if w <= 0.2:
+        return "almost only the text"
+    if w <= 0.35:
+        return "mostly the text"
+    if w < 0.45:
+        return "the text a little more than the image"
+    return "the image and the text about equally"
 
 
 COMPOSER_NAMES = ("adaptive", "combiner", "sum", "image", "text")

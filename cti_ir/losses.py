@@ -70,6 +70,47 @@ def modality_weight_target(
         return (torch.stack([lp_image, lp_text], dim=-1) / temperature).softmax(dim=-1)
 
 
+def balance_weight_target(
+    image_features: torch.Tensor,
+    text_features: torch.Tensor,
+    target_features: torch.Tensor,
+    logit_scale: torch.Tensor,
+    temperature: float = 1.0,
+    gather: Gather = local_gather,
+    steps: int = 11,
+    residual: torch.Tensor | None = None,
+    residual_mode: str = "free",
+    hard_negatives: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Self-supervised target from the in-batch oracle balance, (N, 2) = (image, text), no labels needed.
+
+    Ours (issue 14): for each triplet, the query is composed at ``steps`` image weights from 0 to 1 (with the
+    composer's own residual when given, as :func:`cti_ir.composers.compose_weighted` does) and each is scored by
+    the log-probability of its target among the batch's targets (and ``hard_negatives``, e.g. the reference
+    images: a query that leans on the image alone finds its own reference first). A softmax over the weights,
+    softened by ``temperature``, gives the expected best weight. Unlike :func:`modality_weight_target`, which
+    compares the two modalities *alone*, this asks which *mix* finds the target: a relative caption needs both,
+    and the target says so instead of swinging to whichever extreme ranks a little better. Detached throughout.
+    """
+    from .composers import compose_weighted
+
+    with torch.no_grad():
+        targets_all, offset = gather(target_features.detach())
+        if hard_negatives is not None:
+            targets_all = torch.cat([targets_all, gather(hard_negatives.detach())[0]])
+        image, text = image_features.detach(), text_features.detach()
+        residual = torch.zeros_like(image) if residual is None else residual.detach()
+        grid = torch.linspace(0.0, 1.0, steps, device=image.device, dtype=image.dtype)
+        scores = []
+        for w in grid:
+            wi = torch.full((image.shape[0],), float(w), device=image.device, dtype=image.dtype)
+            query = F.normalize(compose_weighted(image, text, residual, wi, 1.0 - wi, residual_mode), dim=-1)
+            scores.append(in_batch_log_probability(query, targets_all, offset, logit_scale.detach()))
+        p = (torch.stack(scores, dim=-1) / temperature).softmax(dim=-1)
+        best = (p * grid).sum(dim=-1)
+        return torch.stack([best, 1.0 - best], dim=-1)
+
+
 def modality_weight_loss(weight_logits: torch.Tensor, target_weights: torch.Tensor) -> torch.Tensor:
     """KL(target || predicted) between the self-supervised target and the composer's predicted weights."""
     return F.kl_div(weight_logits.log_softmax(dim=-1), target_weights, reduction="batchmean")

@@ -46,3 +46,35 @@ def test_adaptive_weights_depend_on_the_query_and_can_be_overridden():
 def test_unknown_composer_names_the_choices():
     with pytest.raises(ValueError, match="adaptive"):
         build_composer("concat", 16)
+
+
+def test_a_residual_on_the_text_side_goes_with_the_text_weight():
+    from cti_ir.composers import compose_weighted
+
+    torch.manual_seed(0)
+    composer = build_composer("adaptive", 16, residual="text").eval()
+    img, txt = features(n=8)
+    # All weight on the image: the query is the image, residual or not (a vague caption takes its change with it).
+    only_image = composer(img, txt, (torch.ones(8), torch.zeros(8)))
+    assert torch.allclose(only_image.query, img, atol=1e-5)
+    out = composer(img, txt)
+    rebuilt = F.normalize(compose_weighted(img, txt, out.residual, out.image_weight, out.text_weight, "text"), dim=-1)
+    assert torch.allclose(out.query, rebuilt, atol=1e-5)
+    # The first design keeps the residual outside the mix: all weight on the image still moves the query.
+    free = build_composer("adaptive", 16).eval()
+    assert not torch.allclose(free(img, txt, (torch.ones(8), torch.zeros(8))).query, img, atol=1e-3)
+    with pytest.raises(ValueError, match="free, text"):
+        build_composer("adaptive", 16, residual="image")
+
+
+def test_balance_in_words():
+    from cti_ir.composers import balance_in_words
+
+    assert balance_in_words(0.9) == "almost only the image"
+    assert balance_in_words(0.7) == "mostly the image"
+    assert balance_in_words(0.6) == "the image a little more than the text"
+    assert balance_in_words(0.5) == balance_in_words(0.45) == balance_in_words(0.55) == \
+        "the image and the text about equally"
+    assert balance_in_words(0.4) == "the text a little more than the image"
+    assert balance_in_words(0.3) == "mostly the text"
+    assert balance_in_words(0.1) == balance_in_words(0.0) == "almost only the text"

@@ -1,5 +1,6 @@
 """Losses, and the self-supervised modality-weight target."""
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -37,3 +38,46 @@ def test_weight_target_is_detached_and_loss_is_zero_at_the_target():
     logits = torch.log(torch.tensor([[0.7, 0.3]] * 4))
     assert modality_weight_loss(logits, torch.tensor([[0.7, 0.3]] * 4)).abs() < 1e-6
     assert modality_weight_loss(logits, torch.tensor([[0.1, 0.9]] * 4)) > 0.1
+
+
+def _mixed_targets(image_share: float, n: int = 32, d: int = 64, seed: int = 0):
+    """Targets built as normalize(image_share * image + (1 - image_share) * text) from random image/text pairs."""
+    g = torch.Generator().manual_seed(seed)
+    image = F.normalize(torch.randn(n, d, generator=g), dim=-1)
+    text = F.normalize(torch.randn(n, d, generator=g), dim=-1)
+    return image, text, F.normalize(image_share * image + (1 - image_share) * text, dim=-1)
+
+
+def test_balance_target_recovers_the_mix_that_made_the_target():
+    from cti_ir.losses import balance_weight_target
+
+    scale = torch.tensor(5.0)  # a batch that is not trivially easy, so the weights matter
+    for share in (0.2, 0.5, 0.8):
+        image, text, target = _mixed_targets(share)
+        w = balance_weight_target(image, text, target, scale, temperature=0.01)
+        assert w[:, 0].mean().item() == pytest.approx(share, abs=0.04), share
+        assert torch.allclose(w.sum(dim=1), torch.ones(len(w)))
+
+
+def test_balance_target_with_the_references_as_negatives_leans_away_from_the_image():
+    from cti_ir.losses import balance_weight_target
+
+    image, text, target = _mixed_targets(0.6)
+    scale = torch.tensor(5.0)
+    plain = balance_weight_target(image, text, target, scale, temperature=0.01)
+    hard = balance_weight_target(image, text, target, scale, temperature=0.01, hard_negatives=image)
+    # The image alone now also finds its own reference, which competes with the target.
+    assert (hard[:, 0] <= plain[:, 0] + 1e-6).all() and hard[:, 0].mean() < plain[:, 0].mean() - 0.05
+
+
+def test_balance_target_uses_the_composers_residual_and_is_detached():
+    from cti_ir.losses import balance_weight_target
+
+    image, text, target = _mixed_targets(0.5)
+    image.requires_grad_()
+    scale = torch.tensor(5.0)
+    # A residual that carries the whole way to the target on the text side: then the text side alone suffices.
+    residual = (target - text).requires_grad_()
+    w = balance_weight_target(image, text, target, scale, temperature=0.01, residual=residual, residual_mode="text")
+    assert not w.requires_grad
+    assert w[:, 0].mean() < 0.1

@@ -21,19 +21,35 @@ import torch
 from cti_ir.composers import COMPOSER_NAMES
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate import evaluate
-from cti_ir.losses import composed_retrieval_loss, modality_weight_loss, modality_weight_target
+from cti_ir.losses import (
+    balance_weight_target,
+    composed_retrieval_loss,
+    modality_weight_loss,
+    modality_weight_target,
+)
 
 from .common import add_loop_args, add_model_args, run
 from .examples import TripletExamples, stack_collate
 from .loop import StageModule
 
 
-class HybridQueryModule(StageModule):
-    """Composed-query contrastive loss + ``weight_loss`` x KL to the self-supervised modality-weight target."""
+WEIGHT_TARGETS = ("modality", "balance")
 
-    def __init__(self, model, weight_loss: float, weight_temperature: float):
+
+class HybridQueryModule(StageModule):
+    """Composed-query contrastive loss + ``weight_loss`` x KL to the self-supervised modality-weight target.
+
+    ``weight_target``: ``modality`` (which modality *alone* ranks the target higher among the batch's targets,
+    :func:`cti_ir.losses.modality_weight_target`) or ``balance`` (which image weight of the composer's own query
+    ranks it best, :func:`cti_ir.losses.balance_weight_target`); ``hard_negatives`` adds the batch's reference
+    images to the candidates the target is computed against.
+    """
+
+    def __init__(self, model, weight_loss: float, weight_temperature: float, weight_target: str = "modality",
+                 hard_negatives: bool = False):
         super().__init__(model)
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
+        self.weight_target, self.hard_negatives = weight_target, hard_negatives
 
     def forward(self, batch, gather):
         n = batch["reference"].shape[0]
@@ -45,7 +61,13 @@ class HybridQueryModule(StageModule):
         loss = composed_retrieval_loss(out.query, tgt, scale, gather)
         logs = {"retrieval_loss": loss.detach(), "image_weight": out.image_weight.detach().mean()}
         if self.weight_loss > 0 and out.weight_logits is not None:
-            target = modality_weight_target(ref, txt, tgt, scale, self.weight_temperature, gather)
+            if self.weight_target == "balance":
+                target = balance_weight_target(
+                    ref, txt, tgt, scale, self.weight_temperature, gather, residual=out.residual,
+                    residual_mode=getattr(self.model.composer, "residual_mode", "free"),
+                    hard_negatives=ref if self.hard_negatives else None)
+            else:
+                target = modality_weight_target(ref, txt, tgt, scale, self.weight_temperature, gather)
             w_loss = modality_weight_loss(out.weight_logits, target)
             loss = loss + self.weight_loss * w_loss
             logs.update(weight_loss=w_loss.detach(), target_image_weight=target[:, 0].mean())
@@ -56,7 +78,8 @@ class HybridQueryTask:
     name = "stage3"
 
     def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
-                 eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0):
+                 eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0,
+                 weight_target: str = "modality", hard_negatives: bool = False):
         triplets, owner = [], []
         for name, bench in benchmarks.items():
             ts = bench.triplets("train", check=True, skip_missing=skip_missing)
@@ -70,6 +93,7 @@ class HybridQueryTask:
                                        model.preprocess, model.tokenizer, seed, augment)
         self.collate = stack_collate
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
+        self.weight_target, self.hard_negatives = weight_target, hard_negatives
         self.eval_batch_size = eval_batch_size
         # --skip-missing holds for the epoch-end evaluation too: dead Fashion-IQ links are in val as well as train,
         # and an evaluation that stops on them would end the run after its first epoch.
@@ -79,7 +103,8 @@ class HybridQueryTask:
         self.eval_workers = eval_workers
 
     def build_module(self, model):
-        return HybridQueryModule(model, self.weight_loss, self.weight_temperature)
+        return HybridQueryModule(model, self.weight_loss, self.weight_temperature, self.weight_target,
+                                 self.hard_negatives)
 
     def evaluate(self, model):
         was_training = model.training
@@ -132,6 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "without the self-supervised target)")
     c.add_argument("--weight-temperature", type=float, default=1.0,
                    help="temperature softening the self-supervised weight target (higher = closer to 50/50)")
+    c.add_argument("--weight-target", default="modality", choices=WEIGHT_TARGETS,
+                   help="self-supervised weight target: modality (which of the image alone and the text alone ranks "
+                        "the target higher among the batch's targets) or balance (which image weight of the "
+                        "composer's own query ranks it best, searched over 11 weights)")
+    c.add_argument("--target-hard-negatives", action="store_true",
+                   help="compute the weight target against the batch's reference images too, not only its targets")
+    c.add_argument("--residual", default="free", choices=("free", "text"),
+                   help="adaptive only: where the residual acts. free: w_img * image + w_txt * text + residual; "
+                        "text: w_img * image + w_txt * (text + residual), so the weights scale the whole "
+                        "modification")
     add_model_args(p)
     add_loop_args(p, epochs=10, batch_size=64, lr=2e-4)
     return p
@@ -150,14 +185,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def build_task(model, info):
         return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
-                               args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers)
+                               args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers,
+                               weight_target=args.weight_target, hard_negatives=args.target_hard_negatives)
 
     try:
         parse_data(args.data)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return run(args, build_task, composer=args.composer, load_data=load_data)
+    composer_kwargs = {"residual": args.residual} if args.composer == "adaptive" and args.residual != "free" else {}
+    return run(args, build_task, composer=args.composer, composer_kwargs=composer_kwargs, load_data=load_data)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,9 @@ class ResidualBottleneckTransform(nn.Module):
                           nn.Linear(bottleneck, bottleneck), nn.LayerNorm(bottleneck), nn.GELU(),
                           nn.Linear(bottleneck, d_out))
             for _ in range(paths))
+        for path in self.paths:  # the paths start silent: the transformation starts as its linear part
+            nn.init.zeros_(path[-1].weight)
+            nn.init.zeros_(path[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.linear(x)
@@ -79,6 +82,21 @@ class LinearTransform(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.normalize(self.linear(x), dim=-1)
+
+
+@torch.no_grad()
+def init_linear_least_squares(transform: nn.Module, x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-3) -> None:
+    """Set a transformation's linear part to the ridge least-squares map from ``x`` to ``y`` (both ``(N, D)``).
+
+    Two embedding spaces of the same images are close to linearly related, so the closed-form fit is a far better
+    start than a random matrix; training then refines it (and the bottleneck paths add the non-linear rest).
+    """
+    ones = torch.ones(len(x), 1, dtype=x.dtype)
+    a = torch.cat([x, ones], dim=1).double()
+    gram = a.T @ a + ridge * len(x) * torch.eye(a.shape[1], dtype=torch.float64)
+    solution = torch.linalg.solve(gram, a.T @ y.double())          # (d_in + 1, d_out)
+    transform.linear.weight.copy_(solution[:-1].T.float())
+    transform.linear.bias.copy_(solution[-1].float())
 
 
 TRANSFORMS: dict[str, type[nn.Module]] = {"bottleneck": ResidualBottleneckTransform, "linear": LinearTransform}

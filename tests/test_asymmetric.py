@@ -24,7 +24,8 @@ from cti_ir.gallery import (EnsembleEncoder, load_ensemble, pairwise_uncertainty
 from cti_ir.index import ITEMS_FILE, REJECTED_FILE, add_to_index, build_index, read_index_info
 from cti_ir.model import CIRModel
 from cti_ir.search import SearchEngine
-from cti_ir.transforms import TransformError, build_transform, load_transform, save_transform
+from cti_ir.transforms import (TransformError, build_transform, init_linear_least_squares, load_transform,
+                               save_transform)
 from training import compat
 
 from .test_index import stored_vectors
@@ -46,7 +47,8 @@ def gallery_ckpts(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, synth_small, tiny_checkpoint, gallery_ckpts):
-    """One transformation per gallery model, trained on the catalogue's Fashion-IQ training images."""
+    """One transformation per gallery model, trained on the catalogue's Fashion-IQ training images (the first from a
+    random linear part, the second from the default closed-form least-squares start)."""
     work = tmp_path_factory.mktemp("compat")
     runs = []
     for k, g in enumerate(gallery_ckpts):
@@ -54,7 +56,7 @@ def trained(tmp_path_factory, synth_small, tiny_checkpoint, gallery_ckpts):
         code = compat.main(["--query", str(tiny_checkpoint), "--gallery", str(g), "--data",
                             f"fashioniq={synth_small / 'fashioniq'}", "--cache", str(work / "cache"), "--out", str(run),
                             "--epochs", "6", "--batch-size", "64", "--lr", "3e-3", "--seed", str(k), "--no-progress",
-                            "--threads", "1"])
+                            "--threads", "1", *(["--no-init-least-squares"] if k == 0 else [])])
         assert code == 0
         runs.append(run)
     return runs
@@ -82,9 +84,22 @@ def test_transformation_folder_round_trips_and_refuses_tampering(tmp_path):
     torch.testing.assert_close(loaded(x), t.eval()(x))
     assert torch.allclose(loaded(x).norm(dim=-1), torch.ones(5))
     weights = folder / "transform.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF                                  # one flipped byte inside the tensors
+    weights.write_bytes(bytes(data))
     with pytest.raises(TransformError, match="checksum"):
         load_transform(folder)
+
+
+def test_least_squares_start_recovers_a_linear_relation():
+    torch.manual_seed(0)
+    x = F.normalize(torch.randn(400, 24), dim=-1)
+    a, b = torch.randn(24, 16), torch.randn(16)
+    y = F.normalize(x @ a + b, dim=-1)
+    t = build_transform("bottleneck", 24, 16, bottleneck=8, paths=2)
+    assert (t(x) * y).sum(-1).mean() < 0.5                      # a random start is far off
+    init_linear_least_squares(t, x, y, ridge=1e-6)
+    assert (t(x) * y).sum(-1).mean() > 0.99                     # paths start at zero: the fitted map alone
 
 
 def test_uncertainty_is_the_mean_pairwise_distance():

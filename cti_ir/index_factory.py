@@ -42,8 +42,9 @@ EXACT_MAX_SCALARS = 2**24
 #: Largest catalogue ``auto`` gives an HNSW graph: beyond it, building the graph takes hours on a few cores.
 HNSW_MAX_ITEMS = 4_000_000
 HNSW_M = 32
-#: Candidates re-ranked exactly per result wanted (IVF-PQ with RFlat): k=10 re-ranks 100 full vectors.
-REFINE_K_FACTOR = 10
+#: Candidates re-ranked exactly per result wanted (IVF-PQ with RFlat), tried in turn by the tuning.
+REFINE_K_FACTORS = (2, 4, 8, 16, 32, 64, 128, 256)
+REFINE_K_FACTOR_MAX = 256
 TUNE_QUERIES = 1000
 TUNE_K = 10
 #: Vectors per inverted list the IVF k-means is trained on (FAISS warns below 39).
@@ -91,8 +92,12 @@ def ivf_lists_for(n: int) -> int:
 
 
 def pq_subquantizers_for(dim: int) -> int:
-    """PQ sub-quantizers of 4 bits for ``dim``: about dim / 4 (a 16-byte code at 128-d), even and dividing dim."""
-    m = max(2, dim // 4)
+    """PQ sub-quantizers of 4 bits for ``dim``: about dim / 2 (a 32-byte code at 128-d), even and dividing dim.
+
+    Half as many (16 bytes) left recall@10 at 0.92 with 40 candidates re-ranked per result on our embeddings, where
+    32 bytes reached 0.98.
+    """
+    m = max(2, dim // 2)
     while m > 2 and (dim % m or m % 2):
         m -= 1
     return m
@@ -297,28 +302,47 @@ def tune_search_parameter(index, queries: np.ndarray, truth: np.ndarray,
     far better than a real query will see). Returns ``(search_params, tuning)``: ``({}, None)`` for exact
     indexes; ``tuning`` records the target, the recall reached and the recall at every value tried. When no value
     reaches the target, the largest one tried is kept and ``tuning["reached"]`` is False.
+
+    An IVF-PQ index with exact re-ranking has two parameters: ``nprobe`` (how many lists are scanned) and
+    ``k_factor`` (how many PQ candidates per result are re-ranked with the full vectors). ``nprobe`` is tuned first
+    with a generous ``k_factor`` (``REFINE_K_FACTOR_MAX``), so that only the lists' coverage limits recall; then
+    ``k_factor`` is lowered to the smallest value that keeps the target at that ``nprobe``. On our embeddings 4-bit
+    PQ codes rank the neighbours coarsely (cosines of 0.97 and 0.94 for the 1st and 10th neighbour), and a fixed
+    ``k_factor`` of 10 left recall@10 at 0.67 whatever ``nprobe`` was.
     """
     name = tunable_parameter(index)
     if name is None:
         return {}, None
     k = truth.shape[1]
     queries = np.ascontiguousarray(queries, dtype=np.float32)
-    fixed = {"k_factor": REFINE_K_FACTOR} if _is_refine(index) else {}
-    curve, chosen = [], None
-    for value in _steps(name, index):
-        values = {name: value, **fixed}
-        params, _keep = search_parameters(index, values)
-        _, ids = index.search(queries, k, params=params)
-        recall = recall_at_k(ids, truth)
-        curve.append({name: value, "recall": round(recall, 4)})
-        if progress:
-            progress(f"tuning {name}={value}: recall@{k} {recall:.3f}")
-        chosen = values
-        if recall >= target_recall:
-            break
+    curve: list[dict] = []
+
+    def sweep(param: str, steps, fixed: dict) -> dict:
+        chosen = {}
+        for value in steps:
+            values = {**fixed, param: value}
+            params, _keep = search_parameters(index, values)
+            _, ids = index.search(queries, k, params=params)
+            recall = recall_at_k(ids, truth)
+            curve.append({**values, "recall": round(recall, 4)})
+            if progress:
+                progress(f"tuning {', '.join(f'{n}={v}' for n, v in values.items())}: recall@{k} {recall:.3f}")
+            chosen = values
+            if recall >= target_recall:
+                break
+        return chosen
+
+    if _is_refine(index):
+        chosen = sweep(name, _steps(name, index), {"k_factor": REFINE_K_FACTOR_MAX})
+        if curve[-1]["recall"] >= target_recall:
+            chosen = sweep("k_factor", [f for f in REFINE_K_FACTORS if f <= REFINE_K_FACTOR_MAX],
+                           {name: chosen[name]})
+    else:
+        chosen = sweep(name, _steps(name, index), {})
+    reached = curve[-1]["recall"] >= target_recall
     tuning = {"target_recall": target_recall, "k": k, "queries": len(queries), "parameter": name,
-              "recall": curve[-1]["recall"], "reached": curve[-1]["recall"] >= target_recall, "curve": curve}
-    return chosen, tuning
+              "recall": curve[-1]["recall"], "reached": reached, "curve": curve}
+    return {n: (float(v) if n == "k_factor" else int(v)) for n, v in chosen.items()}, tuning
 
 
 def add_and_tune(index, vectors: np.ndarray, target_recall: float = DEFAULT_TARGET_RECALL, k: int = TUNE_K,

@@ -1,24 +1,25 @@
 """Speed benchmark: composed-query latency, indexing throughput and the app's latency under concurrent clients.
 
-    python -m benchmarks.bench_speed                                   # search + indexing, galleries 10k/100k/1M
-    python -m benchmarks.bench_speed --parts search --sizes 10000 100000 --queries 50
+    python -m benchmarks.bench_speed --threads 1 --real-index runs/scale/index-large-real \
+        --real-catalogue runs/scale/data-large                         # search + indexing, galleries 10k/100k/1M
+    python -m benchmarks.bench_speed --parts search --vectors random --sizes 10000 100000 --queries 50
+    python -m benchmarks.bench_speed --parts training --train-data runs/bench/data     # the three stages
     python -m benchmarks.bench_speed --parts app --duration 30          # launches app.py on a free loopback port
     python -m benchmarks.bench_speed --parts app --url http://127.0.0.1:7860/   # an app that is already running
     python -m benchmarks.bench_speed --parts launch                    # `python app.py`: first and later launch
 
-Four parts, each optional (``--parts``):
+Five parts, each optional (``--parts``):
 
-search    End-to-end latency of one composed query through ``cti_ir.search.SearchEngine.search`` (preprocess and
-          encode the reference image, encode the text, compose, search the index, build the hits) against galleries
-          of random L2-normalised vectors of the model's dimension, for exact search ("IDMap,Flat") and an ANN
-          factory (default "IVF{nlist},Flat", trained on a subsample, searched with the engine's nprobe=16). The
-          galleries are real index folders (index.faiss, items.jsonl, index_info.json) opened memory-mapped as the
-          app opens them; the two engines take turns query by query. Also: search-only latency, search with a
-          category filter, the ANN's recall@10 against exact search for the composed query vectors, how often it
-          returns a planted match for queries made near gallery points, and an nprobe sweep.
-indexing  Images/s of ``cti_ir.index.build_index`` on a folder of JPEG product pictures (``--images`` or generated),
-          against the encoder's raw forward throughput (``model.encode_images`` on ready-made tensors of the same
-          batch size) and the decode + preprocess throughput, on the same machine.
+search    Composed-query latency and ANN recall at catalogue scale (``benchmarks/speed_search.py``): real vectors
+          (the demo model's embeddings of the ``large`` generated catalogue, extended to 1M as
+          ``benchmarks/scale_vectors.py`` documents; real composed queries of that catalogue) and random vectors
+          (the worst case), exact search against ``--factory auto`` under each ``--budgets`` memory budget, tuned
+          at build time for ``--target-recall``; end to end through ``SearchEngine.search``, search alone, with a
+          category filter, recall@k vs exact, target / planted match found, build time, serving memory.
+indexing  Images/s of ``cti_ir.index.build_index`` with the CLI's default flags against the encoder's raw forward
+          throughput, alternating repeats (``benchmarks/speed_indexing.py``).
+training  Each stage's training-loop examples/s against the raw forward + backward + step of the same model and
+          batch, alternating repeats (``benchmarks/speed_training.py``).
 app       p50/p95 latency of the app under N concurrent clients (default 16) on loopback for a fixed time: first
           the page's ``/search`` endpoint, each thread with its own ``gradio_client.Client``, then the JSON API
           (``POST /api/search``, multipart upload + text, each thread on its own keep-alive HTTP connection);
@@ -137,271 +138,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-# -------------------------------------------------------------------------------------------------- part: search
-def ann_factory_for(template: str, n: int, nlist: str) -> str:
-    """Fill ``{nlist}`` in the factory: ``auto`` = the largest power of two <= min(max, n / 39), at least 1."""
-    if "{nlist}" not in template:
-        return template
-    if nlist.startswith("auto"):
-        cap = int(nlist.split(":")[1]) if ":" in nlist else 1024
-        lists = 1
-        while lists * 2 <= min(cap, n // 39):
-            lists *= 2
-    else:
-        lists = int(nlist)
-    return template.format(nlist=lists)
-
-
-def write_vector_index(folder: Path, vectors: np.ndarray, factory: str, fingerprint: str, train_size: int,
-                       seed: int) -> dict[str, float]:
-    """An index folder over ``vectors`` in the layout ``cti_ir.index`` writes, with ids 0..N-1.
-
-    Built here rather than with ``build_index`` because the vectors are not images, and because IVF is trained on a
-    subsample (``make_faiss_index`` trains on everything, which costs minutes at 1M on two cores).
-    """
-    import faiss
-
-    from cti_ir.index import INDEX_FILE, INFO_FILE, ITEMS_FILE
-
-    folder.mkdir(parents=True, exist_ok=True)
-    n, dim = vectors.shape
-    index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    t0 = time.perf_counter()
-    if not index.is_trained:
-        rng = np.random.default_rng(seed)
-        sample = vectors[np.sort(rng.choice(n, min(train_size, n), replace=False))]
-        index.train(sample)
-    t1 = time.perf_counter()
-    ids = np.arange(n, dtype=np.int64)
-    try:
-        index.add_with_ids(vectors, ids)
-    except RuntimeError:  # HNSW / plain Flat have no add_with_ids: wrap like make_faiss_index does
-        index = faiss.IndexIDMap(index)
-        index.add_with_ids(vectors, ids)
-    t2 = time.perf_counter()
-    faiss.write_index(index, str(folder / INDEX_FILE))
-    with open(folder / ITEMS_FILE, "w", encoding="utf-8") as f:
-        for start in range(0, n, 100_000):
-            f.write("".join(f'{{"image_id": "v{i}", "path": "", "categories": ["{CATEGORIES[i % 3]}"]}}\n'
-                            for i in range(start, min(n, start + 100_000))))
-    info = {"format": "cti-ir-index", "format_version": 1, "model_fingerprint": fingerprint, "dim": dim,
-            "normalized": True, "metric": "inner_product", "factory": factory, "count": n, "skipped": 0,
-            "skipped_examples": [], "source": {"benchmark": "random vectors"}, "complete": True}
-    (folder / INFO_FILE).write_text(json.dumps(info), encoding="utf-8")
-    return {"train_s": t1 - t0, "add_s": t2 - t1, "write_s": time.perf_counter() - t2}
-
-
-def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Latency of composed queries against galleries of each size, exact and ANN; ANN recall@k."""
-    import faiss
-    import torch
-
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.search import SearchEngine
-
-    model = load_checkpoint(checkpoint)
-    dim, fingerprint = model.embed_dim, model.fingerprint
-    images = [product_image(10_000 + i, args.query_image_size) for i in range(min(args.queries, 50))]
-    queries = [(images[i % len(images)], MODIFICATIONS[i % len(MODIFICATIONS)]) for i in range(args.queries)]
-
-    # Encoding alone, independent of the gallery: the part of the latency no index choice can remove. The
-    # composed vectors are kept: they are the queries of the search-only timings and of the recall measurement.
-    encode_s, vectors = [], []
-    with torch.no_grad():
-        for image, text in queries[:3]:  # warm-up (oneDNN kernel selection)
-            model.compose(model.encode_images(model.preprocess(image).unsqueeze(0)), model.encode_texts([text]))
-        for image, text in queries:
-            t0 = time.perf_counter()
-            img = model.encode_images(model.preprocess(image).unsqueeze(0))
-            vectors.append(model.compose(img, model.encode_texts([text])).query[0].float().numpy())
-            encode_s.append(time.perf_counter() - t0)
-    composed = np.stack(vectors).astype(np.float32)
-    del model
-    rows = []
-    for n in args.sizes:
-        rng = np.random.default_rng(args.seed + n)
-        t0 = time.perf_counter()
-        gallery = rng.standard_normal((n, dim), dtype=np.float32)
-        faiss.normalize_L2(gallery)
-        # Queries near gallery points (cosine ~0.7 to a planted match, ~0.3 at most to any other point): the case
-        # where the catalogue holds the product asked for. On unstructured random vectors the rest of an exact
-        # top-k is noise that no ANN can be expected to reproduce, so the planted match is what recall measures.
-        planted = rng.choice(n, args.queries, replace=False)
-        near = gallery[planted] + rng.standard_normal((args.queries, dim), dtype=np.float32) / math.sqrt(dim)
-        faiss.normalize_L2(near)
-        log(f"[search] {n:,} random {dim}-d vectors in {time.perf_counter() - t0:.1f} s")
-        engines, size_rows = [], []
-        for kind, factory in (("exact", args.exact_factory),
-                              ("ann", ann_factory_for(args.ann_factory, n, args.nlist))):
-            folder = workdir / f"gallery-{n}-{kind}"
-            try:
-                build = write_vector_index(folder, gallery, factory, fingerprint, args.train_size, args.seed)
-            except RuntimeError as e:
-                log(f"[search] {factory} on {n:,}: cannot build ({e}); skipped")
-                continue
-            log(f"[search] {n:,} {factory}: trained {build['train_s']:.1f} s, added {build['add_s']:.1f} s")
-            t0 = time.perf_counter()
-            engines.append(SearchEngine(checkpoint, folder))
-            size_rows.append({"size": n, "kind": kind, "factory": factory, "build": build,
-                              "engine_load_s": time.perf_counter() - t0})
-        del gallery
-        # End to end, the engines take turns query by query: on a shared machine the load changes over minutes,
-        # and alternating exposes exact and ANN search to the same conditions.
-        for row, e2e in zip(size_rows, _time_end_to_end(engines, queries, args.k)):
-            row["end_to_end"] = percentiles(e2e)
-        exact_ids: dict[str, np.ndarray] = {}
-        for row, engine in zip(size_rows, engines):
-            row.update(_time_search(engine, composed, near, planted, args.k, exact_ids, row["kind"], args.nprobe))
-            log(f"[search] {n:,} {row['factory']}: end-to-end p50 {row['end_to_end']['p50_ms']:.1f} ms, "
-                f"p95 {row['end_to_end']['p95_ms']:.1f} ms, search-only p50 {row['search_only']['p50_ms']:.2f} ms"
-                + (f", recall@{args.k} vs exact {row['recall_composed']:.3f}" if "recall_composed" in row else "")
-                + f", planted match in top-{args.k} {row['planted_recall']:.3f}")
-        rows += size_rows
-        del engines
-        if not args.keep:
-            for row in size_rows:
-                shutil.rmtree(workdir / f"gallery-{n}-{row['kind']}", ignore_errors=True)
-    return {"encode_only": percentiles(encode_s), "rows": rows, "queries": args.queries, "k": args.k,
-            "train_size": args.train_size}
-
-
-def _time_end_to_end(engines, queries, k: int) -> list[list[float]]:
-    """Seconds of each ``engine.search(image, text, k)``, per engine, the engines alternating query by query."""
-    for engine in engines:  # warm-up: first touch of the mapped index, oneDNN kernel selection
-        for image, text in queries[:3]:
-            engine.search(image=image, text=text, k=k)
-    times: list[list[float]] = [[] for _ in engines]
-    for image, text in queries:
-        for engine, out in zip(engines, times):
-            t0 = time.perf_counter()
-            result = engine.search(image=image, text=text, k=k)
-            out.append(time.perf_counter() - t0)
-            if len(result.hits) != k:
-                raise RuntimeError(f"the engine returned {len(result.hits)} hits, not {k}")
-    return times
-
-
-def _time_search(engine, composed: np.ndarray, near: np.ndarray, planted: np.ndarray, k: int,
-                 exact_ids: dict[str, np.ndarray], kind: str, nprobes: Sequence[int]) -> dict[str, Any]:
-    """Search-only and filtered-search latency of one engine's index, and its recall.
-
-    Recall is measured twice: the overlap of the top-k with the exact top-k for the composed query vectors, and
-    the fraction of near queries whose planted gallery point is in the top-k. IVF indexes are also swept over
-    ``nprobes`` (search only; the engine itself always uses CatalogueIndex's default).
-    """
-
-    def timed_search(qs: np.ndarray, category: str | None = None, **kwargs):
-        times, ids = [], []
-        for q in qs:
-            t0 = time.perf_counter()
-            _, found = engine.index.search(q[None], k, category, **kwargs)
-            times.append(time.perf_counter() - t0)
-            ids.append(found[0])
-        return times, np.stack(ids)
-
-    search_s, composed_ids = timed_search(composed)
-    _, near_ids = timed_search(near)
-    filtered_s, _ = timed_search(composed[: max(10, len(composed) // 2)], CATEGORIES[0])
-    out = {"search_only": percentiles(search_s),
-           "search_filtered": percentiles(filtered_s), "planted_recall": _planted_recall(near_ids, planted)}
-    if kind == "exact":
-        exact_ids["composed"] = composed_ids
-    elif exact_ids:
-        out["recall_composed"] = _recall(composed_ids, exact_ids["composed"])
-    if kind != "exact" and faiss_nlist(engine.index.index):
-        out["nprobe_sweep"] = []
-        nlist = faiss_nlist(engine.index.index)
-        for nprobe in nprobes:
-            if nprobe > nlist:  # probes every list already: the same as nprobe = nlist
-                continue
-            times, ids = timed_search(composed, nprobe=nprobe)
-            _, near_ids = timed_search(near, nprobe=nprobe)
-            out["nprobe_sweep"].append({
-                "nprobe": nprobe, "search_only": percentiles(times),
-                "planted_recall": _planted_recall(near_ids, planted),
-                **({"recall_composed": _recall(ids, exact_ids["composed"])} if exact_ids else {})})
-    return out
-
-
-def faiss_nlist(index) -> int:
-    """Inverted lists of an IVF index (0 for other types)."""
-    import faiss
-
-    try:
-        return faiss.extract_index_ivf(index).nlist
-    except RuntimeError:
-        return 0
-
-
-def _recall(found: np.ndarray, truth: np.ndarray) -> float:
-    """Mean fraction of the exact top-k that the approximate top-k contains."""
-    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / len(t) for f, t in zip(found, truth)]))
-
-
-def _planted_recall(found: np.ndarray, planted: np.ndarray) -> float:
-    """Fraction of queries whose planted gallery point is among the results."""
-    return float(np.mean([p in f for f, p in zip(found.tolist(), planted.tolist())]))
-
-
-# ------------------------------------------------------------------------------------------------ part: indexing
-def bench_indexing(args, checkpoint: Path, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
-    """Images/s of build_index on real files vs the encoder's forward pass and the decode + preprocess step."""
-    import torch
-
-    from cti_ir.catalogue import items_from_folder
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.images import load_image
-    from cti_ir.index import build_index
-
-    model = load_checkpoint(checkpoint)
-    if args.images:
-        folder = Path(args.images)
-    else:
-        folder = workdir / "shop"
-        t0 = time.perf_counter()
-        write_image_folder(folder, args.n_images, args.image_size, seed=args.seed)
-        log(f"[indexing] wrote {args.n_images} JPEG images of {args.image_size}px in {time.perf_counter() - t0:.1f} s")
-    items = items_from_folder(folder)
-    n, batch = len(items), args.batch_size
-    pixel_shape = tuple(model.preprocess(load_image(items[0].path)).shape)
-
-    # 1. The encoder alone, on ready-made tensors: the ceiling for indexing on this machine.
-    pixels = torch.randn((batch,) + pixel_shape)
-    with torch.no_grad():
-        model.encode_images(pixels)  # warm-up
-        t0 = time.perf_counter()
-        done = 0
-        while done < n:
-            model.encode_images(pixels[: min(batch, n - done)])
-            done += batch
-    forward_ips = n / (time.perf_counter() - t0)
-
-    # 2. Decoding and preprocessing alone, in this process (what workers=0 does before each forward).
-    t0 = time.perf_counter()
-    for it in items:
-        model.preprocess(load_image(it.path))
-    decode_ips = n / (time.perf_counter() - t0)
-
-    rows = [{"stage": f"encoder forward only (encode_images, batch {batch})", "images_per_s": forward_ips},
-            {"stage": "decode + preprocess only (load_image + preprocess, 1 process)", "images_per_s": decode_ips}]
-    index_folder = None
-    for workers in args.workers:
-        out = workdir / f"index-w{workers}"
-        t0 = time.perf_counter()
-        info = build_index(model, items, out, batch_size=batch, workers=workers, chunk_size=args.chunk_size,
-                           overwrite=True, progress=False, source={"checkpoint": str(checkpoint.resolve())})
-        seconds = time.perf_counter() - t0
-        rows.append({"stage": f"build_index end to end (workers={workers}, batch {batch}, "
-                              f"chunk {args.chunk_size})", "images_per_s": info["count"] / seconds,
-                     "seconds": seconds})
-        log(f"[indexing] build_index workers={workers}: {info['count'] / seconds:.0f} images/s")
-        index_folder = out
-    for row in rows:
-        row["vs_forward"] = row["images_per_s"] / forward_ips
-    return {"images": n, "image_folder": str(folder), "pixel_shape": list(pixel_shape), "rows": rows,
-            "index": str(index_folder) if index_folder else None}
 
 
 # ----------------------------------------------------------------------------------------------------- part: app
@@ -625,39 +361,14 @@ def markdown_report(results: dict[str, Any]) -> str:
               f"({results.get('embed_dim', '?')}-d). Load average (1/5/15 min) at the start "
               f"{'/'.join(f'{v:.1f}' for v in m['load_average_1_5_15'])}, at the end "
               f"{'/'.join(f'{v:.1f}' for v in results.get('load_average_end', [math.nan] * 3))}.", ""]
-    s = results.get("search")
-    if s:
-        enc = s["encode_only"]
-        lines += [f"### Composed-query latency ({s['queries']} queries, k={s['k']}; encode + compose alone: "
-                  f"p50 {enc['p50_ms']:.1f} ms, p95 {enc['p95_ms']:.1f} ms)", "",
-                  "| gallery | factory | end-to-end p50 | p95 | search only p50 | p95 | with category filter p50 | "
-                  f"recall@{s['k']} vs exact | planted match in top-{s['k']} | build (train + add) |",
-                  "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for r in s["rows"]:
-            e, so, sf = r["end_to_end"], r["search_only"], r["search_filtered"]
-            rc = f"{r['recall_composed']:.3f}" if "recall_composed" in r else "1 (reference)"
-            b = r["build"]
-            lines.append(f"| {r['size']:,} | `{r['factory']}` | {e['p50_ms']:.1f} ms | {e['p95_ms']:.1f} ms | "
-                         f"{so['p50_ms']:.2f} ms | {so['p95_ms']:.2f} ms | {sf['p50_ms']:.2f} ms | {rc} | "
-                         f"{r['planted_recall']:.3f} | {b['train_s']:.1f} + {b['add_s']:.1f} s |")
-        lines.append("")
-        sweeps = [(r, sw) for r in s["rows"] for sw in r.get("nprobe_sweep", [])]
-        if sweeps:
-            lines += ["ANN search only, by nprobe (the engine uses 16):", "",
-                      f"| gallery | factory | nprobe | search p50 | p95 | recall@{s['k']} vs exact | "
-                      f"planted match in top-{s['k']} |", "|---:|---|---:|---:|---:|---:|---:|"]
-            for r, sw in sweeps:
-                lines.append(f"| {r['size']:,} | `{r['factory']}` | {sw['nprobe']} | "
-                             f"{sw['search_only']['p50_ms']:.2f} ms | {sw['search_only']['p95_ms']:.2f} ms | "
-                             f"{sw.get('recall_composed', math.nan):.3f} | {sw['planted_recall']:.3f} |")
-            lines.append("")
-    ix = results.get("indexing")
-    if ix:
-        lines += [f"### Indexing throughput ({ix['images']} JPEG images, model input {ix['pixel_shape']})", "",
-                  "| stage | images/s | vs encoder forward |", "|---|---:|---:|"]
-        for r in ix["rows"]:
-            lines.append(f"| {r['stage']} | {r['images_per_s']:.0f} | {r['vs_forward']:.2f}x |")
-        lines.append("")
+    from benchmarks import speed_indexing, speed_search, speed_training
+
+    if results.get("search"):
+        lines += speed_search.markdown(results["search"])
+    if results.get("indexing"):
+        lines += speed_indexing.markdown(results["indexing"])
+    if results.get("training"):
+        lines += speed_training.markdown(results["training"])
     a = results.get("app")
     if a:
         rows = [("page, `/search` (gradio_client)", a)] if "latency" in a else []
@@ -689,7 +400,7 @@ def markdown_report(results: dict[str, Any]) -> str:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "app", "launch"],
+    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "training", "app", "launch"],
                    default=["search", "indexing"],
                    help="which measurements to run")
     p.add_argument("--checkpoint", default=None,
@@ -703,31 +414,53 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None,
                    help="torch and faiss threads (default: their own default, all cores)")
     g = p.add_argument_group("search")
+    g.add_argument("--vectors", nargs="+", choices=["real", "random"], default=["real", "random"],
+                   help="gallery vectors: real (--real-index, extended beyond its size) and/or random")
+    g.add_argument("--real-index", default=None,
+                   help="index folder whose embeddings are the real vectors, e.g. the demo model over the large "
+                        "generated catalogue: python -m cti_ir.index build --checkpoint demo_model --images DATA "
+                        "--out runs/scale/index-large-real (see benchmarks/README.md)")
+    g.add_argument("--real-catalogue", default=None,
+                   help="the generated catalogue those embeddings come from (python -m data_prep.synth --size "
+                        "large): its val triplets are the real composed queries, its images the indexing set")
     g.add_argument("--sizes", nargs="+", type=int, default=[10_000, 100_000, 1_000_000],
-                   help="gallery sizes (random L2-normalised vectors of the model's dimension)")
-    g.add_argument("--queries", type=int, default=100, help="composed queries timed per gallery and factory")
+                   help="gallery sizes")
+    g.add_argument("--queries", type=int, default=200, help="composed queries timed per gallery and index")
     g.add_argument("--k", type=int, default=10, help="results per query (and the recall@k cut-off)")
-    g.add_argument("--exact-factory", default="IDMap,Flat", help="FAISS factory of the exact baseline")
-    g.add_argument("--ann-factory", default="IVF{nlist},Flat",
-                   help="FAISS factory of the approximate index; {nlist} is replaced according to --nlist "
-                        "(e.g. 'IVF{nlist},Flat', 'IVF{nlist},PQ32', 'HNSW32')")
-    g.add_argument("--nlist", default="auto",
-                   help="inverted lists for {nlist}: a number, or 'auto[:MAX]' = the largest power of two that "
-                        "leaves 39 vectors per list, at most MAX (default 1024)")
-    g.add_argument("--nprobe", nargs="*", type=int, default=[1, 16, 64, 256],
-                   help="IVF nprobe values of the search-only recall/latency sweep (the engine itself uses 16)")
-    g.add_argument("--train-size", type=int, default=50_000,
-                   help="vectors the ANN index is trained on (a random subsample of the gallery)")
+    g.add_argument("--budgets", nargs="+", default=["4GiB", "256MiB"],
+                   help="memory budgets of --factory auto: one auto index per distinct choice (at 1M x 128-d: "
+                        "HNSW32 under 4GiB, IVF-PQ with re-ranking under 256MiB)")
+    g.add_argument("--factories", nargs="*", default=[],
+                   help="further FAISS factory strings to measure (tuned like auto's choice)")
+    g.add_argument("--target-recall", type=float, default=0.95, help="recall@10 target of the build-time tuning")
+    g.add_argument("--no-memory", dest="memory", action="store_false",
+                   help="skip the serving-process memory measurement at the largest size")
     g.add_argument("--query-image-size", type=int, default=256, help="side of the generated reference photos")
     g = p.add_argument_group("indexing")
+    g.add_argument("--image-sets", nargs="+", choices=["shop", "catalogue"], default=["shop", "catalogue"],
+                   help="shop: generated 256px JPEGs (or --images); catalogue: --real-catalogue's product photos")
     g.add_argument("--images", default=None,
-                   help="folder of catalogue images to index (default: generate --n-images JPEGs)")
-    g.add_argument("--n-images", type=int, default=2000, help="images to generate when --images is not given")
-    g.add_argument("--image-size", type=int, default=256, help="side of the generated catalogue images")
+                   help="folder of catalogue images for the shop set (default: generate --n-images JPEGs)")
+    g.add_argument("--n-images", type=int, default=2000, help="images per set")
+    g.add_argument("--image-size", type=int, default=256, help="side of the generated shop images")
     g.add_argument("--batch-size", type=int, default=128, help="encoder batch size (build_index's default)")
-    g.add_argument("--chunk-size", type=int, default=2048, help="build_index chunk size")
-    g.add_argument("--workers", nargs="+", type=int, default=[0, 2],
-                   help="build_index data-loader workers to measure (one build each)")
+    g.add_argument("--workers", nargs="*", type=int, default=[0],
+                   help="build_index decoding workers to measure besides the default (one build each)")
+    g.add_argument("--index-repeats", type=int, default=3, help="alternating repeats of raw forward and builds")
+    g = p.add_argument_group("training")
+    g.add_argument("--train-data", default="runs/bench/data",
+                   help="generated catalogue the stages train on (python -m data_prep.synth --size default)")
+    g.add_argument("--stages", nargs="+", choices=["stage1", "stage2", "stage3"],
+                   default=["stage1", "stage2", "stage3"], help="stages to measure")
+    g.add_argument("--train-steps", type=int, default=20, help="timed optimizer steps per measurement")
+    g.add_argument("--train-warmup", type=int, default=3, help="steps run before timing starts")
+    g.add_argument("--train-repeats", type=int, default=3, help="alternating repeats of raw and loop")
+    g.add_argument("--train-batch-size", type=int, default=None,
+                   help="batch size (default: each stage CLI's own, 128 / 128 / 64)")
+    g.add_argument("--arch", default="cti-small",
+                   help="architecture when there is no --checkpoint (the demo model's otherwise)")
+    g.add_argument("--train-image-cache", default="auto",
+                   help="the loop's --image-cache (auto|DIR|none); 'auto' uses a folder in --workdir")
     g = p.add_argument_group("app")
     g.add_argument("--url", default=None, help="measure an app already running at this URL instead of launching one")
     g.add_argument("--app-script", default=str(REPO_ROOT / "app.py"), help="the app to launch")
@@ -762,6 +495,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "search" in args.parts and args.queries > min(args.sizes):
         print("error: --queries must not exceed the smallest gallery size", file=sys.stderr)
         return 2
+    for flag, value in (("--real-index", args.real_index), ("--real-catalogue", args.real_catalogue)):
+        if value and not Path(value).is_dir():
+            print(f"error: {flag} {value} is not a folder", file=sys.stderr)
+            return 2
+    if "training" in args.parts and not Path(args.train_data, "fashioniq").is_dir():
+        print(f"error: --train-data {args.train_data} holds no generated catalogue; make one with "
+              f"python -m data_prep.synth --out {args.train_data} --size default", file=sys.stderr)
+        return 2
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -786,10 +527,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "argv": list(argv if argv is not None else sys.argv[1:]),
                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         t0 = time.perf_counter()
+        from benchmarks import speed_indexing, speed_search, speed_training
+
         if "search" in args.parts:
-            results["search"] = bench_search(args, checkpoint, workdir, log)
+            results["search"] = speed_search.bench_search(args, checkpoint, workdir, log)
         if "indexing" in args.parts:
-            results["indexing"] = bench_indexing(args, checkpoint, workdir, log)
+            results["indexing"] = speed_indexing.bench_indexing(args, checkpoint, workdir, log)
+        if "training" in args.parts:
+            args.loop_kwargs = {"image_cache": str(workdir / "image-cache") if args.train_image_cache == "auto"
+                                else (None if args.train_image_cache == "none" else args.train_image_cache)}
+            results["training"] = speed_training.bench_training(
+                args, checkpoint if args.checkpoint or checkpoint == REPO_ROOT / "demo_model" else None,
+                Path(args.train_data), workdir, log)
         if "app" in args.parts:
             index = Path(args.app_index) if args.app_index else (
                 Path(results["indexing"]["index"]) if results.get("indexing", {}).get("index") else None)

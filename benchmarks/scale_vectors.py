@@ -39,11 +39,12 @@ NEIGHBOURS = 10
 SIGMA = 0.3
 
 
-def load_index_vectors(folder: str | Path) -> tuple[np.ndarray, list[str]]:
-    """The embeddings of an index folder (row i = item i) and each item's first category ('' if none)."""
+def load_index_vectors(folder: str | Path, with_ids: bool = False):
+    """The embeddings of an index folder (row i = item i), each item's first category ('' if none) and, with
+    ``with_ids``, each item's image id."""
     from cti_ir.index import EMBEDDINGS_DIR
 
-    vecs, categories = [], []
+    vecs, categories, ids = [], [], []
     parts = sorted(Path(folder, EMBEDDINGS_DIR).glob("part-*.json"))
     if not parts:
         raise FileNotFoundError(f"no embedding chunks in {Path(folder, EMBEDDINGS_DIR)}; build the index first")
@@ -51,7 +52,9 @@ def load_index_vectors(folder: str | Path) -> tuple[np.ndarray, list[str]]:
         vecs.append(np.load(meta_file.with_suffix(".npy"), allow_pickle=False))
         items = json.loads(meta_file.read_text(encoding="utf-8"))["items"]
         categories += [(it.get("categories") or [""])[0] for it in items]
-    return np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32), categories
+        ids += [it["image_id"] for it in items]
+    vectors = np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32)
+    return (vectors, categories, ids) if with_ids else (vectors, categories)
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int = NEIGHBOURS) -> np.ndarray:

@@ -130,3 +130,14 @@ def bench_training(args, checkpoint: Path | None, data: Path, workdir: Path, log
                      "ratio_median": statistics.median(lo / ra for lo, ra in zip(loop, raw))})
     return {"rows": rows, "steps": args.train_steps, "warmup": args.train_warmup, "repeats": args.train_repeats,
             "data": str(data), "loop_kwargs": dict(args.loop_kwargs)}
+
+
+def markdown(t: dict) -> list[str]:
+    lines = [f"### Training throughput ({t['steps']} timed steps after {t['warmup']}, medians of {t['repeats']} "
+             f"alternating repeats; loop settings {t['loop_kwargs']})", "",
+             "| stage | batch | raw forward + backward + step | training loop | loop / raw (median of the ratios) |",
+             "|---|---:|---:|---:|---:|"]
+    for r in t["rows"]:
+        lines.append(f"| {r['stage']} | {r['batch_size']} | {r['raw_median']:.0f} examples/s | "
+                     f"{r['loop_median']:.0f} examples/s | {r['ratio_median']:.2f} |")
+    return lines + [""]

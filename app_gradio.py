@@ -168,7 +168,12 @@ def launch(demo: gr.Blocks, engine, host: str = "127.0.0.1", port: int | None = 
     allowed = catalogue_dirs(engine)
     if thumbnails is not None:
         thumbnails.folder.mkdir(parents=True, exist_ok=True)
-        allowed.append(str(thumbnails.folder))
+        # First: Gradio checks a served file against the allowed folders in order, resolving each path.
+        allowed.insert(0, str(thumbnails.folder))
+        # Thumbnails never change (a new photo gets a new name), so Gradio may send them as they are: a result
+        # page's ten files are then neither checked against every allowed folder, hashed nor copied into its
+        # cache, which was half of the server's work per page search. (Gradio keeps this list per process.)
+        gr.set_static_paths([thumbnails.folder])
     demo.queue(max_size=queue_size)
     # Routes given to the app's constructor come before Gradio's own, so /api/search is ours.
     app_kwargs = {"routes": api.routes()} if api is not None else None

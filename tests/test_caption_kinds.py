@@ -135,3 +135,38 @@ def test_real_files_give_the_figures_the_readme_quotes(tmp_path, capsys):
 def test_measuring_needs_a_folder(capsys):
     assert real.main([]) == 2
     assert "give --fashioniq DIR" in capsys.readouterr().err
+
+
+def test_real_vague_captions_replace_the_generated_ones_on_the_evaluation_splits(synth_small, tmp_path):
+    import json
+
+    from cti_ir.data import open_benchmark
+    from data_prep import swap_real_captions
+
+    if not (REAL_BENCHMARKS / "fashioniq" / "captions").is_dir():
+        pytest.skip("real annotation files not available")
+    out = tmp_path / "swapped"
+    assert swap_real_captions.main(["--catalogue", str(synth_small), "--real", str(REAL_BENCHMARKS),
+                                    "--out", str(out)]) == 0
+    pools = swap_real_captions.real_vague_captions(REAL_BENCHMARKS)
+    for name, caption_key in (("fashioniq", "captions"), ("shoes", "caption")):
+        before = [json.loads(x) for x in (synth_small / name / "caption_provenance.jsonl").read_text().splitlines()]
+        after = [json.loads(x) for x in (out / name / "caption_provenance.jsonl").read_text().splitlines()]
+        assert [(r["candidate"], r["target"], r["kind"]) for r in before] == \
+            [(r["candidate"], r["target"], r["kind"]) for r in after]
+        swapped = 0
+        for b, a in zip(before, after):
+            texts = a[caption_key] if name == "fashioniq" else [a[caption_key]]
+            if b["kind"] == "vague" and b["split"] in swap_real_captions.EVAL_SPLITS[name]:
+                assert a["real_caption"] and all(t in pools[name] for t in texts)
+                assert all(real.classify_caption(t) == "vague" for t in texts)
+                swapped += 1
+            else:
+                assert a == b  # training triplets and the other kinds are untouched
+        assert swapped > 0
+    # The copy reads as a benchmark and its evaluation queries carry the new captions.
+    queries = {(q.reference, q.target): q.text for s in open_benchmark("shoes", out / "shoes").eval_splits()
+               for q in s.queries}
+    vague = [r for r in (json.loads(x) for x in (out / "shoes" / "caption_provenance.jsonl").read_text().splitlines())
+             if r.get("real_caption")]
+    assert all(queries[(r["candidate"], r["target"])] == r["caption"] for r in vague)

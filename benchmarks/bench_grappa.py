@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="name of the recipe variant: runs and results are kept per name")
     p.add_argument("--adapt-args", default="",
                    help="extra flags for every training.adapt run of this recipe, as one string (e.g. "
-                        "'--no-augment' or '--temperature 0.1')")
+                        "'--augment' or '--temperature 0.1')")
     p.add_argument("--skip-variants", nargs="*", default=[], choices=["fusion-noprop", "full-finetune"],
                    help="rows not to run (the single sets, fusion and zero-shot always run)")
     p.add_argument("--threads", type=int, default=None, help="torch and FAISS CPU threads")

@@ -24,7 +24,6 @@ from data_prep import synth_views
 from data_prep.synth_catalogue import SIZES, plan_fashioniq, plan_shoes
 from data_prep.synth_render import render_product
 
-from .adapt_fixtures import adapted, views  # noqa: F401 (session fixtures)
 
 
 # ------------------------------------------------------------------------------------------------ generator

@@ -50,10 +50,14 @@ def anchor_loss(features: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def frozen_features(model, pixels: torch.Tensor) -> torch.Tensor:
-    """The frozen model's features of the same (augmented) pixels: the anchor the adapted space is kept near."""
-    if getattr(model, "adapters", None) is None:  # full fine-tuning: nothing frozen to compare with
-        raise ValueError("--anchor-weight needs adaptors (the frozen model is the anchor)")
+def frozen_features(model, pixels: torch.Tensor, frozen_model=None) -> torch.Tensor:
+    """The frozen model's features of the same pixels: the anchor the adapted space is kept near.
+
+    With adaptors the frozen model is the same model with its adaptors off; full fine-tuning passes a frozen copy.
+    """
+    if frozen_model is not None:
+        frozen_model.to(pixels.device).eval()
+        return frozen_model.encode_images(pixels)
     with model.adapters.using("off"):
         return model.encode_images(pixels)
 
@@ -64,9 +68,12 @@ class PseudoLabelModule(StageModule):
     ``anchor_weight`` adds :func:`anchor_loss`, which keeps the adapted space close to the frozen one.
     """
 
-    def __init__(self, model, classifier: CosineClassifier, column: int, anchor_weight: float = 0.0):
+    def __init__(self, model, classifier: CosineClassifier, column: int, anchor_weight: float = 0.0,
+                 frozen_model=None):
         super().__init__(model, {"classifier": classifier})
         self.column, self.anchor_weight = column, anchor_weight
+        # In a list, not as a submodule: the frozen copy is neither trained nor part of the resumable state.
+        self._frozen = [frozen_model]
 
     def forward(self, batch, gather):
         features = self.model.encode_images(batch["pixels"])
@@ -75,7 +82,7 @@ class PseudoLabelModule(StageModule):
         loss = F.cross_entropy(logits, labels)
         logs = {"accuracy": (logits.argmax(-1) == labels).float().mean().detach()}
         if self.anchor_weight > 0:
-            anchor = anchor_loss(features, frozen_features(self.model, batch["pixels"]))
+            anchor = anchor_loss(features, frozen_features(self.model, batch["pixels"], self._frozen[0]))
             loss = loss + self.anchor_weight * anchor
             logs["anchor_loss"] = anchor.detach()
         return loss, logs
@@ -104,10 +111,15 @@ class FusionModule(StageModule):
     """
 
     def __init__(self, model, classifiers: list[CosineClassifier], neighbours: np.ndarray, n_images: int,
-                 propagation_weight: float, anchor_weight: float = 0.0):
+                 propagation_weight: float, anchor_weight: float = 0.0, balance_losses: bool = False):
         super().__init__(model, {f"classifier_{m}": c for m, c in enumerate(classifiers)})
         self.n_sets = len(classifiers)
         self.propagation_weight, self.anchor_weight = propagation_weight, anchor_weight
+        # Balanced: each clustering's loss divided by its chance level, log(k), so that the fine clusterings (whose
+        # losses are the largest) do not decide the fusion alone; rescaled to keep the average weight at 1.
+        sizes = torch.tensor([float(c.weight.shape[0]) for c in classifiers])
+        weights = 1.0 / sizes.log() if balance_losses else torch.ones(len(classifiers))
+        self.register_buffer("loss_weights", weights * len(classifiers) / weights.sum())
         blocks = model.adapters.config.n_blocks
         self.register_buffer("bank", torch.full((n_images, blocks, self.n_sets), 1.0 / self.n_sets))
         self.register_buffer("neighbours", torch.as_tensor(neighbours, dtype=torch.long))
@@ -118,7 +130,7 @@ class FusionModule(StageModule):
         attention = torch.stack(recorded, dim=1)                    # (B, blocks, M)
         losses = [F.cross_entropy(self.heads[f"classifier_{m}"](features), batch["labels"][:, m])
                   for m in range(self.n_sets)]
-        loss = torch.stack(losses).mean()
+        loss = (torch.stack(losses) * self.loss_weights).mean()
         logs = {f"loss_set{m}": l.detach() for m, l in enumerate(losses)}
         if self.anchor_weight > 0:
             anchor = anchor_loss(features, frozen_features(self.model, batch["pixels"]))
@@ -153,24 +165,25 @@ class PseudoLabelTask(_AdaptTask):
     """Phase 1 (one adaptor set) or full fine-tuning on one clustering's pseudo-labels."""
 
     def __init__(self, name: str, dataset, column: int, centroids: np.ndarray, temperature: float,
-                 learn_prototypes: bool = True, anchor_weight: float = 0.0):
+                 learn_prototypes: bool = True, anchor_weight: float = 0.0, frozen_model=None):
         self.name, self.dataset, self.column = name, dataset, column
         self.centroids, self.temperature, self.learn_prototypes = centroids, temperature, learn_prototypes
-        self.anchor_weight = anchor_weight
+        self.anchor_weight, self.frozen_model = anchor_weight, frozen_model
 
     def build_module(self, model):
         classifier = CosineClassifier(self.centroids, self.temperature, self.learn_prototypes)
-        return PseudoLabelModule(model, classifier, self.column, self.anchor_weight)
+        return PseudoLabelModule(model, classifier, self.column, self.anchor_weight, self.frozen_model)
 
 
 class FusionTask(_AdaptTask):
     """Phase 2: the fusion layers over every adaptor set."""
 
     def __init__(self, name: str, dataset, classifiers: list[CosineClassifier], neighbours: np.ndarray,
-                 propagation_weight: float, anchor_weight: float = 0.0):
+                 propagation_weight: float, anchor_weight: float = 0.0, balance_losses: bool = False):
         self.name, self.dataset, self.classifiers = name, dataset, classifiers
         self.neighbours, self.propagation_weight, self.anchor_weight = neighbours, propagation_weight, anchor_weight
+        self.balance_losses = balance_losses
 
     def build_module(self, model):
         return FusionModule(model, self.classifiers, self.neighbours, len(self.dataset), self.propagation_weight,
-                            self.anchor_weight)
+                            self.anchor_weight, self.balance_losses)

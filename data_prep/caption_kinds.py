@@ -138,18 +138,23 @@ def contradicts(first: str, second: str) -> bool:
 
 
 def kind_shares(captions: Iterable[str]) -> dict:
-    """Count and share of each kind among ``captions``."""
-    counts = Counter(classify_caption(c) for c in captions)
-    total = sum(counts.values())
-    return {"captions": total, **{k: {"count": counts[k], "share": counts[k] / max(total, 1)} for k in CAPTION_KINDS}}
+    """Count and share of each kind among ``captions``, and of the absolute ones naming three or more aspects
+    (close to a full description of the target)."""
+    kinds = [(c, classify_caption(c)) for c in captions]
+    counts = Counter(k for _, k in kinds)
+    rich = sum(k == "absolute" and len(caption_aspects(c)) >= 3 for c, k in kinds)
+    total = max(len(kinds), 1)
+    return {"captions": len(kinds), **{k: {"count": counts[k], "share": counts[k] / total} for k in CAPTION_KINDS},
+            "absolute_3_aspects": {"count": rich, "share": rich / total}}
 
 
 def pair_statistics(pairs: Sequence[tuple[str, str]]) -> dict:
     """Fashion-IQ two-annotator figures: kinds of the joined query, the partial and contradiction proxies."""
     joined = Counter()
-    both_concrete = missing = contradictions = 0
+    both_concrete = missing = contradictions = one_vague = 0
     for first, second in pairs:
         k1, k2 = classify_caption(first), classify_caption(second)
+        one_vague += (k1 == "vague") != (k2 == "vague")
         # The query joins both captions: it is vague only if both are, relative if either names a change.
         if k1 == k2 == "vague":
             joined["vague"] += 1
@@ -166,6 +171,7 @@ def pair_statistics(pairs: Sequence[tuple[str, str]]) -> dict:
     return {
         "pairs": len(pairs),
         "joined_query": {k: {"count": joined[k], "share": joined[k] / n} for k in CAPTION_KINDS},
+        "one_vague_caption": {"count": one_vague, "share": one_vague / n},
         "partial_proxy": {"captions": both_concrete, "count": missing, "share": missing / max(both_concrete, 1)},
         "contradiction_proxy": {"pairs": len(pairs), "count": contradictions, "share": contradictions / n},
     }
@@ -207,11 +213,15 @@ def format_report(result: dict) -> str:
     for name, r in result.items():
         per = r["per_caption"]
         lines.append(f"{name}: {per['captions']} captions: " + ", ".join(
-            f"{k} {100 * per[k]['share']:.1f} % ({per[k]['count']})" for k in CAPTION_KINDS))
+            f"{k} {100 * per[k]['share']:.1f} % ({per[k]['count']})" for k in CAPTION_KINDS)
+            + f"; absolute naming 3+ aspects {100 * per['absolute_3_aspects']['share']:.1f} % "
+              f"({per['absolute_3_aspects']['count']})")
         if "joined_query" in r:
             jq = r["joined_query"]
             lines.append(f"{name}: {r['pairs']} joined queries (c1 and c2): " + ", ".join(
-                f"{k} {100 * jq[k]['share']:.1f} % ({jq[k]['count']})" for k in CAPTION_KINDS))
+                f"{k} {100 * jq[k]['share']:.1f} % ({jq[k]['count']})" for k in CAPTION_KINDS)
+                + f"; pairs with exactly one vague caption {100 * r['one_vague_caption']['share']:.1f} % "
+                  f"({r['one_vague_caption']['count']})")
             p, c = r["partial_proxy"], r["contradiction_proxy"]
             lines.append(f"{name}: captions leaving out an aspect the other annotator named: "
                          f"{100 * p['share']:.1f} % ({p['count']} of {p['captions']}); pairs contradicting each "

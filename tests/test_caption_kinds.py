@@ -124,8 +124,10 @@ def test_real_files_give_the_figures_the_readme_quotes(tmp_path, capsys):
         pytest.skip("real annotation files not available")
     assert real.main(["--fashioniq", str(fiq), "--shoes", str(shoes), "--output", str(tmp_path / "k.json")]) == 0
     out = capsys.readouterr().out
-    assert "fashioniq: 60268 captions: relative 44.4 % (26753), absolute 53.1 % (32030), vague 2.5 % (1485)" in out
+    assert ("fashioniq: 60268 captions: relative 44.4 % (26753), absolute 53.1 % (32030), vague 2.5 % (1485); "
+            "absolute naming 3+ aspects 8.1 % (4869)") in out
     assert "shoes: 10751 captions: relative 32.1 % (3453), absolute 66.7 % (7168), vague 1.2 % (130)" in out
+    assert "vague 0.2 % (73); pairs with exactly one vague caption 4.4 % (1339)" in out
     assert "53.0 % (27946 of 52716)" in out and "0.61 % (183 of 30134)" in out
     assert (tmp_path / "k.json").is_file()
     # The "real" preset keeps the measured vague share (between the two datasets' shares).

@@ -72,7 +72,8 @@ def encode_queries(model, queries: list[dict]) -> tuple[np.ndarray, list[float]]
     vectors, seconds = [], []
     with torch.no_grad():
         for q in queries[:3]:  # warm-up (oneDNN kernel selection)
-            model.compose(model.encode_images(model.preprocess(_image_of(q)).unsqueeze(0)), model.encode_texts([q["text"]]))
+            image = model.encode_images(model.preprocess(_image_of(q)).unsqueeze(0))
+            model.compose(image, model.encode_texts([q["text"]]))
         for q in queries:
             image = _image_of(q)
             t0 = time.perf_counter()

@@ -25,17 +25,19 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .atomic import write_atomic, write_json_atomic, write_text_atomic
 from .catalogue import CatalogueItem, items_from_benchmark, items_from_folder
-from .images import ImageLoadError, load_image
+from .images import ImageLoadError
+from .index_build import (ChunkLoader, Shard, benchmark_probe_queries, default_workers, encode_probe_queries,
+                          read_probe_queries, shard_from_env, start_shard, stop_shard)
 from .index_factory import (AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, IndexOptions, build_tuned_index,
                             format_bytes, make_faiss_index, parse_memory, parse_search_params, search_parameters)
 
@@ -57,51 +59,22 @@ class IndexMismatchError(ValueError):
 
 
 # ---------------------------------------------------------------------------------------------------- encoding
-class _CatalogueImages:
-    """Preprocessed catalogue images; an unreadable one yields None and its (path, reason).
-
-    The error is returned, not raised, and re-raised by ``embed_items`` in the main process: raised inside a
-    DataLoader worker (``--workers N``), an ``ImageLoadError`` cannot be rebuilt from its message and reaches the
-    caller as a bare RuntimeError with a traceback instead of the one-line message naming the file.
-    """
-
-    def __init__(self, items: Sequence[CatalogueItem], preprocess):
-        self.items, self.preprocess = items, preprocess
-
-    def __len__(self):
-        return len(self.items)
-
-    def __getitem__(self, i):
-        try:
-            return i, self.preprocess(load_image(self.items[i].path)), None
-        except ImageLoadError as e:
-            return i, None, (e.path, e.reason)
-
-
-def _collate(batch):
-    ok = [(i, x) for i, x, _ in batch if x is not None]
-    bad = [(i, err) for i, x, err in batch if x is None]
-    pixels = None
-    if ok:  # an ensemble's preprocess gives one tensor per gallery model
-        first = ok[0][1]
-        pixels = tuple(torch.stack(p) for p in zip(*(x for _, x in ok))) if isinstance(first, tuple) \
-            else torch.stack([x for _, x in ok])
-    return [i for i, _ in ok], pixels, bad
-
-
 @torch.no_grad()
 def embed_items(encoder, items: Sequence[CatalogueItem], batch_size: int = 128, workers: int = 0,
-                skip_bad: bool = False) -> tuple[np.ndarray, list[int], list[tuple[int, str]], np.ndarray | None]:
+                skip_bad: bool = False, batches=None
+                ) -> tuple[np.ndarray, list[int], list[tuple[int, str]], np.ndarray | None]:
     """Embeddings (float32, L2-normalised) of the readable items, their positions, the unreadable ones, and the
     items' uncertainty (ensembles; None otherwise).
 
-    ``encoder`` is a ``CIRModel`` (its image tower) or a gallery encoder of ``cti_ir.gallery``.
+    ``encoder`` is a ``CIRModel`` (its image tower) or a gallery encoder of ``cti_ir.gallery``. ``batches`` are
+    the items' loaded batches from a build-wide ``index_build.ChunkLoader``; without it the items get a loader of
+    their own (``workers`` decoding processes).
     """
     encoder = as_gallery_encoder(encoder)
-    loader = DataLoader(_CatalogueImages(items, encoder.preprocess), batch_size=batch_size,
-                        num_workers=workers, collate_fn=_collate, generator=torch.Generator().manual_seed(0))
+    if batches is None:
+        batches = ChunkLoader(encoder, items, [(0, len(items))], batch_size, workers).batches_of(0, len(items))
     vecs, kept, bad, uncertainty = [], [], [], []
-    for positions, pixels, errors in loader:
+    for positions, pixels, errors in batches:
         if errors and not skip_bad:
             raise ImageLoadError(*errors[0][1])
         bad += [(i, str(ImageLoadError(path, reason))) for i, (path, reason) in errors]
@@ -130,24 +103,34 @@ def _plan_of(items: Sequence[CatalogueItem], chunk_size: int, fingerprint: str, 
 
 
 def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, batch_size: int, workers: int,
-                   skip_bad: bool, progress: bool) -> None:
-    """Encode ``items`` chunk by chunk into ``out/embeddings``, skipping chunks already there."""
+                   skip_bad: bool, progress: bool, shard: Shard | None = None) -> None:
+    """Encode ``items`` chunk by chunk into ``out/embeddings``, skipping chunks already there.
+
+    One loader feeds every chunk still to do (``index_build.ChunkLoader``); in a sharded build this process does
+    only the chunks its ``shard`` owns.
+    """
+    shard = shard or Shard()
     emb_dir = out / EMBEDDINGS_DIR
     emb_dir.mkdir(parents=True, exist_ok=True)
     n_chunks = (len(items) + chunk_size - 1) // chunk_size
-    done = sum(min(chunk_size, len(items) - c * chunk_size) for c in range(n_chunks)
-               if (emb_dir / f"part-{start_part + c:05d}.json").is_file())
+    mine = [c for c in range(n_chunks) if shard.owns(c)]
+    bounds = {c: (c * chunk_size, min((c + 1) * chunk_size, len(items))) for c in mine}
+    todo = [c for c in mine if not (emb_dir / f"part-{start_part + c:05d}.json").is_file()]
+    total = sum(stop - start for start, stop in bounds.values())
+    done = total - sum(bounds[c][1] - bounds[c][0] for c in todo)
     if done and progress:
-        print(f"resuming: {done} of {len(items)} images already embedded in {emb_dir}", file=sys.stderr,
-              flush=True)
-    bar = tqdm(total=len(items), desc="index images", unit="img", disable=not progress, file=sys.stderr,
-               initial=done)
-    for c in range(n_chunks):
+        print(f"resuming: {done} of {total} images already embedded in {emb_dir}", file=sys.stderr, flush=True)
+    if shard.world > 1 and progress:
+        print(f"process {shard.rank} of {shard.world}: embedding {total} of the {len(items)} images "
+              f"({len(mine)} of {n_chunks} chunks)", file=sys.stderr, flush=True)
+    bar = tqdm(total=total, desc="index images", unit="img", disable=not progress, file=sys.stderr,
+               initial=done, position=shard.local_rank if shard.world > 1 else None)
+    loader = ChunkLoader(as_gallery_encoder(model), items, [bounds[c] for c in todo], batch_size, workers)
+    for c in todo:
         part = emb_dir / f"part-{start_part + c:05d}"
-        if part.with_suffix(".json").is_file():
-            continue  # written by an earlier (interrupted) run
-        chunk = items[c * chunk_size:(c + 1) * chunk_size]
-        vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad)
+        chunk = items[bounds[c][0]:bounds[c][1]]
+        vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad,
+                                                   batches=loader.batches_of(*bounds[c]))
         write_atomic(part.with_suffix(".npy"), lambda tmp: _save_npy(tmp, vecs))
         records = [chunk[k].to_json() for k in kept]
         if uncertainty is not None:  # kept with the chunk so a rejection rule can change without re-encoding
@@ -250,7 +233,8 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
                 overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
-                reject_fraction: float | None = None, reject_threshold: float | None = None) -> dict:
+                reject_fraction: float | None = None, reject_threshold: float | None = None,
+                shard: Shard | None = None) -> dict:
     """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
 
     The catalogue is embedded by ``model``'s own image tower, or by ``gallery`` (an ``EnsembleEncoder`` of
@@ -260,7 +244,12 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
 
     A build that fails leaves ``out`` as its resume point when it holds embedded images, and removes what it wrote
     when it holds none (an error before the first chunk, or no readable image at all).
+
+    ``shard`` (``index_build.shard_from_env()`` under torchrun) makes this process one of several: each embeds its
+    share of the chunks into ``out``, process 0 then builds the index from all of them, and the other processes
+    return ``{"rank": r, "world": n}`` (see ``cti_ir.index_build``).
     """
+    shard = shard or Shard()
     out = Path(out)
     if model.fingerprint is None:
         raise ValueError("the model has no fingerprint: load it from a checkpoint folder (cti_ir.load)")
@@ -269,7 +258,7 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
     plan = _plan_of(items, chunk_size, as_gallery_encoder(encoder).fingerprint)
     plan_file = out / PLAN_FILE
     if overwrite:
-        _clear(out)
+        pass  # cleared below by process 0, once every process has checked its arguments
     elif plan_file.is_file():
         if json.loads(plan_file.read_text(encoding="utf-8")) != plan:
             raise IndexMismatchError(
@@ -278,13 +267,22 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
     elif (out / INFO_FILE).is_file():
         raise IndexMismatchError(f"{out} already holds an index; use `add` to extend it or --overwrite")
     created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(plan_file, plan, indent=None)
+    shard.barrier()  # every process has checked --out before process 0 writes to it
+    if shard.is_main:
+        if overwrite:
+            _clear(out)
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(plan_file, plan, indent=None)
+    shard.barrier()
     try:
-        _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress)
+        _encode_chunks(encoder, list(items), out, chunk_size, 0, batch_size, workers, skip_bad, progress, shard)
+        shard.barrier()  # every chunk is on disk
+        if not shard.is_main:
+            return {"rank": shard.rank, "world": shard.world}
         return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
     except BaseException:
-        if embedded_count(out) == 0:  # nothing worth resuming from: leave no half-made folder behind
+        if shard.is_main and shard.world == 1 and embedded_count(out) == 0:
+            # nothing worth resuming from: leave no half-made folder behind
             _clear(out)
             if created:
                 shutil.rmtree(out, ignore_errors=True)
@@ -323,7 +321,7 @@ def _clear(out: Path) -> None:
 
 def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  batch_size: int = 128, workers: int = 0, skip_bad: bool = False, progress: bool = True,
-                 gallery=None) -> dict:
+                 gallery=None, probes=None) -> dict:
     """Add the ``items`` not yet indexed (by image id) to the index at ``out``; returns the new info.
 
     An ensemble index needs the same ``gallery`` encoder it was built with (checked by fingerprint); its
@@ -367,7 +365,8 @@ def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_s
             write_json_atomic(pending, plan, indent=None)
         _encode_chunks(encoder, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
         rule = (info.get("rejection") or {}).get("rule") or None
-        info = _finalize(out, model, IndexOptions.recorded(info), info.get("source", {}), encoder.describe(), rule)
+        options = replace(IndexOptions.recorded(info), probes=probes)
+        info = _finalize(out, model, options, info.get("source", {}), encoder.describe(), rule)
         pending.unlink(missing_ok=True)
     # Counted from the index, not from `new`: unreadable images skipped with skip_bad are not added.
     info["added"] = info["count"] - count_before
@@ -484,7 +483,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"images per embedding chunk on disk, the unit of resumption: a killed build loses at "
                              f"most one chunk's work (default {DEFAULT_CHUNK_SIZE}; a resumed build needs the same "
                              f"value)")
-        sp.add_argument("--workers", type=int, default=0, help="data-loader processes decoding images")
+        sp.add_argument("--workers", type=int, default=None,
+                        help="processes decoding images while the encoder runs (default: half the CPU cores, 1 to 8; "
+                             "0 decodes in the main process)")
+        sp.add_argument("--tune-queries", default=None, metavar="FILE",
+                        help="queries the search parameter of an approximate index is tuned on: a JSONL file with "
+                             "{\"image\": path, \"text\": ...} per line (e.g. a log of past searches) or a .npy "
+                             "of query vectors. Default: the training queries of --dataset, else held-out catalogue "
+                             "images (easier than composed queries: see the README)")
         sp.add_argument("--skip-bad", action="store_true",
                         help="leave out unreadable images (counted in index_info.json) instead of stopping")
         sp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
@@ -547,6 +553,21 @@ def _recorded_gallery(index: str, model, device: str):
     return load_ensemble(model, specs, device=device)
 
 
+def _probe_queries(args, model):
+    """The queries an approximate index is tuned on (encoded only if the index needs tuning): --tune-queries, else
+    the training queries of --dataset, else None (held-out catalogue vectors)."""
+    if args.tune_queries:
+        queries = read_probe_queries(args.tune_queries)  # read now: a bad file is reported before encoding
+        return lambda: encode_probe_queries(model, queries)
+    if args.dataset and args.root:
+        def from_dataset():
+            queries = benchmark_probe_queries(args.dataset, args.root)
+            return encode_probe_queries(model, queries) if queries else None
+
+        return from_dataset
+    return None
+
+
 def _items(args) -> list[CatalogueItem]:
     if args.images:
         return items_from_folder(args.images, args.metadata)
@@ -593,7 +614,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError, load_checkpoint
 
     note = ""  # what a failed build left behind
+    shard = shard_from_env()  # one of several processes under torchrun (build only)
+    if args.workers is None:
+        args.workers = default_workers()
     try:
+        if shard.world > 1 and args.command != "build":
+            raise ValueError(f"only `build` can run as several processes; run `{args.command}` without torchrun")
+        start_shard(shard)
+        if shard.world > 1 and str(args.device) == "cuda":
+            args.device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
             return 0
@@ -610,11 +639,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             source = {"images": args.images, "dataset": args.dataset, "root": args.root,
                       "checkpoint": str(Path(args.checkpoint).resolve())}
             options = IndexOptions(args.factory, parse_memory(args.memory_budget), args.target_recall,
-                                   parse_search_params(args.search_param), verbose=args.progress)
+                                   parse_search_params(args.search_param), verbose=args.progress,
+                                   probes=_probe_queries(args, model))
             try:
                 info = build_index(model, items, args.out, options, args.chunk_size, args.batch_size,
                                    args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
-                                   args.reject_fraction, args.reject_threshold)
+                                   args.reject_fraction, args.reject_threshold, shard=shard)
             except (ImageLoadError, FileNotFoundError, ValueError) as e:
                 if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
                     note = _failed_build_note(args.out)
@@ -628,14 +658,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))
             info = add_to_index(model, items, args.index, args.chunk_size, args.batch_size, args.workers,
-                                args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device))
+                                args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device),
+                                probes=_probe_queries(args, model))
     except ImageLoadError as e:
         print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index){note}", file=sys.stderr)
         return 2
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}{note}", file=sys.stderr)
         return 2
-    print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
+    finally:
+        stop_shard(shard)
+    if shard.is_main:
+        print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
     return 0
 
 

@@ -177,3 +177,82 @@ def stop_shard(shard: Shard) -> None:
 
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+# ------------------------------------------------------------------------------------------------ tuning queries
+def read_probe_queries(path: str | os.PathLike) -> list[dict] | "np.ndarray":
+    """Queries to tune an index on: a ``.npy`` of query vectors, or a JSONL file with one query per line,
+    ``{"image": path, "text": str}`` (either may be left out; a relative image path is relative to the file)."""
+    import json
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--tune-queries file not found: {path}")
+    if path.suffix == ".npy":
+        vectors = np.load(path, allow_pickle=False)
+        if vectors.ndim != 2:
+            raise ValueError(f"{path} must hold a (queries, dim) array of query vectors, not shape {vectors.shape}")
+        return vectors
+    queries = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{n} is not valid JSON: {e}") from None
+        image, text = row.get("image"), row.get("text")
+        if not image and not text:
+            raise ValueError(f"{path}:{n} has neither an image nor a text")
+        if image and not Path(image).is_absolute():
+            image = str(path.parent / image)
+        queries.append({"image": image, "text": text})
+    if not queries:
+        raise ValueError(f"{path} holds no queries")
+    return queries
+
+
+def benchmark_probe_queries(dataset: str, root, limit: int = 1000, seed: int = 0) -> list[dict]:
+    """Composed queries of a benchmark folder's training triplets (reference photo, captions): what a search
+    engine over that catalogue will be asked, and not the queries anyone evaluates on."""
+    import random
+
+    from .data import open_benchmark
+
+    bench = open_benchmark(dataset, root)
+    triplets = [t for t in bench.triplets("train") if any(c and c.strip() for c in t.captions)]
+    random.Random(seed).shuffle(triplets)
+    out = []
+    for t in triplets[:limit]:
+        try:
+            path = bench.image_path(t.reference)
+        except (FileNotFoundError, KeyError, ValueError):
+            continue
+        if path is not None and os.path.isfile(path):
+            out.append({"image": str(path), "text": " and ".join(c.strip(" .") for c in t.captions if c.strip())})
+    return out
+
+
+@torch.no_grad()
+def encode_probe_queries(model, queries) -> "np.ndarray":
+    """Query vectors of ``queries`` (as ``read_probe_queries`` gives them), composed by ``model`` as the search
+    engine composes them: image and text through the composer, or either alone."""
+    import numpy as np
+
+    if isinstance(queries, np.ndarray):
+        if queries.shape[1] != model.embed_dim:
+            raise ValueError(f"the tuning query vectors have {queries.shape[1]} dimensions, the model "
+                             f"{model.embed_dim}")
+        return np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True), dtype=np.float32)
+    out = []
+    for q in queries:
+        img = model.encode_images(model.preprocess(load_image(q["image"])).unsqueeze(0).to(model.device)) \
+            if q.get("image") else None
+        txt = model.encode_texts([q["text"]]) if q.get("text") else None
+        vec = model.compose(img, txt).query if img is not None and txt is not None else (
+            img if img is not None else txt)
+        out.append(vec[0].float().cpu().numpy())
+    return np.stack(out).astype(np.float32)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -346,13 +346,16 @@ def tune_search_parameter(index, queries: np.ndarray, truth: np.ndarray,
 
 
 def add_and_tune(index, vectors: np.ndarray, target_recall: float = DEFAULT_TARGET_RECALL, k: int = TUNE_K,
-                 n_queries: int = TUNE_QUERIES, seed: int = 0, progress: Progress | None = None):
+                 n_queries: int = TUNE_QUERIES, seed: int = 0, progress: Progress | None = None,
+                 probes: np.ndarray | None = None):
     """Add ``vectors`` (ids 0..N-1) to the trained, empty ``index`` and tune its search parameter on the way.
 
-    Held-out catalogue vectors are the queries: the index first receives every other vector, is tuned against
-    the queries' exact top-k among those, and then receives the held-out vectors too. HNSW has no ids of its own
-    (a node's id is its insertion rank), so it is wrapped in an IDMap; IVF indexes take ids directly; refined
-    indexes are tuned on a copy. Returns ``(index, search_params, tuning)``.
+    With ``probes`` (query vectors: the composed queries the index will serve, e.g. a dataset's training queries
+    or a log of past ones) the index receives every vector and is tuned on them. Without, held-out catalogue
+    vectors are the queries: the index first receives every other vector, is tuned against the queries' exact
+    top-k among those, and then receives the held-out vectors too. HNSW has no ids of its own (a node's id is its
+    insertion rank), so it is wrapped in an IDMap; IVF indexes take ids directly; refined indexes are tuned on a
+    copy. Returns ``(index, search_params, tuning)``.
     """
     import faiss
 
@@ -362,6 +365,13 @@ def add_and_tune(index, vectors: np.ndarray, target_recall: float = DEFAULT_TARG
     if name is None or n < 20:
         add_in_order(index, vectors)
         return index, {}, None
+    if probes is not None and len(probes):
+        add_in_order(index, vectors)
+        probes = np.ascontiguousarray(probes[:n_queries], dtype=np.float32)
+        truth = exact_top_k(probes, vectors, max(1, min(k, n)))
+        params, tuning = tune_search_parameter(index, probes, truth, target_recall, progress)
+        tuning.update(method="query vectors given for tuning (not catalogue vectors)", seed=seed)
+        return index, params, tuning
     rest, held = held_out_queries(n, n_queries, seed)
     k = max(1, min(k, len(rest)))
     truth_local = exact_top_k(vectors[held], vectors[rest], k)  # positions in `rest`
@@ -402,6 +412,10 @@ class IndexOptions:
     target_recall: float = DEFAULT_TARGET_RECALL
     search_params: dict | None = None
     verbose: bool = False        # say what was chosen and how the tuning went (stderr)
+    #: Query vectors to tune on, (Q, D) L2-normalised: what the index will be asked (or a function returning them,
+    #: called only if there is something to tune). Without them the tuning uses held-out catalogue vectors, which
+    #: are easier queries than composed ones (see add_and_tune).
+    probes: "np.ndarray | Callable[[], np.ndarray] | None" = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of(cls, value: "IndexOptions | str") -> "IndexOptions":
@@ -462,11 +476,16 @@ def build_tuned_index(vectors: np.ndarray, options: IndexOptions | str = AUTO) -
         index = make_faiss_index(vectors, choice.factory)
         record["search_params"], record["tuning"] = dict(search_params), {"given": True}
         return index, record
-    index, record["search_params"], record["tuning"] = add_and_tune(
-        trained_index(vectors, choice.factory), vectors, target_recall, progress=progress)
+    index = trained_index(vectors, choice.factory)
+    probes = options.probes
+    if callable(probes):
+        probes = probes() if tunable_parameter(index) else None
+    index, record["search_params"], record["tuning"] = add_and_tune(index, vectors, target_recall,
+                                                                    progress=progress, probes=probes)
     t = record["tuning"]
     if t is not None:
-        progress(f"{t['parameter']}={record['search_params'][t['parameter']]}: recall@{t['k']} {t['recall']:.3f} on "
-                 f"{t['queries']} held-out catalogue vectors (target {target_recall})"
+        on = "query vectors" if probes is not None else "held-out catalogue vectors"
+        progress(f"{', '.join(f'{n}={v:g}' for n, v in record['search_params'].items())}: recall@{t['k']} "
+                 f"{t['recall']:.3f} on {t['queries']} {on} (target {target_recall})"
                  + ("" if t["reached"] else "; the target was NOT reached with the largest value tried"))
     return index, record

@@ -212,3 +212,51 @@ def test_explicit_factory_is_tuned_and_hand_set_parameters_are_kept(model, catal
     assert json.loads((tmp_path / "given" / "index_info.json").read_text())["search_params"] == {"nprobe": 3}
     assert again["added"] == 0
 
+
+
+# ------------------------------------------------------------------------------------------ tuning on queries
+def test_tuning_on_query_vectors_keeps_its_promise_on_such_queries():
+    """Queries away from the catalogue (composed queries are) need a larger efSearch than catalogue vectors; tuned
+    on such queries, the index reaches the target on fresh ones of the same kind."""
+    import faiss
+
+    x = clustered(6000)
+    rng = np.random.default_rng(5)
+    offsets = rng.standard_normal((600, 32)).astype(np.float32)
+    queries = x[rng.integers(0, len(x), 600)] + 0.25 * offsets  # between products, like "this, but red"
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    _, on_catalogue = build_tuned_index(x, IndexOptions("HNSW16", target_recall=0.97))
+    index, on_queries = build_tuned_index(x, IndexOptions("HNSW16", target_recall=0.97, probes=queries[:300]))
+    assert on_queries["tuning"]["method"].startswith("query vectors") and on_queries["tuning"]["queries"] == 300
+    assert on_queries["search_params"]["efSearch"] >= on_catalogue["search_params"]["efSearch"]
+    truth = exact_top_k(queries[300:], x, 10)
+    p, _keep = index_factory.search_parameters(index, on_queries["search_params"])
+    _, found = index.search(queries[300:], 10, params=p)
+    assert recall_at_k(found, truth) >= 0.95
+    del faiss
+
+
+def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_small, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
+    out = tmp_path / "fiq"
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
+                           str(synth_small / "fashioniq"), "--splits", "val", "--out", str(out), "--no-progress"]) == 0
+    tuning = read_index_info(out)["tuning"]
+    assert tuning["method"].startswith("query vectors") and tuning["queries"] == 360  # 3 x 120 train triplets
+
+    queries = tmp_path / "queries.jsonl"
+    image = next((synth_small / "fashioniq" / "images").iterdir())
+    queries.write_text(json.dumps({"image": str(image), "text": "is red"}) + "\n" + json.dumps({"text": "is blue"})
+                       + "\n" + json.dumps({"image": image.name}) + "\n")
+    monkeypatch.chdir(tmp_path)  # the relative image path is relative to the file, not to the working folder
+    (tmp_path / image.name).write_bytes(image.read_bytes())
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
+                           str(synth_small / "fashioniq"), "--splits", "val", "--out", str(tmp_path / "given"),
+                           "--no-progress", "--tune-queries", str(queries)]) == 0
+    assert read_index_info(tmp_path / "given")["tuning"]["queries"] == 3
+    capsys.readouterr()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{}\n")
+    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(synth_small / "shoes"),
+                           "--out", str(tmp_path / "bad"), "--tune-queries", str(bad)]) == 2
+    assert "bad.jsonl:1 has neither an image nor a text" in capsys.readouterr().err

@@ -433,6 +433,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--factories", nargs="*", default=[],
                    help="further FAISS factory strings to measure (tuned like auto's choice)")
     g.add_argument("--target-recall", type=float, default=0.95, help="recall@10 target of the build-time tuning")
+    g.add_argument("--tune-on", choices=["queries", "catalogue"], default="queries",
+                   help="what the ANN indexes are tuned on: composed queries other than the measured ones (the "
+                        "catalogue's training triplets), or held-out catalogue vectors (the fallback of "
+                        "`cti_ir.index build` without queries)")
     g.add_argument("--no-memory", dest="memory", action="store_false",
                    help="skip the serving-process memory measurement at the largest size")
     g.add_argument("--query-image-size", type=int, default=256, help="side of the generated reference photos")

@@ -123,7 +123,7 @@ def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, lis
     return vectors, categories, ids[:size] + [f"synthetic-{i}" for i in range(max(0, size - len(ids)))]
 
 
-def _index_options(args, n: int, dim: int) -> list[tuple[str, Any]]:
+def _index_options(args, n: int, dim: int, probes: np.ndarray | None) -> list[tuple[str, Any]]:
     """(label, IndexOptions) of the indexes measured at this size: exact, auto per budget, extra factories."""
     from cti_ir.index_factory import IndexOptions, choose_factory, format_bytes, parse_memory
 
@@ -134,12 +134,31 @@ def _index_options(args, n: int, dim: int) -> list[tuple[str, Any]]:
         if factory not in seen:
             seen.add(factory)
             out.append((f"auto, {format_bytes(parse_memory(budget))}",
-                        IndexOptions("auto", parse_memory(budget), args.target_recall, verbose=True)))
+                        IndexOptions("auto", parse_memory(budget), args.target_recall, verbose=True, probes=probes)))
     for factory in args.factories:
         if factory not in seen:
             seen.add(factory)
-            out.append(("given", IndexOptions(factory, target_recall=args.target_recall, verbose=True)))
+            out.append(("given", IndexOptions(factory, target_recall=args.target_recall, verbose=True,
+                                              probes=probes)))
     return out
+
+
+def tuning_queries(kind: str, model, args) -> tuple[np.ndarray | None, str]:
+    """The queries the ANN indexes are tuned on: never the ones measured. Real: the catalogue's training triplets
+    (as ``python -m cti_ir.index build --dataset`` uses them); random: other generated pictures and texts."""
+    from cti_ir.index_build import benchmark_probe_queries, encode_probe_queries
+
+    if args.tune_on == "catalogue":
+        return None, "held-out catalogue vectors"
+    if kind == "real" and args.real_catalogue:
+        queries = benchmark_probe_queries("fashioniq", Path(args.real_catalogue) / "fashioniq", 1000, args.seed)
+        return encode_probe_queries(model, queries), f"{len(queries)} composed queries of the training triplets"
+    from .bench_speed import MODIFICATIONS, product_image
+
+    images = [product_image(50_000 + i, args.query_image_size) for i in range(200)]
+    vectors, _ = encode_queries(model, [{"image": images[i % 200], "text": MODIFICATIONS[(i * 7 + 3) % 12]}
+                                        for i in range(1000)])
+    return vectors, "1000 composed queries of other generated pictures"
 
 
 # ---------------------------------------------------------------------------------------------------- timing
@@ -236,8 +255,10 @@ def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], Non
         queries = (real_queries(Path(args.real_catalogue), args.queries, args.seed) if kind == "real" and
                    args.real_catalogue else generated_queries(args.queries, args.query_image_size))
         composed, encode_s = encode_queries(model, queries)
+        probes, probe_source = tuning_queries(kind, model, args)
         result = {"encode_only": _percentiles(encode_s), "query_source": "catalogue val triplets"
-                  if "target" in queries[0] else "generated pictures + fixed texts", "rows": []}
+                  if "target" in queries[0] else "generated pictures + fixed texts", "tuned_on": probe_source,
+                  "rows": []}
         log(f"[search] {kind}: encode + compose p50 {result['encode_only']['p50_ms']:.1f} ms")
         for n in args.sizes:
             t0 = time.perf_counter()
@@ -256,7 +277,7 @@ def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], Non
                 near = gallery[wanted] + noise / math.sqrt(dim)
                 near /= np.linalg.norm(near, axis=1, keepdims=True)
             engines, rows = [], []
-            for label, options in _index_options(args, n, dim):
+            for label, options in _index_options(args, n, dim, probes):
                 folder = workdir / f"gallery-{kind}-{n}-{len(rows)}"
                 log(f"[search] {kind} {n:,}: building {options.factory} ({label})")
                 build = write_vector_index(folder, gallery, categories, ids, options, fingerprint)
@@ -313,7 +334,8 @@ def markdown(s: dict) -> list[str]:
     for kind, result in s["kinds"].items():
         enc = result["encode_only"]
         lines += [f"### Composed-query latency, {kind} vectors ({s['queries']} queries from {result['query_source']}, "
-                  f"k={s['k']}; encode + compose alone: p50 {enc['p50_ms']:.1f} ms, p95 {enc['p95_ms']:.1f} ms)", "",
+                  f"k={s['k']}; encode + compose alone: p50 {enc['p50_ms']:.1f} ms, p95 {enc['p95_ms']:.1f} ms; "
+                  f"ANN tuned on {result.get('tuned_on', '?')})", "",
                   "| gallery | index (chosen by) | search params | end-to-end p50 | p95 | search only p50 | p95 | "
                   f"filtered p50 | recall@{s['k']} vs exact | {'target' if kind == 'real' else 'planted match'} "
                   f"in top-{s['k']} | build | serving RSS anon + file |",

@@ -77,8 +77,17 @@ class PixelPipeline:
         return out
 
     def describe(self) -> dict:
-        """What decides the pixels, for a cache's fingerprint (the transforms' reprs carry their sizes)."""
-        return {"pil_stage": [repr(t) for t in self.pil_stage], "mean": self.mean, "std": self.std}
+        """What decides the pixels, for a cache's fingerprint: the output shape and a hash of what the PIL stage
+        makes of a few test pictures of awkward sizes. Two pipelines that resize and crop alike share caches even
+        when their transforms print differently (open_clip's own and one rebuilt from a checkpoint's config)."""
+        from PIL import Image
+
+        digest = hashlib.sha256()
+        rng = np.random.default_rng(0)
+        for size in ((97, 131), (300, 200), (31, 40), (64, 64)):
+            picture = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+            digest.update(self.to_uint8(picture).numpy().tobytes())
+        return {"shape": list(self.output_shape()), "pil_stage_outputs": digest.hexdigest()[:24]}
 
     def output_shape(self) -> tuple[int, int, int]:
         """(3, H, W) of ``to_uint8``'s result, found by running the stage on a blank image."""

@@ -654,6 +654,7 @@ def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoi
 
 # ------------------------------------------------------------------------------------------------ sharded build
 @pytest.mark.slow  # two torchrun processes (gloo): about 13 CPU-seconds; CI runs the slow tests too
+@pytest.mark.slow  # two torchrun processes start in ~10 s; the multi-process tests run in the slow tier
 def test_two_process_sharded_build_equals_the_one_process_build(checkpoint, catalogue, built, tmp_path):
     """`torchrun --nproc_per_node 2 -m cti_ir.index build` (gloo, CPU) writes the one-process build's files."""
     out = tmp_path / "sharded"

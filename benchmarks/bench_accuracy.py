@@ -18,6 +18,12 @@ Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
     stage3-only       stage 3 adaptive from a random backbone
     sum, combiner, image-only, text-only
                       baselines: as full up to stage 2, then stage 3 with that composer
+
+On a catalogue whose captions carry kinds (``data_prep.synth``'s default caption mix), every stage-3 run's best
+checkpoint is also evaluated per caption kind with the weight sweep (``cti_ir.evaluate --by-kind --weight-sweep``,
+saved as ``kinds.json`` beside the run), and the tables gain per-kind columns, an ``oracle balance`` row (the best
+image weight of a plain weighted sum per query, with hindsight, on the full model's features), the composers'
+weights per kind, and the seed-by-seed differences between the full model and its rivals.
 """
 
 from __future__ import annotations
@@ -46,6 +52,21 @@ VARIANTS = {
     "combiner": ("s2_full", "combiner", []),
     "image-only": ("s2_full", "image", []),
     "text-only": ("s2_full", "text", []),
+    # Composer and weight-target ideas for mixed captions (issue 14; README, "The method").
+    "adaptive-v1": ("s2_full", "adaptive", ["--residual", "free", "--weight-target", "modality"]),
+    "text-none": ("s2_full", "adaptive", ["--residual", "text", "--weight-loss", "0"]),
+    "text-modality": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "modality"]),
+    "text-balance": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance"]),
+    "text-balance-hard": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
+                                                  "--target-hard-negatives"]),
+    "free-balance": ("s2_full", "adaptive", ["--residual", "free", "--weight-target", "balance"]),
+    "combiner-balance": ("s2_full", "combiner", ["--combiner-weight-target", "--weight-target", "balance"]),
+    "text-dimension-balance": ("s2_full", "adaptive", ["--residual", "text", "--gate", "dimension",
+                                                       "--weight-target", "balance"]),
+    "text-balance-queue": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
+                                                   "--target-queue", "1024"]),
+    "text-balance-w1": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
+                                                "--weight-loss", "1"]),
 }
 
 
@@ -57,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="stage-1 image-caption corpus (default: DATA/open_domain, the catalogue's own open-domain set)")
     p.add_argument("--size", default="default", choices=["small", "default", "large"],
                    help="generator size when --data is not given")
+    p.add_argument("--caption-mix", default="mixed",
+                   help="generator caption mix when --data is not given (see python -m data_prep.synth --help)")
     p.add_argument("--model", default="cti-small", help="backbone config for every variant")
     p.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS),
                    help="which variants to run (default: all)")
@@ -94,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.data:
         from data_prep import synth
 
-        synth.main(["--out", str(data), "--size", args.size, "--seed", "0"])
+        synth.main(["--out", str(data), "--size", args.size, "--seed", "0", "--caption-mix", args.caption_mix])
     common = ["--model", args.model, "--batch-size", str(args.batch_size), "--no-progress", "--resume"]
     if args.threads:
         common += ["--threads", str(args.threads)]
@@ -122,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  "--out", str(runs / name)])
     triplets = ["--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}"]
     results: dict[str, list[dict]] = {}
+    kinds: dict[str, list[dict]] = {}
+    with_kinds = catalogue_has_kinds(data)
     for variant in args.variants:
         source, composer, extra = VARIANTS[variant]
         for seed in args.seeds:
@@ -132,17 +157,52 @@ def main(argv: Sequence[str] | None = None) -> int:
                                  *common, "--seed", str(seed), *extra, "--out", str(runs / name)])
             metrics = json.loads((runs / name / "best" / "metrics.json").read_text())
             results.setdefault(variant, []).append(metrics["details"])
+            if with_kinds:
+                kinds.setdefault(variant, []).append(evaluate_kinds(runs / name, data, args.threads))
     summary = summarize(results)
     meta = {"data": str(data), "open_domain": str(open_domain), "model": args.model, "seeds": args.seeds, "epochs": {
         "stage1": args.stage1_epochs, "stage2": args.stage2_epochs, "stage3": args.stage3_epochs}, "stage3_lr": args.stage3_lr,
         "batch_size": args.batch_size, "seconds": timings, "threads": torch.get_num_threads()}
-    write_json_atomic(work / f"{args.results}.json", {"meta": meta, "results": summary})
+    out = {"meta": meta, "results": summary}
     table = format_table(summary)
+    if kinds:
+        from benchmarks.accuracy_kinds import format_kind_tables, summarize_kinds
+
+        out["kinds"] = summarize_kinds(kinds)
+        table += "\n\n" + format_kind_tables(out["kinds"])
+    write_json_atomic(work / f"{args.results}.json", out)
     write_text_atomic(work / f"{args.results}.md", table + "\n")
     print(table)
     if args.export_demo:
         export_demo(runs / f"s3_{args.demo_variant}_seed{args.seeds[0]}" / "best", Path(args.export_demo))
     return 0
+
+
+def catalogue_has_kinds(data: Path) -> bool:
+    """True when the catalogue's provenance records caption kinds (a mix other than relative-only)."""
+    path = data / "fashioniq" / "caption_provenance.jsonl"
+    if not path.is_file():
+        return False
+    with open(path, encoding="utf-8") as f:
+        first = f.readline()
+    return bool(first.strip()) and "kind" in json.loads(first)
+
+
+def evaluate_kinds(run: Path, data: Path, threads: int | None) -> dict:
+    """Per-kind recall and weight sweep of a run's best checkpoint on both layouts; cached in RUN/kinds.json."""
+    path = run / "kinds.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    import cti_ir
+    from cti_ir.evaluate import evaluate
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = cti_ir.load(run / "best")
+    result = {name: evaluate(model, name, data / name, progress=False, by_kind=True, weight_sweep=21)
+              for name in ("fashioniq", "shoes")}
+    write_json_atomic(path, result)
+    return result
 
 
 def summarize(results: dict[str, list[dict]]) -> dict:

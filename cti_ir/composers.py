@@ -83,15 +83,16 @@ class CombinerComposer(nn.Module):
 
     def forward(self, image_features, text_features, weights=None) -> ComposeOutput:
         joint = torch.cat([self.image_projection(image_features), self.text_projection(text_features)], dim=-1)
-        lam = torch.sigmoid(self.dynamic_scalar(joint)).squeeze(-1)
+        z = self.dynamic_scalar(joint).squeeze(-1)
+        lam = torch.sigmoid(z)
         if weights is not None:  # manual override from the app: replaces the predicted lambda
             lam = weights[1]
-        query = (
-            self.output(self.combiner(joint))
-            + lam.unsqueeze(-1) * text_features
-            + (1 - lam).unsqueeze(-1) * image_features
-        )
-        return ComposeOutput(F.normalize(query, dim=-1), 1 - lam, lam)
+        residual = self.output(self.combiner(joint))
+        query = residual + lam.unsqueeze(-1) * text_features + (1 - lam).unsqueeze(-1) * image_features
+        # sigmoid(z) = softmax([0, z])[1]: the same (image, text) logits as the adaptive composer's, so a weight
+        # target can be put on lambda too (stage 3 does so only when asked: the baseline is CLIP4Cir's Combiner).
+        logits = torch.stack([torch.zeros_like(z), z], dim=-1)
+        return ComposeOutput(F.normalize(query, dim=-1), 1 - lam, lam, logits, residual)
 
 
 class AdaptiveWeightingComposer(nn.Module):
@@ -112,16 +113,25 @@ class AdaptiveWeightingComposer(nn.Module):
     ``w_img * image + w_txt * (text + g * r)``: the residual is what the text asks to change, and a text the
     composer does not trust (a vague caption) takes its change with it, so the weights decide how much of the
     whole modification the query gets.
+
+    ``gate`` says what the weights weigh. ``"modality"``: one image weight per query. ``"dimension"``: one per
+    embedding dimension, ``sigmoid(logit(w_img) + a_d)`` with a per-dimension offset ``a`` from a third head that
+    starts at zero, so a query can keep some of the reference's features (the unchanged attributes) and take others
+    from the text; ``image_weight`` then reports the mean over the dimensions, and a manual override sets every
+    dimension to the weight given.
     """
 
     RESIDUAL_MODES = ("free", "text")
+    GATES = ("modality", "dimension")
 
     def __init__(self, dim: int, projection_dim: int | None = None, hidden_dim: int | None = None,
-                 dropout: float = 0.1, residual_init: float = 1.0, residual: str = "free"):
+                 dropout: float = 0.1, residual_init: float = 1.0, residual: str = "free", gate: str = "modality"):
         super().__init__()
         if residual not in self.RESIDUAL_MODES:
             raise ValueError(f"unknown residual mode {residual!r}; choose one of {', '.join(self.RESIDUAL_MODES)}")
-        self.residual_mode = residual
+        if gate not in self.GATES:
+            raise ValueError(f"unknown gate {gate!r}; choose one of {', '.join(self.GATES)}")
+        self.residual_mode, self.gate = residual, gate
         projection_dim = projection_dim or 2 * dim
         hidden_dim = hidden_dim or 4 * dim
         self.image_projection = nn.Sequential(nn.Linear(dim, projection_dim), nn.ReLU(), nn.Dropout(dropout))
@@ -133,6 +143,12 @@ class AdaptiveWeightingComposer(nn.Module):
             nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim)
         )
         self.residual_gate = nn.Parameter(torch.tensor(float(residual_init)))
+        if gate == "dimension":
+            self.dimension_net = nn.Sequential(
+                nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim)
+            )
+            nn.init.zeros_(self.dimension_net[-1].weight)  # starts as one weight per modality
+            nn.init.zeros_(self.dimension_net[-1].bias)
 
     def forward(self, image_features, text_features, weights=None) -> ComposeOutput:
         joint = torch.cat([self.image_projection(image_features), self.text_projection(text_features)], dim=-1)
@@ -140,17 +156,24 @@ class AdaptiveWeightingComposer(nn.Module):
         if weights is None:
             w = logits.softmax(dim=-1)
             wi, wt = w[:, 0], w[:, 1]
+            if self.gate == "dimension":
+                gi = torch.sigmoid((logits[:, 0] - logits[:, 1]).unsqueeze(-1) + self.dimension_net(joint))
+                wi, wt = gi, 1.0 - gi
         else:
             wi, wt = weights
         residual = self.residual_gate * self.residual_net(joint)
         query = compose_weighted(image_features, text_features, residual, wi, wt, self.residual_mode)
+        if wi.dim() == 2:  # per dimension: report the mean weight
+            wi, wt = wi.mean(dim=-1), wt.mean(dim=-1)
         return ComposeOutput(F.normalize(query, dim=-1), wi, wt, logits, residual)
 
 
 def compose_weighted(image_features: torch.Tensor, text_features: torch.Tensor, residual: torch.Tensor,
                      image_weight: torch.Tensor, text_weight: torch.Tensor, residual_mode: str = "free") -> torch.Tensor:
-    """The adaptive composer's unnormalised query for given weights (also used to search the best weight)."""
-    wi, wt = image_weight.unsqueeze(-1), text_weight.unsqueeze(-1)
+    """The adaptive composer's unnormalised query for given weights, one per query (N,) or per dimension (N, D)
+    (also used to search the best weight)."""
+    wi = image_weight.unsqueeze(-1) if image_weight.dim() == 1 else image_weight
+    wt = text_weight.unsqueeze(-1) if text_weight.dim() == 1 else text_weight
     if residual_mode == "text":
         return wi * image_features + wt * (text_features + residual)
     return wi * image_features + wt * text_features + residual

@@ -81,6 +81,7 @@ def balance_weight_target(
     residual: torch.Tensor | None = None,
     residual_mode: str = "free",
     hard_negatives: torch.Tensor | None = None,
+    extra_candidates: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Self-supervised target from the in-batch oracle balance, (N, 2) = (image, text), no labels needed.
 
@@ -90,7 +91,9 @@ def balance_weight_target(
     images: a query that leans on the image alone finds its own reference first). A softmax over the weights,
     softened by ``temperature``, gives the expected best weight. Unlike :func:`modality_weight_target`, which
     compares the two modalities *alone*, this asks which *mix* finds the target: a relative caption needs both,
-    and the target says so instead of swinging to whichever extreme ranks a little better. Detached throughout.
+    and the target says so instead of swinging to whichever extreme ranks a little better. ``extra_candidates``
+    (already global, e.g. a queue of earlier batches' targets) make the ranking closer to a gallery's, where a
+    target competes with many similar products. Detached throughout.
     """
     from .composers import compose_weighted
 
@@ -98,6 +101,8 @@ def balance_weight_target(
         targets_all, offset = gather(target_features.detach())
         if hard_negatives is not None:
             targets_all = torch.cat([targets_all, gather(hard_negatives.detach())[0]])
+        if extra_candidates is not None and len(extra_candidates):
+            targets_all = torch.cat([targets_all, extra_candidates.detach().to(targets_all.dtype)])
         image, text = image_features.detach(), text_features.detach()
         residual = torch.zeros_like(image) if residual is None else residual.detach()
         grid = torch.linspace(0.0, 1.0, steps, device=image.device, dtype=image.dtype)

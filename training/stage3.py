@@ -46,10 +46,26 @@ class HybridQueryModule(StageModule):
     """
 
     def __init__(self, model, weight_loss: float, weight_temperature: float, weight_target: str = "modality",
-                 hard_negatives: bool = False):
+                 hard_negatives: bool = False, combiner_target: bool = False, target_queue: int = 0):
         super().__init__(model)
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.weight_target, self.hard_negatives = weight_target, hard_negatives
+        self.combiner_target = combiner_target
+        # Earlier batches' targets (detached) that the balance target also ranks against; buffers, so a resumed run
+        # continues with the same queue.
+        self.register_buffer("target_queue", torch.zeros(target_queue, model.embed_dim))
+        self.register_buffer("queue_size", torch.zeros((), dtype=torch.long))
+        self.register_buffer("queue_next", torch.zeros((), dtype=torch.long))
+
+    def _enqueue(self, targets: torch.Tensor) -> None:
+        capacity = self.target_queue.shape[0]
+        if capacity == 0:
+            return
+        targets = targets.detach()[-capacity:].to(self.target_queue.dtype)
+        rows = (self.queue_next + torch.arange(len(targets), device=targets.device)) % capacity
+        self.target_queue[rows] = targets
+        self.queue_next.copy_((self.queue_next + len(targets)) % capacity)
+        self.queue_size.copy_(torch.clamp(self.queue_size + len(targets), max=capacity))
 
     def forward(self, batch, gather):
         n = batch["reference"].shape[0]
@@ -60,12 +76,14 @@ class HybridQueryModule(StageModule):
         scale = self.model.logit_scale
         loss = composed_retrieval_loss(out.query, tgt, scale, gather)
         logs = {"retrieval_loss": loss.detach(), "image_weight": out.image_weight.detach().mean()}
-        if self.weight_loss > 0 and out.weight_logits is not None:
+        if self.weight_loss > 0 and out.weight_logits is not None and self.targets_composer():
             if self.weight_target == "balance":
                 target = balance_weight_target(
                     ref, txt, tgt, scale, self.weight_temperature, gather, residual=out.residual,
                     residual_mode=getattr(self.model.composer, "residual_mode", "free"),
-                    hard_negatives=ref if self.hard_negatives else None)
+                    hard_negatives=ref if self.hard_negatives else None,
+                    extra_candidates=self.target_queue[: int(self.queue_size)])
+                self._enqueue(gather(tgt.detach())[0])
             else:
                 target = modality_weight_target(ref, txt, tgt, scale, self.weight_temperature, gather)
             w_loss = modality_weight_loss(out.weight_logits, target)
@@ -73,13 +91,18 @@ class HybridQueryModule(StageModule):
             logs.update(weight_loss=w_loss.detach(), target_image_weight=target[:, 0].mean())
         return loss, logs
 
+    def targets_composer(self) -> bool:
+        """The adaptive composer gets the weight target; the Combiner's lambda only with ``combiner_target``."""
+        return self.model.composer_name == "adaptive" or self.combiner_target
+
 
 class HybridQueryTask:
     name = "stage3"
 
     def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
                  eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0,
-                 weight_target: str = "modality", hard_negatives: bool = False):
+                 weight_target: str = "modality", hard_negatives: bool = False, combiner_target: bool = False,
+                 target_queue: int = 0):
         triplets, owner = [], []
         for name, bench in benchmarks.items():
             ts = bench.triplets("train", check=True, skip_missing=skip_missing)
@@ -94,6 +117,7 @@ class HybridQueryTask:
         self.collate = stack_collate
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.weight_target, self.hard_negatives = weight_target, hard_negatives
+        self.combiner_target, self.target_queue = combiner_target, target_queue
         self.eval_batch_size = eval_batch_size
         # --skip-missing holds for the epoch-end evaluation too: dead Fashion-IQ links are in val as well as train,
         # and an evaluation that stops on them would end the run after its first epoch.
@@ -104,7 +128,7 @@ class HybridQueryTask:
 
     def build_module(self, model):
         return HybridQueryModule(model, self.weight_loss, self.weight_temperature, self.weight_target,
-                                 self.hard_negatives)
+                                 self.hard_negatives, self.combiner_target, self.target_queue)
 
     def evaluate(self, model):
         was_training = model.training
@@ -163,6 +187,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "composer's own query ranks it best, searched over 11 weights)")
     c.add_argument("--target-hard-negatives", action="store_true",
                    help="compute the weight target against the batch's reference images too, not only its targets")
+    c.add_argument("--target-queue", type=int, default=0,
+                   help="balance target only: also rank against this many targets of earlier batches (a queue of "
+                        "detached features, closer to a gallery's difficulty than one batch); 0 = the batch only")
+    c.add_argument("--gate", default="modality", choices=("modality", "dimension"),
+                   help="adaptive only: one image weight per query (modality) or one per embedding dimension around "
+                        "it (dimension: keep some of the reference's features, take others from the text)")
+    c.add_argument("--combiner-weight-target", action="store_true",
+                   help="also put the self-supervised weight target on the Combiner's lambda (by default only the "
+                        "adaptive composer gets it, and the Combiner is CLIP4Cir's)")
     c.add_argument("--residual", default="free", choices=("free", "text"),
                    help="adaptive only: where the residual acts. free: w_img * image + w_txt * text + residual; "
                         "text: w_img * image + w_txt * (text + residual), so the weights scale the whole "
@@ -186,14 +219,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     def build_task(model, info):
         return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
                                args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers,
-                               weight_target=args.weight_target, hard_negatives=args.target_hard_negatives)
+                               weight_target=args.weight_target, hard_negatives=args.target_hard_negatives,
+                               combiner_target=args.combiner_weight_target, target_queue=args.target_queue)
 
     try:
         parse_data(args.data)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    composer_kwargs = {"residual": args.residual} if args.composer == "adaptive" and args.residual != "free" else {}
+    composer_kwargs = {}
+    if args.composer == "adaptive":  # only what differs from the composer's defaults, so old configs read the same
+        composer_kwargs.update({"residual": args.residual} if args.residual != "free" else {})
+        composer_kwargs.update({"gate": args.gate} if args.gate != "modality" else {})
     return run(args, build_task, composer=args.composer, composer_kwargs=composer_kwargs, load_data=load_data)
 
 

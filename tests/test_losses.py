@@ -81,3 +81,29 @@ def test_balance_target_uses_the_composers_residual_and_is_detached():
     w = balance_weight_target(image, text, target, scale, temperature=0.01, residual=residual, residual_mode="text")
     assert not w.requires_grad
     assert w[:, 0].mean() < 0.1
+
+
+def test_a_queue_of_earlier_targets_makes_the_balance_target_see_a_harder_gallery():
+    from cti_ir.losses import balance_weight_target
+
+    image, text, target = _mixed_targets(0.5, n=16)
+    scale = torch.tensor(5.0)
+    easy = balance_weight_target(image, text, target, scale, temperature=0.01)
+    # Earlier targets that look like the references (products close to what the image alone points at): the
+    # image-heavy mixes now also find them, so the target leans towards the text.
+    look_alikes = F.normalize(image + 0.05 * torch.randn_like(image), dim=-1)
+    hard = balance_weight_target(image, text, target, scale, temperature=0.01, extra_candidates=look_alikes)
+    assert hard[:, 0].mean() < easy[:, 0].mean() - 0.05
+
+
+def test_stage3_target_queue_keeps_the_latest_targets_in_a_ring():
+    from cti_ir.model import CIRModel
+    from training.stage3 import HybridQueryModule
+
+    module = HybridQueryModule(CIRModel.create("cti-tiny"), 0.1, 1.0, "balance", target_queue=5)
+    dim = module.target_queue.shape[1]
+    for start in (0, 3, 6):  # 9 rows through a ring of 5
+        module._enqueue(torch.arange(start, start + 3).float().unsqueeze(1).repeat(1, dim))
+    assert int(module.queue_size) == 5
+    assert sorted(module.target_queue[:, 0].tolist()) == [4.0, 5.0, 6.0, 7.0, 8.0]
+    assert "target_queue" in module.state_dict()  # saved with the training state: a resumed run has the same queue

@@ -508,11 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "re-ranking for large ones, chosen by size and --memory-budget; or any FAISS factory "
                         "string ('IDMap,Flat', 'IVF1024,Flat', 'HNSW32', ...)")
     b.add_argument("--memory-budget", default=format_bytes(DEFAULT_MEMORY_BUDGET).replace(" ", ""),
-                   help="memory the served index may keep resident (e.g. 4GiB, 512MB); 'auto' picks an index "
-                        "type within it")
+                   help="memory the served index may keep resident (e.g. 4GiB, 512MB; default 4GiB); 'auto' "
+                        "picks an index type within it")
     b.add_argument("--target-recall", type=float, default=DEFAULT_TARGET_RECALL,
-                   help="recall@10 an approximate index must reach against exact search: its efSearch / nprobe "
-                        "is tuned at build time on the catalogue's own vectors and stored in index_info.json")
+                   help="recall@10 an approximate index must reach against exact search (default 0.95): its "
+                        "efSearch / nprobe is tuned at build time on queries (--tune-queries, else the training "
+                        "queries of --dataset, else held-out catalogue images) and stored in index_info.json")
     b.add_argument("--search-param", action="append", default=None, metavar="NAME=VALUE",
                    help="set efSearch, nprobe or k_factor by hand instead of tuning it (repeatable)")
     b.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")

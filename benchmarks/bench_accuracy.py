@@ -67,6 +67,8 @@ VARIANTS = {
                                                    "--target-queue", "1024"]),
     "text-balance-w1": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
                                                 "--weight-loss", "1"]),
+    "text-balance-forcing": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
+                                                     "--weight-forcing", "0.5"]),
 }
 
 

@@ -17,8 +17,9 @@ import sys
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 
-from cti_ir.composers import COMPOSER_NAMES
+from cti_ir.composers import COMPOSER_NAMES, compose_weighted
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate import evaluate
 from cti_ir.losses import (
@@ -46,11 +47,12 @@ class HybridQueryModule(StageModule):
     """
 
     def __init__(self, model, weight_loss: float, weight_temperature: float, weight_target: str = "modality",
-                 hard_negatives: bool = False, combiner_target: bool = False, target_queue: int = 0):
+                 hard_negatives: bool = False, combiner_target: bool = False, target_queue: int = 0,
+                 forcing: float = 0.0):
         super().__init__(model)
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.weight_target, self.hard_negatives = weight_target, hard_negatives
-        self.combiner_target = combiner_target
+        self.combiner_target, self.forcing = combiner_target, forcing
         # Earlier batches' targets (detached) that the balance target also ranks against; buffers, so a resumed run
         # continues with the same queue.
         self.register_buffer("target_queue", torch.zeros(target_queue, model.embed_dim))
@@ -74,8 +76,7 @@ class HybridQueryModule(StageModule):
         txt = self.model.encode_tokens(batch["tokens"])
         out = self.model.compose(ref, txt)
         scale = self.model.logit_scale
-        loss = composed_retrieval_loss(out.query, tgt, scale, gather)
-        logs = {"retrieval_loss": loss.detach(), "image_weight": out.image_weight.detach().mean()}
+        target = None
         if self.weight_loss > 0 and out.weight_logits is not None and self.targets_composer():
             if self.weight_target == "balance":
                 target = balance_weight_target(
@@ -86,6 +87,17 @@ class HybridQueryModule(StageModule):
                 self._enqueue(gather(tgt.detach())[0])
             else:
                 target = modality_weight_target(ref, txt, tgt, scale, self.weight_temperature, gather)
+        query = out.query
+        if self.forcing > 0 and target is not None and out.residual is not None:
+            # Teacher forcing: a share of the queries is composed at the target's weights, so the residual learns
+            # to compose at the balance a query needs rather than around the weight head's current guess.
+            forced = torch.rand(n, device=ref.device) < self.forcing
+            wi = torch.where(forced, target[:, 0].to(out.image_weight.dtype), out.image_weight)
+            query = F.normalize(compose_weighted(ref, txt, out.residual, wi, 1.0 - wi,
+                                                 getattr(self.model.composer, "residual_mode", "free")), dim=-1)
+        loss = composed_retrieval_loss(query, tgt, scale, gather)
+        logs = {"retrieval_loss": loss.detach(), "image_weight": out.image_weight.detach().mean()}
+        if target is not None:
             w_loss = modality_weight_loss(out.weight_logits, target)
             loss = loss + self.weight_loss * w_loss
             logs.update(weight_loss=w_loss.detach(), target_image_weight=target[:, 0].mean())
@@ -102,7 +114,7 @@ class HybridQueryTask:
     def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
                  eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0,
                  weight_target: str = "modality", hard_negatives: bool = False, combiner_target: bool = False,
-                 target_queue: int = 0):
+                 target_queue: int = 0, forcing: float = 0.0):
         triplets, owner = [], []
         for name, bench in benchmarks.items():
             ts = bench.triplets("train", check=True, skip_missing=skip_missing)
@@ -117,7 +129,7 @@ class HybridQueryTask:
         self.collate = stack_collate
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.weight_target, self.hard_negatives = weight_target, hard_negatives
-        self.combiner_target, self.target_queue = combiner_target, target_queue
+        self.combiner_target, self.target_queue, self.forcing = combiner_target, target_queue, forcing
         self.eval_batch_size = eval_batch_size
         # --skip-missing holds for the epoch-end evaluation too: dead Fashion-IQ links are in val as well as train,
         # and an evaluation that stops on them would end the run after its first epoch.
@@ -128,7 +140,7 @@ class HybridQueryTask:
 
     def build_module(self, model):
         return HybridQueryModule(model, self.weight_loss, self.weight_temperature, self.weight_target,
-                                 self.hard_negatives, self.combiner_target, self.target_queue)
+                                 self.hard_negatives, self.combiner_target, self.target_queue, self.forcing)
 
     def evaluate(self, model):
         was_training = model.training
@@ -190,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--target-queue", type=int, default=0,
                    help="balance target only: also rank against this many targets of earlier batches (a queue of "
                         "detached features, closer to a gallery's difficulty than one batch); 0 = the batch only")
+    c.add_argument("--weight-forcing", type=float, default=0.0, metavar="SHARE",
+                   help="teacher forcing: compose this share of the training queries at the weight target's weights "
+                        "instead of the predicted ones (adaptive, one weight per query), so the residual learns at "
+                        "the balance each query needs; 0 = off")
     c.add_argument("--gate", default="modality", choices=("modality", "dimension"),
                    help="adaptive only: one image weight per query (modality) or one per embedding dimension around "
                         "it (dimension: keep some of the reference's features, take others from the text)")
@@ -220,7 +236,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return HybridQueryTask(model, benchmarks, args.seed, args.weight_loss, args.weight_temperature,
                                args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers,
                                weight_target=args.weight_target, hard_negatives=args.target_hard_negatives,
-                               combiner_target=args.combiner_weight_target, target_queue=args.target_queue)
+                               combiner_target=args.combiner_weight_target, target_queue=args.target_queue,
+                               forcing=args.weight_forcing)
 
     try:
         parse_data(args.data)

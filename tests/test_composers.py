@@ -78,3 +78,44 @@ def test_balance_in_words():
     assert balance_in_words(0.4) == "the text a little more than the image"
     assert balance_in_words(0.3) == "mostly the text"
     assert balance_in_words(0.1) == balance_in_words(0.0) == "almost only the text"
+
+
+def test_the_page_says_which_modality_carried_each_query():
+    from types import SimpleNamespace
+
+    import app
+
+    composed = SimpleNamespace(mode="composed", image_weight=0.82, text_weight=0.18)
+    assert app.SearchPage._weights_markdown(composed, False).endswith(
+        "image **0.82** · text **0.18** — this query is carried by almost only the image")
+    manual = SimpleNamespace(mode="composed", image_weight=0.3, text_weight=0.7)
+    assert "set manually" in app.SearchPage._weights_markdown(manual, True)
+    assert app.SearchPage._weights_markdown(manual, True).endswith("is weighted by mostly the text")
+
+
+def test_the_demo_model_gives_a_vague_caption_to_the_image():
+    """The shipped model, on generated photos: a caption that says nothing moves the weight towards the image, one
+    that describes the target outright towards the text (what the page shows for each query)."""
+    import random
+    from pathlib import Path
+
+    import cti_ir
+    from data_prep.synth_attributes import sample_product
+    from data_prep.synth_render import render_product
+
+    demo = Path(__file__).resolve().parent.parent / "demo_model"
+    if not (demo / "cti_config.json").is_file():
+        pytest.skip("no demo model in this checkout")
+    model = cti_ir.load(demo)
+    rng = random.Random(0)
+    products = [sample_product(c, rng) for c in ("dress", "shirt", "toptee", "shoes")]
+    pixels = torch.stack([model.preprocess(render_product(p, i)) for i, p in enumerate(products)])
+    with torch.no_grad():
+        images = model.encode_images(pixels)
+
+        def image_weight(text: str) -> torch.Tensor:
+            return model.compose(images, model.encode_texts([text] * len(products))).image_weight
+
+        vague = torch.stack([image_weight(t) for t in ("looks nicer", "is more stylish", "i like it better")])
+        specific = torch.stack([image_weight(t) for t in ("is darker", "has shorter sleeves", "is red instead of blue")])
+    assert (vague.mean(dim=0) > specific.mean(dim=0) + 0.1).all(), (vague, specific)

@@ -45,6 +45,12 @@ HNSW_M = 32
 #: Candidates re-ranked exactly per result wanted (IVF-PQ with RFlat), tried in turn by the tuning.
 REFINE_K_FACTORS = (2, 4, 8, 16, 32, 64, 128, 256)
 REFINE_K_FACTOR_MAX = 256
+#: ``auto`` keeps exact search when the tuned ANN index would still look at this share of what a full scan reads
+#: (see ``relative_search_cost``): on vectors without neighbourhood structure (random ones) HNSW needed efSearch
+#: 4096 at 1M and searched slower than the flat scan.
+ANN_MAX_RELATIVE_COST = 0.5
+#: A distance computed at a random place in memory (graph walk, re-ranking) against one in a sequential scan.
+RANDOM_ACCESS_PENALTY = 4
 TUNE_QUERIES = 1000
 TUNE_K = 10
 #: Vectors per inverted list the IVF k-means is trained on (FAISS warns below 39).
@@ -396,6 +402,29 @@ def add_and_tune(index, vectors: np.ndarray, target_recall: float = DEFAULT_TARG
     return index, params, tuning
 
 
+def relative_search_cost(index, params: dict, n: int, dim: int, k: int = TUNE_K) -> float:
+    """What a search with ``params`` reads, as a share of a full scan of ``n`` float vectors (a rough model).
+
+    HNSW computes about efSearch x 2M distances at random places; IVF scans nprobe / nlist of the codes (PQ codes
+    are a fraction of a float vector) and re-ranks k_factor x k full vectors at random places.
+    """
+    import faiss
+
+    inner = _unwrap(index)
+    refine = isinstance(inner, faiss.IndexRefine)
+    base = faiss.downcast_index(inner.base_index) if refine else inner
+    cost = 0.0
+    if isinstance(base, faiss.IndexHNSW):
+        links = base.hnsw.nb_neighbors(0)  # 2M at level 0
+        cost = params.get("efSearch", base.hnsw.efSearch) * links * RANDOM_ACCESS_PENALTY / n
+    elif ivf_lists(base):
+        ivf = faiss.extract_index_ivf(base)
+        cost = params.get("nprobe", 16) / ivf.nlist * ivf.code_size / (4 * dim)
+    if refine:
+        cost += params.get("k_factor", inner.k_factor) * k * RANDOM_ACCESS_PENALTY / n
+    return cost
+
+
 def _is_refine(index) -> bool:
     import faiss
 
@@ -483,6 +512,22 @@ def build_tuned_index(vectors: np.ndarray, options: IndexOptions | str = AUTO) -
     index, record["search_params"], record["tuning"] = add_and_tune(index, vectors, target_recall,
                                                                     progress=progress, probes=probes)
     t = record["tuning"]
+    if factory == AUTO and t is not None:
+        cost = relative_search_cost(index, record["search_params"], n, dim, t["k"])
+        t["relative_cost"] = round(cost, 4)
+        exact_memory = estimate_memory(EXACT_FACTORY, n, dim)[0]
+        if (not t["reached"] or cost >= ANN_MAX_RELATIVE_COST) and exact_memory <= memory_budget:
+            why = ("did not reach the target recall" if not t["reached"] else
+                   f"needs {', '.join(f'{k}={v:g}' for k, v in record['search_params'].items())}, about {cost:.0%} "
+                   f"of a full scan's work")
+            progress(f"{choice.factory} {why} on these vectors: exact search instead")
+            del index
+            index = make_faiss_index(vectors, EXACT_FACTORY)
+            record.update(factory=EXACT_FACTORY, memory_estimate_bytes=exact_memory, search_params={},
+                          factory_reason=f"exact: {choice.factory} was built and tuned, but {why} (the vectors have "
+                                         f"little neighbourhood structure for it to use)")
+            t["fallback_from"] = choice.factory
+            return index, record
     if t is not None:
         on = "query vectors" if probes is not None else "held-out catalogue vectors"
         progress(f"{', '.join(f'{n}={v:g}' for n, v in record['search_params'].items())}: recall@{t['k']} "

@@ -8,6 +8,7 @@ tuning tests use clustered vectors made with numpy, which have the structure ANN
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -151,8 +152,10 @@ def test_auto_build_picks_exact_for_a_small_catalogue(model, catalogue, tmp_path
 
 def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_search(checkpoint, catalogue, tmp_path,
                                                                                       monkeypatch, capsys):
-    # "Large" is relative to the exact-search threshold: lowered so that 180 images of 32-d count as large.
+    # "Large" is relative to the exact-search threshold: lowered so that 180 images of 32-d count as large (and an
+    # HNSW search over 180 vectors reads as much as a scan of them, which auto would otherwise not accept).
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
+    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "large"
     assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images",
                            str(catalogue), "--out", str(out), "--target-recall", "0.99"]) == 0
@@ -189,6 +192,7 @@ def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_sea
 
 def test_memory_budget_sends_auto_to_ivf_pq_and_add_decides_again(model, catalogue, tmp_path, monkeypatch):
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
+    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
     items = items_from_folder(catalogue)
     out = tmp_path / "pq"
     options = IndexOptions(memory_budget=40_000)  # HNSW over 180 x 32-d needs ~47 kB
@@ -238,6 +242,7 @@ def test_tuning_on_query_vectors_keeps_its_promise_on_such_queries():
 
 def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_small, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
+    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "fiq"
     assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--splits", "val", "--out", str(out), "--no-progress"]) == 0
@@ -260,3 +265,21 @@ def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_smal
     assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(synth_small / "shoes"),
                            "--out", str(tmp_path / "bad"), "--tune-queries", str(bad)]) == 2
     assert "bad.jsonl:1 has neither an image nor a text" in capsys.readouterr().err
+
+
+def test_auto_stays_exact_when_the_tuned_index_would_not_save_work(monkeypatch, capsys):
+    """Random directions have no neighbourhood structure: the tuned HNSW would read about as much as a scan."""
+    monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4000, 32)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index, record = build_tuned_index(x, IndexOptions("auto", verbose=True))
+    assert record["factory"] == "IDMap,Flat" and record["search_params"] == {}
+    assert record["tuning"]["fallback_from"] == "HNSW32" and record["tuning"]["relative_cost"] >= 0.5
+    assert "HNSW32 was built and tuned, but" in record["factory_reason"]
+    assert "exact search instead" in capsys.readouterr().err
+    assert index.ntotal == 4000
+    # Structured vectors of the same size keep their HNSW index when its search is cheap enough.
+    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", 100.0)
+    _, kept = build_tuned_index(clustered(4000), IndexOptions("auto"))
+    assert kept["factory"] == "HNSW32" and "fallback_from" not in kept["tuning"]

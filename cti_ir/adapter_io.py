@@ -131,7 +131,7 @@ def load_adapters(folder: str | os.PathLike, model, granularity: str | None = No
 # ------------------------------------------------------------------------------------------- fingerprints
 def granularity_fingerprint(adapters: ImageAdapters, granularity: str) -> str:
     """The fingerprint of the embedding space ``granularity`` gives (see the module docstring)."""
-    name = adapters._check(granularity_name(granularity))
+    name = adapters.check(granularity_name(granularity))
     if name == OFF:
         return adapters.base_fingerprint
     adapted = getattr(adapters, "adapted_fingerprint", None)
@@ -148,7 +148,7 @@ def set_granularity(model, granularity: str | int) -> str:
         if name != OFF:
             raise AdapterError(f"the model has no adaptors, so granularity {name!r} is not available (only 'off')")
         return name
-    adapters.default = adapters._check(name)
+    adapters.default = adapters.check(name)
     model.fingerprint = granularity_fingerprint(adapters, name)
     return name
 

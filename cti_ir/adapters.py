@@ -162,7 +162,7 @@ class ImageAdapters(nn.Module):
             GranularityFusion(config.dim, len(config.granularities), **config.fusion_kwargs)
             for _ in range(config.n_blocks)) if config.fusion else None
         self.default = granularity_name(default or (FUSION if config.fusion else f"k{config.granularities[0]}"))
-        self._check(self.default)
+        self.check(self.default)
         # Per-context override of the default (thread-safe: each thread and each copied context has its own).
         self._override: ContextVar[str | None] = ContextVar(f"cti_ir_granularity_{id(self)}", default=None)
         self._handles: list = []
@@ -179,7 +179,8 @@ class ImageAdapters(nn.Module):
         """Every granularity this model can serve: the fusion (if trained), each set, and ``"off"``."""
         return ([FUSION] if self.fusion is not None else []) + [f"k{k}" for k in self.config.granularities] + [OFF]
 
-    def _check(self, name: str) -> str:
+    def check(self, name: str) -> str:
+        """``name`` (canonical) if these adaptors can serve it; a ``ValueError`` listing the choices otherwise."""
         if name == FUSION and self.fusion is None:
             raise ValueError("these adaptors have no fusion layers (only single sets); choose one of "
                              + ", ".join(self.names))
@@ -194,7 +195,7 @@ class ImageAdapters(nn.Module):
     @contextlib.contextmanager
     def using(self, granularity: str | int) -> Iterator[None]:
         """Use ``granularity`` for every image encoded inside the ``with`` block (this thread/context only)."""
-        token = self._override.set(self._check(granularity_name(granularity)))
+        token = self._override.set(self.check(granularity_name(granularity)))
         try:
             yield
         finally:

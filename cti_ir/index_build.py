@@ -88,6 +88,15 @@ def draft_side_of(encoder) -> int | None:
     return max(sides) if sides and all(sides) else None
 
 
+def _transform_of(encoder):
+    """What turns a catalogue image into the encoder's input: the model's own transform for a symmetric encoder
+    (a torchvision ``Compose`` that ``PixelPipeline`` can split), else the encoder's ``preprocess``."""
+    model = getattr(encoder, "model", None)
+    if getattr(encoder, "mode", None) == "symmetric" and model is not None:
+        return model.preprocess  # SymmetricEncoder.preprocess(image) is exactly model.preprocess(image)
+    return encoder.preprocess
+
+
 class ChunkLoader:
     """One DataLoader over the items of the chunks still to embed; ``batches_of(c)`` yields chunk ``c``'s batches.
 
@@ -98,7 +107,7 @@ class ChunkLoader:
                  batch_size: int, workers: int, draft: bool = True):
         self.chunks = list(chunks)          # (start, stop) positions in `items`, in the order they are consumed
         self.batch_size = max(1, batch_size)
-        dataset = CatalogueImages(items, encoder.preprocess, draft_side_of(encoder) if draft else None)
+        dataset = CatalogueImages(items, _transform_of(encoder), draft_side_of(encoder) if draft else None)
         self._batches = [list(range(b, min(b + self.batch_size, stop))) for start, stop in self.chunks
                          for b in range(start, stop, self.batch_size)]
         self._loader = DataLoader(dataset, batch_sampler=self._batches, num_workers=workers,

@@ -36,6 +36,7 @@ import torch
 
 from cti_ir.atomic import write_json_atomic, write_text_atomic
 from cti_ir.checkpoint import load_checkpoint
+from training.adapt import HelpWithDefaults
 
 from .grappa_tasks import TASKS, EvalSet, evaluate_model
 
@@ -45,7 +46,7 @@ TASK_TITLES = {"category": "category", "shape": "+ shape", "colour_pattern": "+ 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_grappa", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--work", default="runs/grappa/bench", help="folder for catalogues, runs and results")
     p.add_argument("--checkpoint", default="demo_model", help="the base model to adapt (zero-shot row)")
     p.add_argument("--catalogues", nargs="+", type=int, default=[0, 1],

@@ -28,6 +28,7 @@ from cti_ir.atomic import write_json_atomic, write_text_atomic
 from cti_ir.checkpoint import load_checkpoint
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate import evaluate
+from training.adapt import HelpWithDefaults
 
 from .bench_grappa import cached
 
@@ -62,7 +63,7 @@ def refit(adapted: Path, granularity: str, data: Path, out: Path, epochs: int, s
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.grappa_composed", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--adapted", required=True, help="adapted checkpoint (python -m training.adapt)")
     p.add_argument("--data", default="runs/bench/data",
                    help="generated catalogue with fashioniq/ and shoes/ (the base model's own data)")

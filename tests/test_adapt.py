@@ -269,9 +269,10 @@ def test_bad_files_are_reported_and_skipped_only_with_a_flag(views, tiny_checkpo
 
 
 def test_every_flag_is_explained():
-    from benchmarks import bench_grappa
+    from benchmarks import bench_grappa, grappa_composed
 
-    for parser in (adapt.build_parser(), synth_views.build_parser(), bench_grappa.build_parser()):
+    for parser in (adapt.build_parser(), synth_views.build_parser(), bench_grappa.build_parser(),
+                   grappa_composed.build_parser()):
         for action in parser._actions:
             if action.dest != "help":
                 assert action.help and len(action.help) > 10, f"{parser.prog} {action.option_strings}"

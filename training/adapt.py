@@ -73,6 +73,8 @@ class Adaptation:
         self.work = Path(args.work or f"{args.out}.work")
         self.info = DistInfo(device=device)
         self.timings: dict[str, float] = {}
+        self._n_images = 0               # set once the images are prepared
+        self._preprocess_cfg: dict = {}  # the base model's, for the augmentation's normalisation constants
 
     # --------------------------------------------------------------------------------------------- setup
     def base_model(self):
@@ -305,9 +307,18 @@ def _jsonable(args: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()}
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows "(default: ...)" only where there is a default worth showing (not for required or unset flags)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False) or action.required:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.adapt", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     g = p.add_argument_group("what to adapt")
     g.add_argument("--checkpoint", required=True, help="the model to adapt (a cti-ir checkpoint folder, e.g. "
                                                         "demo_model); it stays frozen")

@@ -69,6 +69,8 @@ VARIANTS = {
                                                 "--weight-loss", "1"]),
     "text-balance-forcing": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "balance",
                                                      "--weight-forcing", "0.5"]),
+    "plain-none": ("s2_full", "adaptive", ["--residual", "none", "--weight-loss", "0"]),
+    "plain-balance": ("s2_full", "adaptive", ["--residual", "none", "--weight-target", "balance"]),
 }
 
 

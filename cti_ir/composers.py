@@ -112,7 +112,9 @@ class AdaptiveWeightingComposer(nn.Module):
     which carries the modification, is not weighted at all. ``"text"``: on the text side of the mix,
     ``w_img * image + w_txt * (text + g * r)``: the residual is what the text asks to change, and a text the
     composer does not trust (a vague caption) takes its change with it, so the weights decide how much of the
-    whole modification the query gets.
+    whole modification the query gets. ``"none"``: no residual at all, ``w_img * image + w_txt * text``: the
+    weights are the whole composer (a fixed sum with a per-query balance), and the encoders learn to make the sum
+    work, as the fixed-sum baseline's do.
 
     ``gate`` says what the weights weigh. ``"modality"``: one image weight per query. ``"dimension"``: one per
     embedding dimension, ``sigmoid(logit(w_img) + a_d)`` with a per-dimension offset ``a`` from a third head that
@@ -121,7 +123,7 @@ class AdaptiveWeightingComposer(nn.Module):
     dimension to the weight given.
     """
 
-    RESIDUAL_MODES = ("free", "text")
+    RESIDUAL_MODES = ("free", "text", "none")
     GATES = ("modality", "dimension")
 
     def __init__(self, dim: int, projection_dim: int | None = None, hidden_dim: int | None = None,
@@ -139,10 +141,11 @@ class AdaptiveWeightingComposer(nn.Module):
         self.weight_net = nn.Sequential(
             nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, 2)
         )
-        self.residual_net = nn.Sequential(
-            nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim)
-        )
-        self.residual_gate = nn.Parameter(torch.tensor(float(residual_init)))
+        if residual != "none":
+            self.residual_net = nn.Sequential(
+                nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim)
+            )
+            self.residual_gate = nn.Parameter(torch.tensor(float(residual_init)))
         if gate == "dimension":
             self.dimension_net = nn.Sequential(
                 nn.Linear(2 * projection_dim, hidden_dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden_dim, dim)
@@ -161,7 +164,10 @@ class AdaptiveWeightingComposer(nn.Module):
                 wi, wt = gi, 1.0 - gi
         else:
             wi, wt = weights
-        residual = self.residual_gate * self.residual_net(joint)
+        if self.residual_mode == "none":
+            residual = torch.zeros_like(image_features)
+        else:
+            residual = self.residual_gate * self.residual_net(joint)
         query = compose_weighted(image_features, text_features, residual, wi, wt, self.residual_mode)
         if wi.dim() == 2:  # per dimension: report the mean weight
             wi, wt = wi.mean(dim=-1), wt.mean(dim=-1)

@@ -67,6 +67,17 @@ def test_a_residual_on_the_text_side_goes_with_the_text_weight():
         build_composer("adaptive", 16, residual="image")
 
 
+def test_without_a_residual_the_query_is_the_weighted_sum_of_its_predicted_weights():
+    torch.manual_seed(0)
+    composer = build_composer("adaptive", 16, residual="none").eval()
+    assert not hasattr(composer, "residual_net")  # no parameters that would never train
+    img, txt = features(n=8)
+    out = composer(img, txt)
+    expected = F.normalize(out.image_weight[:, None] * img + out.text_weight[:, None] * txt, dim=-1)
+    assert torch.allclose(out.query, expected, atol=1e-5)
+    assert out.image_weight.std() > 0  # still one balance per query
+
+
 def test_balance_in_words():
     from cti_ir.composers import balance_in_words
 

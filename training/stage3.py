@@ -212,10 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--combiner-weight-target", action="store_true",
                    help="also put the self-supervised weight target on the Combiner's lambda (by default only the "
                         "adaptive composer gets it, and the Combiner is CLIP4Cir's)")
-    c.add_argument("--residual", default="free", choices=("free", "text"),
+    c.add_argument("--residual", default="free", choices=("free", "text", "none"),
                    help="adaptive only: where the residual acts. free: w_img * image + w_txt * text + residual; "
                         "text: w_img * image + w_txt * (text + residual), so the weights scale the whole "
-                        "modification")
+                        "modification; none: w_img * image + w_txt * text, the weights are the whole composer")
     add_model_args(p)
     add_loop_args(p, epochs=10, batch_size=64, lr=2e-4)
     return p

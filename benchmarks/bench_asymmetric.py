@@ -45,7 +45,7 @@ from .asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_c
 GALLERY_MODELS = {
     "resnet": ("cti-resnet", [("stage1", 30, 0), ("stage2", 4, 0)]),
     "convnext": ("cti-convnext", [("stage1", 15, 1), ("stage2", 4, 1)]),
-    "vit": ("cti-base", [("stage2", 6, 2)]),
+    "vit": ("cti-base", [("stage2", 4, 2)]),
 }
 REJECT_FRACTIONS = (0.0, 0.02, 0.05, 0.10)
 CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
@@ -138,11 +138,12 @@ def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[
                         run / "last" / "transform_config.json")
                 out[("task", name, seed)] = [run / "best"]
         if len(galleries) > 1:
-            run = runs / f"compat_joint_seed{seed}"
+            members = "+".join(galleries)  # the run depends on which gallery models it joins
+            run = runs / f"compat_joint_{members}_seed{seed}"
             run_cli(compat, [*base, *all_galleries, "--mode", "joint-average", "--seed", str(seed), "--out", str(run)],
                     run / "last" / "member-0" / "transform_config.json")
             out[("joint", seed)] = [run / "best" / f"member-{k}" for k in range(len(galleries))]
-            run = runs / f"compat_concat_seed{seed}"
+            run = runs / f"compat_concat_{members}_seed{seed}"
             run_cli(compat, [*base, *all_galleries, "--mode", "concat", "--seed", str(seed), "--out", str(run)],
                     run / "last" / "transform_config.json")
             out[("concat", seed)] = [run / "best"]

@@ -35,8 +35,15 @@ def _stats(values: list[float]) -> dict:
     return {"mean": mean(values), "std": stdev(values) if len(values) > 1 else 0.0, "seeds": values}
 
 
-def summarize_kinds(kinds: dict[str, list[dict]]) -> dict:
-    """Per variant: overall and per-kind scores over seeds, the weights per kind, the oracle row, paired seeds."""
+def summarize_kinds(kinds: dict[str, list[dict]], reference: str = "full",
+                    seeds: dict[str, list[int]] | None = None) -> dict:
+    """Per variant: overall and per-kind scores over seeds, the weights per kind, the oracle row, paired seeds.
+
+    ``reference`` is the variant compared seed by seed with ``RIVALS`` (and whose features give the oracle row);
+    ``seeds`` names the stage-3 seed of each entry of ``kinds[variant]`` (default 0, 1, ...), so that variants with
+    different finished seeds are paired on the seeds both have.
+    """
+    seeds = {v: list((seeds or {}).get(v, range(len(per_seed)))) for v, per_seed in kinds.items()}
     variants = {}
     for variant, per_seed in kinds.items():
         overall = [_both([r[layout]["score"] for layout in LAYOUTS]) for r in per_seed]
@@ -62,17 +69,26 @@ def summarize_kinds(kinds: dict[str, list[dict]]) -> dict:
             },
         }
     paired = {}
-    if "full" in variants:
-        full = variants["full"]
+    if reference in variants:
+        ref = variants[reference]
         for rival in RIVALS:
-            if rival not in variants or len(variants[rival]["overall"]["seeds"]) != len(full["overall"]["seeds"]):
+            if rival == reference or rival not in variants:
                 continue
-            deltas = [a - b for a, b in zip(full["overall"]["seeds"], variants[rival]["overall"]["seeds"])]
-            kind_deltas = {k: [a - b for a, b in zip(full["kinds"][k]["seeds"], variants[rival]["kinds"][k]["seeds"])]
-                           for k in full["kinds"] if k in variants[rival]["kinds"]}
-            paired[rival] = {"overall": deltas, "ahead": sum(d > 0 for d in deltas), "of": len(deltas),
+            common = [s for s in seeds[reference] if s in seeds[rival]]
+            if not common:
+                continue
+
+            def diffs(ref_values, rival_values):
+                a = dict(zip(seeds[reference], ref_values))
+                b = dict(zip(seeds[rival], rival_values))
+                return [a[s] - b[s] for s in common]
+
+            deltas = diffs(ref["overall"]["seeds"], variants[rival]["overall"]["seeds"])
+            kind_deltas = {k: diffs(ref["kinds"][k]["seeds"], variants[rival]["kinds"][k]["seeds"])
+                           for k in ref["kinds"] if k in variants[rival]["kinds"]}
+            paired[rival] = {"overall": deltas, "seeds": common, "ahead": sum(d > 0 for d in deltas), "of": len(deltas),
                              "kinds": {k: {"mean": mean(d), "ahead": sum(x > 0 for x in d)} for k, d in kind_deltas.items()}}
-    return {"variants": variants, "paired": paired}
+    return {"variants": variants, "paired": paired, "reference": reference, "seed_ids": seeds}
 
 
 def format_kind_tables(summary: dict) -> str:
@@ -88,10 +104,17 @@ def format_kind_tables(summary: dict) -> str:
             return "n/a"
         return f"{stats['mean']:.2f} ± {stats['std']:.2f}" if std else f"{stats['mean']:.2f}"
 
+    uneven = len({len(v["overall"]["seeds"]) for v in variants.values()}) > 1
+
+    def label(name: str) -> str:
+        n = len(variants[name]["overall"]["seeds"])
+        return f"{name} ({n} seed{'s' if n > 1 else ''})" if uneven else name
+
     for name, v in variants.items():
-        lines.append(f"| {name} | {cell(v['layouts']['fashioniq'])} | {cell(v['layouts']['shoes'])} | "
+        lines.append(f"| {label(name)} | {cell(v['layouts']['fashioniq'])} | {cell(v['layouts']['shoes'])} | "
                      f"{cell(v['overall'], True)} | " + " | ".join(cell(v['kinds'].get(k)) for k in kinds) + " |")
-    ref = "full" if "full" in variants else next(iter(variants))
+    ref = summary.get("reference", "full")
+    ref = ref if ref in variants else next(iter(variants))
     oracle = variants[ref]["oracle"]
     lines.append(f"| oracle balance ({ref}'s features) | | | {cell(oracle['overall'], True)} | "
                  + " | ".join(cell(oracle["kinds"].get(k)) for k in kinds) + " |")
@@ -108,10 +131,11 @@ def format_kind_tables(summary: dict) -> str:
         pearson = "n/a" if v["pearson"] is None else f"{v['pearson']:.2f}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {v['hit_rate']:.2f} | {pearson} |")
     if summary["paired"]:
-        lines += ["", "The full model against its rivals, seed by seed (overall score difference per stage-3 seed; "
+        lines += ["", f"{ref} against its rivals, seed by seed (overall score difference per stage-3 seed; "
                       "per kind: mean difference, seeds ahead):", ""]
         for rival, p in summary["paired"].items():
             per_kind = "; ".join(f"{k} {d['mean']:+.2f} ({d['ahead']}/{p['of']})" for k, d in p["kinds"].items())
-            lines.append(f"- full − {rival}: " + ", ".join(f"{d:+.2f}" for d in p["overall"])
+            seed_names = p.get("seeds", range(p["of"]))
+            lines.append(f"- {ref} − {rival}: " + ", ".join(f"{d:+.2f} (seed {s})" for d, s in zip(p["overall"], seed_names))
                          + f" (ahead on {p['ahead']} of {p['of']}); {per_kind}")
     return "\n".join(lines)

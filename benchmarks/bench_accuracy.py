@@ -22,8 +22,9 @@ Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
 On a catalogue whose captions carry kinds (``data_prep.synth``'s default caption mix), every stage-3 run's best
 checkpoint is also evaluated per caption kind with the weight sweep (``cti_ir.evaluate --by-kind --weight-sweep``,
 saved as ``kinds.json`` beside the run), and the tables gain per-kind columns, an ``oracle balance`` row (the best
-image weight of a plain weighted sum per query, with hindsight, on the full model's features), the composers'
-weights per kind, and the seed-by-seed differences between the full model and its rivals.
+image weight of a plain weighted sum per query, with hindsight, on the features of ``--reference``, by default the
+full model), the composers' weights per kind, and the seed-by-seed differences between ``--reference`` and its
+rivals (combiner, no-ss-weighting, sum). ``--finished-only`` tabulates the runs that exist without training more.
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--results", default="accuracy",
                    help="results are written to WORK/RESULTS.json and WORK/RESULTS.md")
+    p.add_argument("--reference", default="full", choices=list(VARIANTS),
+                   help="the variant compared seed by seed with combiner, no-ss-weighting and sum, and whose features "
+                        "give the oracle-balance row (default: full)")
+    p.add_argument("--finished-only", action="store_true",
+                   help="train nothing: tabulate the stage-3 runs of --variants x --seeds that have finished, each "
+                        "variant over the seeds it has (paired comparisons use the seeds both sides have)")
     p.add_argument("--export-demo", default=None,
                    help="copy the best stage-3 checkpoint of --demo-variant (first seed) here in fp16 (the app's demo model)")
     p.add_argument("--demo-variant", default="full", choices=list(VARIANTS), help="variant that --export-demo exports")
@@ -133,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_stage(module, argv, runs / name / "last" / "cti_config.json")
         timings.setdefault(name, round(time.time() - t0, 1))
 
-    needed = {VARIANTS[v][0] for v in args.variants}
+    needed = set() if args.finished_only else {VARIANTS[v][0] for v in args.variants}
     open_domain = Path(args.open_domain) if args.open_domain else data / "open_domain"
     s1_argv = ["--data", str(open_domain), "--epochs", str(args.stage1_epochs), *common]
     if needed & {"s1", "s2_full", "s2_noattr"}:
@@ -150,11 +157,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     triplets = ["--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}"]
     results: dict[str, list[dict]] = {}
     kinds: dict[str, list[dict]] = {}
+    kind_seeds: dict[str, list[int]] = {}
     with_kinds = catalogue_has_kinds(data)
     for variant in args.variants:
         source, composer, extra = VARIANTS[variant]
         for seed in args.seeds:
             name = f"s3_{variant}_seed{seed}"
+            if args.finished_only and not run_finished(runs / name):
+                continue
             init = ["--init", str(runs / source / "best")] if source else []
             timed(name, stage3, [*triplets, *init, "--composer", composer, "--epochs", str(args.stage3_epochs),
                                  "--lr", str(args.stage3_lr),
@@ -163,6 +173,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.setdefault(variant, []).append(metrics["details"])
             if with_kinds:
                 kinds.setdefault(variant, []).append(evaluate_kinds(runs / name, data, args.threads))
+                kind_seeds.setdefault(variant, []).append(seed)
+    if not results:
+        print(f"error: no finished stage-3 run of {', '.join(args.variants)} with seeds "
+              f"{' '.join(map(str, args.seeds))} under {runs}; run without --finished-only to train them",
+              file=sys.stderr)
+        return 2
     summary = summarize(results)
     meta = {"data": str(data), "open_domain": str(open_domain), "model": args.model, "seeds": args.seeds, "epochs": {
         "stage1": args.stage1_epochs, "stage2": args.stage2_epochs, "stage3": args.stage3_epochs}, "stage3_lr": args.stage3_lr,
@@ -172,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if kinds:
         from benchmarks.accuracy_kinds import format_kind_tables, summarize_kinds
 
-        out["kinds"] = summarize_kinds(kinds)
+        out["kinds"] = summarize_kinds(kinds, reference=args.reference, seeds=kind_seeds)
         table += "\n\n" + format_kind_tables(out["kinds"])
     write_json_atomic(work / f"{args.results}.json", out)
     write_text_atomic(work / f"{args.results}.md", table + "\n")
@@ -180,6 +196,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.export_demo:
         export_demo(runs / f"s3_{args.demo_variant}_seed{args.seeds[0]}" / "best", Path(args.export_demo))
     return 0
+
+
+def run_finished(run: Path) -> bool:
+    """True when a stage-3 run ended (its last/ checkpoint is written only at the end) and kept a best/ one."""
+    return (run / "last" / "cti_config.json").is_file() and (run / "best" / "metrics.json").is_file()
 
 
 def catalogue_has_kinds(data: Path) -> bool:
@@ -244,6 +265,7 @@ def format_table(summary: dict) -> str:
     head = ("| variant | dress R@10 | dress R@50 | shirt R@10 | shirt R@50 | toptee R@10 | toptee R@50 | "
             "FIQ mean | Shoes R@1 | Shoes R@10 | Shoes R@50 | Shoes mean | overall |")
     lines = [head, "|---" * (len(cols) + 1) + "|"]
+    uneven = len({row["seeds"] for row in summary.values()}) > 1
     for variant, row in summary.items():
         cells = []
         for c in cols:
@@ -251,7 +273,8 @@ def format_table(summary: dict) -> str:
             if c + "_std" in row and c.endswith(("mean", "overall")):
                 cell += f" ± {row[c + '_std']:.2f}"
             cells.append(cell)
-        lines.append(f"| {variant} | " + " | ".join(cells) + " |")
+        name = f"{variant} ({row['seeds']} seed{'s' if row['seeds'] > 1 else ''})" if uneven else variant
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

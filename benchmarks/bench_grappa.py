@@ -36,7 +36,7 @@ import torch
 
 from cti_ir.atomic import write_json_atomic, write_text_atomic
 from cti_ir.checkpoint import load_checkpoint
-from training.adapt import HelpWithDefaults
+from training.common import HelpWithDefaults
 
 from .grappa_tasks import TASKS, EvalSet, evaluate_model
 

@@ -28,7 +28,7 @@ from cti_ir.atomic import write_json_atomic, write_text_atomic
 from cti_ir.checkpoint import load_checkpoint
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate import evaluate
-from training.adapt import HelpWithDefaults
+from training.common import HelpWithDefaults
 
 from .bench_grappa import cached
 

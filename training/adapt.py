@@ -39,6 +39,7 @@ from cti_ir.pseudo_labels import check_granularities, default_granularities, kme
 
 from .adapt_data import AdaptationExamples, BadImagesError, PreparedImages, augmentation_for, prepare_images
 from .adapt_tasks import CosineClassifier, FusionTask, PseudoLabelTask, freeze
+from .common import HelpWithDefaults
 from .distributed import DistInfo
 from .loop import LoopConfig, Trainer
 
@@ -305,15 +306,6 @@ def _log(folder: Path) -> list[dict]:
 
 def _jsonable(args: dict) -> dict:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in args.items()}
-
-
-class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows "(default: ...)" only where there is a default worth showing (not for required or unset flags)."""
-
-    def _get_help_string(self, action):
-        if action.default in (None, False) or action.required:
-            return action.help
-        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,6 +19,18 @@ from .distributed import DistInfo, init_distributed, shutdown
 from .loop import LoopConfig, Task, Trainer
 
 
+class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with "(default: ...)" only where a default says something: not for required options, options
+    left unset (None or empty), on/off flags (their help says what the flag does), or a help text that already
+    names its default."""
+
+    def _get_help_string(self, action):
+        if (action.required or action.default in (None, []) or action.nargs == 0
+                or "default" in (action.help or "")):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_model_args(p: argparse.ArgumentParser, default_model: str = "cti-small") -> None:
     g = p.add_argument_group("starting model (one of --init or --model)")
     g.add_argument("--init", default=None,

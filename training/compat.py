@@ -50,7 +50,7 @@ from cti_ir.catalogue import CatalogueItem, items_from_benchmark, items_from_fol
 from cti_ir.checkpoint import load_checkpoint
 from cti_ir.transforms import TRANSFORMS, build_transform, init_linear_least_squares, save_transform
 
-from .common import add_loop_args, run
+from .common import HelpWithDefaults, add_loop_args, run
 from .embedding_cache import cached_embeddings, join_by_id
 from .examples import caption_variants, example_rng
 from .loop import StageModule
@@ -235,7 +235,7 @@ def transform_kwargs(args) -> dict:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.compat", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     m = p.add_argument_group("models (both frozen)")
     m.add_argument("--query", required=True, help="query model checkpoint (the light model that encodes queries)")
     m.add_argument("--gallery", action="append", required=True,

@@ -18,7 +18,7 @@ import torch
 from cti_ir.data.image_text import open_image_text
 from cti_ir.losses import contrastive_loss
 
-from .common import add_loop_args, add_model_args, run
+from .common import HelpWithDefaults, add_loop_args, add_model_args, run
 from .examples import ImageTextExamples, stack_collate
 from .image_text_eval import image_text_recall
 from .loop import StageModule
@@ -56,7 +56,7 @@ class ImageTextTask:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage1", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     g = p.add_argument_group("data")
     g.add_argument("--data", required=True,
                    help="image-caption corpus: an imagefolder with metadata.jsonl (the generator's open_domain/), "

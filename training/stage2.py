@@ -28,7 +28,7 @@ from cti_ir.data.image_text import open_image_text
 from cti_ir.losses import contrastive_loss, multilabel_loss
 
 from .attribute_words import build_vocabulary, label_matrix
-from .common import add_loop_args, add_model_args, run
+from .common import HelpWithDefaults, add_loop_args, add_model_args, run
 from .examples import ImageTextExamples, stack_collate
 from .image_text_eval import image_text_recall
 from .loop import StageModule
@@ -115,7 +115,7 @@ class ConcatCorpus:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage2", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     g = p.add_argument_group("data")
     g.add_argument("--corpus", action="append", required=True,
                    help="product image-description corpus (repeatable): a .jsonl/.csv with image and text columns "

@@ -29,7 +29,7 @@ from cti_ir.losses import (
     modality_weight_target,
 )
 
-from .common import add_loop_args, add_model_args, run
+from .common import HelpWithDefaults, add_loop_args, add_model_args, run
 from .examples import TripletExamples, stack_collate
 from .loop import StageModule
 
@@ -170,7 +170,7 @@ def parse_data(values: list[str]) -> dict[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage3", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     g = p.add_argument_group("data")
     g.add_argument("--data", action="append", required=True,
                    help="triplet dataset as NAME=DIR, NAME in {fashioniq, shoes}, DIR in the published layout "

@@ -38,6 +38,8 @@ import torch
 
 from cti_ir.atomic import write_json_atomic, write_text_atomic
 
+from training.common import HelpWithDefaults
+
 from .asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
 
 # name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
@@ -53,7 +55,7 @@ CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_asymmetric", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpWithDefaults)
     p.add_argument("--work", default="runs/asym", help="folder for the runs, caches and results")
     p.add_argument("--data", default="runs/bench/data", help="generated catalogue (python -m data_prep.synth)")
     p.add_argument("--query", default="demo_model", help="query model checkpoint (kept fixed)")
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2], help="transformation seeds")
     p.add_argument("--no-symmetric-gallery", dest="symmetric_gallery", action="store_false",
                    help="skip the stage-3 runs that use each gallery model symmetrically (the costliest part)")
+    p.add_argument("--symmetric-gallery-models", nargs="*", choices=list(GALLERY_MODELS), default=None,
+                   help="which gallery models get a symmetric row (their own stage 3; default: all of "
+                        "--gallery-models)")
     p.add_argument("--stage3-epochs", type=int, default=5, help="stage-3 epochs of the symmetric gallery rows "
                                                                   "(the query model's own budget)")
     p.add_argument("--compat-epochs", type=int, default=40, help="epochs of each transformation")
@@ -74,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="asymmetric", help="results go to WORK/RESULTS.json and WORK/RESULTS.md")
     p.add_argument("--plot", default="docs/asymmetric_risk_coverage.png", help="risk-coverage plot (PNG)")
     return p
+
+
+def symmetric_gallery_models(args) -> list[str]:
+    """The gallery models that get a symmetric row (and so a stage-3 run of their own)."""
+    if not args.symmetric_gallery:
+        return []
+    chosen = args.gallery_models if args.symmetric_gallery_models is None else args.symmetric_gallery_models
+    return [n for n in chosen if n in args.gallery_models]
 
 
 def run_cli(module, argv: list[str], done: Path) -> None:
@@ -107,7 +120,7 @@ def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
                     run / "last" / "cti_config.json")
             init = ["--init", str(run / "best")]
         out[name] = runs / f"g_{name}_s2" / "best"
-        if args.symmetric_gallery:
+        if name in symmetric_gallery_models(args):
             run = runs / f"s3_g_{name}"
             run_cli(stage3, ["--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
                              "--init", str(out[name]), "--composer", "adaptive", "--epochs", str(1 if args.quick else args.stage3_epochs),
@@ -276,8 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rows: dict[str, dict] = {}
     rows["symmetric query model"] = {"kind": "symmetric", "members": [], "runs": [score(q_vec)]}
-    if args.symmetric_gallery:
-        for name in galleries:
+    if symmetric_gallery_models(args):
+        for name in symmetric_gallery_models(args):
             metrics = json.loads((runs / f"s3_g_{name}" / "best" / "metrics.json").read_text())
             rows[f"{name} symmetric (own stage 3)"] = {
                 "kind": "gallery-symmetric", "members": [name],
@@ -334,8 +347,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     costs = {"query model": {**query_cost(query, images[0], "is red and has long sleeves"),
                              "gallery_images_per_s": gallery_rate([query], images)}}
     for name, m in models.items():
-        own = runs / f"s3_g_{name}" / "best"
-        qc = query_cost(cti_ir.load(own), images[0], "is red and has long sleeves") if own.is_dir() else {}
+        # The gallery model as a query model: its towers and a composer of the query model's kind (a stage-2
+        # checkpoint carries an untrained one: the cost is the same, trained or not).
+        own = runs / f"s3_g_{name}" / "last"
+        qc = query_cost(cti_ir.load(own) if own.is_dir() else m, images[0], "is red and has long sleeves")
         costs[name] = {**qc, "gallery_images_per_s": gallery_rate([m], images),
                        "image_tower_params": sum(p.numel() for p in m.backbone.visual.parameters())}
     costs["ensemble (all gallery models)"] = {"gallery_images_per_s": gallery_rate(list(models.values()), images)}

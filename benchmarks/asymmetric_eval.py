@@ -135,7 +135,7 @@ def plot_risk_coverage(curves: dict[str, list[dict]], path: str | Path, title: s
         px = to_px(x, y0)
         d.text((px[0] - 12, h - bottom + 8), f"{100 * x:.0f}%", fill="black")
     d.text((left, h - 28), "gallery kept (coverage of the catalogue)", fill="black")
-    d.text((left, 12), title, fill="black")
+    d.text((left, 4), title, fill="black")
     colours = {"uncertainty": (200, 40, 40), "random": (40, 90, 200)}
     for k, (name, curve) in enumerate(curves.items()):
         pts = [to_px(1 - p["fraction"], p["overall"]) for p in curve]
@@ -144,6 +144,6 @@ def plot_risk_coverage(curves: dict[str, list[dict]], path: str | Path, title: s
         for px in pts:
             d.ellipse([px[0] - 3, px[1] - 3, px[0] + 3, px[1] + 3], fill=colour)
         d.text((w - right - 230, top + 10 + 16 * k), f"- rejected by {name}", fill=colour)
-    d.text((8, top - 20), "overall score (covered queries)", fill="black")
+    d.text((8, top - 17), "overall score (covered queries)", fill="black")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     img.save(path)

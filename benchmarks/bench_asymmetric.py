@@ -191,6 +191,20 @@ def apply_transforms(folders: Sequence[Path], galleries: dict[str, dict], models
     return torch.stack(outs), ids
 
 
+def caught_by_kind(uncertainty: dict[str, float], pool: Sequence[str], kinds: dict[str, str],
+                   fraction: float) -> dict[str, dict]:
+    """Per kind of damage: how many of the pool's degraded images are among its ``fraction`` most uncertain."""
+    n = max(1, int(round(fraction * len(pool))))
+    top = set(sorted(pool, key=lambda i: -uncertainty[i])[:n])
+    out: dict[str, dict] = {}
+    for image_id, kind in kinds.items():
+        if image_id in uncertainty:
+            c = out.setdefault(kind, {"degraded": 0, "rejected": 0})
+            c["degraded"] += 1
+            c["rejected"] += image_id in top
+    return out
+
+
 def as_dict(ids, tensor) -> dict[str, np.ndarray]:
     arr = tensor.numpy()
     return {i: arr[k] for k, i in enumerate(ids)}
@@ -258,7 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for ds in datasets:
         report = make_degraded_copy(ds, data / ds, degraded_root / ds, "val" if ds == "fashioniq" else "test",
                                     args.degrade_fraction, seed=0, progress=False)
-        degraded[ds] = set(report["degraded"])
+        degraded[ds] = dict(report["degraded"])  # image id -> kind of damage
 
     sides, q_vec, g_vec, q_deg, g_deg = {}, {}, {}, {}, {}
     for ds in datasets:
@@ -332,10 +346,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     for s in args.seeds:
         vecs, unc = ensemble([transforms[("single", c, s)][0] for c in names], g_deg)
         pool_unc = {ds: {i: unc[ds][i] for i in sides[ds].gallery_ids()} for ds in datasets}
-        precision = {ds: rejection_precision(pool_unc[ds], degraded[ds], args.degrade_fraction) for ds in datasets}
+        precision = {ds: rejection_precision(pool_unc[ds], set(degraded[ds]), args.degrade_fraction) for ds in datasets}
         table = rejection_curve(sides, vecs, pool_unc, REJECT_FRACTIONS, seed=s)
         curve = rejection_curve(sides, vecs, pool_unc, CURVE_FRACTIONS, seed=s) if s == args.seeds[0] else None
         rejection["seeds"][s] = {"precision": precision, "table": table, "curve": curve}
+    # Which damage the ensemble catches (first seed), and how well transformation diversity alone (D-T: one
+    # gallery model, one transformation per seed) ranks the same bad photos.
+    _, unc = ensemble([transforms[("single", c, args.seeds[0])][0] for c in names], g_deg)
+    rejection["caught_by_kind"] = {ds: caught_by_kind(unc[ds], sides[ds].gallery_ids(), degraded[ds],
+                                                      args.degrade_fraction) for ds in datasets}
+    if len(args.seeds) > 1:
+        rejection["dt_precision"] = {}
+        for name in names:
+            _, unc = ensemble([transforms[("single", name, s)][0] for s in args.seeds], g_deg)
+            rejection["dt_precision"][name] = {
+                ds: rejection_precision({i: unc[ds][i] for i in sides[ds].gallery_ids()}, set(degraded[ds]),
+                                        args.degrade_fraction) for ds in datasets}
     first = rejection["seeds"][args.seeds[0]]
     plot_risk_coverage(first["curve"], args.plot,
                        f"degraded catalogue ({100 * args.degrade_fraction:.0f}% bad photos), ensemble N={len(names)}")
@@ -382,7 +408,7 @@ def format_tables(result: dict) -> str:
             qcost = f"{qc['ms_per_query']:.1f} ms, {qc['query_side_params'] / 1e6:.1f}M"
             members = row["members"]
             rate = f"{costs['query model']['gallery_images_per_s']:.0f}" if not members else \
-                f"{1 / sum(1 / costs[m]['gallery_images_per_s'] for m in members):.0f}"
+                f"{1 / sum(1 / costs[m]['gallery_images_per_s'] for m in set(members)):.0f}"  # each model runs once
         lines.append(f"| {label} | {cell('fashioniq')} | {cell('shoes')} | {cell('overall')} | {qcost} | {rate} |")
     rej = result["rejection"]
     lines += ["", "Rejection on the degraded catalogue (precision = share of degraded images among the rejected):", "",
@@ -396,6 +422,14 @@ def format_tables(result: dict) -> str:
         lines.append(f"| {seed} | {p['fashioniq']['precision']:.2f} | {p['shoes']['precision']:.2f} | "
                      f"{p['fashioniq']['random_precision']:.2f} | " + " | ".join(cells) + " |")
     lines.append(f"\nsymmetric query model on the degraded catalogue: overall {rej['symmetric_on_degraded']['overall']:.2f}")
+    if "caught_by_kind" in rej:
+        lines += ["", "Degraded images among the most uncertain, by kind of damage (first seed, FIQ + Shoes): " + ", ".join(
+            f"{kind} {sum(r.get(kind, {}).get('rejected', 0) for r in rej['caught_by_kind'].values())}/"
+            f"{sum(r.get(kind, {}).get('degraded', 0) for r in rej['caught_by_kind'].values())}"
+            for kind in sorted({k for r in rej["caught_by_kind"].values() for k in r}))]
+    for name, p in rej.get("dt_precision", {}).items():
+        lines.append(f"D-T ({name}, one transformation per seed): precision FIQ {p['fashioniq']['precision']:.2f}, "
+                     f"Shoes {p['shoes']['precision']:.2f}")
     lines += ["", "| model | image-tower params | ms per composed query (1 thread) | gallery images/s |",
               "|---|---|---|---|"]
     for name, c in costs.items():

@@ -251,3 +251,26 @@ def test_degraded_copy_degrades_only_the_chosen_share(synth_small, tmp_path):
     assert len(copy.triplets("test")) == len(original.triplets("test"))
     assert degrade.main(["--dataset", "shoes", "--root", str(synth_small / "shoes"), "--out",
                          str(synth_small / "shoes" / "inside")]) == 2
+
+
+def test_rejection_scoring_of_the_benchmark_by_hand():
+    from benchmarks.asymmetric_eval import rejection_precision
+    from benchmarks.bench_asymmetric import caught_by_kind
+
+    # 20 images, 2 degraded; the most uncertain 10% (2 images) hold one of them.
+    uncertainty = {f"i{k}": float(k) for k in range(20)}
+    degraded = {"i19": "blur", "i3": "noise"}
+    p = rejection_precision(uncertainty, set(degraded), 0.1)
+    assert (p["rejected"], p["degraded_among_rejected"], p["precision"], p["random_precision"]) == (2, 1, 0.5, 0.1)
+    assert caught_by_kind(uncertainty, list(uncertainty), degraded, 0.1) == {
+        "blur": {"degraded": 1, "rejected": 1}, "noise": {"degraded": 1, "rejected": 0}}
+
+
+def test_benchmark_flags_are_explained():
+    from benchmarks import asymmetric_refit, bench_asymmetric
+    from training import compat
+
+    for parser in (bench_asymmetric.build_parser(), asymmetric_refit.build_parser(), compat.build_parser()):
+        for action in parser._actions:
+            if action.dest != "help":
+                assert action.help and len(action.help) > 10, f"{parser.prog} {action.option_strings}"

@@ -28,7 +28,7 @@ from cti_ir.atomic import write_json_atomic
 from training.common import HelpWithDefaults
 
 from .asymmetric_eval import QuerySide, overall
-from .bench_asymmetric import GALLERY_MODELS, apply_transforms, as_dict, embeddings, eval_items
+from .bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
 
 DATASETS = ("fashioniq", "shoes")
 
@@ -36,9 +36,7 @@ DATASETS = ("fashioniq", "shoes")
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.asymmetric_refit", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
-    p.add_argument("--work", default="runs/asym", help="bench_asymmetric's work folder (its runs and caches)")
-    p.add_argument("--data", default="runs/bench/data", help="the generated catalogue of that benchmark")
-    p.add_argument("--query", default="demo_model", help="query model checkpoint whose composer is re-fitted")
+    add_setup_args(p, query_help="query model checkpoint whose composer is re-fitted")  # bench_asymmetric's runs
     p.add_argument("--members", nargs="+", default=["convnext"], choices=list(GALLERY_MODELS),
                    help="gallery models whose transformed, averaged vectors are the targets")
     p.add_argument("--epochs", type=int, default=4, help="passes over the training triplets")

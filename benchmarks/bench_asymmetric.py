@@ -53,12 +53,17 @@ REJECT_FRACTIONS = (0.0, 0.02, 0.05, 0.10)
 CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
 
 
+def add_setup_args(p: argparse.ArgumentParser, query_help: str = "query model checkpoint (kept fixed)") -> None:
+    """--work, --data and --query, shared with the scripts that reuse this benchmark's runs and caches."""
+    p.add_argument("--work", default="runs/asym", help="folder for the runs, caches and results")
+    p.add_argument("--data", default="runs/bench/data", help="generated catalogue (python -m data_prep.synth)")
+    p.add_argument("--query", default="demo_model", help=query_help)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_asymmetric", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
-    p.add_argument("--work", default="runs/asym", help="folder for the runs, caches and results")
-    p.add_argument("--data", default="runs/bench/data", help="generated catalogue (python -m data_prep.synth)")
-    p.add_argument("--query", default="demo_model", help="query model checkpoint (kept fixed)")
+    add_setup_args(p)
     p.add_argument("--gallery-models", nargs="*", default=list(GALLERY_MODELS), choices=list(GALLERY_MODELS),
                    help="which gallery models to train and use")
     p.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2], help="transformation seeds")

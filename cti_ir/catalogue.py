@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 
@@ -48,19 +48,24 @@ def items_from_folder(folder: str | Path, metadata: str | Path | None = None) ->
     return items
 
 
-def _read_metadata(folder: Path, metadata: str | Path) -> dict[str, dict]:
-    out = {}
-    with open(metadata, encoding="utf-8") as f:
+def read_jsonl_rows(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, parsed row) of each non-blank line of a JSONL file; a bad line is a ValueError naming it."""
+    with open(path, encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield n, json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{metadata}:{n} is not valid JSON: {e}") from e
-            name = row.get("file_name") or row.get("image") or row.get("path")
-            if name:
-                out[Path(name).as_posix()] = row
+                raise ValueError(f"{path}:{n} is not valid JSON: {e}") from None
+
+
+def _read_metadata(folder: Path, metadata: str | Path) -> dict[str, dict]:
+    out = {}
+    for _, row in read_jsonl_rows(metadata):
+        name = row.get("file_name") or row.get("image") or row.get("path")
+        if name:
+            out[Path(name).as_posix()] = row
     return out
 
 

@@ -27,7 +27,7 @@ from typing import Iterator, Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from .catalogue import CatalogueItem
+from .catalogue import CatalogueItem, read_jsonl_rows
 from .image_cache import PixelPipeline, input_side
 from .images import ImageLoadError, load_image
 
@@ -192,7 +192,6 @@ def stop_shard(shard: Shard) -> None:
 def read_probe_queries(path: str | os.PathLike) -> list[dict] | "np.ndarray":
     """Queries to tune an index on: a ``.npy`` of query vectors, or a JSONL file with one query per line,
     ``{"image": path, "text": str}`` (either may be left out; a relative image path is relative to the file)."""
-    import json
     from pathlib import Path
 
     import numpy as np
@@ -206,13 +205,7 @@ def read_probe_queries(path: str | os.PathLike) -> list[dict] | "np.ndarray":
             raise ValueError(f"{path} must hold a (queries, dim) array of query vectors, not shape {vectors.shape}")
         return vectors
     queries = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{n} is not valid JSON: {e}") from None
+    for n, row in read_jsonl_rows(path):
         image, text = row.get("image"), row.get("text")
         if not image and not text:
             raise ValueError(f"{path}:{n} has neither an image nor a text")

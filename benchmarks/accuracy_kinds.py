@@ -1,7 +1,7 @@
 """Per-caption-kind tables of the accuracy benchmark (``benchmarks/bench_accuracy.py``).
 
 Input: for each variant, one ``{"fashioniq": result, "shoes": result}`` per stage-3 seed, each result from
-``cti_ir.evaluate.evaluate(..., by_kind=True, weight_sweep=21)``. A kind's score on one layout is the mean of that
+``cti_ir.evaluate.evaluator.evaluate(..., by_kind=True, weight_sweep=21)``. A kind's score on one layout is the mean of that
 layout's Recall@K over the kind's queries (pooled over the Fashion-IQ categories); its ``overall`` is the mean of
 the two layouts, as the main table's ``overall`` is.
 """

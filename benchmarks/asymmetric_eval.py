@@ -2,7 +2,7 @@
 
 The benchmark embeds every image once per model and then scores many galleries (each gallery model through each
 transformation, their ensembles, the alternatives) against the same queries. This module does the scoring with the
-library's own protocol and metric code (``cti_ir.data`` splits, ``cti_ir.evaluate.target_ranks``/``summarize``), so
+library's own protocol and metric code (``cti_ir.data`` splits, ``cti_ir.evaluate.evaluator.target_ranks``/``summarize``), so
 its numbers are those of ``python -m cti_ir.evaluate`` (the benchmark checks that on the symmetric row), plus the
 rejection analysis: Recall@K over the queries whose target stays in the index after the most uncertain (or random)
 gallery images are rejected, and a risk-coverage plot drawn with Pillow.
@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from cti_ir.data import open_benchmark
-from cti_ir.evaluate import RECALL_KS, encode_texts, recall_at_k, summarize, target_ranks
+from cti_ir.evaluate.evaluator import RECALL_KS, encode_texts, recall_at_k, summarize, target_ranks
 
 
 class QuerySide:
@@ -39,7 +39,7 @@ class QuerySide:
         return sorted({i for s in self.splits for i in s.gallery})
 
     def score(self, gallery_vectors: dict[str, np.ndarray], rejected: set[str] | frozenset = frozenset()) -> dict:
-        """``cti_ir.evaluate``'s result dict for these galleries; ``rejected`` images are out of the index.
+        """``cti_ir.evaluate.evaluator``'s result dict for these galleries; ``rejected`` images are out of the index.
 
         A query whose target was rejected is not counted (the system abstains on it); ``coverage`` is the share of
         queries still counted.

@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cti_ir.atomic import write_json_atomic
+from cti_ir.files import write_json_atomic
 from training.common import HelpWithDefaults
 
-from .asymmetric_eval import QuerySide, overall
-from .bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
+from benchmarks.asymmetric_eval import QuerySide, overall
+from benchmarks.bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
 
 DATASETS = ("fashioniq", "shoes")
 
@@ -78,8 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     import cti_ir
-    from cti_ir.catalogue import items_from_benchmark
-    from cti_ir.losses import composed_retrieval_loss
+    from cti_ir.index.catalogue import items_from_benchmark
+    from cti_ir.model.losses import composed_retrieval_loss
 
     work, data = Path(args.work), Path(args.data)
     runs, cache = work / "runs", work / "cache"

@@ -20,7 +20,7 @@ Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
                       baselines: as full up to stage 2, then stage 3 with that composer
 
 On a catalogue whose captions carry kinds (``data_prep.synth``'s default caption mix), every stage-3 run's best
-checkpoint is also evaluated per caption kind with the weight sweep (``cti_ir.evaluate --by-kind --weight-sweep``,
+checkpoint is also evaluated per caption kind with the weight sweep (``cti_ir.evaluate.evaluator --by-kind --weight-sweep``,
 saved as ``kinds.json`` beside the run), and the tables gain per-kind columns, an ``oracle balance`` row (the best
 image weight of a plain weighted sum per query, with hindsight, on the features of ``--reference``, by default the
 full model), the composers' weights per kind, and the seed-by-seed differences between ``--reference`` and its
@@ -38,7 +38,7 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.atomic import write_json_atomic, write_text_atomic
+from cti_ir.files import write_json_atomic, write_text_atomic
 
 # name -> (stage-2 source or None, stage-1 needed, composer, extra stage-3 flags)
 VARIANTS = {
@@ -219,7 +219,7 @@ def evaluate_kinds(run: Path, data: Path, threads: int | None) -> dict:
     if path.is_file():
         return json.loads(path.read_text())
     import cti_ir
-    from cti_ir.evaluate import evaluate
+    from cti_ir.evaluate.evaluator import evaluate
 
     if threads:
         torch.set_num_threads(threads)
@@ -281,7 +281,7 @@ def format_table(summary: dict) -> str:
 def export_demo(best: Path, dest: Path) -> None:
     """Save a checkpoint in fp16 (half the size on disk; loads back as fp32) as the app's demo model."""
     import cti_ir
-    from cti_ir.checkpoint import save_checkpoint
+    from cti_ir.model.checkpoint import save_checkpoint
 
     model = cti_ir.load(best)
     args = json.loads((best / "training_args.json").read_text())

@@ -8,7 +8,7 @@ evaluator), with the query model fixed (default: the demo model, trained on that
 1. trains three gallery models that differ the way the paper's do (architecture, width/depth, training data and
    seed) with our own stage CLIs, and for each its own stage 3, to use it symmetrically (the accuracy ceiling of
    that model, at its own query cost);
-2. trains, per seed, one transformation per gallery model into the query model's space (``training.compat``,
+2. trains, per seed, one transformation per gallery model into the query model's space (``training.fit_embedding_map``,
    unlabeled training-split images), plus the two alternatives the paper reports beating: transformations trained
    jointly on their averaged embedding, and one transformation of the concatenated embeddings;
 3. scores every gallery: the query model's own (symmetric), each gallery model through its transformation, every
@@ -36,11 +36,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cti_ir.atomic import write_json_atomic, write_text_atomic
+from cti_ir.files import write_json_atomic, write_text_atomic
 
 from training.common import HelpWithDefaults
 
-from .asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
+from benchmarks.asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
 
 # name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
 # pre-training), stage 1 cut to 15 epochs for "convnext" (its held-out recall had levelled off).
@@ -136,7 +136,7 @@ def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
 
 def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[str, Path]) -> dict:
     """Transformation folders: {("single", name, seed) | ("joint", seed) | ("concat", seed): [folders]}."""
-    from training import compat
+    import training.fit_embedding_map.trainer as compat
 
     base = ["--query", args.query, "--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
             "--cache", str(cache), "--epochs", str(2 if args.quick else args.compat_epochs), "--no-progress", "--resume",
@@ -169,13 +169,13 @@ def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[
 
 
 def eval_items(data: Path, dataset: str):
-    from cti_ir.catalogue import items_from_benchmark
+    from cti_ir.index.catalogue import items_from_benchmark
 
     return items_from_benchmark(dataset, data / dataset, ["val" if dataset == "fashioniq" else "test"])
 
 
 def embeddings(model, items, cache: Path, label: str) -> dict[str, np.ndarray]:
-    from training.embedding_cache import cached_embeddings
+    from training.fit_embedding_map.embedding_cache import cached_embeddings
 
     vectors, ids = cached_embeddings(model, items, cache, progress=True, desc=label)
     return dict(zip(ids, vectors))
@@ -183,7 +183,7 @@ def embeddings(model, items, cache: Path, label: str) -> dict[str, np.ndarray]:
 
 def apply_transforms(folders: Sequence[Path], galleries: dict[str, dict], models_fp: dict[str, str]) -> torch.Tensor:
     """Each transformation applied to the cached embeddings of the gallery model(s) it reads: (N, images, D)."""
-    from cti_ir.transforms import load_transform
+    from cti_ir.asymmetric.embedding_maps import load_transform
 
     outs, ids = [], None
     for folder in folders:
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     import cti_ir
-    from cti_ir.images import load_image
+    from cti_ir.model.images import load_image
     from data_prep.degrade import make_degraded_copy
 
     work, data = Path(args.work), Path(args.data)
@@ -300,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             mean = torch.nn.functional.normalize(t.mean(0), dim=-1)
             vecs[ds] = as_dict(ids, mean)
             if t.shape[0] > 1:
-                from cti_ir.gallery import pairwise_uncertainty
+                from cti_ir.asymmetric.ensemble import pairwise_uncertainty
 
                 u = pairwise_uncertainty(t).numpy()
                 unc[ds] = {i: float(u[k]) for k, i in enumerate(ids)}

@@ -34,11 +34,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from cti_ir.atomic import write_json_atomic, write_text_atomic
-from cti_ir.checkpoint import load_checkpoint
+from cti_ir.files import write_json_atomic, write_text_atomic
+from cti_ir.model.checkpoint import load_checkpoint
 from training.common import HelpWithDefaults
 
-from .grappa_tasks import TASKS, EvalSet, evaluate_model
+from benchmarks.grappa_tasks import TASKS, EvalSet, evaluate_model
 
 TASK_TITLES = {"category": "category", "shape": "+ shape", "colour_pattern": "+ colour + pattern",
                "product": "same product"}
@@ -84,7 +84,7 @@ def generate(work: Path, seed: int, args) -> Path:
 
 def adapt(base: str, images: Path, out: Path, work: Path, seed: int, args, extra: list[str]) -> dict:
     """Run training.adapt (in-process) unless ``out`` is finished; returns its metrics.json."""
-    from training import adapt as adapt_cli
+    import training.adapt.trainer as adapt_cli
 
     if not (out / "metrics.json").is_file():
         argv = ["--checkpoint", base, "--images", str(images), "--out", str(out), "--work", str(work),

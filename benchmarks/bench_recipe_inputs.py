@@ -63,7 +63,7 @@ def decode_rate(model, size: tuple[int, int], n: int) -> float:
     import numpy as np
     from PIL import Image
 
-    from cti_ir.images import load_image_bytes
+    from cti_ir.model.images import load_image_bytes
 
     rng = np.random.default_rng(0)
     h, w = size
@@ -81,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from cti_ir.model import CIRModel
+    from cti_ir.model.cir_model import CIRModel
 
     torch.set_num_threads(1)
     model = CIRModel.create(args.model, composer=args.composer)
@@ -103,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     text = json.dumps(result, indent=1)
     if args.out:
-        from cti_ir.atomic import write_text_atomic
+        from cti_ir.files import write_text_atomic
 
         write_text_atomic(args.out, text + "\n")
     print(text)

@@ -126,8 +126,8 @@ def resolve_checkpoint(arg: str | None, workdir: Path, log: Callable[[str], None
         return REPO_ROOT / "demo_model"
     import torch
 
-    from cti_ir.checkpoint import save_checkpoint
-    from cti_ir.model import CIRModel
+    from cti_ir.model.checkpoint import save_checkpoint
+    from cti_ir.model.cir_model import CIRModel
 
     log("no --checkpoint and no demo_model/: using a randomly initialised cti-small model (same cost as trained)")
     torch.manual_seed(0)
@@ -262,9 +262,9 @@ def bench_app(args, checkpoint: Path, index: Path | None, workdir: Path, log: Ca
     if not url:
         if index is None:
             log("[app] building a small index for the app (300 generated images)")
-            from cti_ir.catalogue import items_from_folder
-            from cti_ir.checkpoint import load_checkpoint
-            from cti_ir.index import build_index
+            from cti_ir.index.catalogue import items_from_folder
+            from cti_ir.model.checkpoint import load_checkpoint
+            from cti_ir.index.catalogue_index import build_index
 
             folder = write_image_folder(workdir / "app-shop", 300, args.image_size, seed=args.seed)
             index = workdir / "app-index"
@@ -521,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(args.workdir) if args.workdir else Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         checkpoint = resolve_checkpoint(args.checkpoint, workdir, log)
-        from cti_ir.checkpoint import read_checkpoint_config
+        from cti_ir.model.checkpoint import read_checkpoint_config
 
         results: dict[str, Any] = {"machine": machine_info(), "checkpoint": str(checkpoint),
                                    "checkpoint_kind": "given" if args.checkpoint else (

@@ -28,7 +28,7 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.atomic import write_json_atomic, write_text_atomic
+from cti_ir.files import write_json_atomic, write_text_atomic
 
 PRESETS = {
     "sum": "sum", "combiner": "combiner",
@@ -61,7 +61,7 @@ def encode_features(checkpoint: str, data: Path, cache: Path, threads: int | Non
     import cti_ir
     from cti_ir.data import open_benchmark
     from cti_ir.data.caption_kinds import query_kinds, read_caption_kinds
-    from cti_ir.evaluate import encode_images, encode_texts, rank_split
+    from cti_ir.evaluate.evaluator import encode_images, encode_texts, rank_split
     from training.examples import caption_variants
 
     if threads:
@@ -96,8 +96,8 @@ def encode_features(checkpoint: str, data: Path, cache: Path, threads: int | Non
 def train_composer(features: dict, composer: str, options: dict, seed: int, epochs: int, lr: float,
                    batch_size: int) -> tuple[torch.nn.Module, list[dict]]:
     """Stage 3's composer training on frozen features; returns the best-epoch composer and per-epoch results."""
-    from cti_ir.composers import build_composer
-    from cti_ir.losses import balance_weight_target, composed_retrieval_loss, modality_weight_loss, \
+    from cti_ir.model.composers import build_composer
+    from cti_ir.model.losses import balance_weight_target, composed_retrieval_loss, modality_weight_loss, \
         modality_weight_target
 
     torch.manual_seed(seed)
@@ -158,8 +158,8 @@ def train_composer(features: dict, composer: str, options: dict, seed: int, epoc
 @torch.no_grad()
 def evaluate_composer(module, features: dict) -> dict:
     """Per layout and per kind scores of a composer on the cached evaluation features (standard protocol)."""
-    from cti_ir.evaluate import RECALL_KS, SplitOutcome, target_ranks
-    from cti_ir.kind_analysis import analyse_outcomes
+    from cti_ir.evaluate.evaluator import RECALL_KS, SplitOutcome, target_ranks
+    from cti_ir.evaluate.by_kind import analyse_outcomes
 
     module.eval()
     result: dict = {"layouts": {}}

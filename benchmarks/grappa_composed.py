@@ -3,7 +3,7 @@
     python -m benchmarks.grappa_composed --adapted ADAPTED --data runs/bench/data --work runs/grappa/composed
 
 Label-free adaptation (``training.adapt``) changes the image encoder the composer was trained with. This script
-measures, with the project's Recall@K evaluator (``cti_ir.evaluate``, Fashion-IQ val and Shoes test layouts,
+measures, with the project's Recall@K evaluator (``cti_ir.evaluate.evaluator``, Fashion-IQ val and Shoes test layouts,
 standard protocol), on the generated catalogue the base model was trained on:
 
     unadapted                  the adapted checkpoint at granularity "off" (= the base model, exactly)
@@ -24,13 +24,13 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.atomic import write_json_atomic, write_text_atomic
-from cti_ir.checkpoint import load_checkpoint
+from cti_ir.files import write_json_atomic, write_text_atomic
+from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.data import open_benchmark
-from cti_ir.evaluate import evaluate
+from cti_ir.evaluate.evaluator import evaluate
 from training.common import HelpWithDefaults
 
-from .bench_grappa import cached
+from benchmarks.bench_grappa import cached
 
 
 def scores(model, data: Path) -> dict:

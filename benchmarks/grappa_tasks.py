@@ -10,7 +10,7 @@ gallery serve four image-to-image tasks, from coarse to fine; only what counts a
 - ``colour_pattern``: same category, main colour and pattern (for shoes, which have no pattern: colour and finish);
 - ``product``: the same product (another photo of it).
 
-Metrics per task: mAP@R and R@1 (``cti_ir.retrieval_metrics``), and their means over the tasks.
+Metrics per task: mAP@R and R@1 (``cti_ir.evaluate.ranks``), and their means over the tasks.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from cti_ir.images import load_image
-from cti_ir.retrieval_metrics import retrieval_scores
+from cti_ir.model.images import load_image
+from cti_ir.evaluate.ranks import retrieval_scores
 
 
 def _shape(p: dict) -> tuple:

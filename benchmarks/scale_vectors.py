@@ -42,7 +42,7 @@ SIGMA = 0.3
 def load_index_vectors(folder: str | Path, with_ids: bool = False):
     """The embeddings of an index folder (row i = item i), each item's first category ('' if none) and, with
     ``with_ids``, each item's image id."""
-    from cti_ir.index import EMBEDDINGS_DIR
+    from cti_ir.index.catalogue_index import EMBEDDINGS_DIR
 
     vecs, categories, ids = [], [], []
     parts = sorted(Path(folder, EMBEDDINGS_DIR).glob("part-*.json"))
@@ -112,7 +112,7 @@ def check_extension(real: np.ndarray, seed: int = 0, n_queries: int = 500, sigma
     """Real half B against synthetic vectors made from half A, seen from held-out queries of half B."""
     import faiss
 
-    from cti_ir.index_factory import exact_top_k, make_faiss_index, recall_at_k, search_parameters
+    from cti_ir.index.factory import exact_top_k, make_faiss_index, recall_at_k, search_parameters
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(real))

@@ -23,9 +23,9 @@ from typing import Any, Callable
 
 
 def _image_set(name: str, args, workdir: Path, log) -> tuple[list, str]:
-    from cti_ir.catalogue import items_from_folder
+    from cti_ir.index.catalogue import items_from_folder
 
-    from .bench_speed import write_image_folder
+    from benchmarks.bench_speed import write_image_folder
 
     if name == "shop":
         folder = Path(args.images) if args.images else workdir / "shop"
@@ -48,10 +48,10 @@ def bench_indexing(args, checkpoint: Path, workdir: Path, log: Callable[[str], N
     """See the module docstring."""
     import torch
 
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.images import load_image
-    from cti_ir.index import DEFAULT_CHUNK_SIZE, build_index
-    from cti_ir.index_build import default_workers
+    from cti_ir.model.checkpoint import load_checkpoint
+    from cti_ir.model.images import load_image
+    from cti_ir.index.catalogue_index import DEFAULT_CHUNK_SIZE, build_index
+    from cti_ir.index.build import default_workers
 
     model = load_checkpoint(checkpoint)
     batch = args.batch_size

@@ -10,9 +10,9 @@ For each kind of gallery vectors (``--vectors``) and each size (``--sizes``):
   are composed from generated product pictures and fixed modification texts.
 
 Galleries are written as real index folders (``index.faiss``, ``items.jsonl``, ``index_info.json``) by the library's
-own ``cti_ir.index_factory.build_tuned_index``: exact search, and ``--factory auto`` under each ``--budgets`` memory
+own ``cti_ir.index.factory.build_tuned_index``: exact search, and ``--factory auto`` under each ``--budgets`` memory
 budget (its choice, with efSearch / nprobe tuned at build time for ``--target-recall`` and recorded), plus any
-``--factories`` given. They are opened by ``cti_ir.search.SearchEngine`` memory-mapped, as the app does, and the
+``--factories`` given. They are opened by ``cti_ir.serve.engine.SearchEngine`` memory-mapped, as the app does, and the
 engines take turns query by query (the machine's load changes over minutes). Reported per index: end-to-end
 latency of ``SearchEngine.search(image, text, k)``, the search alone, the search with a category filter, recall@k
 of the composed queries against exact search, how often the annotated target product is in the top k (real), how
@@ -51,14 +51,14 @@ def real_queries(catalogue: Path, count: int, seed: int) -> list[dict]:
 
 
 def generated_queries(count: int, image_size: int) -> list[dict]:
-    from .bench_speed import MODIFICATIONS, product_image
+    from benchmarks.bench_speed import MODIFICATIONS, product_image
 
     images = [product_image(10_000 + i, image_size) for i in range(min(count, 50))]
     return [{"image": images[i % len(images)], "text": MODIFICATIONS[i % len(MODIFICATIONS)]} for i in range(count)]
 
 
 def _image_of(query: dict):
-    from cti_ir.images import load_image
+    from cti_ir.model.images import load_image
 
     if "image" not in query:
         query["image"] = load_image(query["image_path"])
@@ -90,8 +90,8 @@ def write_vector_index(folder: Path, vectors: np.ndarray, categories: list[str],
     ``build_tuned_index`` (auto choice, training on a sample, build-time tuning). Returns the build's record."""
     import faiss
 
-    from cti_ir.index import INDEX_FILE, INFO_FILE, ITEMS_FILE
-    from cti_ir.index_factory import build_tuned_index
+    from cti_ir.index.catalogue_index import INDEX_FILE, INFO_FILE, ITEMS_FILE
+    from cti_ir.index.factory import build_tuned_index
 
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -112,7 +112,7 @@ def write_vector_index(folder: Path, vectors: np.ndarray, categories: list[str],
 
 
 def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, list[str], list[str]]:
-    from .scale_vectors import extend_vectors, load_index_vectors, random_vectors
+    from benchmarks.scale_vectors import extend_vectors, load_index_vectors, random_vectors
 
     if kind == "random":
         vectors = random_vectors(size, dim, args.seed + size)
@@ -125,7 +125,7 @@ def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, lis
 
 def _index_options(args, n: int, dim: int, probes: np.ndarray | None) -> list[tuple[str, Any]]:
     """(label, IndexOptions) of the indexes measured at this size: exact, auto per budget, extra factories."""
-    from cti_ir.index_factory import IndexOptions, choose_factory, format_bytes, parse_memory
+    from cti_ir.index.factory import IndexOptions, choose_factory, format_bytes, parse_memory
 
     out = [("exact", IndexOptions(EXACT))]
     seen = {EXACT}
@@ -146,14 +146,14 @@ def _index_options(args, n: int, dim: int, probes: np.ndarray | None) -> list[tu
 def tuning_queries(kind: str, model, args) -> tuple[np.ndarray | None, str]:
     """The queries the ANN indexes are tuned on: never the ones measured. Real: the catalogue's training triplets
     (as ``python -m cti_ir.index build --dataset`` uses them); random: other generated pictures and texts."""
-    from cti_ir.index_build import benchmark_probe_queries, encode_probe_queries
+    from cti_ir.index.build import benchmark_probe_queries, encode_probe_queries
 
     if args.tune_on == "catalogue":
         return None, "held-out catalogue vectors"
     if kind == "real" and args.real_catalogue:
         queries = benchmark_probe_queries("fashioniq", Path(args.real_catalogue) / "fashioniq", 1000, args.seed)
         return encode_probe_queries(model, queries), f"{len(queries)} composed queries of the training triplets"
-    from .bench_speed import MODIFICATIONS, product_image
+    from benchmarks.bench_speed import MODIFICATIONS, product_image
 
     images = [product_image(50_000 + i, args.query_image_size) for i in range(200)]
     vectors, _ = encode_queries(model, [{"image": images[i % 200], "text": MODIFICATIONS[(i * 7 + 3) % 12]}
@@ -207,7 +207,7 @@ import faiss, torch
 ckpt, index, threads, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 torch.set_num_threads(threads); faiss.omp_set_num_threads(threads)
 from PIL import Image
-from cti_ir.search import SearchEngine
+from cti_ir.serve.engine import SearchEngine
 def status():
     out = {}
     for line in open("/proc/self/status"):
@@ -241,8 +241,8 @@ def serving_memory(checkpoint: Path, folder: Path, threads: int, queries: int = 
 # ---------------------------------------------------------------------------------------------------- the part
 def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """See the module docstring."""
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.search import SearchEngine
+    from cti_ir.model.checkpoint import load_checkpoint
+    from cti_ir.serve.engine import SearchEngine
 
     model = load_checkpoint(checkpoint)
     dim, fingerprint = model.embed_dim, model.fingerprint
@@ -323,7 +323,7 @@ def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], Non
 
 
 def _percentiles(seconds):
-    from .bench_speed import percentiles
+    from benchmarks.bench_speed import percentiles
 
     return percentiles(seconds)
 

@@ -50,8 +50,8 @@ STAGE_BATCH = {"stage1": 128, "stage2": 128, "stage3": 64}   # the CLIs' default
 
 
 def _fresh_model(checkpoint: Path | None, arch: str):
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.model import CIRModel
+    from cti_ir.model.checkpoint import load_checkpoint
+    from cti_ir.model.cir_model import CIRModel
 
     torch.manual_seed(0)
     model = load_checkpoint(checkpoint) if checkpoint else CIRModel.create(arch)

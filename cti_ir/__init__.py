@@ -9,6 +9,6 @@ __version__ = "0.1.0"
 
 def load(path, device="cpu"):
     """Load a trained ``CIRModel`` from a checkpoint folder (safetensors only, never pickle)."""
-    from .checkpoint import load_checkpoint
+    from cti_ir.model.checkpoint import load_checkpoint
 
     return load_checkpoint(path, device=device)

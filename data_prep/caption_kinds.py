@@ -254,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.output:
-        from cti_ir.atomic import write_json_atomic
+        from cti_ir.files import write_json_atomic
 
         write_json_atomic(args.output, result)
     print(format_report(result))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from cti_ir.data import Benchmark, DatasetLayoutError, FashionIQ, MissingImagesError, open_benchmark
-from cti_ir.images import DEFAULT_MAX_PIXELS
+from cti_ir.model.images import DEFAULT_MAX_PIXELS
 
 _PROTOCOL_TEXT = {
     ("fashioniq", "standard"): "one query per val triplet (both captions joined), gallery = all images of "
@@ -166,7 +166,7 @@ def reduced_protocol(ds: Benchmark, present: Sequence[tuple[str, str]], evals: l
     """What is left of the protocol when the images in ``bad`` are left out, against what the files define.
 
     "Published" counts come from the annotation files alone (the protocol with every image present); "kept" counts
-    are what `cti_ir.evaluate --skip-missing` and training with ``--skip-missing`` actually use.
+    are what `cti_ir.evaluate.evaluator --skip-missing` and training with ``--skip-missing`` actually use.
     """
     eval_rows = []
     for e in evals:

@@ -30,9 +30,9 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from cti_ir.atomic import write_atomic, write_json_atomic
+from cti_ir.files import write_atomic, write_json_atomic
 from cti_ir.data import open_benchmark
-from cti_ir.images import load_image
+from cti_ir.model.images import load_image
 
 KINDS = ("blur", "occlusion", "noise", "crop")
 REPORT_FILE = "degraded.json"

@@ -10,7 +10,7 @@
 Everything lives under one cache folder: ``$CTI_IR_CACHE`` if set, else ``~/.cache/cti-ir/demo``::
 
     CACHE/catalogue-<size>/      the generated catalogue (fashioniq/, shoes/, open_domain/, synth_info.json)
-    CACHE/index-<size>/          the index (see cti_ir.index)
+    CACHE/index-<size>/          the index (see cti_ir.index.catalogue_index)
     CACHE/untrained-model/       only when the repository has no demo_model/ (see below)
 
 Every step prints what it does, so a first launch (a few minutes on 2 cores) never looks hung.
@@ -91,7 +91,7 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, cache: Path, progre
     The stand-in exists only so that the page works on a checkout without the demo model: its results are
     arbitrary, and a warning says so.
     """
-    from cti_ir.checkpoint import read_checkpoint_config
+    from cti_ir.model.checkpoint import read_checkpoint_config
 
     if checkpoint is not None:
         read_checkpoint_config(checkpoint)  # fail now, with a clear message, rather than after indexing
@@ -112,8 +112,8 @@ def resolve_checkpoint(checkpoint: str | os.PathLike | None, cache: Path, progre
 def _save_untrained(path: Path) -> None:
     import torch
 
-    from cti_ir.checkpoint import save_checkpoint
-    from cti_ir.model import CIRModel
+    from cti_ir.model.checkpoint import save_checkpoint
+    from cti_ir.model.cir_model import CIRModel
 
     # fork_rng: seed the stand-in (same weights on every machine) without touching the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
@@ -124,7 +124,7 @@ def _save_untrained(path: Path) -> None:
 def ensure_index(checkpoint: Path, catalogue: Path, out: Path, progress: Progress = print,
                  workers: int | None = None) -> dict:
     """Build the demo index at ``out``, or reuse it when it was built with this checkpoint from this catalogue."""
-    from cti_ir.checkpoint import read_checkpoint_config
+    from cti_ir.model.checkpoint import read_checkpoint_config
 
     fingerprint = read_checkpoint_config(checkpoint)["fingerprint"]
     cached = _reusable_index_info(out, fingerprint, catalogue)
@@ -135,7 +135,7 @@ def ensure_index(checkpoint: Path, catalogue: Path, out: Path, progress: Progres
 
 
 def _reusable_index_info(out: Path, fingerprint: str, catalogue: Path) -> dict | None:
-    from cti_ir.index import IndexMismatchError, read_index_info
+    from cti_ir.index.catalogue_index import IndexMismatchError, read_index_info
 
     try:
         info = read_index_info(out)
@@ -149,9 +149,9 @@ def _reusable_index_info(out: Path, fingerprint: str, catalogue: Path) -> dict |
 
 def _build_demo_index(checkpoint: Path, catalogue: Path, out: Path, progress: Progress,
                       workers: int | None) -> dict:
-    from cti_ir.catalogue import items_from_benchmark
-    from cti_ir.checkpoint import load_checkpoint
-    from cti_ir.index import IndexMismatchError, build_index
+    from cti_ir.index.catalogue import items_from_benchmark
+    from cti_ir.model.checkpoint import load_checkpoint
+    from cti_ir.index.catalogue_index import IndexMismatchError, build_index
 
     model = load_checkpoint(checkpoint)
     items = items_from_benchmark("fashioniq", catalogue / "fashioniq") + items_from_benchmark(

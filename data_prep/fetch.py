@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .fetch_http import RetryPolicy
-from .fetch_images import RunnerSettings, VerifyOptions
+from data_prep.fetch_http import RetryPolicy
+from data_prep.fetch_images import RunnerSettings, VerifyOptions
 
 
 def _positive_float(text: str) -> float:
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _run_fashioniq(args: argparse.Namespace) -> int:
-    from .fetch_fashioniq import FetchOptions, fetch_fashioniq, render_summary
+    from data_prep.fetch_fashioniq import FetchOptions, fetch_fashioniq, render_summary
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
@@ -132,7 +132,7 @@ def _run_fashioniq(args: argparse.Namespace) -> int:
 
 
 def _run_shoes(args: argparse.Namespace) -> int:
-    from .fetch_shoes import prepare_shoes, render_summary
+    from data_prep.fetch_shoes import prepare_shoes, render_summary
 
     log = (lambda m: print(m, file=sys.stderr)) if args.json else print
     report = prepare_shoes(Path(args.archive), Path(args.captions), Path(args.root), progress=not args.quiet, log=log)
@@ -143,8 +143,8 @@ def _run_shoes(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the fetcher; returns the exit code (see the module docstring)."""
     args = build_parser().parse_args(argv)
-    from .fetch_fashioniq import FetchSetupError
-    from .fetch_shoes import ArchiveRefused, ShoesSetupError
+    from data_prep.fetch_fashioniq import FetchSetupError
+    from data_prep.fetch_shoes import ArchiveRefused, ShoesSetupError
 
     try:
         return _run_fashioniq(args) if args.dataset == "fashioniq" else _run_shoes(args)

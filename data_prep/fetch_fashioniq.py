@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from cti_ir.atomic import write_json_atomic
+from cti_ir.files import write_json_atomic
 from cti_ir.data import FashionIQ
 
-from .fetch_http import Downloader, HostRateLimiter, UrllibDownloader
-from .fetch_images import (
+from data_prep.fetch_http import Downloader, HostRateLimiter, UrllibDownloader
+from data_prep.fetch_images import (
     DownloadJob,
     DownloadOutcome,
     FetchJournal,

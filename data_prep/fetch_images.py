@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
-from cti_ir.atomic import write_atomic
-from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
+from cti_ir.files import write_atomic
+from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
 
-from .fetch_http import Downloader, FetchError, HostRateLimiter, HttpResponse, RetryPolicy, fetch_with_retries
+from data_prep.fetch_http import Downloader, FetchError, HostRateLimiter, HttpResponse, RetryPolicy, fetch_with_retries
 
 #: File extension per served format. MPO is what Pillow calls a JPEG with extra embedded views (camera files).
 STORED_FORMATS = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png"}

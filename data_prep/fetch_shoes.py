@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Optional
 
-from cti_ir.atomic import write_atomic, write_json_atomic
+from cti_ir.files import write_atomic, write_json_atomic
 from cti_ir.data import Shoes
 from cti_ir.data.common import read_json, read_lines
 

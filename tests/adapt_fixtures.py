@@ -3,7 +3,7 @@
 import pytest
 
 from data_prep import synth_views
-from training import adapt
+import training.adapt.trainer as adapt
 
 #: A short adaptation of cti-tiny: two adaptor sets (4 and 8 clusters), one epoch each, two fusion epochs.
 FAST = ["--granularities", "4,8", "--set-epochs", "1", "--fusion-epochs", "2", "--batch-size", "16",

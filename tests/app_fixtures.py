@@ -41,10 +41,10 @@ def make_tiny_catalogue(root: Path) -> TinyCatalogue:
     """12 products (3 categories x 4 colours) with descriptions, a cti-tiny checkpoint and an index."""
     import torch
 
-    from cti_ir.catalogue import items_from_folder
-    from cti_ir.checkpoint import load_checkpoint, save_checkpoint
-    from cti_ir.index import build_index
-    from cti_ir.model import CIRModel
+    from cti_ir.index.catalogue import items_from_folder
+    from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
+    from cti_ir.index.catalogue_index import build_index
+    from cti_ir.model.cir_model import CIRModel
 
     images = root / "catalogue"
     rows = []

@@ -85,9 +85,9 @@ def fake_shoes(tmp_path: Path) -> Path:
 
 
 # Session fixtures for the pipeline tests (generated catalogue, tiny checkpoint), shared by every test module.
-from .pipeline_fixtures import synth_small, tiny_checkpoint  # noqa: E402,F401
+from tests.pipeline_fixtures import synth_small, tiny_checkpoint  # noqa: E402,F401
 # Label-free adaptation (Grappa): a tiny multi-view catalogue and an adapted tiny checkpoint.
-from .adapt_fixtures import adapted, views  # noqa: E402,F401
+from tests.adapt_fixtures import adapted, views  # noqa: E402,F401
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from cti_ir.checkpoint import save_checkpoint
-from cti_ir.model import CIRModel
+from cti_ir.model.checkpoint import save_checkpoint
+from cti_ir.model.cir_model import CIRModel
 
 
 @pytest.fixture(scope="session")

@@ -13,16 +13,17 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cti_ir.adapter_io import AdapterError, load_adapters, write_adapted_checkpoint
-from cti_ir.adapters import GranularityFusion, attach_adapters, granularity_name
-from cti_ir.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
-from cti_ir.pseudo_labels import default_granularities, kmeans, nearest_neighbours
+from cti_ir.adapt.storage import AdapterError, load_adapters, write_adapted_checkpoint
+from cti_ir.adapt.adapters import GranularityFusion, attach_adapters, granularity_name
+from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
+from cti_ir.adapt.pseudo_labels import default_granularities, kmeans, nearest_neighbours
 from data_prep import synth_views
-from training import adapt, adapt_tasks
-from training.adapt_data import prepare_images
-from training.adapt_tasks import CosineClassifier, FusionModule, propagation_loss, propagation_targets
+import training.adapt.tasks as adapt_tasks
+import training.adapt.trainer as adapt
+from training.adapt.data import prepare_images
+from training.adapt.tasks import CosineClassifier, FusionModule, propagation_loss, propagation_targets
 
-from .adapt_fixtures import FAST
+from tests.adapt_fixtures import FAST
 
 
 def pixels(n=6, size=32, seed=0):
@@ -189,8 +190,8 @@ def test_adapt_writes_a_checkpoint_that_every_tool_loads(adapted, tiny_checkpoin
 
 
 def test_adaptors_for_another_model_are_refused(adapted, tmp_path):
-    from cti_ir.checkpoint import save_checkpoint
-    from cti_ir.model import CIRModel
+    from cti_ir.model.checkpoint import save_checkpoint
+    from cti_ir.model.cir_model import CIRModel
 
     torch.manual_seed(1)
     other = load_checkpoint(save_checkpoint(CIRModel.create("cti-tiny"), tmp_path / "other"))

@@ -13,9 +13,12 @@ import pytest
 from PIL import Image
 
 import app
-from cti_ir.checkpoint import save_checkpoint
-from cti_ir.model import CIRModel
-from cti_ir.search import MAX_TEXT_CHARS, SearchEngine
+import cti_ir.serve.gradio_io as gradio_io
+import cti_ir.serve.page as page_mod
+import cti_ir.serve.server as server_mod
+from cti_ir.model.checkpoint import save_checkpoint
+from cti_ir.model.cir_model import CIRModel
+from cti_ir.serve.engine import MAX_TEXT_CHARS, SearchEngine
 from tests.app_fixtures import free_port, make_tiny_catalogue, write_decompression_bomb
 
 
@@ -31,7 +34,7 @@ def engine(catalogue):
 
 @pytest.fixture(scope="module")
 def page(engine):
-    return app.SearchPage(engine, seed=0)
+    return page_mod.SearchPage(engine, seed=0)
 
 
 @pytest.fixture
@@ -39,11 +42,11 @@ def red_dress(catalogue) -> str:
     return str(catalogue.images / "dress" / "red_dress.png")
 
 
-def result_ids(out: app.SearchOutput) -> list[str]:
+def result_ids(out: page_mod.SearchOutput) -> list[str]:
     return [h["image_id"] for h in out.hits]
 
 
-def assert_ok(out: app.SearchOutput, k: int) -> None:
+def assert_ok(out: page_mod.SearchOutput, k: int) -> None:
     assert "Error" not in out.status, out.status
     assert len(out.gallery) == len(out.hits) == k
     for (image, caption), hit in zip(out.gallery, out.hits):
@@ -55,7 +58,7 @@ def assert_ok(out: app.SearchOutput, k: int) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def assert_error(out: app.SearchOutput, *fragments: str, kept: list | None = None) -> None:
+def assert_error(out: page_mod.SearchOutput, *fragments: str, kept: list | None = None) -> None:
     """An error message in the status; the results shown before (``kept``) stay."""
     assert out.status.startswith("**Error:**"), out.status
     for fragment in fragments:
@@ -232,9 +235,9 @@ def test_missing_catalogue_image_shows_placeholder(page, catalogue, red_dress):
 
 def test_markdown_escaping():
     # What would render as markup is escaped; what renders literally anyway stays readable for API callers.
-    assert app.md_escape("<b>*x*</b> [a](b) | _x_") == "\\<b>\\*x\\*\\</b> \\[a\\](b) | \\_x\\_"
-    assert app.md_escape("42,000,000 > max_pixels=40,000,000") == "42,000,000 > max_pixels=40,000,000"
-    assert app.md_escape("# title\n> quote") == "\\# title\n\\> quote"
+    assert page_mod.md_escape("<b>*x*</b> [a](b) | _x_") == "\\<b>\\*x\\*\\</b> \\[a\\](b) | \\_x\\_"
+    assert page_mod.md_escape("42,000,000 > max_pixels=40,000,000") == "42,000,000 > max_pixels=40,000,000"
+    assert page_mod.md_escape("# title\n> quote") == "\\# title\n\\> quote"
 
 
 @pytest.mark.parametrize("item, label", [
@@ -244,16 +247,16 @@ def test_markdown_escaping():
     ({"image_id": "summer/very-long-product-identifier-0042", "categories": []}, "…ntifier-0042"),
 ])
 def test_item_labels_name_the_type_and_the_ids_tail(item, label):
-    assert app.item_label(item) == label
+    assert page_mod.item_label(item) == label
 
 
 def test_picker_and_results_show_labels_and_thumbnails(engine, tmp_path, red_dress):
-    from cti_ir.thumbnails import ThumbnailCache
+    from cti_ir.serve.thumbnails import ThumbnailCache
 
     thumbs = ThumbnailCache(tmp_path / "thumbs", size=32)
-    page = app.SearchPage(engine, seed=0, thumbnails=thumbs)
+    page = page_mod.SearchPage(engine, seed=0, thumbnails=thumbs)
     for (image, label), item in zip(page.sample_gallery(), page.samples):
-        assert label == app.item_label(item) and " · " in label
+        assert label == page_mod.item_label(item) and " · " in label
         assert Path(image).parent.parent == tmp_path / "thumbs"
         with Image.open(image) as thumb:
             assert thumb.format == "JPEG" and max(thumb.size) == 32  # 64 px originals, shrunk
@@ -264,11 +267,11 @@ def test_picker_and_results_show_labels_and_thumbnails(engine, tmp_path, red_dre
 
 # ------------------------------------------------------------------------------------------- app and CLI
 def test_build_app_and_catalogue_dirs(engine, catalogue):
-    demo = app.build_app(engine, example_texts=["is red"])
+    demo = server_mod.build_app(engine, example_texts=["is red"])
     assert isinstance(demo, gr.Blocks)
     api = [d for d in demo.config["dependencies"] if d.get("api_name") == "search"]
     assert len(api) == 1
-    assert sorted(app.catalogue_dirs(engine)) == sorted(str(catalogue.images / c) for c in ("dress", "shirt", "shoes"))
+    assert sorted(gradio_io.catalogue_dirs(engine)) == sorted(str(catalogue.images / c) for c in ("dress", "shirt", "shoes"))
 
 
 def test_help_explains_every_flag(capsys):
@@ -363,9 +366,9 @@ def test_prepare_demo_without_demo_model_uses_a_labelled_stand_in(tmp_path, monk
 @pytest.fixture(scope="module")
 def served(engine, tmp_path_factory):
     """The page and the JSON API launched on a free loopback port, as ``python app.py`` serves them."""
-    server = app.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbs"), max_upload_mb=0.05)
+    server = server_mod.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbs"), max_upload_mb=0.05)
     port = free_port()
-    app.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, max_upload_mb=0.05,
+    gradio_io.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, max_upload_mb=0.05,
                api=server.api, thumbnails=server.thumbnails)
     try:
         yield server, f"http://127.0.0.1:{port}/"

@@ -1,4 +1,4 @@
-"""The JSON API (``POST /api/search``, ``cti_ir.http_api``): answers, and a 4xx JSON error for every bad input.
+"""The JSON API (``POST /api/search``, ``cti_ir.serve.http_api``): answers, and a 4xx JSON error for every bad input.
 
 Runs the API's routes in-process (Starlette's test client, no server); the served page and API together are
 tested in ``tests/test_app.py``.
@@ -13,10 +13,10 @@ import logging
 import pytest
 from PIL import Image
 
-from cti_ir.batching import SearchBatcher
-from cti_ir.http_api import API_PATH, SearchApi
-from cti_ir.search import SearchEngine
-from cti_ir.thumbnails import ThumbnailCache
+from cti_ir.serve.batching import SearchBatcher
+from cti_ir.serve.http_api import API_PATH, SearchApi
+from cti_ir.serve.engine import SearchEngine
+from cti_ir.serve.thumbnails import ThumbnailCache
 from tests.app_fixtures import make_tiny_catalogue, write_decompression_bomb
 
 

@@ -43,16 +43,17 @@ def ensure_chromium() -> None:
 @pytest.fixture(scope="module")
 def served_demo(tmp_path_factory):
     """The small built-in demo served on a free port; yields its URL and a catalogue image to upload."""
-    import app
+    import cti_ir.serve.gradio_io as gradio_io
+    import cti_ir.serve.server as server_module
     from data_prep.demo import prepare_demo
-    from cti_ir.search import SearchEngine
+    from cti_ir.serve.engine import SearchEngine
     from tests.app_fixtures import free_port
 
     checkpoint, index, info = prepare_demo(tmp_path_factory.mktemp("demo_cache"), size="small")
     engine = SearchEngine(checkpoint, index)
-    server = app.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbnails"))  # as app.py serves
+    server = server_module.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbnails"))  # as app.py serves
     port = free_port()
-    app.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, api=server.api,
+    gradio_io.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, api=server.api,
                thumbnails=server.thumbnails)
     upload = sorted((Path(info["fashioniq"]) / "images").glob("*.png"))[0]
     try:

@@ -1,4 +1,4 @@
-"""Asymmetric search: transformations (training.compat), the ensemble gallery encoder, uncertainty and rejection,
+"""Asymmetric search: transformations (training.fit_embedding_map), the ensemble gallery encoder, uncertainty and rejection,
 ensemble index build / resume / add, the compatibility checks, and the degraded-catalogue tool.
 
 Query and gallery models are random ``cti-tiny`` checkpoints (different seeds), the images are the generator's
@@ -16,19 +16,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cti_ir import index as index_mod
-from cti_ir.catalogue import items_from_benchmark
-from cti_ir.checkpoint import load_checkpoint, save_checkpoint
-from cti_ir.gallery import (EnsembleEncoder, load_ensemble, pairwise_uncertainty, rejection_mask,
+import cti_ir.index.catalogue_index as index_mod
+import cti_ir.index.cli as index_cli
+from cti_ir.index.catalogue import items_from_benchmark
+from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
+from cti_ir.asymmetric.ensemble import (EnsembleEncoder, load_ensemble, pairwise_uncertainty, rejection_mask,
                             split_member_spec)
-from cti_ir.index import ITEMS_FILE, REJECTED_FILE, add_to_index, build_index, read_index_info
-from cti_ir.model import CIRModel
-from cti_ir.search import SearchEngine
-from cti_ir.transforms import (TransformError, build_transform, init_linear_least_squares, load_transform,
+from cti_ir.index.catalogue_index import ITEMS_FILE, REJECTED_FILE, add_to_index, build_index, read_index_info
+from cti_ir.model.cir_model import CIRModel
+from cti_ir.serve.engine import SearchEngine
+from cti_ir.asymmetric.embedding_maps import (TransformError, build_transform, init_linear_least_squares, load_transform,
                                save_transform)
-from training import compat
+import training.fit_embedding_map.trainer as compat
 
-from .test_index import stored_vectors
+from tests.test_index import stored_vectors
 
 
 def _read_jsonl(path: Path) -> list[dict]:
@@ -135,7 +136,7 @@ def ensemble(tiny_checkpoint, gallery_ckpts, trained):
 def test_ensemble_vector_is_the_renormalised_mean_of_the_transformed_ones(ensemble, gallery_ckpts, trained, synth_small):
     query, enc = ensemble
     items = items_from_benchmark("fashioniq", synth_small / "fashioniq", ["val"])[:6]
-    from cti_ir.images import load_image
+    from cti_ir.model.images import load_image
 
     images = [load_image(it.path) for it in items]
     pixels = tuple(torch.stack(p) for p in zip(*(enc.preprocess(im) for im in images)))
@@ -159,7 +160,7 @@ def test_mismatched_transformation_or_gallery_model_is_refused(tiny_checkpoint, 
     other_query = load_checkpoint(gallery_ckpts[0])
     with pytest.raises(TransformError, match="maps into the space of query model"):
         load_ensemble(other_query, [str(trained[0] / "best")])
-    code = index_mod.main(["build", "--checkpoint", str(gallery_ckpts[0]), "--gallery-model",
+    code = index_cli.main(["build", "--checkpoint", str(gallery_ckpts[0]), "--gallery-model",
                            str(trained[0] / "best"), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--out", str(tmp_path / "idx"), "--no-progress"])
     err = capsys.readouterr().err
@@ -219,7 +220,7 @@ def test_add_to_an_ensemble_index_uses_the_recorded_members(ensemble, synth_smal
     test = items_from_benchmark("fashioniq", synth_small / "fashioniq", ["test"])
     out = tmp_path / "idx"
     build_index(query, val, out, chunk_size=64, progress=False, gallery=enc, reject_fraction=0.1)
-    code = index_mod.main(["add", "--index", str(out), "--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq",
+    code = index_cli.main(["add", "--index", str(out), "--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq",
                            "--root", str(synth_small / "fashioniq"), "--splits", "val", "test", "--no-progress"])
     assert code == 0
     info = read_index_info(out)
@@ -268,7 +269,7 @@ def test_rejection_scoring_of_the_benchmark_by_hand():
 
 def test_benchmark_flags_are_explained():
     from benchmarks import asymmetric_refit, bench_asymmetric
-    from training import compat
+    import training.fit_embedding_map.trainer as compat
 
     for parser in (bench_asymmetric.build_parser(), asymmetric_refit.build_parser(), compat.build_parser()):
         for action in parser._actions:

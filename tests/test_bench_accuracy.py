@@ -11,7 +11,7 @@ import pytest
 def kind_result(synth_small, tiny_checkpoint):
     """One seed's per-kind result on both layouts, from the real evaluator on the generated catalogue."""
     import cti_ir
-    from cti_ir.evaluate import evaluate
+    from cti_ir.evaluate.evaluator import evaluate
 
     model = cti_ir.load(tiny_checkpoint)
     return {name: evaluate(model, name, synth_small / name, progress=False, by_kind=True, weight_sweep=5)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import cti_ir
-from cti_ir.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from cti_ir.model import CIRModel
+from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cti_ir.model.cir_model import CIRModel
 
 
 @pytest.fixture(scope="module")

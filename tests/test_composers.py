@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cti_ir.composers import COMPOSER_NAMES, build_composer
+from cti_ir.model.composers import COMPOSER_NAMES, build_composer
 
 
 def features(n=6, d=16, seed=0):
@@ -49,7 +49,7 @@ def test_unknown_composer_names_the_choices():
 
 
 def test_a_residual_on_the_text_side_goes_with_the_text_weight():
-    from cti_ir.composers import compose_weighted
+    from cti_ir.model.composers import compose_weighted
 
     torch.manual_seed(0)
     composer = build_composer("adaptive", 16, residual="text").eval()
@@ -79,7 +79,7 @@ def test_without_a_residual_the_query_is_the_weighted_sum_of_its_predicted_weigh
 
 
 def test_balance_in_words():
-    from cti_ir.composers import balance_in_words
+    from cti_ir.model.composers import balance_in_words
 
     assert balance_in_words(0.9) == "almost only the image"
     assert balance_in_words(0.7) == "mostly the image"
@@ -94,14 +94,14 @@ def test_balance_in_words():
 def test_the_page_says_which_modality_carried_each_query():
     from types import SimpleNamespace
 
-    import app
+    import cti_ir.serve.page as page
 
     composed = SimpleNamespace(mode="composed", image_weight=0.82, text_weight=0.18)
-    assert app.SearchPage._weights_markdown(composed, False).endswith(
+    assert page.SearchPage._weights_markdown(composed, False).endswith(
         "image **0.82** · text **0.18** — this query is carried by almost only the image")
     manual = SimpleNamespace(mode="composed", image_weight=0.3, text_weight=0.7)
-    assert "set manually" in app.SearchPage._weights_markdown(manual, True)
-    assert app.SearchPage._weights_markdown(manual, True).endswith("is weighted by mostly the text")
+    assert "set manually" in page.SearchPage._weights_markdown(manual, True)
+    assert page.SearchPage._weights_markdown(manual, True).endswith("is weighted by mostly the text")
 
 
 def test_the_demo_model_gives_a_vague_caption_to_the_image():

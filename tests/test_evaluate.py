@@ -6,8 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cti_ir import evaluate as ev
-from cti_ir.composers import ComposeOutput
+import cti_ir.evaluate.cli as ev_cli
+import cti_ir.evaluate.evaluator as ev
+from cti_ir.model.composers import ComposeOutput
 from cti_ir.data import EvalSplit, Query
 
 
@@ -72,7 +73,7 @@ def test_weight_stats_and_table_line():
     assert stats["max"] == pytest.approx(0.8) and stats["std"] == pytest.approx(0.2236, abs=1e-4)
     result = ev.summarize("shoes", {"shoes": {"R@1": 10, "R@10": 40, "R@50": 70, "queries": 4, "gallery": 9,
                                               "image_weight": stats}})
-    assert "shoes mean 0.50, std 0.22, range 0.20-0.80" in ev.format_table(result)
+    assert "shoes mean 0.50, std 0.22, range 0.20-0.80" in ev_cli.format_table(result)
 
 
 def test_summary_follows_the_papers():
@@ -85,7 +86,7 @@ def test_summary_follows_the_papers():
 
 def test_cli_on_generated_catalogue(synth_small, tiny_checkpoint, capsys):
     fiq = synth_small / "fashioniq"
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--json"]) == 0
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     for cat in ("dress", "shirt", "toptee"):
         triplets = json.loads((fiq / "captions" / f"cap.{cat}.val.json").read_text())
@@ -94,9 +95,9 @@ def test_cli_on_generated_catalogue(synth_small, tiny_checkpoint, capsys):
         assert result["splits"][cat]["gallery"] == len(set(pool))
         assert 0 <= result["splits"][cat]["R@10"] <= result["splits"][cat]["R@50"] <= 100
     assert result["reduced_protocol"] == {"reduced": False, "reduced_splits": [], "categories_not_evaluated": []}
-    assert ev.protocol_line(result) == ("protocol: full standard protocol on val (every query and gallery image "
+    assert ev_cli.protocol_line(result) == ("protocol: full standard protocol on val (every query and gallery image "
                                         "the annotation files define)")
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "shoes", "--root",
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "shoes", "--root",
                     str(synth_small / "shoes")]) == 0
     table = capsys.readouterr().out
     assert "| shoes |" in table and "R@1" in table
@@ -109,9 +110,9 @@ def test_cli_reports_a_missing_image_clearly(synth_small, tiny_checkpoint, tmp_p
     shutil.copytree(synth_small / "fashioniq", root)
     victim = json.loads((root / "image_splits" / "split.dress.val.json").read_text())[0]
     (root / "images" / f"{victim}.png").unlink()
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root)]) == 2
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root)]) == 2
     assert victim in capsys.readouterr().err
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root),
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(root),
                     "--skip-missing", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     pool = json.loads((root / "image_splits" / "split.dress.val.json").read_text())
@@ -126,7 +127,7 @@ def test_cli_reports_a_missing_image_clearly(synth_small, tiny_checkpoint, tmp_p
                                           "categories_not_evaluated": []}
     shirt = result["splits"]["shirt"]
     assert shirt["queries"] == shirt["queries_published"] and shirt["gallery"] == shirt["gallery_published"]
-    table = ev.format_table(result)  # what the CLI prints without --json
+    table = ev_cli.format_table(result)  # what the CLI prints without --json
     assert f"| {_count(kept, len(trips))} | {len(set(pool)) - 1} / {len(set(pool))} |" in table
     assert "REDUCED PROTOCOL, not comparable with published numbers: dress " in table
     assert f"{len(set(pool)) - 1} of {len(set(pool))} gallery images" in table
@@ -138,11 +139,11 @@ def _count(kept: int, published: int) -> str:
 
 def test_a_category_subset_is_labelled_reduced(synth_small, tiny_checkpoint, capsys):
     argv = ["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(synth_small / "fashioniq")]
-    assert ev.main([*argv, "--categories", "dress", "--json"]) == 0
+    assert ev_cli.main([*argv, "--categories", "dress", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["reduced_protocol"] == {"reduced": True, "reduced_splits": [],
                                           "categories_not_evaluated": ["shirt", "toptee"]}
-    assert "categories not evaluated: shirt, toptee" in ev.format_table(result)
+    assert "categories not evaluated: shirt, toptee" in ev_cli.format_table(result)
 
 
 def test_stage3_with_skip_missing_evaluates_on_the_reduced_protocol(fake_fiq, tmp_path):
@@ -165,7 +166,7 @@ def test_stage3_with_skip_missing_evaluates_on_the_reduced_protocol(fake_fiq, tm
 def _plane_case(best_weights):
     """Queries whose target lies exactly where a plain weighted sum of image e1 and text e2 points at its known
     best weight; every other grid direction is a gallery distractor, so only that weight ranks the target first."""
-    from cti_ir.weight_sweep import weight_grid
+    from cti_ir.evaluate.weight_sweep import weight_grid
 
     grid = weight_grid(21)
     directions = F.normalize(torch.stack([grid, 1 - grid], dim=1).float(), dim=-1)
@@ -178,7 +179,7 @@ def _plane_case(best_weights):
 
 
 def test_oracle_sweep_finds_the_known_best_weight():
-    from cti_ir.weight_sweep import agreement, oracle_balance, sweep_ranks
+    from cti_ir.evaluate.weight_sweep import agreement, oracle_balance, sweep_ranks
 
     best_weights = [0.0, 0.3, 0.75, 1.0]
     grid, image, text, gallery, targets = _plane_case(best_weights)
@@ -196,7 +197,7 @@ def test_oracle_sweep_finds_the_known_best_weight():
 
 
 def test_sweep_summary_reports_the_ceiling_and_the_best_fixed_weight():
-    from cti_ir.weight_sweep import summarize_sweep, sweep_ranks
+    from cti_ir.evaluate.weight_sweep import summarize_sweep, sweep_ranks
 
     grid, image, text, gallery, targets = _plane_case([0.3, 0.3, 0.3, 0.9])
     ranks = sweep_ranks(image, text, gallery, targets, grid)
@@ -208,7 +209,7 @@ def test_sweep_summary_reports_the_ceiling_and_the_best_fixed_weight():
 
 def test_by_kind_counts_match_the_annotation(synth_small, tiny_checkpoint, capsys):
     fiq = synth_small / "fashioniq"
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--by-kind",
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fiq), "--by-kind",
                     "--weight-sweep", "5", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     rows = [json.loads(line) for line in (fiq / "caption_provenance.jsonl").read_text().splitlines()]
@@ -229,12 +230,12 @@ def test_by_kind_counts_match_the_annotation(synth_small, tiny_checkpoint, capsy
     n = sum(s["queries"] for s in result["splits"].values())
     pooled = sum(s["R@10"] * s["queries"] for s in result["splits"].values()) / n
     assert sweep["all"]["composer"]["R@10"] == pytest.approx(pooled)
-    table = ev.format_table(result)
+    table = ev_cli.format_table(result)
     assert "per caption kind" in table and "| vague |" in table and "weight sweep" in table
 
 
 def test_by_kind_on_a_folder_without_kinds_is_a_clear_error(fake_fiq, tiny_checkpoint, capsys):
-    assert ev.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fake_fiq),
+    assert ev_cli.main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fake_fiq),
                     "--by-kind"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "caption_provenance.jsonl" in err and "leave out --by-kind" in err

@@ -1,4 +1,4 @@
-"""python -m cti_ir.export: a zero-shot checkpoint from a weights file or a local-dir: folder, offline.
+"""python -m cti_ir.model.export: a zero-shot checkpoint from a weights file or a local-dir: folder, offline.
 
 The exported checkpoint must be usable as it is (index build, search page handlers, evaluation) and must keep the
 source model's own preprocessing and tokenizer, compared here with what open_clip itself builds from the source.
@@ -16,9 +16,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from cti_ir import evaluate, export, index
-from cti_ir.backbone import create_backbone
-from cti_ir.checkpoint import load_checkpoint
+import cti_ir.evaluate.cli as ev_cli
+
+import cti_ir.model.export as export
+
+import cti_ir.index.cli as index
+from cti_ir.model.backbone import create_backbone
+from cti_ir.model.checkpoint import load_checkpoint
 
 TEXTS = ["is red and has long sleeves", "Is Darker, and SHORTER!", ""]
 
@@ -68,22 +72,23 @@ def test_export_from_a_weights_file_keeps_the_weights(kind, weights, tmp_path, c
 
 
 def test_exported_checkpoint_runs_index_search_page_and_evaluation(exported, fake_shoes, tmp_path, capsys):
-    import app
-    from cti_ir.search import SearchEngine
+    from cti_ir.serve.page import SearchPage
+    from cti_ir.serve.server import build_app
+    from cti_ir.serve.engine import SearchEngine
 
     idx = tmp_path / "index"
     assert index.main(["build", "--checkpoint", str(exported), "--dataset", "shoes", "--root", str(fake_shoes),
                        "--out", str(idx), "--no-progress"]) == 0
     engine = SearchEngine(exported, idx)
-    page = app.SearchPage(engine, seed=0)
+    page = SearchPage(engine, seed=0)
     reference = next(fake_shoes.rglob("img_womens_pumps_0.jpg"))
     out = page.search(str(reference), "is red", "All", 3)
     assert "Error" not in out.status and len(out.hits) == 3
     assert "image **0.50** · text **0.50**" in out.weights  # the sum composer's fixed weights
-    app.build_app(engine)  # the page builds on it (what `python app.py --checkpoint --index` serves)
+    build_app(engine)  # the page builds on it (what `python app.py --checkpoint --index` serves)
     capsys.readouterr()
 
-    assert evaluate.main(["--checkpoint", str(exported), "--dataset", "shoes", "--root", str(fake_shoes),
+    assert ev_cli.main(["--checkpoint", str(exported), "--dataset", "shoes", "--root", str(fake_shoes),
                           "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["splits"]["shoes"]["queries"] == 2 and result["fingerprint"] == engine.model.fingerprint
@@ -109,7 +114,7 @@ def _local_dir(folder: Path, model_cfg: dict, preprocess_cfg: dict) -> Path:
 
 
 def _tiny_cfg(**vision) -> dict:
-    cfg = json.loads((Path(__file__).resolve().parents[1] / "cti_ir" / "model_configs" / "cti-tiny.json").read_text())
+    cfg = json.loads((Path(__file__).resolve().parents[1] / "cti_ir" / "model" / "configs" / "cti-tiny.json").read_text())
     cfg["vision_cfg"].update(vision)
     return cfg
 

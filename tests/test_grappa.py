@@ -15,11 +15,11 @@ import pytest
 import torch
 
 from benchmarks.grappa_tasks import TASKS, EvalSet, evaluate_model
-from cti_ir import index as index_cli
-from cti_ir.checkpoint import load_checkpoint, read_checkpoint_config
-from cti_ir.index import IndexMismatchError, read_index_info
-from cti_ir.retrieval_metrics import retrieval_scores
-from cti_ir.search import QueryError, SearchEngine
+import cti_ir.index.cli as index_cli
+from cti_ir.model.checkpoint import load_checkpoint, read_checkpoint_config
+from cti_ir.index.catalogue_index import IndexMismatchError, read_index_info
+from cti_ir.evaluate.ranks import retrieval_scores
+from cti_ir.serve.engine import QueryError, SearchEngine
 from data_prep import synth_views
 from data_prep.synth_catalogue import SIZES, plan_fashioniq, plan_shoes
 from data_prep.synth_render import render_product
@@ -175,7 +175,8 @@ def test_adding_to_an_index_keeps_its_granularity(indexes, views, tmp_path, caps
 
 # ------------------------------------------------------------------------------------------------- the page
 def test_more_like_this_on_the_page(indexes, adapted):
-    from app import SearchPage, build_app
+    from cti_ir.serve.page import SearchPage
+    from cti_ir.serve.server import build_app
 
     engine = SearchEngine(adapted, indexes["base"], similar_indexes=[indexes["fusion"], indexes["k8"]])
     page = SearchPage(engine, seed=0)
@@ -196,7 +197,7 @@ def test_more_like_this_on_the_page(indexes, adapted):
 
 
 def test_the_page_offers_no_granularity_choice_without_adaptors(indexes, tiny_checkpoint):
-    from app import SearchPage
+    from cti_ir.serve.page import SearchPage
 
     page = SearchPage(SearchEngine(tiny_checkpoint, indexes["base"]), seed=0)
     assert page.granularity_choices() == [("default", "default")]

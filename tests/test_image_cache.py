@@ -1,5 +1,5 @@
-"""Decoded pixels (`cti_ir.image_cache`), reduced-scale JPEG decoding and the build-wide loader of the index
-(`cti_ir.index_build`): faster, and the pixels the encoder sees stay what the model's own preprocessing gives."""
+"""Decoded pixels (`cti_ir.index.pixel_cache`), reduced-scale JPEG decoding and the build-wide loader of the index
+(`cti_ir.index.build`): faster, and the pixels the encoder sees stay what the model's own preprocessing gives."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from cti_ir.catalogue import CatalogueItem
-from cti_ir.checkpoint import load_checkpoint
-from cti_ir.image_cache import PixelPipeline, input_side
-from cti_ir.images import load_image
-from cti_ir.index_build import ChunkLoader, draft_side_of
+from cti_ir.index.catalogue import CatalogueItem
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.index.pixel_cache import PixelPipeline, input_side
+from cti_ir.model.images import load_image
+from cti_ir.index.build import ChunkLoader, draft_side_of
 
-from .test_index import draw_product
+from tests.test_index import draw_product
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def test_a_chunk_whose_batches_were_not_read_does_not_shift_the_next(model, phot
 
 # ---------------------------------------------------------------------------------------------- the image cache
 def test_cache_holds_the_uint8_pixels_and_is_built_once(model, photos, tmp_path):
-    from cti_ir.image_cache import ImageCache
+    from cti_ir.index.pixel_cache import ImageCache
 
     pipeline = PixelPipeline.of(model.preprocess)
     paths = [str(p) for p in photos]
@@ -130,7 +130,7 @@ def test_a_changed_file_or_input_size_gets_a_new_cache(model, photos, tmp_path):
 
     from torchvision import transforms as T
 
-    from cti_ir.image_cache import ImageCache
+    from cti_ir.index.pixel_cache import ImageCache
 
     pipeline = PixelPipeline.of(model.preprocess)
     paths = [str(p) for p in photos[:3]]
@@ -168,7 +168,7 @@ def test_training_with_the_cache_is_bit_identical_to_decoding(synth_small, tmp_p
     assert "decoding" in first and "images once into" in first
     assert all(torch.equal(decoded[k], cached[k]) for k in decoded)
     # A later run on the same images opens the cache instead of decoding them again.
-    from cti_ir.image_cache import ImageCache
+    from cti_ir.index.pixel_cache import ImageCache
 
     (folder,) = (tmp_path / "cache").iterdir()
     messages = []

@@ -1,4 +1,4 @@
-"""cti_ir.images: decoding, RGB conversion and a clear error for every kind of bad file."""
+"""cti_ir.model.images: decoding, RGB conversion and a clear error for every kind of bad file."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
+from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
 
 
 def _png_header_only(width: int, height: int) -> bytes:

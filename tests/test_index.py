@@ -23,13 +23,15 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from cti_ir import index as index_mod
-from cti_ir.catalogue import items_from_benchmark, items_from_folder
-from cti_ir.checkpoint import load_checkpoint, save_checkpoint
-from cti_ir.images import ImageLoadError, load_image
-from cti_ir.index import (EMBEDDINGS_DIR, INDEX_FILE, INFO_FILE, ITEMS_FILE, CatalogueIndex, IndexMismatchError,
-                          add_to_index, build_index, check_compatible, make_faiss_index, read_index_info)
-from cti_ir.model import CIRModel
+import cti_ir.index.catalogue_index as index_mod
+import cti_ir.index.cli as index_cli
+from cti_ir.index.catalogue import items_from_benchmark, items_from_folder
+from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
+from cti_ir.model.images import ImageLoadError, load_image
+from cti_ir.index.catalogue_index import (EMBEDDINGS_DIR, INDEX_FILE, INFO_FILE, ITEMS_FILE, CatalogueIndex, IndexMismatchError,
+                          add_to_index, build_index, check_compatible, read_index_info)
+from cti_ir.index.factory import make_faiss_index
+from cti_ir.model.cir_model import CIRModel
 
 CATEGORIES = ("dresses", "shirts", "shoes")
 PER_CATEGORY = 60          # 180 images: enough to train "IVF4,Flat" (39 points per list)
@@ -261,7 +263,7 @@ def test_build_killed_with_sigkill_resumes_to_the_same_index(checkpoint, model, 
     with pytest.raises(FileNotFoundError, match="interrupted build"):
         CatalogueIndex(out)
     # The same command again, in this process (a second interpreter start would only cost time).
-    assert index_mod.main(cmd[3:]) == 0
+    assert index_cli.main(cmd[3:]) == 0
     after = _parts(out)
     # The chunks the killed run had finished were kept as they were, not encoded again.
     for name, stamp in before.items():
@@ -308,11 +310,11 @@ def test_add_indexes_only_new_images(model, catalogue, built, tmp_path):
 def test_add_cli_uses_the_recorded_checkpoint(checkpoint, catalogue, tmp_path, capsys):
     shop = copy_categories(catalogue, tmp_path / "shop", CATEGORIES[:1])
     out = tmp_path / "index"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
                            "--no-progress"]) == 0
     copy_categories(catalogue, shop, CATEGORIES[1:2])
     capsys.readouterr()
-    assert index_mod.main(["add", "--index", str(out), "--images", str(shop), "--no-progress"]) == 0
+    assert index_cli.main(["add", "--index", str(out), "--images", str(shop), "--no-progress"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["added"] == PER_CATEGORY and printed["count"] == 2 * PER_CATEGORY
 
@@ -371,7 +373,7 @@ def test_checkpoint_with_another_fingerprint_is_refused(built, catalogue, tmp_pa
     assert "Use the checkpoint the index was built with" in str(err.value)
 
     digest = tree_digest(built)
-    assert index_mod.main(["add", "--index", str(built), "--checkpoint", str(other_ckpt), "--images",
+    assert index_cli.main(["add", "--index", str(built), "--checkpoint", str(other_ckpt), "--images",
                            str(catalogue), "--no-progress"]) == 2
     assert "rebuild the index" in capsys.readouterr().err
     assert tree_digest(built) == digest
@@ -430,7 +432,7 @@ def test_corrupt_image_stops_the_build_naming_the_file(model, shop_with_broken_i
 
 def test_corrupt_image_cli_error_is_one_line(checkpoint, shop_with_broken_image, tmp_path, capsys):
     shop, broken = shop_with_broken_image
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out",
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out",
                            str(tmp_path / "index"), "--workers", "2", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load image {broken}: truncated or corrupt")
@@ -482,7 +484,7 @@ def test_ivf_factory_with_too_few_vectors_is_a_clear_error(model, catalogue, tmp
                     chunk_size=CHUNK, progress=False)
     with pytest.raises(ValueError, match="needs at least 39 vectors"):
         make_faiss_index(np.eye(32, dtype=np.float32)[:10], "IVF1,Flat")
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(catalogue), "--out",
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(catalogue), "--out",
                            str(tmp_path / "cli"), "--factory", "IVF64,Flat", "--no-progress"]) == 2
     assert "needs at least 2496 vectors" in capsys.readouterr().err
 
@@ -553,14 +555,14 @@ def test_build_from_generated_fashioniq_folder(synth_root, checkpoint, tmp_path,
     assert all("dress" in it.categories for it in items if it.image_id in dresses)
 
     out = tmp_path / "fiq-index"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
                            "--out", str(out), "--no-progress"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["count"] == len(items) and info["source"]["dataset"] == "fashioniq"
     assert [it["image_id"] for it in read_items(out)] == [it.image_id for it in items]
     assert CatalogueIndex(out).categories == ["dress", "shirt", "toptee"]
 
-    val = index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
+    val = index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
                           "--splits", "val", "--out", str(tmp_path / "val-index"), "--no-progress"])
     assert val == 0
     val_ids = {i for f in (root / "image_splits").glob("split.*.val.json") for i in json.loads(f.read_text())}
@@ -569,18 +571,18 @@ def test_build_from_generated_fashioniq_folder(synth_root, checkpoint, tmp_path,
 
 # ------------------------------------------------------------------------------ CLI: what a new user trips over
 def test_build_checks_its_inputs_before_loading_the_model(checkpoint, catalogue, tmp_path, capsys, monkeypatch):
-    import cti_ir.checkpoint
+    import cti_ir.model.checkpoint
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded before the inputs were checked")
 
-    monkeypatch.setattr(cti_ir.checkpoint, "load_checkpoint", no_loading)
+    monkeypatch.setattr(cti_ir.model.checkpoint, "load_checkpoint", no_loading)
     out = str(tmp_path / "never")
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(tmp_path / "nope"),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(tmp_path / "nope"),
                            "--out", out]) == 2
-    assert index_mod.main(["build", "--checkpoint", str(tmp_path / "no_ckpt"), "--images", str(catalogue),
+    assert index_cli.main(["build", "--checkpoint", str(tmp_path / "no_ckpt"), "--images", str(catalogue),
                            "--out", out]) == 2
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(catalogue), "--out", out,
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(catalogue), "--out", out,
                            "--chunk-size", "0"]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err)
@@ -596,7 +598,7 @@ def test_skip_bad_on_an_all_corrupt_folder_gives_the_count_and_reasons_and_leave
         write_truncated_jpeg(shop / "dresses" / f"broken-{i}.jpg")
     (shop / "dresses" / "notes.png").write_text("not an image")
     out = tmp_path / "out"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
                            "--skip-bad", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: none of the 4 catalogue images could be read, so there is nothing to index; "
@@ -609,7 +611,7 @@ def test_failed_build_says_that_its_folder_is_the_resume_point(checkpoint, catal
     shop = copy_categories(catalogue, tmp_path / "shop", ["dresses", "shirts"])
     write_truncated_jpeg(shop / "shirts" / "zz-broken.jpg")  # the last image: the chunks before it are written
     out = tmp_path / "out"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(shop), "--out", str(out),
                            "--chunk-size", "32", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "zz-broken.jpg" in err and "pass --skip-bad" in err
@@ -637,7 +639,7 @@ def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoi
 
     monkeypatch.setattr(index_mod, "embed_items", crash_after_first_chunk)
     with pytest.raises(KeyboardInterrupt):
-        index_mod.main(args)
+        index_cli.main(args)
     done = encoded[0]
     assert 0 < done < 600  # a resume point exists, and a kill loses at most one chunk's work
     capsys.readouterr()
@@ -647,7 +649,7 @@ def test_default_chunk_size_resumes_a_catalogue_of_a_few_hundred_images(checkpoi
         return real_embed(model, items, *rest, **kwargs)
 
     monkeypatch.setattr(index_mod, "embed_items", counting)
-    assert index_mod.main(args) == 0
+    assert index_cli.main(args) == 0
     assert f"resuming: {done} of 600 images already embedded" in capsys.readouterr().err
     assert sum(encoded[1:]) == 600 - done and read_index_info(out)["count"] == 600
 

@@ -1,4 +1,4 @@
-"""``--factory auto`` and build-time tuning (`cti_ir.index_factory`): which index a catalogue gets, and the search
+"""``--factory auto`` and build-time tuning (`cti_ir.index.factory`): which index a catalogue gets, and the search
 parameter it is served with.
 
 The end-to-end tests index real image files with a tiny model (the catalogue of ``test_index``'s helpers); the
@@ -13,16 +13,17 @@ import math
 import numpy as np
 import pytest
 
-from cti_ir import index_factory
-from cti_ir import index as index_mod
-from cti_ir.catalogue import items_from_folder
-from cti_ir.checkpoint import load_checkpoint
-from cti_ir.index import CatalogueIndex, build_index, read_index_info
-from cti_ir.index_factory import (IndexOptions, build_tuned_index, choose_factory, exact_top_k, held_out_queries,
+import cti_ir.index.factory as index_factory
+import cti_ir.index.catalogue_index as index_mod
+import cti_ir.index.cli as index_cli
+from cti_ir.index.catalogue import items_from_folder
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.index.catalogue_index import CatalogueIndex, build_index, read_index_info
+from cti_ir.index.factory import (IndexOptions, build_tuned_index, choose_factory, exact_top_k, held_out_queries,
                                   make_faiss_index, parse_memory, parse_search_params, recall_at_k,
                                   tune_search_parameter)
 
-from .test_index import draw_catalogue, stored_vectors
+from tests.test_index import draw_catalogue, stored_vectors
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -157,7 +158,7 @@ def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_sea
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
     monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "large"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images",
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images",
                            str(catalogue), "--out", str(out), "--target-recall", "0.99"]) == 0
     err = capsys.readouterr().err
     assert "index type HNSW32" in err and "efSearch=" in err
@@ -244,7 +245,7 @@ def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_smal
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
     monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "fiq"
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--splits", "val", "--out", str(out), "--no-progress"]) == 0
     tuning = read_index_info(out)["tuning"]
     assert tuning["method"].startswith("query vectors") and tuning["queries"] == 360  # 3 x 120 train triplets
@@ -255,14 +256,14 @@ def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_smal
                        + "\n" + json.dumps({"image": image.name}) + "\n")
     monkeypatch.chdir(tmp_path)  # the relative image path is relative to the file, not to the working folder
     (tmp_path / image.name).write_bytes(image.read_bytes())
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--splits", "val", "--out", str(tmp_path / "given"),
                            "--no-progress", "--tune-queries", str(queries)]) == 0
     assert read_index_info(tmp_path / "given")["tuning"]["queries"] == 3
     capsys.readouterr()
     bad = tmp_path / "bad.jsonl"
     bad.write_text("{}\n")
-    assert index_mod.main(["build", "--checkpoint", str(checkpoint), "--images", str(synth_small / "shoes"),
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(synth_small / "shoes"),
                            "--out", str(tmp_path / "bad"), "--tune-queries", str(bad)]) == 2
     assert "bad.jsonl:1 has neither an image nor a text" in capsys.readouterr().err
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cti_ir.losses import contrastive_loss, modality_weight_loss, modality_weight_target
+from cti_ir.model.losses import contrastive_loss, modality_weight_loss, modality_weight_target
 
 
 def test_contrastive_loss_rewards_matching_pairs():
@@ -49,7 +49,7 @@ def _mixed_targets(image_share: float, n: int = 32, d: int = 64, seed: int = 0):
 
 
 def test_balance_target_recovers_the_mix_that_made_the_target():
-    from cti_ir.losses import balance_weight_target
+    from cti_ir.model.losses import balance_weight_target
 
     scale = torch.tensor(5.0)  # a batch that is not trivially easy, so the weights matter
     for share in (0.2, 0.5, 0.8):
@@ -60,7 +60,7 @@ def test_balance_target_recovers_the_mix_that_made_the_target():
 
 
 def test_balance_target_with_the_references_as_negatives_leans_away_from_the_image():
-    from cti_ir.losses import balance_weight_target
+    from cti_ir.model.losses import balance_weight_target
 
     image, text, target = _mixed_targets(0.6)
     scale = torch.tensor(5.0)
@@ -71,7 +71,7 @@ def test_balance_target_with_the_references_as_negatives_leans_away_from_the_ima
 
 
 def test_balance_target_uses_the_composers_residual_and_is_detached():
-    from cti_ir.losses import balance_weight_target
+    from cti_ir.model.losses import balance_weight_target
 
     image, text, target = _mixed_targets(0.5)
     image.requires_grad_()
@@ -84,7 +84,7 @@ def test_balance_target_uses_the_composers_residual_and_is_detached():
 
 
 def test_a_queue_of_earlier_targets_makes_the_balance_target_see_a_harder_gallery():
-    from cti_ir.losses import balance_weight_target
+    from cti_ir.model.losses import balance_weight_target
 
     image, text, target = _mixed_targets(0.5, n=16)
     scale = torch.tensor(5.0)
@@ -97,7 +97,7 @@ def test_a_queue_of_earlier_targets_makes_the_balance_target_see_a_harder_galler
 
 
 def test_stage3_target_queue_keeps_the_latest_targets_in_a_ring():
-    from cti_ir.model import CIRModel
+    from cti_ir.model.cir_model import CIRModel
     from training.stage3 import HybridQueryModule
 
     module = HybridQueryModule(CIRModel.create("cti-tiny"), 0.1, 1.0, "balance", target_queue=5)

@@ -265,7 +265,7 @@ def test_corrupt_image_found_with_verify(fake_fiq: Path) -> None:
     splits = FashionIQ(fake_fiq).eval_splits(verify=True, skip_missing=True)
     assert splits[1].dropped_queries == 1 and splits[1].dropped_gallery == 1
     with pytest.raises(ImageLoadError, match="shirt-val-r2"):
-        from cti_ir.images import load_image
+        from cti_ir.model.images import load_image
 
         load_image(ds.image_path("shirt-val-r2"))
 

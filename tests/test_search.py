@@ -1,4 +1,4 @@
-"""The search engine (`cti_ir.search`): composed, image-only and text-only queries, weights, filters, bad input.
+"""The search engine (`cti_ir.serve.engine`): composed, image-only and text-only queries, weights, filters, bad input.
 
 Runs on a tiny random model (``cti-tiny``) and a PIL-drawn catalogue indexed in a temporary folder; the helpers
 come from ``tests/test_index.py``.
@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from cti_ir.catalogue import items_from_folder
-from cti_ir.checkpoint import load_checkpoint
-from cti_ir.images import load_image
-from cti_ir.index import IndexMismatchError, build_index
-from cti_ir.search import MAX_K, MAX_TEXT_CHARS, QueryError, SearchEngine, clean_text
+from cti_ir.index.catalogue import items_from_folder
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.model.images import load_image
+from cti_ir.index.catalogue_index import IndexMismatchError, build_index
+from cti_ir.serve.engine import MAX_K, MAX_TEXT_CHARS, QueryError, SearchEngine, clean_text
 from tests.test_index import CATEGORIES, PER_CATEGORY, draw_catalogue, save_tiny_checkpoint, stored_vectors
 
 TEXT = "is red and has long sleeves"
@@ -259,7 +259,7 @@ def test_batched_search_gives_the_same_hits_as_one_by_one(engine, reference):
 def test_batcher_groups_concurrent_searches_and_answers_each_its_own(engine, reference):
     from concurrent.futures import ThreadPoolExecutor
 
-    from cti_ir.batching import SearchBatcher
+    from cti_ir.serve.batching import SearchBatcher
 
     queries = batch_of_queries(engine, reference) * 3
     alone = [engine.search(**q) for q in queries]
@@ -282,7 +282,7 @@ def test_batcher_groups_concurrent_searches_and_answers_each_its_own(engine, ref
 
 
 def test_batcher_hands_an_engine_failure_to_every_caller_of_the_batch(engine):
-    from cti_ir.batching import SearchBatcher
+    from cti_ir.serve.batching import SearchBatcher
 
     class Broken:
         index, categories = engine.index, engine.categories

@@ -13,7 +13,8 @@ import torch
 from safetensors.torch import load_file
 
 import cti_ir
-from cti_ir import evaluate as ev
+import cti_ir.evaluate.cli as ev_cli
+import cti_ir.evaluate.evaluator as ev
 from training import stage1, stage2, stage3
 
 REPO = Path(__file__).resolve().parent.parent
@@ -63,7 +64,7 @@ def test_stage2_mines_attribute_words_from_descriptions(pipeline, synth_small):
     assert all(w in words for term in vocab for w in term.split())
     assert len(set(vocab)) == len(vocab)
     assert "attribute_loss" in log_lines(pipeline / "s2")[0]
-    assert cti_ir.checkpoint.load_aux_state(pipeline / "s2" / "best")["attributes.weight"].shape[0] == len(vocab)
+    assert cti_ir.model.checkpoint.load_aux_state(pipeline / "s2" / "best")["attributes.weight"].shape[0] == len(vocab)
 
 
 def test_stage3_learns_weights_with_the_self_supervised_target(pipeline):
@@ -83,9 +84,9 @@ def test_evaluator_reproduces_the_training_metrics(pipeline, synth_small):
 
 
 def test_every_flag_is_explained():
-    from cti_ir import evaluate, index
+    import cti_ir.index.cli as index
 
-    for parser in (stage1.build_parser(), stage2.build_parser(), stage3.build_parser(), evaluate.build_parser()):
+    for parser in (stage1.build_parser(), stage2.build_parser(), stage3.build_parser(), ev_cli.build_parser()):
         for action in parser._actions:
             if action.dest != "help":
                 assert action.help and len(action.help) > 10, f"{parser.prog} {action.option_strings}"

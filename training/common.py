@@ -12,11 +12,11 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from cti_ir.checkpoint import CheckpointError, load_checkpoint
-from cti_ir.model import CIRModel
+from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
+from cti_ir.model.cir_model import CIRModel
 
-from .distributed import DistInfo, init_distributed, shutdown
-from .loop import LoopConfig, Task, Trainer
+from training.distributed import DistInfo, init_distributed, shutdown
+from training.loop import LoopConfig, Task, Trainer
 
 
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):

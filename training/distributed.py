@@ -54,7 +54,7 @@ def make_gather(info: DistInfo):
     contrastive loss are the whole global batch, as in open_clip's ``gather_with_grad``.
     """
     if not info.distributed:
-        from cti_ir.losses import local_gather
+        from cti_ir.model.losses import local_gather
 
         return local_gather
 

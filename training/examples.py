@@ -5,7 +5,7 @@ builds does not depend on which data-loader worker made it, nor on whether the r
 
 By default an example's image is ``preprocess(image)`` (floats). The training loop switches the examples to
 **uint8 pixels** (``use_uint8``): workers then send a quarter of the bytes, and the float half of the
-preprocessing runs once per batch (``finish_batch``), giving bit-identical batches (``cti_ir.image_cache``). With an
+preprocessing runs once per batch (``finish_batch``), giving bit-identical batches (``cti_ir.index.pixel_cache``). With an
 ``ImageCache`` the uint8 pixels are read from the memory-mapped cache instead of decoding the file at all.
 """
 
@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 import torch
 
 from cti_ir.data import Triplet
-from cti_ir.image_cache import ImageCache, PixelPipeline
-from cti_ir.images import load_image
+from cti_ir.index.pixel_cache import ImageCache, PixelPipeline
+from cti_ir.model.images import load_image
 
 
 def example_rng(seed: int, epoch: int, index: int) -> random.Random:

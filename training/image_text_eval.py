@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
-from cti_ir.evaluate import recall_at_k, target_ranks
+from cti_ir.evaluate.evaluator import recall_at_k, target_ranks
 
-from .examples import ImageTextExamples, stack_collate
+from training.examples import ImageTextExamples, stack_collate
 
 
 @torch.no_grad()

@@ -28,12 +28,12 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from cti_ir.atomic import write_atomic, write_json_atomic
-from cti_ir.checkpoint import save_checkpoint
-from cti_ir.image_cache import ImageCache, PixelPipeline, default_cache_root
-from cti_ir.model import CIRModel
+from cti_ir.files import write_atomic, write_json_atomic
+from cti_ir.model.checkpoint import save_checkpoint
+from cti_ir.index.pixel_cache import ImageCache, PixelPipeline, default_cache_root
+from cti_ir.model.cir_model import CIRModel
 
-from .distributed import DistInfo, barrier, make_gather
+from training.distributed import DistInfo, barrier, make_gather
 
 STATE_FILE = "train_state.pt"
 LOG_FILE = "log.jsonl"
@@ -358,7 +358,7 @@ class Trainer:
     def _prepare_data(self) -> None:
         """Have the examples send uint8 pixels, read from the image cache when there is one.
 
-        The batches are bit-identical either way (``cti_ir.image_cache``), so neither switch changes training or
+        The batches are bit-identical either way (``cti_ir.index.pixel_cache``), so neither switch changes training or
         resumption; they only remove work: per-image float conversion in the workers, and with the cache all
         image decoding after the cache's first build (once per dataset and input size, shared by every later run).
         """

@@ -16,12 +16,12 @@ from typing import Sequence
 import torch
 
 from cti_ir.data.image_text import open_image_text
-from cti_ir.losses import contrastive_loss
+from cti_ir.model.losses import contrastive_loss
 
-from .common import HelpWithDefaults, add_loop_args, add_model_args, run
-from .examples import ImageTextExamples, stack_collate
-from .image_text_eval import image_text_recall
-from .loop import StageModule
+from training.common import HelpWithDefaults, add_loop_args, add_model_args, run
+from training.examples import ImageTextExamples, stack_collate
+from training.image_text_eval import image_text_recall
+from training.loop import StageModule
 
 
 class ContrastiveModule(StageModule):

@@ -6,7 +6,7 @@
 The composed query of each triplet is scored against every target of the (global) batch with a cross-entropy
 loss. With the adaptive composer, its predicted modality weights are also pulled towards a self-supervised target
 (``--weight-loss``): which of the reference image alone and the text alone ranks the target higher among the
-batch's targets (see ``cti_ir.losses.modality_weight_target``). Validation is Recall@K under the standard
+batch's targets (see ``cti_ir.model.losses.modality_weight_target``). Validation is Recall@K under the standard
 protocol of each dataset, each epoch; the best checkpoint is kept.
 """
 
@@ -19,19 +19,19 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from cti_ir.composers import COMPOSER_NAMES, compose_weighted
+from cti_ir.model.composers import COMPOSER_NAMES, compose_weighted
 from cti_ir.data import open_benchmark
-from cti_ir.evaluate import evaluate
-from cti_ir.losses import (
+from cti_ir.evaluate.evaluator import evaluate
+from cti_ir.model.losses import (
     balance_weight_target,
     composed_retrieval_loss,
     modality_weight_loss,
     modality_weight_target,
 )
 
-from .common import HelpWithDefaults, add_loop_args, add_model_args, run
-from .examples import TripletExamples, stack_collate
-from .loop import StageModule
+from training.common import HelpWithDefaults, add_loop_args, add_model_args, run
+from training.examples import TripletExamples, stack_collate
+from training.loop import StageModule
 
 
 WEIGHT_TARGETS = ("modality", "balance")
@@ -41,8 +41,8 @@ class HybridQueryModule(StageModule):
     """Composed-query contrastive loss + ``weight_loss`` x KL to the self-supervised modality-weight target.
 
     ``weight_target``: ``modality`` (which modality *alone* ranks the target higher among the batch's targets,
-    :func:`cti_ir.losses.modality_weight_target`) or ``balance`` (which image weight of the composer's own query
-    ranks it best, :func:`cti_ir.losses.balance_weight_target`); ``hard_negatives`` adds the batch's reference
+    :func:`cti_ir.model.losses.modality_weight_target`) or ``balance`` (which image weight of the composer's own query
+    ranks it best, :func:`cti_ir.model.losses.balance_weight_target`); ``hard_negatives`` adds the batch's reference
     images to the candidates the target is computed against.
     """
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Union
 
-from cti_ir.images import ImageLoadError
+from cti_ir.model.images import ImageLoadError
 
-from .base import Benchmark
-from .common import (
+from cti_ir.data.base import Benchmark
+from cti_ir.data.common import (
     IMAGE_EXTENSIONS,
     DatasetLayoutError,
     EvalSplit,
@@ -28,9 +28,9 @@ from .common import (
     Query,
     Triplet,
 )
-from .fashioniq import FashionIQ, join_captions
-from .image_text import ImageTextDataset, open_image_text
-from .shoes import Shoes
+from cti_ir.data.fashioniq import FashionIQ, join_captions
+from cti_ir.data.image_text import ImageTextDataset, open_image_text
+from cti_ir.data.shoes import Shoes
 
 __all__ = [
     "BENCHMARKS",

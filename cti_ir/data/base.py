@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Optional
 
-from cti_ir.images import DEFAULT_MAX_PIXELS
+from cti_ir.model.images import DEFAULT_MAX_PIXELS
 
-from .common import EvalSplit, ImageCheckReport, ImageIndex, Triplet, filter_by_images, filter_triplets
-from .image_check import check_image_files
+from cti_ir.data.common import EvalSplit, ImageCheckReport, ImageIndex, Triplet, filter_by_images, filter_triplets
+from cti_ir.data.image_check import check_image_files
 
 
 class Benchmark:

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from .common import EvalSplit
+from cti_ir.data.common import EvalSplit
 
 PROVENANCE_FILE = "caption_provenance.jsonl"
 #: The kinds in the order tables show them (data_prep.synth_caption_kinds defines what each means).

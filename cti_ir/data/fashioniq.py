@@ -20,8 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
-from .base import Benchmark
-from .common import (
+from cti_ir.data.base import Benchmark
+from cti_ir.data.common import (
     DatasetLayoutError,
     EvalSplit,
     ImageIndex,

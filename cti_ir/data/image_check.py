@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, Iterable, Optional, Sequence
 
-from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
+from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image
 
-from .common import ImageCheckReport, MissingImagesError
+from cti_ir.data.common import ImageCheckReport, MissingImagesError
 
 log = logging.getLogger("cti_ir.data")
 

@@ -24,9 +24,9 @@ from typing import Any, Iterator, Optional, Sequence
 
 from PIL import Image
 
-from cti_ir.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
+from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
 
-from .image_check import check_image_files
+from cti_ir.data.image_check import check_image_files
 
 __all__ = ["IMAGE_COLUMNS", "TEXT_COLUMNS", "ImageTextDataset", "open_image_text"]
 
@@ -47,7 +47,7 @@ _METADATA = ("metadata.jsonl", "metadata.csv")
 
 
 class ImageTextDataset:
-    """Map-style dataset of ``(image, text)`` pairs; images are decoded with `cti_ir.images.load_image` on access.
+    """Map-style dataset of ``(image, text)`` pairs; images are decoded with `cti_ir.model.images.load_image` on access.
 
     ``len(ds)``, ``ds[i]`` and iteration work; `text` reads a caption without decoding the image. Unreadable images
     raise `ImageLoadError` naming the file. ``dropped`` counts rows left out because their file was missing

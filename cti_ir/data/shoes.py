@@ -17,8 +17,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Optional, Union
 
-from .base import Benchmark
-from .common import DatasetLayoutError, EvalSplit, ImageIndex, Query, Triplet, read_json, read_lines
+from cti_ir.data.base import Benchmark
+from cti_ir.data.common import DatasetLayoutError, EvalSplit, ImageIndex, Query, Triplet, read_json, read_lines
 
 __all__ = ["Shoes"]
 

@@ -1,0 +1,83 @@
+"""``CIRModel``: the dual encoder plus a query composer, the unit that is trained, saved, evaluated and served."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cti_ir.model.backbone import Backbone, create_backbone
+from cti_ir.model.composers import ComposeOutput, build_composer
+
+
+class CIRModel(nn.Module):
+    """Composed image retrieval model.
+
+    The image tower (gallery side) and the text tower + composer (query side) are reached through separate methods
+    so that a gallery can be embedded by another image encoder later (asymmetric retrieval) and adaptors can wrap
+    ``encode_images`` without touching the query path.
+    """
+
+    def __init__(self, backbone: Backbone, composer_name: str = "adaptive", composer_kwargs: dict | None = None):
+        super().__init__()
+        self.backbone = backbone.model
+        self.preprocess = backbone.preprocess
+        self.tokenizer = backbone.tokenizer
+        self.model_cfg = backbone.model_cfg
+        self.preprocess_cfg = backbone.preprocess_cfg
+        self.composer_name = composer_name
+        self.composer_kwargs = dict(composer_kwargs or {})
+        self.composer = build_composer(composer_name, backbone.embed_dim, **self.composer_kwargs)
+        self.fingerprint: str | None = None  # set when saved or loaded; indexes record it
+        # Image-tower adaptors (cti_ir.adapt.adapters.ImageAdapters), attached by label-free adaptation or by loading an
+        # adapted checkpoint; they hook into the tower, so encode_images needs no change.
+        self.adapters: nn.Module | None = None
+
+    @classmethod
+    def create(cls, model_name: str, pretrained: str | None = None, composer: str = "adaptive", **composer_kwargs):
+        """A new model from an open_clip name (see ``cti_ir.model.backbone.create_backbone``)."""
+        return cls(create_backbone(model_name, pretrained), composer, composer_kwargs)
+
+    @property
+    def embed_dim(self) -> int:
+        return int(self.model_cfg["embed_dim"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def logit_scale(self) -> torch.Tensor:
+        """Learned inverse temperature of every contrastive loss, capped at 100 as in CLIP."""
+        return self.backbone.logit_scale.exp().clamp(max=100.0)
+
+    def tokenize(self, texts: Sequence[str]) -> torch.Tensor:
+        """Token ids for a batch of strings (longer texts are truncated to the context length)."""
+        return self.tokenizer(list(texts))
+
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """L2-normalised image embeddings of preprocessed pixels ``(N, 3, H, W)``."""
+        return F.normalize(self.backbone.encode_image(pixels), dim=-1)
+
+    def encode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
+        """L2-normalised text embeddings of token ids."""
+        return F.normalize(self.backbone.encode_text(tokens), dim=-1)
+
+    def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
+        """L2-normalised text embeddings of raw strings."""
+        return self.encode_tokens(self.tokenize(texts).to(self.device))
+
+    def compose(
+        self,
+        image_features: torch.Tensor,
+        text_features: torch.Tensor,
+        weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> ComposeOutput:
+        """Compose reference-image and text embeddings into a query; ``weights`` overrides (w_img, w_txt)."""
+        return self.composer(image_features, text_features, weights)
+
+    def describe(self) -> dict[str, Any]:
+        """What the checkpoint records about this model besides its weights."""
+        return {"composer": {"name": self.composer_name, "kwargs": self.composer_kwargs}}

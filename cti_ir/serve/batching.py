@@ -1,0 +1,151 @@
+"""Dynamic batching: searches that arrive within a few milliseconds of each other are answered together.
+
+A web server answers each request in its own thread. One query alone leaves most of a forward pass's cost in fixed
+overheads (Python, operator dispatch, one FAISS call per query); sixteen queries in one batch cost little more than
+one. :class:`SearchBatcher` sits between the request threads and a :class:`~cti_ir.serve.engine.SearchEngine`:
+
+- the request thread checks its query (:meth:`SearchEngine.prepare`: bad input fails at once, in that thread, and
+  never takes a place in a batch) and queues it;
+- one worker thread takes the first waiting query, waits at most ``max_wait_ms`` for more (or until ``max_batch``
+  are waiting), and answers them all with :meth:`SearchEngine.search_batch`: one image-encoder pass, one
+  text-encoder pass, one FAISS search per category filter;
+- each request thread gets exactly its own result (or the batch's exception) back.
+
+Under load the worker is busy while new queries queue up, so the next batch starts at once, with no waiting at
+all; the wait only matters when traffic is light, and is bounded by ``max_wait_ms``.
+
+```python
+batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=5)
+result = batcher.search(image=photo, text="is red", k=10)      # from any number of threads at once
+batcher.close()
+```
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from cti_ir.serve.engine import SearchEngine, SearchQuery, SearchResult
+
+DEFAULT_MAX_BATCH = 16
+DEFAULT_MAX_WAIT_MS = 5.0
+
+
+@dataclass
+class _Pending:
+    query: SearchQuery
+    done: threading.Event = field(default_factory=threading.Event)
+    result: SearchResult | None = None
+    error: BaseException | None = None
+
+
+@dataclass
+class BatchStats:
+    """What the batcher has done so far (for logs and benchmarks)."""
+
+    batches: int = 0
+    queries: int = 0
+    largest: int = 0
+
+    @property
+    def mean_batch(self) -> float:
+        return self.queries / self.batches if self.batches else 0.0
+
+
+class SearchBatcher:
+    """Groups concurrent searches into batches for one engine; thread-safe, one worker thread.
+
+    ``search`` has the signature of :meth:`SearchEngine.search`, so a page or an API handler can use either.
+    The worker thread starts with the first query and stops with :meth:`close`.
+    """
+
+    def __init__(self, engine: SearchEngine, max_batch: int = DEFAULT_MAX_BATCH,
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, got {max_batch}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must not be negative, got {max_wait_ms}")
+        self.engine = engine
+        self.max_batch = max_batch
+        self.max_wait = max_wait_ms / 1000.0
+        self.stats = BatchStats()
+        self._queue: deque[tuple[float, _Pending]] = deque()
+        self._wake = threading.Condition()
+        self._closed = False
+        self._worker: threading.Thread | None = None
+
+    # The engine's read-only parts, so that callers can treat a batcher like the engine it serves.
+    @property
+    def index(self):
+        return self.engine.index
+
+    @property
+    def categories(self) -> list[str]:
+        return self.engine.categories
+
+    def search(self, image=None, text: str | None = None, k: Any = 10, category: str | None = None,
+               weights: Sequence[float] | None = None) -> SearchResult:
+        """Same as :meth:`SearchEngine.search`, answered in a batch with whatever other queries are waiting."""
+        return self.submit(self.engine.prepare(image, text, k, category, weights))
+
+    def submit(self, query: SearchQuery) -> SearchResult:
+        """Queue a prepared query and block until its batch has been answered."""
+        pending = _Pending(query)
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("the search batcher is closed")
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._run, name="search-batcher", daemon=True)
+                self._worker.start()
+            self._queue.append((time.monotonic(), pending))
+            self._wake.notify()
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Answer what is queued, then stop the worker thread."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+        if self._worker is not None:
+            self._worker.join(timeout)
+
+    def _next_batch(self) -> list[_Pending]:
+        with self._wake:
+            while not self._queue and not self._closed:
+                self._wake.wait()
+            if not self._queue:
+                return []
+            # Wait for company only as long as the oldest query may still wait; under load it already has.
+            deadline = self._queue[0][0] + self.max_wait
+            while len(self._queue) < self.max_batch and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._wake.wait(remaining)
+            return [self._queue.popleft()[1] for _ in range(min(self.max_batch, len(self._queue)))]
+
+    def _run(self) -> None:
+        while True:
+            batch = self._next_batch()
+            if not batch:
+                return
+            try:
+                results = self.engine.search_batch([p.query for p in batch])
+            except BaseException as e:  # noqa: BLE001 - handed to every waiting caller, who reports it
+                for p in batch:
+                    p.error = e
+            else:
+                for p, r in zip(batch, results):
+                    p.result = r
+            self.stats.batches += 1
+            self.stats.queries += len(batch)
+            self.stats.largest = max(self.stats.largest, len(batch))
+            for p in batch:
+                p.done.set()

@@ -1,0 +1,159 @@
+"""The command line of the search page: what `python app.py` runs.
+
+    python app.py                                   # built-in demo: generated catalogue + demo model, cached
+    python app.py --checkpoint runs/stage3/best --index index/   # your own model and catalogue index
+    python app.py --help
+"""
+
+from __future__ import annotations
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Callable, Sequence  # noqa: E402
+
+from cti_ir.model.images import DEFAULT_MAX_PIXELS  # noqa: E402
+from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS  # noqa: E402
+from cti_ir.serve.engine import SearchEngine  # noqa: E402
+from cti_ir.serve.gradio_io import launch  # noqa: E402
+from cti_ir.serve.http_api import API_PATH  # noqa: E402
+from cti_ir.serve.server import create_server  # noqa: E402
+
+# Prepares the built-in demo: (cache dir, checkpoint or None, size, progress) -> (checkpoint, index, info). The
+# library cannot import the generator (``data_prep`` sits above it), so ``app.py`` passes it in.
+DemoPreparer = Callable[..., tuple[Path, Path, dict]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of ``python app.py``."""
+    p = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Serve the composed text+image fashion search page. With neither --checkpoint nor --index it "
+                    "runs the built-in demo: it generates a catalogue, indexes it with the shipped demo model "
+                    "(all cached, so only the first launch takes minutes) and serves it.")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint folder (cti-ir format) that encodes the queries. With --index: serve that "
+                        "index. Alone: build the demo index with this checkpoint instead of the demo model")
+    p.add_argument("--index", default=None,
+                   help="index folder built with `python -m cti_ir.index build`; without --checkpoint, the "
+                        "checkpoint recorded in its index_info.json is used")
+    p.add_argument("--similar-index", action="append", default=[], metavar="INDEX",
+                   help="repeatable: an index built with the same adapted checkpoint at another granularity "
+                        "(`python -m cti_ir.index build --checkpoint ADAPTED --granularity G ...`) for \"More like "
+                        "this\"; the page then offers a choice of granularity (the main index serves its own too)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for the network)")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument("--share", action="store_true",
+                   help="also open a temporary public *.gradio.live link (off by default; needs internet)")
+    p.add_argument("--cache-dir", default=None,
+                   help="where the demo keeps its catalogue and index (default: $CTI_IR_CACHE, else "
+                        "~/.cache/cti-ir/demo)")
+    p.add_argument("--demo-size", choices=("small", "default"), default="default",
+                   help="size of the generated demo catalogue: default (~17,900 products, a few minutes the first "
+                        "time) or small (~1,600 products, seconds)")
+    p.add_argument("--max-upload-mb", type=float, default=20,
+                   help="largest upload accepted, in megabytes (default 20); images above "
+                        f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels are refused whatever their file size")
+    p.add_argument("--concurrency", type=int, default=16,
+                   help="page searches handled at the same time (default 16); they share the batches below, "
+                        "others wait in the queue")
+    p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
+                   help=f"most searches (page and JSON API together) answered in one encoder pass and one FAISS "
+                        f"search (default {DEFAULT_MAX_BATCH})")
+    p.add_argument("--max-wait-ms", type=float, default=DEFAULT_MAX_WAIT_MS,
+                   help=f"how long a search may wait for others to share its batch, in milliseconds (default "
+                        f"{DEFAULT_MAX_WAIT_MS:g}; only matters when traffic is light, 0 = never wait)")
+    p.add_argument("--thumbnail-dir", default=None,
+                   help="where result thumbnails are cached (default: $CTI_IR_CACHE/thumbnails, else "
+                        "~/.cache/cti-ir/thumbnails)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch and FAISS threads per search (default 1: on a few cores, single queries are several "
+                        "times faster with one thread than with threads competing; see benchmarks/README.md)")
+    p.add_argument("--queue-size", type=int, default=64,
+                   help="requests that may wait in the queue before new ones are turned away (default 64)")
+    return p
+
+
+def resolve_model_and_index(args: argparse.Namespace, prepare_demo: DemoPreparer | None = None) -> tuple[Path, Path]:
+    """The (checkpoint, index) to serve: the ones given, or the demo's (built or loaded from the cache)."""
+    if args.index:
+        if args.checkpoint:
+            return Path(args.checkpoint), Path(args.index)
+        from cti_ir.index.catalogue_index import read_index_info
+
+        recorded = read_index_info(args.index).get("source", {}).get("checkpoint")
+        if not recorded:
+            raise ValueError(f"{args.index}/index_info.json does not record its checkpoint; pass --checkpoint")
+        return Path(recorded), Path(args.index)
+    if prepare_demo is None:
+        raise ValueError("no built-in demo here: pass --index (and --checkpoint), or run `python app.py`")
+    checkpoint, index, _ = prepare_demo(args.cache_dir, checkpoint=args.checkpoint, size=args.demo_size,
+                                        progress=lambda m: print(m, flush=True))
+    return checkpoint, index
+
+
+def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = None) -> int:
+    """Command-line entry point; serves until interrupted. Returns the exit status.
+
+    ``prepare_demo`` builds (or loads from its cache) the demo catalogue and index when neither --index nor
+    --checkpoint is given; ``app.py`` passes the generator's."""
+    args = build_parser().parse_args(argv)
+    if args.concurrency < 1 or args.queue_size < 1 or args.max_batch < 1 or args.max_upload_mb <= 0 \
+            or args.max_wait_ms < 0:
+        print("error: --concurrency, --queue-size and --max-batch must be >= 1, --max-upload-mb > 0 and "
+              "--max-wait-ms >= 0", file=sys.stderr)
+        return 2
+    if args.threads >= 1:  # process-wide settings, made here in the entry point and nowhere at import
+        import faiss
+        import torch
+
+        torch.set_num_threads(args.threads)
+        faiss.omp_set_num_threads(args.threads)
+    # Warnings only: the libraries below log a line per HTTP request at INFO level. Ours log each refused query
+    # as one INFO line (what was wrong), and tracebacks only for our own bugs.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cti_ir").setLevel(logging.INFO)
+    from cti_ir.model.checkpoint import CheckpointError
+
+    try:
+        checkpoint, index = resolve_model_and_index(args, prepare_demo)
+        start = time.perf_counter()
+        print(f"loading model {checkpoint} and index {index}", flush=True)
+        engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index)
+        print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s; starting the server",
+              flush=True)
+    except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    server = create_server(engine, concurrency=args.concurrency, max_batch=args.max_batch,
+                           max_wait_ms=args.max_wait_ms, thumbnail_dir=args.thumbnail_dir,
+                           max_upload_mb=args.max_upload_mb)
+    try:
+        # quiet: Gradio's own start-up lines tell users to edit launch(); ours name our flags instead.
+        _, url, share_url = launch(server.demo, engine, host=args.host, port=args.port, share=args.share,
+                                   queue_size=args.queue_size, max_upload_mb=args.max_upload_mb, api=server.api,
+                                   thumbnails=server.thumbnails, quiet=True, prevent_thread_lock=True)
+    except OSError as e:  # e.g. the port is taken
+        print(f"error: cannot start the server on {args.host}:{args.port}: {e}", file=sys.stderr)
+        return 2
+    where = "this machine only; --host 0.0.0.0 serves the network" if args.host in ("127.0.0.1", "localhost") \
+        else f"listening on {args.host}"
+    print(f"search page: {url} ({where})", flush=True)
+    print(f"JSON API:    {url.rstrip('/')}{API_PATH} (POST; see the README for curl examples)", flush=True)
+    if share_url:
+        print(f"public link: {share_url} (temporary, from --share)", flush=True)
+    elif not args.share:
+        print("for a temporary public link, restart with --share (needs internet access)", flush=True)
+    print("press Ctrl+C to stop", flush=True)
+    try:
+        server.demo.block_thread()
+    finally:
+        server.batcher.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,349 @@
+"""The search engine: a checkpoint and a catalogue index loaded once, then image, text or composed queries.
+
+```python
+from cti_ir.serve.engine import SearchEngine
+engine = SearchEngine("runs/stage3/best", "index/")
+hits = engine.search(image=Image.open("dress.jpg"), text="is red and has long sleeves", k=10)
+hits.image_weight, hits.text_weight, [(h.image_id, h.score, h.path) for h in hits.hits]
+```
+
+"Similar products" (:meth:`SearchEngine.similar`) is an image-only search for products that look like a photo or a
+catalogue product. With an adapted checkpoint (``python -m training.adapt``) it can use the adapted image encoder at
+any granularity that has an index of its own (``similar_indexes``), while composed queries keep the space of the
+main index.
+
+Serving many users at once goes through :meth:`SearchEngine.search_batch`: queries checked one by one
+(:meth:`SearchEngine.prepare`, which raises :class:`QueryError` naming the parameter at fault) are answered together,
+with one image-encoder pass, one text-encoder pass and one FAISS search per category for the whole batch
+(``cti_ir.serve.batching`` groups concurrent requests into such batches).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image
+
+from cti_ir.adapt.storage import granularity_fingerprint, match_index_granularity
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+
+MAX_TEXT_CHARS = 1000   # longer texts are cut (the tokenizer would truncate to its context anyway)
+MAX_K = 200
+
+
+class QueryError(ValueError):
+    """A query the engine cannot answer (nothing given, unusable text, bad k, weights or category).
+
+    ``parameter`` names the input at fault (``"k"``, ``"category"``, ``"weights"``, ``"image_weight"``), or is None
+    when no single input is (nothing given at all); the web page and the JSON API report it to the caller.
+    """
+
+    def __init__(self, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.parameter = parameter
+
+
+def parse_k(k: Any) -> int:
+    """``k`` as a whole number between 1 and ``MAX_K``; raises :class:`QueryError` otherwise.
+
+    Integers, integral floats (``10.0``, as sliders send them) and their strings (``"10"``, as form fields send
+    them) are accepted; ``2.7`` is refused rather than silently cut to 2.
+    """
+    value: Any = k
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            value = None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}", "k")
+    if not 1 <= value <= MAX_K:
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {int(value)}", "k")
+    return int(value)
+
+
+def parse_image_weight(value: Any) -> tuple[float, float]:
+    """A single image weight in [0, 1] (numbers or their strings) as the manual ``(w_img, w_txt)`` pair."""
+    w: Any = value
+    if isinstance(w, str):
+        try:
+            w = float(w.strip())
+        except ValueError:
+            w = None
+    if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+        raise QueryError(f"the image weight must be a number between 0 and 1, got {value!r}", "image_weight")
+    if not 0.0 <= w <= 1.0:
+        raise QueryError(f"the image weight must be between 0 and 1, got {w}", "image_weight")
+    return float(w), 1.0 - float(w)
+
+
+def _normalised_weights(weights: Any) -> tuple[float, float]:
+    try:
+        wi, wt = float(weights[0]), float(weights[1])
+        if len(weights) != 2:
+            raise ValueError
+    except (TypeError, ValueError, IndexError):
+        raise QueryError(f"manual weights must be two numbers (w_img, w_txt), got {weights!r}", "weights") from None
+    # `not (x >= 0)` also catches NaN, which compares false with everything.
+    if not (wi >= 0 and wt >= 0) or wi + wt <= 0 or math.isinf(wi + wt):
+        raise QueryError(f"manual weights must be finite, non-negative and not both zero, got {weights!r}", "weights")
+    return wi / (wi + wt), wt / (wi + wt)
+
+
+@dataclass
+class Hit:
+    """One result."""
+
+    id: int                # position in the index
+    image_id: str          # product id
+    path: str
+    score: float           # cosine similarity to the query
+    categories: list[str] = field(default_factory=list)
+    description: str = ""
+
+
+@dataclass
+class SearchResult:
+    """Results of one query and how it was composed."""
+
+    hits: list[Hit]
+    mode: str              # "composed" | "image" | "text" | "similar"
+    image_weight: float    # weight the reference image got (1.0 image-only, 0.0 text-only)
+    text_weight: float
+    text: str = ""         # the text actually used (cleaned, possibly cut)
+    notes: list[str] = field(default_factory=list)   # e.g. "text was cut to 1000 characters"
+
+
+@dataclass
+class SearchQuery:
+    """One checked query, ready to be answered alone or in a batch (made by :meth:`SearchEngine.prepare`)."""
+
+    pixels: torch.Tensor | None          # the preprocessed reference image (C, H, W), or None
+    text: str                            # cleaned text ("" for none)
+    k: int
+    category: str | None
+    weights: tuple[float, float] | None  # manual (w_img, w_txt), summing to one; None: the composer decides
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def mode(self) -> str:
+        """``"composed"``, ``"image"`` or ``"text"``."""
+        if self.pixels is not None:
+            return "composed" if self.text else "image"
+        return "text"
+
+
+def clean_text(text: str | None) -> tuple[str, list[str]]:
+    """Normalise a modification text: Unicode NFC, control characters removed, whitespace collapsed, length cut."""
+    notes: list[str] = []
+    if not text:
+        return "", notes
+    text = unicodedata.normalize("NFC", str(text))
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    if len(text) > MAX_TEXT_CHARS:
+        text = text[:MAX_TEXT_CHARS]
+        notes.append(f"the text was cut to its first {MAX_TEXT_CHARS} characters")
+    return text, notes
+
+
+class SearchEngine:
+    """Composed text-plus-image search over a catalogue index."""
+
+    def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
+                 similar_indexes: Sequence[str | Path] = ()):
+        self.model = load_checkpoint(checkpoint, device=device)
+        self.index = CatalogueIndex(index, mmap=mmap)
+        # An adapted checkpoint serves several embedding spaces: composed queries use the one the index was built in.
+        self.granularity = match_index_granularity(self.model, self.index.info.get("model_fingerprint"))
+        check_compatible(self.index.info, self.model)
+        # Image-only "similar products" indexes by granularity; the main index serves its own granularity too.
+        self.similar_indexes: dict[str | None, CatalogueIndex] = {self.granularity: self.index}
+        for folder in similar_indexes:
+            extra = CatalogueIndex(folder, mmap=mmap)
+            self.similar_indexes[self._granularity_of(extra, folder)] = extra
+
+    @property
+    def categories(self) -> list[str]:
+        return self.index.categories
+
+    def _granularity_of(self, index: CatalogueIndex, folder) -> str:
+        adapters = getattr(self.model, "adapters", None)
+        fingerprint = index.info.get("model_fingerprint")
+        for name in adapters.names if adapters is not None else []:
+            if granularity_fingerprint(adapters, name) == fingerprint:
+                return name
+        raise IndexMismatchError(
+            f"the similar-products index {folder} was built with model {fingerprint}, which is not one of this "
+            f"checkpoint's granularities; build it with `python -m cti_ir.index build --checkpoint CHECKPOINT "
+            f"--granularity G ...` using this checkpoint")
+
+    @property
+    def similar_granularities(self) -> list[str | None]:
+        """The granularities "similar products" can use (None: a checkpoint without adaptors), the default first.
+
+        The default is the fusion when it has an index, else the main index's granularity.
+        """
+        names = list(self.similar_indexes)
+        return sorted(names, key=lambda g: (g != "fusion", g != self.granularity, str(g)))
+
+    def similar(self, image: Image.Image | None = None, image_id: str | None = None, k: Any = 10,
+                category: str | None = None, granularity: str | None = None) -> SearchResult:
+        """Products that look like ``image``, or like the catalogue product ``image_id`` (left out of the results).
+
+        Image only, with the image encoder at ``granularity`` (default: the first of ``similar_granularities``);
+        raises :class:`QueryError` naming the parameter at fault.
+        """
+        k = parse_k(k)
+        available = self.similar_granularities
+        if granularity in (None, "", "default"):
+            granularity = available[0]
+        if granularity not in self.similar_indexes:
+            shown = ", ".join(str(g) for g in available)
+            raise QueryError(f"no similar-products index for granularity {granularity!r}; available: {shown}",
+                             "granularity")
+        index = self.similar_indexes[granularity]
+        if category and category not in index.categories:
+            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(index.categories)}",
+                             "category")
+        if image is None:
+            if not image_id:
+                raise QueryError("give a photo or a catalogue product to find similar products")
+            item = self._item_by_id(index, image_id)
+            if item is None:
+                raise QueryError(f"product {image_id!r} is not in the catalogue", "image_id")
+            from cti_ir.model.images import load_image
+
+            image = load_image(item["path"])
+        pixels = self.model.preprocess(image.convert("RGB"))[None].to(self.model.device)
+        with torch.no_grad():
+            adapters = getattr(self.model, "adapters", None)
+            if adapters is not None and granularity is not None:
+                with adapters.using(granularity):
+                    vector = self.model.encode_images(pixels)
+            else:
+                vector = self.model.encode_images(pixels)
+        extra = 1 if image_id else 0  # the product itself comes first: ask for one more and leave it out
+        scores, ids = index.search(vector.float().cpu().numpy(), min(k + extra, MAX_K + 1), category or None)
+        hits = [h for h in self._hits(scores[0], ids[0], index) if h.image_id != image_id][:k]
+        notes = [f"similar products at granularity {granularity}"] if granularity else []
+        return SearchResult(hits=hits, mode="similar", image_weight=1.0, text_weight=0.0, notes=notes)
+
+    def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
+                category: str | None = None, weights: Sequence[float] | None = None) -> SearchQuery:
+        """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
+
+        Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
+        to :meth:`search_batch`.
+        """
+        text, notes = clean_text(text)
+        if image is None and not text:
+            raise QueryError("give a reference image, a text, or both")
+        k = parse_k(k)
+        if category and category not in self.index.categories:
+            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(self.index.categories)}",
+                             "category")
+        manual = _normalised_weights(weights) if weights is not None else None
+        pixels = self.model.preprocess(image.convert("RGB")) if image is not None else None
+        return SearchQuery(pixels=pixels, text=text, k=k, category=category or None, weights=manual, notes=notes)
+
+    @torch.no_grad()
+    def encode_queries(self, queries: Sequence[SearchQuery]) -> tuple[torch.Tensor, list[tuple[float, float]]]:
+        """The query vectors ``(N, D)`` and the (image, text) weights used, one encoder pass per tower.
+
+        Every reference image of the batch goes through the image encoder at once, every text through the text
+        encoder at once; composed queries are composed together (those with manual weights in a second call).
+        """
+        model = self.model
+        with_image = [i for i, q in enumerate(queries) if q.pixels is not None]
+        with_text = [i for i, q in enumerate(queries) if q.text]
+        img = model.encode_images(torch.stack([queries[i].pixels for i in with_image]).to(model.device)) \
+            if with_image else None
+        txt = model.encode_texts([queries[i].text for i in with_text]) if with_text else None
+        img_row = {i: r for r, i in enumerate(with_image)}
+        txt_row = {i: r for r, i in enumerate(with_text)}
+        vectors: list[torch.Tensor | None] = [None] * len(queries)
+        weights: list[tuple[float, float]] = [(0.0, 0.0)] * len(queries)
+        for i, q in enumerate(queries):
+            if q.mode == "image":
+                vectors[i], weights[i] = img[img_row[i]], (1.0, 0.0)
+            elif q.mode == "text":
+                vectors[i], weights[i] = txt[txt_row[i]], (0.0, 1.0)
+        composed = [i for i, q in enumerate(queries) if q.mode == "composed"]
+        for manual in (False, True):
+            rows = [i for i in composed if (queries[i].weights is not None) == manual]
+            if not rows:
+                continue
+            image_features = img[[img_row[i] for i in rows]]
+            text_features = txt[[txt_row[i] for i in rows]]
+            w = None
+            if manual:  # on the features' device and dtype: CPU tensors would fail against a model on the GPU
+                w = (image_features.new_tensor([queries[i].weights[0] for i in rows]),
+                     image_features.new_tensor([queries[i].weights[1] for i in rows]))
+            out = model.compose(image_features, text_features, w)
+            for r, i in enumerate(rows):
+                vectors[i] = out.query[r]
+                weights[i] = (float(out.image_weight[r]), float(out.text_weight[r]))
+        return torch.stack(vectors), weights
+
+    def search_batch(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
+        """Answer prepared queries together; result ``i`` is exactly what ``search`` gives for query ``i``.
+
+        FAISS searches all the queries of one category filter in one call, for the largest ``k`` among them; each
+        query keeps its own first ``k`` hits (the top-k of a longer exact ranking are the same items).
+        """
+        if not queries:
+            return []
+        vectors, weights = self.encode_queries(queries)
+        vectors = vectors.float().cpu().numpy()
+        by_category: dict[str | None, list[int]] = {}
+        for i, q in enumerate(queries):
+            by_category.setdefault(q.category, []).append(i)
+        results: list[SearchResult | None] = [None] * len(queries)
+        for category, rows in by_category.items():
+            k_max = max(queries[i].k for i in rows)
+            scores, ids = self.index.search(vectors[rows], k_max, category)
+            for r, i in enumerate(rows):
+                q = queries[i]
+                results[i] = SearchResult(hits=self._hits(scores[r][:q.k], ids[r][:q.k]), mode=q.mode,
+                                          image_weight=weights[i][0], text_weight=weights[i][1], text=q.text,
+                                          notes=list(q.notes))
+        return results
+
+    @staticmethod
+    def _item_by_id(index: CatalogueIndex, image_id: str) -> dict | None:
+        # A table made on first use and kept on the index (read-only after that, so threads may share it).
+        table = getattr(index, "_items_by_id", None)
+        if table is None:
+            table = {it["image_id"]: it for it in index.items}
+            index._items_by_id = table
+        return table.get(image_id)
+
+    def _hits(self, scores, ids, index: CatalogueIndex | None = None) -> list[Hit]:
+        items = (index or self.index).items
+        hits = []
+        for score, i in zip(scores, ids):
+            if i < 0:  # FAISS pads with -1 when fewer than k items match (small category)
+                continue
+            item = items[int(i)]
+            hits.append(Hit(id=int(i), image_id=item["image_id"], path=item["path"], score=float(score),
+                            categories=list(item.get("categories") or []), description=item.get("description", "")))
+        return hits
+
+    def search(self, image: Image.Image | None = None, text: str | None = None, k: int = 10,
+               category: str | None = None, weights: tuple[float, float] | None = None) -> SearchResult:
+        """Top-``k`` products for a reference image, a modification text, or both.
+
+        ``category`` restricts results to one catalogue category; ``weights`` = (w_img, w_txt) overrides the
+        composer's predicted weights (they are renormalised to sum to one). Raises :class:`QueryError` for a query
+        that cannot be answered.
+        """
+        return self.search_batch([self.prepare(image, text, k, category, weights)])[0]

@@ -74,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "--gallery-models)")
     p.add_argument("--stage3-epochs", type=int, default=5, help="stage-3 epochs of the symmetric gallery rows "
                                                                   "(the query model's own budget)")
-    p.add_argument("--compat-epochs", type=int, default=40, help="epochs of each transformation")
+    p.add_argument("--map-epochs", type=int, default=40, help="epochs of each transformation")
     p.add_argument("--no-task-aware", dest="task_aware", action="store_false",
                    help="skip the transformations that also fit the training triplets' composed queries (ours)")
     p.add_argument("--degrade-fraction", type=float, default=0.05, help="share of evaluation images degraded")
@@ -136,10 +136,10 @@ def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
 
 def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[str, Path]) -> dict:
     """Transformation folders: {("single", name, seed) | ("joint", seed) | ("concat", seed): [folders]}."""
-    import training.fit_embedding_map.trainer as compat
+    import training.fit_embedding_map.trainer as fit_map
 
     base = ["--query", args.query, "--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
-            "--cache", str(cache), "--epochs", str(2 if args.quick else args.compat_epochs), "--no-progress", "--resume",
+            "--cache", str(cache), "--epochs", str(2 if args.quick else args.map_epochs), "--no-progress", "--resume",
             "--threads", str(args.threads)]
     all_galleries = [a for name in galleries for a in ("--gallery", str(galleries[name]))]
     out: dict = {}
@@ -147,22 +147,22 @@ def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[
     for seed in args.seeds:
         for name, ckpt in galleries.items():
             run = runs / f"compat_{name}_seed{seed}"
-            run_cli(compat, [*base, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
+            run_cli(fit_map, [*base, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
                     run / "last" / "transform_config.json")
             out[("single", name, seed)] = [run / "best"]
             if args.task_aware:
                 run = runs / f"compat_task_{name}_seed{seed}"
-                run_cli(compat, [*base, *triplets, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
+                run_cli(fit_map, [*base, *triplets, "--gallery", str(ckpt), "--seed", str(seed), "--out", str(run)],
                         run / "last" / "transform_config.json")
                 out[("task", name, seed)] = [run / "best"]
         if len(galleries) > 1:
             members = "+".join(galleries)  # the run depends on which gallery models it joins
             run = runs / f"compat_joint_{members}_seed{seed}"
-            run_cli(compat, [*base, *all_galleries, "--mode", "joint-average", "--seed", str(seed), "--out", str(run)],
+            run_cli(fit_map, [*base, *all_galleries, "--mode", "joint-average", "--seed", str(seed), "--out", str(run)],
                     run / "last" / "member-0" / "transform_config.json")
             out[("joint", seed)] = [run / "best" / f"member-{k}" for k in range(len(galleries))]
             run = runs / f"compat_concat_{members}_seed{seed}"
-            run_cli(compat, [*base, *all_galleries, "--mode", "concat", "--seed", str(seed), "--out", str(run)],
+            run_cli(fit_map, [*base, *all_galleries, "--mode", "concat", "--seed", str(seed), "--out", str(run)],
                     run / "last" / "transform_config.json")
             out[("concat", seed)] = [run / "best"]
     return out
@@ -183,11 +183,11 @@ def embeddings(model, items, cache: Path, label: str) -> dict[str, np.ndarray]:
 
 def apply_transforms(folders: Sequence[Path], galleries: dict[str, dict], models_fp: dict[str, str]) -> torch.Tensor:
     """Each transformation applied to the cached embeddings of the gallery model(s) it reads: (N, images, D)."""
-    from cti_ir.asymmetric.embedding_maps import load_transform
+    from cti_ir.asymmetric.embedding_maps import load_embedding_map
 
     outs, ids = [], None
     for folder in folders:
-        transform, config = load_transform(folder)
+        transform, config = load_embedding_map(folder)
         names = [next(n for n, fp in models_fp.items() if fp == g) for g in config["gallery_fingerprints"]]
         ids = ids or sorted(galleries[names[0]])
         x = torch.from_numpy(np.concatenate([np.stack([galleries[n][i] for i in ids]) for n in names], axis=1))
@@ -388,7 +388,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     result = {"meta": {"data": str(data), "query": args.query, "seeds": args.seeds, "gallery_models": {
         n: {"config": GALLERY_MODELS[n][0], "stages": GALLERY_MODELS[n][1], "checkpoint": str(galleries[n]),
-            "fingerprint": fps[n]} for n in names}, "threads": args.threads, "compat_epochs": args.compat_epochs},
+            "fingerprint": fps[n]} for n in names}, "threads": args.threads, "compat_epochs": args.map_epochs},
         "rows": rows, "rejection": rejection, "costs": costs}
     write_json_atomic(work / f"{args.results}.json", result)
     table = format_tables(result)

@@ -9,7 +9,7 @@ never seen in adaptation) with the tasks of ``benchmarks/grappa_tasks.py`` (cate
 same product; mAP@R and R@1). Rows:
 
     zero-shot          the frozen base encoder
-    k8, k32, ...       each single adaptor set (phase 1 only)
+    k8, k32, ...       each single adapter set (phase 1 only)
     fusion             Grappa: the fusion of all sets with neighbour propagation (the product's default)
     fusion-noprop      the fusion trained without neighbour propagation (--propagation-weight 0; same phase-1 sets)
     full-finetune      the whole image tower fine-tuned on the pseudo-labels of the best single k (chosen with the
@@ -56,8 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-products", type=int, default=150, help="evaluation products per category")
     p.add_argument("--views", type=int, default=3, help="photos per product")
     p.add_argument("--granularities", default=None,
-                   help="cluster counts of the adaptor sets (default: training.adapt's, from the image count)")
-    p.add_argument("--set-epochs", type=int, default=None, help="epochs per adaptor set (default: training.adapt's)")
+                   help="cluster counts of the adapter sets (default: training.adapt's, from the image count)")
+    p.add_argument("--set-epochs", type=int, default=None, help="epochs per adapter set (default: training.adapt's)")
     p.add_argument("--fusion-epochs", type=int, default=None, help="fusion epochs (default: training.adapt's)")
     p.add_argument("--recipe", default="default",
                    help="name of the recipe variant: runs and results are kept per name")

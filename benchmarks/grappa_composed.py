@@ -11,7 +11,7 @@ standard protocol), on the generated catalogue the base model was trained on:
     adapted + refit            the fusion encoder, the composer re-fitted for --refit-epochs on the stage-3 triplets
     unadapted + refit          the control: the same re-fit on the unadapted encoder
 
-Encoders and adaptors stay frozen during a re-fit; only the composer trains (stage 3's loss and data, on the
+Encoders and adapters stay frozen during a re-fit; only the composer trains (stage 3's loss and data, on the
 shared loop). Results: ``WORK/composed.json`` and ``.md``; finished parts are skipped when run again.
 """
 

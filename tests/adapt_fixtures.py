@@ -5,7 +5,7 @@ import pytest
 from data_prep import synth_views
 import training.adapt.trainer as adapt
 
-#: A short adaptation of cti-tiny: two adaptor sets (4 and 8 clusters), one epoch each, two fusion epochs.
+#: A short adaptation of cti-tiny: two adapter sets (4 and 8 clusters), one epoch each, two fusion epochs.
 FAST = ["--granularities", "4,8", "--set-epochs", "1", "--fusion-epochs", "2", "--batch-size", "16",
         "--save-every", "1", "--warmup-steps", "2", "--no-progress", "--threads", "2"]
 

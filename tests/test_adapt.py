@@ -1,4 +1,4 @@
-"""Label-free adaptation (Grappa): pseudo-labels, adaptors, fusion, neighbour propagation, the CLI and its outputs.
+"""Label-free adaptation (Grappa): pseudo-labels, adapters, fusion, neighbour propagation, the CLI and its outputs.
 
 Tiny models (``cti-tiny``) on a tiny multi-view catalogue from the generator; seconds on a CPU.
 """
@@ -84,15 +84,15 @@ def test_granularity_names():
         granularity_name("coarse")
 
 
-# ------------------------------------------------------------------------------------------- adaptors, fusion
-def test_fresh_adaptors_give_the_frozen_features(tiny_checkpoint):
+# ------------------------------------------------------------------------------------------- adapters, fusion
+def test_fresh_adapters_give_the_frozen_features(tiny_checkpoint):
     model = load_checkpoint(tiny_checkpoint)
     x = pixels()
     frozen = encode(model, x)
     adapters = attach_adapters(model, granularities=[4, 8])
     for name in ("fusion", "k4", "k8", "off"):
         assert torch.equal(encode(model, x, name), frozen), name
-    # Adaptors that moved away from zero do change the features (so the check above is not vacuous).
+    # Adapters that moved away from zero do change the features (so the check above is not vacuous).
     with torch.no_grad():
         for p in adapters.parameters():
             p.add_(0.05 * torch.randn_like(p))
@@ -183,13 +183,13 @@ def test_adapt_writes_a_checkpoint_that_every_tool_loads(adapted, tiny_checkpoin
     metrics = json.loads((adapted / "metrics.json").read_text())
     assert metrics["granularities"] == [4, 8] and metrics["images"] == 48
     assert metrics["added_parameters"]["total"] > 0
-    with pytest.raises(CheckpointError, match="no adaptor set for granularity k16"):
+    with pytest.raises(CheckpointError, match="no adapter set for granularity k16"):
         load_checkpoint(adapted, granularity="16")
-    with pytest.raises(CheckpointError, match="has no adaptors"):
+    with pytest.raises(CheckpointError, match="has no adapters"):
         load_checkpoint(tiny_checkpoint, granularity="k8")
 
 
-def test_adaptors_for_another_model_are_refused(adapted, tmp_path):
+def test_adapters_for_another_model_are_refused(adapted, tmp_path):
     from cti_ir.model.checkpoint import save_checkpoint
     from cti_ir.model.cir_model import CIRModel
 
@@ -202,7 +202,7 @@ def test_adaptors_for_another_model_are_refused(adapted, tmp_path):
         write_adapted_checkpoint(tmp_path / "other", model, tmp_path / "mixed")
 
 
-def test_corrupt_adaptor_weights_are_refused(adapted, tmp_path):
+def test_corrupt_adapter_weights_are_refused(adapted, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(adapted, copy)
     data = bytearray((copy / "adapters.safetensors").read_bytes())
@@ -212,7 +212,7 @@ def test_corrupt_adaptor_weights_are_refused(adapted, tmp_path):
         load_checkpoint(copy)
 
 
-def test_an_interrupted_adaptation_resumes_to_the_same_adaptors(adapted, views, tiny_checkpoint, tmp_path,
+def test_an_interrupted_adaptation_resumes_to_the_same_adapters(adapted, views, tiny_checkpoint, tmp_path,
                                                                 monkeypatch, capsys):
     argv = ["--checkpoint", str(tiny_checkpoint), "--images", str(views / "adapt"), "--out", str(tmp_path / "out"),
             *FAST]

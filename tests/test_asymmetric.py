@@ -25,9 +25,9 @@ from cti_ir.asymmetric.ensemble import (EnsembleEncoder, load_ensemble, pairwise
 from cti_ir.index.catalogue_index import ITEMS_FILE, REJECTED_FILE, add_to_index, build_index, read_index_info
 from cti_ir.model.cir_model import CIRModel
 from cti_ir.serve.engine import SearchEngine
-from cti_ir.asymmetric.embedding_maps import (TransformError, build_transform, init_linear_least_squares, load_transform,
-                               save_transform)
-import training.fit_embedding_map.trainer as compat
+from cti_ir.asymmetric.embedding_maps import (EmbeddingMapError, build_embedding_map, init_linear_least_squares, load_embedding_map,
+                               save_embedding_map)
+import training.fit_embedding_map.trainer as fit_map
 
 from tests.test_index import stored_vectors
 
@@ -54,7 +54,7 @@ def trained(tmp_path_factory, synth_small, tiny_checkpoint, gallery_ckpts):
     runs = []
     for k, g in enumerate(gallery_ckpts):
         run = work / f"run{k}"
-        code = compat.main(["--query", str(tiny_checkpoint), "--gallery", str(g), "--data",
+        code = fit_map.main(["--query", str(tiny_checkpoint), "--gallery", str(g), "--data",
                             f"fashioniq={synth_small / 'fashioniq'}", "--cache", str(work / "cache"), "--out", str(run),
                             "--epochs", "6", "--batch-size", "64", "--lr", "3e-3", "--seed", str(k), "--no-progress",
                             "--threads", "1", *(["--no-init-least-squares"] if k == 0 else [])])
@@ -77,19 +77,19 @@ def test_transformation_trains_and_reduces_its_loss(trained):
 
 def test_transformation_folder_round_trips_and_refuses_tampering(tmp_path):
     torch.manual_seed(0)
-    t = build_transform("bottleneck", 48, 32, bottleneck=8, paths=2)
+    t = build_embedding_map("bottleneck", 48, 32, bottleneck=8, paths=2)
     x = F.normalize(torch.randn(5, 48), dim=-1)
-    folder = save_transform(t, tmp_path / "t", name="bottleneck", kwargs={"bottleneck": 8, "paths": 2}, d_in=48,
+    folder = save_embedding_map(t, tmp_path / "t", name="bottleneck", kwargs={"bottleneck": 8, "paths": 2}, d_in=48,
                             d_out=32, query_fingerprint="q", gallery_fingerprints=["g"])
-    loaded, config = load_transform(folder)
+    loaded, config = load_embedding_map(folder)
     torch.testing.assert_close(loaded(x), t.eval()(x))
     assert torch.allclose(loaded(x).norm(dim=-1), torch.ones(5))
     weights = folder / "transform.safetensors"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF                                  # one flipped byte inside the tensors
     weights.write_bytes(bytes(data))
-    with pytest.raises(TransformError, match="checksum"):
-        load_transform(folder)
+    with pytest.raises(EmbeddingMapError, match="checksum"):
+        load_embedding_map(folder)
 
 
 def test_least_squares_start_recovers_a_linear_relation():
@@ -97,7 +97,7 @@ def test_least_squares_start_recovers_a_linear_relation():
     x = F.normalize(torch.randn(400, 24), dim=-1)
     a, b = torch.randn(24, 16), torch.randn(16)
     y = F.normalize(x @ a + b, dim=-1)
-    t = build_transform("bottleneck", 24, 16, bottleneck=8, paths=2)
+    t = build_embedding_map("bottleneck", 24, 16, bottleneck=8, paths=2)
     assert (t(x) * y).sum(-1).mean() < 0.5                      # a random start is far off
     init_linear_least_squares(t, x, y, ridge=1e-6)
     assert (t(x) * y).sum(-1).mean() > 0.99                     # paths start at zero: the fitted map alone
@@ -144,7 +144,7 @@ def test_ensemble_vector_is_the_renormalised_mean_of_the_transformed_ones(ensemb
     manual = []
     for g, run in zip(gallery_ckpts, trained):
         model = load_checkpoint(g)
-        transform, _ = load_transform(run / "best")
+        transform, _ = load_embedding_map(run / "best")
         with torch.no_grad():
             manual.append(transform(model.encode_images(torch.stack([model.preprocess(im) for im in images]))))
     expected = F.normalize((manual[0] + manual[1]) / 2, dim=-1)
@@ -155,10 +155,10 @@ def test_ensemble_vector_is_the_renormalised_mean_of_the_transformed_ones(ensemb
 def test_mismatched_transformation_or_gallery_model_is_refused(tiny_checkpoint, gallery_ckpts, trained, tmp_path,
                                                                synth_small, capsys):
     query = load_checkpoint(tiny_checkpoint)
-    with pytest.raises(TransformError, match="was trained on gallery model"):
+    with pytest.raises(EmbeddingMapError, match="was trained on gallery model"):
         load_ensemble(query, [f"{gallery_ckpts[1]}:{trained[0] / 'best'}"])   # the other gallery model
     other_query = load_checkpoint(gallery_ckpts[0])
-    with pytest.raises(TransformError, match="maps into the space of query model"):
+    with pytest.raises(EmbeddingMapError, match="maps into the space of query model"):
         load_ensemble(other_query, [str(trained[0] / "best")])
     code = index_cli.main(["build", "--checkpoint", str(gallery_ckpts[0]), "--gallery-model",
                            str(trained[0] / "best"), "--dataset", "fashioniq", "--root",
@@ -269,9 +269,9 @@ def test_rejection_scoring_of_the_benchmark_by_hand():
 
 def test_benchmark_flags_are_explained():
     from benchmarks import asymmetric_refit, bench_asymmetric
-    import training.fit_embedding_map.trainer as compat
+    import training.fit_embedding_map.trainer as fit_map
 
-    for parser in (bench_asymmetric.build_parser(), asymmetric_refit.build_parser(), compat.build_parser()):
+    for parser in (bench_asymmetric.build_parser(), asymmetric_refit.build_parser(), fit_map.build_parser()):
         for action in parser._actions:
             if action.dest != "help":
                 assert action.help and len(action.help) > 10, f"{parser.prog} {action.option_strings}"

@@ -196,7 +196,7 @@ def test_more_like_this_on_the_page(indexes, adapted):
     assert build_app(engine, page=page) is not None
 
 
-def test_the_page_offers_no_granularity_choice_without_adaptors(indexes, tiny_checkpoint):
+def test_the_page_offers_no_granularity_choice_without_adapters(indexes, tiny_checkpoint):
     from cti_ir.serve.page import SearchPage
 
     page = SearchPage(SearchEngine(tiny_checkpoint, indexes["base"]), seed=0)

@@ -244,7 +244,7 @@ class Trainer:
     def save_model(self, name: str, metrics: dict | None) -> None:
         save_output = getattr(self.task, "save_output", None)
         if self.info.is_main and save_output is not None:
-            # A task that trains something other than a CIRModel (an embedding transformation, adaptors) writes
+            # A task that trains something other than a CIRModel (an embedding transformation, adapters) writes
             # its own output folder; the loop still decides when (best/, last/).
             save_output(self.model, self.out / name, metrics, self.cfg.training_args)
         elif self.info.is_main:

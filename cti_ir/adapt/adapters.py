@@ -1,16 +1,16 @@
-"""Granularity adaptors for the image tower: several residual adaptor sets and a fusion that mixes them per image.
+"""Granularity adapters for the image tower: several residual adapter sets and a fusion that mixes them per image.
 
-The label-free adaptation (Grappa, Almazán et al., ECCV 2022; ``python -m training.adapt``) trains one *adaptor set*
+The label-free adaptation (Grappa, Almazán et al., ECCV 2022; ``python -m training.adapt``) trains one *adapter set*
 per pseudo-granularity (a k-means clustering of the frozen features with k clusters), then *fusion layers* that
 mix the sets with a per-image attention. What the paper's available text confirms and what is our reconstruction
-is listed in the README ("Adapting to a shop's catalogue"); in short, ours: the adaptor form and placement, the
+is listed in the README ("Adapting to a shop's catalogue"); in short, ours: the adapter form and placement, the
 fusion's form, the losses and the propagation rule.
 
-How they attach: a forward hook on every transformer block of the image tower adds the adaptors' output to the
+How they attach: a forward hook on every transformer block of the image tower adds the adapters' output to the
 block's output. Hooks wrap without editing: open_clip's code and the backbone's parameter names are untouched, so
-the base half of an adapted checkpoint stays a valid, byte-identical open_clip folder, and the adaptors can be
-detached again. Every adaptor starts as the identity (zero-initialised last layer), so an adapted model with fresh
-adaptors gives exactly the frozen model's features.
+the base half of an adapted checkpoint stays a valid, byte-identical open_clip folder, and the adapters can be
+detached again. Every adapter starts as the identity (zero-initialised last layer), so an adapted model with fresh
+adapters gives exactly the frozen model's features.
 
 Which granularity the tower uses is chosen per call, thread-safely (a ``ContextVar``): ``"fusion"`` (all sets mixed
 by the fusion layers, the default of a trained model), ``"k64"`` (the single set trained on 64 clusters) or
@@ -36,9 +36,9 @@ OFF = "off"
 
 
 class BottleneckAdapter(nn.Module):
-    """Residual bottleneck adaptor (Houlsby et al. 2019 style): ``x -> up(act(down(norm(x))))``, added to ``x``.
+    """Residual bottleneck adapter (Houlsby et al. 2019 style): ``x -> up(act(down(norm(x))))``, added to ``x``.
 
-    ``up`` starts at zero, so the adaptor's output starts at zero and the block it follows is unchanged.
+    ``up`` starts at zero, so the adapter's output starts at zero and the block it follows is unchanged.
     """
 
     def __init__(self, dim: int, bottleneck: int = 32, activation: str = "gelu"):
@@ -55,21 +55,21 @@ class BottleneckAdapter(nn.Module):
         return self.up(self.act(self.down(self.norm(x))))
 
 
-#: Adaptor kinds by registry name (the name and keyword arguments are saved with the weights).
+#: Adapter kinds by registry name (the name and keyword arguments are saved with the weights).
 ADAPTERS = {"bottleneck": BottleneckAdapter}
 
 
 def build_adapter(name: str, dim: int, **kwargs) -> nn.Module:
-    """An adaptor of registry kind ``name`` for a residual stream of width ``dim``."""
+    """An adapter of registry kind ``name`` for a residual stream of width ``dim``."""
     try:
         cls = ADAPTERS[name]
     except KeyError:
-        raise ValueError(f"unknown adaptor {name!r}; available: {', '.join(sorted(ADAPTERS))}") from None
+        raise ValueError(f"unknown adapter {name!r}; available: {', '.join(sorted(ADAPTERS))}") from None
     return cls(dim, **kwargs)
 
 
 class GranularityFusion(nn.Module):
-    """Attention of one image over M adaptor sets in one block (AdapterFusion-style, reduced to one weight per image).
+    """Attention of one image over M adapter sets in one block (AdapterFusion-style, reduced to one weight per image).
 
     The query is the block's output averaged over tokens, the keys are each set's residual averaged over tokens;
     a softmax over the M sets gives the image's *pseudo-granularity attention*, which weighs the sets' residuals
@@ -109,9 +109,9 @@ def granularity_name(value: str | int) -> str:
 class AdapterConfig:
     """Everything needed to rebuild an :class:`ImageAdapters` (saved as JSON beside the weights)."""
 
-    granularities: list[int]                     # clusters of each adaptor set's pseudo-labels, one set per entry
+    granularities: list[int]                     # clusters of each adapter set's pseudo-labels, one set per entry
     dim: int                                     # width of the tower's residual stream
-    n_blocks: int                                # transformer blocks of the tower (one adaptor per block and set)
+    n_blocks: int                                # transformer blocks of the tower (one adapter per block and set)
     adapter: str = "bottleneck"                  # registry name in ADAPTERS
     adapter_kwargs: dict[str, Any] = field(default_factory=dict)
     fusion: bool = True                          # whether the fusion layers exist (after phase 2)
@@ -125,26 +125,26 @@ class AdapterConfig:
         known = set(cls.__dataclass_fields__)
         unknown = set(obj) - known
         if unknown:
-            raise ValueError(f"unknown adaptor config fields {sorted(unknown)}")
+            raise ValueError(f"unknown adapter config fields {sorted(unknown)}")
         return cls(**obj)
 
 
 def transformer_blocks(model) -> tuple[nn.ModuleList, bool]:
     """The image tower's transformer blocks and whether they take batch-first tokens.
 
-    Adaptors need an open_clip ViT tower (``visual.transformer.resblocks``); other towers are refused clearly.
+    Adapters need an open_clip ViT tower (``visual.transformer.resblocks``); other towers are refused clearly.
     """
     visual = model.backbone.visual
     transformer = getattr(visual, "transformer", None)
     blocks = getattr(transformer, "resblocks", None)
     if not isinstance(blocks, nn.ModuleList) or len(blocks) == 0:
         raise ValueError(f"the image tower ({type(visual).__name__}) has no transformer blocks "
-                         f"(visual.transformer.resblocks); adaptors support open_clip ViT image towers")
+                         f"(visual.transformer.resblocks); adapters support open_clip ViT image towers")
     return blocks, bool(getattr(transformer, "batch_first", True))
 
 
 class ImageAdapters(nn.Module):
-    """M adaptor sets (one adaptor per block each) and, optionally, per-block fusion layers.
+    """M adapter sets (one adapter per block each) and, optionally, per-block fusion layers.
 
     Attach to a ``CIRModel`` with :func:`attach_adapters`; the model then holds it as ``model.adapters``.
     """
@@ -168,7 +168,7 @@ class ImageAdapters(nn.Module):
         self._handles: list = []
         self._batch_first = True
         self._recorded: list[torch.Tensor] | None = None
-        # Set when the adaptors are loaded or saved (cti_ir.adapt.storage): the fingerprints of the model they fit
+        # Set when the adapters are loaded or saved (cti_ir.adapt.storage): the fingerprints of the model they fit
         # and of the adapted checkpoint holding them, from which each granularity's fingerprint is derived.
         self.base_fingerprint: str | None = None
         self.adapted_fingerprint: str | None = None
@@ -180,12 +180,12 @@ class ImageAdapters(nn.Module):
         return ([FUSION] if self.fusion is not None else []) + [f"k{k}" for k in self.config.granularities] + [OFF]
 
     def check(self, name: str) -> str:
-        """``name`` (canonical) if these adaptors can serve it; a ``ValueError`` listing the choices otherwise."""
+        """``name`` (canonical) if these adapters can serve it; a ``ValueError`` listing the choices otherwise."""
         if name == FUSION and self.fusion is None:
-            raise ValueError("these adaptors have no fusion layers (only single sets); choose one of "
+            raise ValueError("these adapters have no fusion layers (only single sets); choose one of "
                              + ", ".join(self.names))
         if name not in (FUSION, OFF) and int(name[1:]) not in self.config.granularities:
-            raise ValueError(f"no adaptor set for granularity {name}; available: {', '.join(self.names)}")
+            raise ValueError(f"no adapter set for granularity {name}; available: {', '.join(self.names)}")
         return name
 
     def current(self) -> str:
@@ -216,7 +216,7 @@ class ImageAdapters(nn.Module):
         """Hook into ``model``'s image tower (its blocks must match the config)."""
         blocks, self._batch_first = transformer_blocks(model)
         if len(blocks) != self.config.n_blocks:
-            raise ValueError(f"the adaptors were made for {self.config.n_blocks} blocks, the tower has {len(blocks)}")
+            raise ValueError(f"the adapters were made for {self.config.n_blocks} blocks, the tower has {len(blocks)}")
         self.detach()
         self._handles = [block.register_forward_hook(self._hook(b)) for b, block in enumerate(blocks)]
         return self
@@ -250,7 +250,7 @@ class ImageAdapters(nn.Module):
 
     # -------------------------------------------------------------------------------------------- helpers
     def set_parameters(self, index: int) -> list[nn.Parameter]:
-        """The parameters of adaptor set ``index`` (phase 1 trains one set at a time)."""
+        """The parameters of adapter set ``index`` (phase 1 trains one set at a time)."""
         return list(self.sets[index].parameters())
 
     def fusion_parameters(self) -> list[nn.Parameter]:
@@ -258,7 +258,7 @@ class ImageAdapters(nn.Module):
         return list(self.fusion.parameters()) if self.fusion is not None else []
 
     def count_parameters(self) -> dict[str, int]:
-        """Parameters per adaptor set, in the fusion layers, and in all."""
+        """Parameters per adapter set, in the fusion layers, and in all."""
         per_set = [sum(p.numel() for p in s.parameters()) for s in self.sets]
         fusion = sum(p.numel() for p in self.fusion_parameters())
         return {"per_set": per_set[0], "sets": sum(per_set), "fusion": fusion, "total": sum(per_set) + fusion}
@@ -267,12 +267,12 @@ class ImageAdapters(nn.Module):
 def attach_adapters(model, config: AdapterConfig | None = None, *, granularities: Sequence[int] = (),
                     adapter: str = "bottleneck", adapter_kwargs: dict | None = None, fusion: bool = True,
                     fusion_kwargs: dict | None = None, default: str | None = None) -> ImageAdapters:
-    """Create identity adaptors for ``model``'s image tower (or from ``config``) and attach them as ``model.adapters``.
+    """Create identity adapters for ``model``'s image tower (or from ``config``) and attach them as ``model.adapters``.
 
     The model's own parameters are not changed; freezing them is the trainer's business.
     """
     if getattr(model, "adapters", None) is not None:
-        raise ValueError("the model already has adaptors; detach them first (model.adapters.detach())")
+        raise ValueError("the model already has adapters; detach them first (model.adapters.detach())")
     blocks, _ = transformer_blocks(model)
     if config is None:
         width = getattr(model.backbone.visual.transformer, "width", None) or blocks[0].ln_1.normalized_shape[0]
@@ -285,7 +285,7 @@ def attach_adapters(model, config: AdapterConfig | None = None, *, granularities
 def install_adapters(model, adapters: ImageAdapters) -> ImageAdapters:
     """Move ``adapters`` to the model's device, hook them into its image tower and keep them as ``model.adapters``."""
     if getattr(model, "adapters", None) is not None:
-        raise ValueError("the model already has adaptors; detach them first (detach_adapters(model))")
+        raise ValueError("the model already has adapters; detach them first (detach_adapters(model))")
     try:
         device = next(model.backbone.visual.parameters()).device
     except StopIteration:

@@ -1,14 +1,14 @@
-"""Saving and loading image adaptors, alone or inside an adapted checkpoint, and their fingerprints.
+"""Saving and loading image adapters, alone or inside an adapted checkpoint, and their fingerprints.
 
-An adaptor folder (a checkpoint folder can be one too) holds::
+An adapter folder (a checkpoint folder can be one too) holds::
 
-    adapter_config.json    format, version, registry name and arguments of the adaptors, their granularities,
+    adapter_config.json    format, version, registry name and arguments of the adapters, their granularities,
                            the default granularity, the SHA-256 of the weights, and the fingerprint of the base
                            model they fit
-    adapters.safetensors   the adaptor sets and fusion layers (nothing of the base model)
+    adapters.safetensors   the adapter sets and fusion layers (nothing of the base model)
 
 An *adapted checkpoint* is the base checkpoint's files, byte for byte, plus these two files, with a
-``cti_config.json`` that lists them too and records ``base_fingerprint``. Loading refuses adaptors whose base
+``cti_config.json`` that lists them too and records ``base_fingerprint``. Loading refuses adapters whose base
 fingerprint is not the model's, and any file whose checksum does not match.
 
 Fingerprints, which indexes record, say which embedding space a vector lives in: ``"off"`` gives the base model's
@@ -39,7 +39,7 @@ ADAPTER_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
 
 
 class AdapterError(ValueError):
-    """Adaptors that are missing, corrupt, or made for another model."""
+    """Adapters that are missing, corrupt, or made for another model."""
 
 
 def _sha256(path: Path) -> str:
@@ -54,7 +54,7 @@ def save_adapters(adapters: ImageAdapters, folder: str | os.PathLike, base_finge
                   extra: dict[str, Any] | None = None) -> dict[str, str]:
     """Write ``adapters`` into ``folder`` (created if needed); returns ``{file name: sha256}`` of both files.
 
-    ``extra`` is recorded in the config (e.g. how the adaptors were trained).
+    ``extra`` is recorded in the config (e.g. how the adapters were trained).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,53 +76,53 @@ def save_adapters(adapters: ImageAdapters, folder: str | os.PathLike, base_finge
 
 
 def read_adapter_config(folder: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``adapter_config.json`` of an adaptor (or adapted checkpoint) folder, with clear errors."""
+    """The parsed ``adapter_config.json`` of an adapter (or adapted checkpoint) folder, with clear errors."""
     path = Path(folder) / ADAPTER_CONFIG
     if not path.is_file():
-        raise AdapterError(f"{folder} holds no adaptors: {ADAPTER_CONFIG} is missing")
+        raise AdapterError(f"{folder} holds no adapters: {ADAPTER_CONFIG} is missing")
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AdapterError(f"{path} is not valid JSON ({e}); the adaptors are corrupt") from e
+        raise AdapterError(f"{path} is not valid JSON ({e}); the adapters are corrupt") from e
     if config.get("format") != FORMAT:
-        raise AdapterError(f"{path} is not an adaptor config (format={config.get('format')!r})")
+        raise AdapterError(f"{path} is not an adapter config (format={config.get('format')!r})")
     if config.get("format_version") != FORMAT_VERSION:
-        raise AdapterError(f"{path} has adaptor format version {config.get('format_version')}, this code reads "
+        raise AdapterError(f"{path} has adapter format version {config.get('format_version')}, this code reads "
                            f"{FORMAT_VERSION}")
     return config
 
 
 def load_adapters(folder: str | os.PathLike, model, granularity: str | None = None,
                   verify: bool = True) -> ImageAdapters:
-    """Attach the adaptors saved in ``folder`` to ``model`` (a base model loaded from its checkpoint).
+    """Attach the adapters saved in ``folder`` to ``model`` (a base model loaded from its checkpoint).
 
-    Refuses adaptors trained for another base model (fingerprint), corrupt weights, or weights that do not fit the
+    Refuses adapters trained for another base model (fingerprint), corrupt weights, or weights that do not fit the
     recorded configuration.
     """
     folder = Path(folder)
     config = read_adapter_config(folder)
     if config.get("base_fingerprint") != model.fingerprint:
         raise AdapterError(
-            f"the adaptors in {folder} were trained for model {config.get('base_fingerprint')}, not for this model "
+            f"the adapters in {folder} were trained for model {config.get('base_fingerprint')}, not for this model "
             f"({model.fingerprint}); adapt this model with `python -m training.adapt` or load the model they fit")
     weights = folder / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise AdapterError(f"{folder} is incomplete: {ADAPTER_WEIGHTS} is missing")
     if verify and _sha256(weights) != config.get("sha256", {}).get(ADAPTER_WEIGHTS):
         raise AdapterError(f"{weights} does not match the checksum in {ADAPTER_CONFIG}: the file was changed or "
-                           f"comes from other adaptors")
+                           f"comes from other adapters")
     try:
         adapter_config = AdapterConfig.from_json(config["config"])
         adapters = ImageAdapters(adapter_config, granularity or config.get("default"))
     except (KeyError, TypeError, ValueError) as e:
-        raise AdapterError(f"{folder / ADAPTER_CONFIG} does not describe adaptors this code can build: {e}") from e
+        raise AdapterError(f"{folder / ADAPTER_CONFIG} does not describe adapters this code can build: {e}") from e
     try:
         state = load_file(str(weights))
     except Exception as e:  # safetensors raises its own error types for truncated or foreign files
-        raise AdapterError(f"cannot read {weights} as safetensors ({e}); the adaptors are corrupt") from e
+        raise AdapterError(f"cannot read {weights} as safetensors ({e}); the adapters are corrupt") from e
     expected = adapters.state_dict()
     if set(state) != set(expected) or any(state[k].shape != expected[k].shape for k in expected):
-        raise AdapterError(f"{weights} does not fit the adaptors described in {ADAPTER_CONFIG}")
+        raise AdapterError(f"{weights} does not fit the adapters described in {ADAPTER_CONFIG}")
     adapters.load_state_dict(state)
     adapters.base_fingerprint = model.fingerprint
     return install_adapters(model, adapters)
@@ -136,7 +136,7 @@ def granularity_fingerprint(adapters: ImageAdapters, granularity: str) -> str:
         return adapters.base_fingerprint
     adapted = getattr(adapters, "adapted_fingerprint", None)
     if adapted is None:
-        raise AdapterError("these adaptors are not saved in a checkpoint yet, so they have no fingerprint")
+        raise AdapterError("these adapters are not saved in a checkpoint yet, so they have no fingerprint")
     return adapted if name == FUSION else f"{adapted}-{name}"
 
 
@@ -146,7 +146,7 @@ def set_granularity(model, granularity: str | int) -> str:
     name = granularity_name(granularity)
     if adapters is None:
         if name != OFF:
-            raise AdapterError(f"the model has no adaptors, so granularity {name!r} is not available (only 'off')")
+            raise AdapterError(f"the model has no adapters, so granularity {name!r} is not available (only 'off')")
         return name
     adapters.default = adapters.check(name)
     model.fingerprint = granularity_fingerprint(adapters, name)
@@ -169,7 +169,7 @@ def match_index_granularity(model, index_fingerprint: str) -> str | None:
 
 # --------------------------------------------------------------------------------------- adapted checkpoints
 def attach_checkpoint_adapters(model, folder: Path, config: dict[str, Any], granularity: str | None) -> None:
-    """Called by ``load_checkpoint``: attach an adapted checkpoint's adaptors and choose the granularity.
+    """Called by ``load_checkpoint``: attach an adapted checkpoint's adapters and choose the granularity.
 
     ``model.fingerprint`` holds the checkpoint's recorded fingerprint on entry; on return it is the fingerprint of
     the chosen granularity.
@@ -200,7 +200,7 @@ def attach_checkpoint_adapters(model, folder: Path, config: dict[str, Any], gran
 
 def adapted_config(base_config: dict[str, Any], base_fingerprint: str, adapter_checksums: dict[str, str],
                    adapters: ImageAdapters, description: dict[str, Any]) -> dict[str, Any]:
-    """The ``cti_config.json`` of an adapted checkpoint (the base's, plus the adaptor files and fingerprints)."""
+    """The ``cti_config.json`` of an adapted checkpoint (the base's, plus the adapter files and fingerprints)."""
     from cti_ir.model.checkpoint import _fingerprint
 
     files = {**{n: s for n, s in base_config["files"].items() if n not in ADAPTER_FILES}, **adapter_checksums}
@@ -225,7 +225,7 @@ def write_adapted_checkpoint(base_checkpoint: str | os.PathLike, model, out: str
     if base_config.get("adapters"):
         raise AdapterError(f"{base_checkpoint} is already adapted; adapt its base checkpoint instead")
     if base_config["fingerprint"] != getattr(model.adapters, "base_fingerprint", None):
-        raise AdapterError(f"the adaptors were trained on model {model.adapters.base_fingerprint}, not on "
+        raise AdapterError(f"the adapters were trained on model {model.adapters.base_fingerprint}, not on "
                            f"{base_checkpoint} ({base_config['fingerprint']})")
     base_folder = Path(base_config["_folder"])
     final = Path(out)
@@ -254,7 +254,7 @@ def write_adapted_checkpoint(base_checkpoint: str | os.PathLike, model, out: str
 
 
 def adapter_summary(model) -> dict[str, Any] | None:
-    """What a caller may want to show about a model's adaptors (None for a model without)."""
+    """What a caller may want to show about a model's adapters (None for a model without)."""
     adapters = getattr(model, "adapters", None)
     if adapters is None:
         return None

@@ -41,11 +41,11 @@ CONFIG_FILE = "transform_config.json"
 WEIGHTS_FILE = "transform.safetensors"
 
 
-class TransformError(ValueError):
+class EmbeddingMapError(ValueError):
     """A transformation folder is missing, corrupt, or does not connect the models it is used with."""
 
 
-class ResidualBottleneckTransform(nn.Module):
+class ResidualBottleneckMap(nn.Module):
     """``normalize(A x + sum_p MLP_p(x))``: a linear map plus parallel bottleneck MLP paths.
 
     Takes L2-normalised ``(N, d_in)`` gallery embeddings, returns L2-normalised ``(N, d_out)`` embeddings in the
@@ -73,7 +73,7 @@ class ResidualBottleneckTransform(nn.Module):
         return F.normalize(y, dim=-1)
 
 
-class LinearTransform(nn.Module):
+class LinearMap(nn.Module):
     """``normalize(A x + b)``: the simplest transformation (a baseline and a sanity check)."""
 
     def __init__(self, d_in: int, d_out: int):
@@ -99,14 +99,14 @@ def init_linear_least_squares(transform: nn.Module, x: torch.Tensor, y: torch.Te
     transform.linear.bias.copy_(solution[-1].float())
 
 
-TRANSFORMS: dict[str, type[nn.Module]] = {"bottleneck": ResidualBottleneckTransform, "linear": LinearTransform}
+EMBEDDING_MAPS: dict[str, type[nn.Module]] = {"bottleneck": ResidualBottleneckMap, "linear": LinearMap}
 
 
-def build_transform(name: str, d_in: int, d_out: int, **kwargs: Any) -> nn.Module:
+def build_embedding_map(name: str, d_in: int, d_out: int, **kwargs: Any) -> nn.Module:
     """A new transformation of the registered kind ``name`` from ``d_in`` to ``d_out`` dimensions."""
-    if name not in TRANSFORMS:
-        raise TransformError(f"unknown transformation {name!r}; choose one of {', '.join(sorted(TRANSFORMS))}")
-    return TRANSFORMS[name](d_in, d_out, **kwargs)
+    if name not in EMBEDDING_MAPS:
+        raise EmbeddingMapError(f"unknown transformation {name!r}; choose one of {', '.join(sorted(EMBEDDING_MAPS))}")
+    return EMBEDDING_MAPS[name](d_in, d_out, **kwargs)
 
 
 def _sha256(path: Path) -> str:
@@ -117,7 +117,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_transform(module: nn.Module, path: str | os.PathLike, *, name: str, kwargs: dict[str, Any], d_in: int,
+def save_embedding_map(module: nn.Module, path: str | os.PathLike, *, name: str, kwargs: dict[str, Any], d_in: int,
                    d_out: int, query_fingerprint: str, gallery_fingerprints: Sequence[str],
                    gallery_checkpoints: Sequence[str] = (), metrics: dict | None = None,
                    training_args: dict | None = None) -> Path:
@@ -153,38 +153,38 @@ def save_transform(module: nn.Module, path: str | os.PathLike, *, name: str, kwa
     return final
 
 
-def read_transform_config(path: str | os.PathLike) -> dict[str, Any]:
+def read_embedding_map_config(path: str | os.PathLike) -> dict[str, Any]:
     """The parsed ``transform_config.json`` of a transformation folder, with clear errors when it is not one."""
     folder = Path(path)
     config_path = folder / CONFIG_FILE
     if not folder.is_dir():
-        raise TransformError(f"transformation folder not found: {folder}")
+        raise EmbeddingMapError(f"transformation folder not found: {folder}")
     if not config_path.is_file():
-        raise TransformError(f"{folder} is not a transformation folder: {CONFIG_FILE} is missing (train one with "
+        raise EmbeddingMapError(f"{folder} is not a transformation folder: {CONFIG_FILE} is missing (train one with "
                              f"`python -m training.fit_embedding_map`; its usable output is OUT/best)")
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise TransformError(f"{config_path} is not valid JSON ({e}); the transformation is corrupt") from e
+        raise EmbeddingMapError(f"{config_path} is not valid JSON ({e}); the transformation is corrupt") from e
     if config.get("format") != FORMAT or config.get("format_version") != FORMAT_VERSION:
-        raise TransformError(f"{config_path} is not a version-{FORMAT_VERSION} {FORMAT} config")
+        raise EmbeddingMapError(f"{config_path} is not a version-{FORMAT_VERSION} {FORMAT} config")
     config["_folder"] = str(folder)
     return config
 
 
-def load_transform(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+def load_embedding_map(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """The transformation module (eval mode, CPU) and its config; refuses a corrupt or tampered folder."""
-    config = read_transform_config(path)
+    config = read_embedding_map_config(path)
     folder = Path(config["_folder"])
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
-        raise TransformError(f"transformation {folder} is incomplete: {WEIGHTS_FILE} is missing")
+        raise EmbeddingMapError(f"transformation {folder} is incomplete: {WEIGHTS_FILE} is missing")
     if _sha256(weights) != config["files"][WEIGHTS_FILE]:
-        raise TransformError(f"{weights} does not match the checksum in {CONFIG_FILE}: the file was changed or "
+        raise EmbeddingMapError(f"{weights} does not match the checksum in {CONFIG_FILE}: the file was changed or "
                              f"comes from another transformation; retrain or restore it")
-    module = build_transform(config["name"], config["d_in"], config["d_out"], **config["kwargs"])
+    module = build_embedding_map(config["name"], config["d_in"], config["d_out"], **config["kwargs"])
     try:
         module.load_state_dict(load_file(str(weights)))
     except Exception as e:  # safetensors' own errors for foreign files, torch's for shape mismatches
-        raise TransformError(f"{weights} does not fit the transformation described by {CONFIG_FILE}: {e}") from e
+        raise EmbeddingMapError(f"{weights} does not fit the transformation described by {CONFIG_FILE}: {e}") from e
     return module.eval(), config

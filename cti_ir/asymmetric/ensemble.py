@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cti_ir.asymmetric.embedding_maps import TransformError, load_transform
+from cti_ir.asymmetric.embedding_maps import EmbeddingMapError, load_embedding_map
 
 
 @dataclass
@@ -254,28 +254,28 @@ def load_ensemble(query_model, specs: Sequence[str], device: str | torch.device 
 
     for spec in specs:
         gallery, transform_dir = split_member_spec(spec)
-        transform, config = load_transform(transform_dir)
+        transform, config = load_embedding_map(transform_dir)
         recorded = config.get("gallery_checkpoints") or []
         paths = [gallery] if gallery else recorded
         if not paths:
-            raise TransformError(f"{transform_dir} does not record its gallery model; pass GALLERY_CHECKPOINT:"
+            raise EmbeddingMapError(f"{transform_dir} does not record its gallery model; pass GALLERY_CHECKPOINT:"
                                  f"{transform_dir}")
         if gallery and len(config["gallery_fingerprints"]) != 1:
-            raise TransformError(f"{transform_dir} reads {len(config['gallery_fingerprints'])} gallery models "
+            raise EmbeddingMapError(f"{transform_dir} reads {len(config['gallery_fingerprints'])} gallery models "
                                  f"(a concatenation); pass the transformation folder alone")
         idx = [model_index(p) for p in paths]
         got = [models[i].fingerprint for i in idx]
         if got != list(config["gallery_fingerprints"]):
-            raise TransformError(
+            raise EmbeddingMapError(
                 f"transformation {transform_dir} was trained on gallery model {config['gallery_fingerprints']} but "
                 f"{', '.join(paths)} is {got}; pass the gallery checkpoint it was trained with, or retrain it "
                 f"(python -m training.fit_embedding_map)")
         if config["query_fingerprint"] != query_model.fingerprint:
-            raise TransformError(
+            raise EmbeddingMapError(
                 f"transformation {transform_dir} maps into the space of query model {config['query_fingerprint']}, "
                 f"not {query_model.fingerprint}; use the query checkpoint it was trained for, or retrain it")
         if config["d_out"] != query_model.embed_dim:
-            raise TransformError(f"{transform_dir} outputs {config['d_out']} dimensions, the query model embeds "
+            raise EmbeddingMapError(f"{transform_dir} outputs {config['d_out']} dimensions, the query model embeds "
                                  f"into {query_model.embed_dim}")
         members.append(EnsembleMember(idx, transform.to(device), config))
     return EnsembleEncoder(query_model, models, checkpoints, members)

@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="dataset folder in the published layout (see docs/DESIGN.md)")
     p.add_argument("--granularity", default=None,
                    help="for an adapted checkpoint (python -m training.adapt): its image encoder at this granularity: "
-                        "fusion (its default), one adaptor set such as k64, or off (the unadapted encoder)")
+                        "fusion (its default), one adapter set such as k64, or off (the unadapted encoder)")
     p.add_argument("--protocol", default="standard", choices=["standard", "val"],
                    help="standard: one query per triplet over the whole split pool (CLIP4Cir, PL4CIR); "
                         "val: one query per caption over the triplets' images (VAL, Fashion-IQ only)")

@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--checkpoint", required=True, help="checkpoint folder whose image encoder embeds the catalogue")
     b.add_argument("--granularity", default=None,
                    help="for an adapted checkpoint (python -m training.adapt): embed at this granularity: fusion "
-                        "(default), one adaptor set such as k64, or off (the unadapted encoder); the index records "
+                        "(default), one adapter set such as k64, or off (the unadapted encoder); the index records "
                         "it, and queries use the same")
     b.add_argument("--out", required=True, help="index folder to write")
     b.add_argument("--factory", default=DEFAULT_FACTORY,

@@ -12,7 +12,7 @@ A checkpoint is a folder::
     aux_heads.safetensors        training-only heads, e.g. stage 2's attribute head (optional)
     tokenizer.json, ...          a Hugging Face tokenizer's files, when the model uses one (optional)
     hf_text/config.json          a Hugging Face text tower's config, when the model has one (optional)
-    adapter_config.json          image-tower adaptors of an adapted checkpoint (optional; cti_ir.adapt.storage)
+    adapter_config.json          image-tower adapters of an adapted checkpoint (optional; cti_ir.adapt.storage)
     adapters.safetensors
 
 The backbone half is a valid open_clip ``local-dir:`` folder, so ``open_clip.create_model("local-dir:PATH")`` opens
@@ -99,7 +99,7 @@ def save_checkpoint(
         fingerprint = _fingerprint(checksums, model.describe())
         config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.describe(),
                   "embed_dim": model.embed_dim, "files": checksums, "fingerprint": fingerprint}
-        if getattr(model, "adapters", None) is not None:  # an adapted model: its adaptors too, and their fingerprints
+        if getattr(model, "adapters", None) is not None:  # an adapted model: its adapters too, and their fingerprints
             from cti_ir.adapt.storage import adapted_config, save_adapters
 
             config = adapted_config(config, fingerprint, save_adapters(model.adapters, tmp, fingerprint),
@@ -172,7 +172,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
 
     ``new_composer=(name, kwargs)`` loads the backbone only and attaches a freshly initialised composer of that
     kind: how a stage starts from the previous stage's encoders (whose composer, if any, was never trained).
-    An adapted checkpoint (``python -m training.adapt``) comes with its image adaptors attached; ``granularity``
+    An adapted checkpoint (``python -m training.adapt``) comes with its image adapters attached; ``granularity``
     ("fusion", "off" or a set such as "k64"; default: the checkpoint's) chooses which the image encoder uses.
     """
     config = read_checkpoint_config(path)

@@ -16,7 +16,7 @@ class CIRModel(nn.Module):
     """Composed image retrieval model.
 
     The image tower (gallery side) and the text tower + composer (query side) are reached through separate methods
-    so that a gallery can be embedded by another image encoder later (asymmetric retrieval) and adaptors can wrap
+    so that a gallery can be embedded by another image encoder later (asymmetric retrieval) and adapters can wrap
     ``encode_images`` without touching the query path.
     """
 
@@ -31,7 +31,7 @@ class CIRModel(nn.Module):
         self.composer_kwargs = dict(composer_kwargs or {})
         self.composer = build_composer(composer_name, backbone.embed_dim, **self.composer_kwargs)
         self.fingerprint: str | None = None  # set when saved or loaded; indexes record it
-        # Image-tower adaptors (cti_ir.adapt.adapters.ImageAdapters), attached by label-free adaptation or by loading an
+        # Image-tower adapters (cti_ir.adapt.adapters.ImageAdapters), attached by label-free adaptation or by loading an
         # adapted checkpoint; they hook into the tower, so encode_images needs no change.
         self.adapters: nn.Module | None = None
 

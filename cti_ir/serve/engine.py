@@ -188,7 +188,7 @@ class SearchEngine:
 
     @property
     def similar_granularities(self) -> list[str | None]:
-        """The granularities "similar products" can use (None: a checkpoint without adaptors), the default first.
+        """The granularities "similar products" can use (None: a checkpoint without adapters), the default first.
 
         The default is the fusion when it has an index, else the main index's granularity.
         """

@@ -335,7 +335,7 @@ class SearchPage:
         """The similarity choices of "more like this": (label, value), the default first.
 
         With an adapted checkpoint (``python -m training.adapt``) and its similar-products indexes: the fusion of all
-        granularities, each single adaptor set, or the unadapted encoder; otherwise one choice, the main index.
+        granularities, each single adapter set, or the unadapted encoder; otherwise one choice, the main index.
         """
         labels = {"fusion": "all granularities (fusion)", "off": "unadapted encoder"}
         return [(labels.get(g, f"one granularity: {g[1:]} clusters") if g else "default", g or "default")

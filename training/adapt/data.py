@@ -3,7 +3,7 @@
 Preparation decodes every image once, keeps the preprocessed pixels (float16, in the work folder, when they fit
 ``cache_limit_gb``) and the frozen model's L2-normalised features, which the pseudo-labels and the
 nearest-neighbour graph are computed from. Training then reads pixels from that cache instead of decoding PNG/JPEG
-files every epoch; the images still go through the whole image tower, since the adaptors sit inside its blocks.
+files every epoch; the images still go through the whole image tower, since the adapters sit inside its blocks.
 """
 
 from __future__ import annotations

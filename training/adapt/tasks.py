@@ -1,9 +1,9 @@
 """The training tasks of label-free adaptation, run on the shared loop (``training/loop.py``).
 
-- :class:`PseudoLabelTask` (phase 1): one adaptor set learns to classify the images into one clustering's
+- :class:`PseudoLabelTask` (phase 1): one adapter set learns to classify the images into one clustering's
   pseudo-labels with a normalised-softmax (cosine) classifier. The same task with the whole image tower trainable
-  and no adaptors is the full fine-tuning baseline of the benchmark.
-- :class:`FusionTask` (phase 2): with every adaptor set frozen, the fusion layers learn to mix them per image under
+  and no adapters is the full fine-tuning baseline of the benchmark.
+- :class:`FusionTask` (phase 2): with every adapter set frozen, the fusion layers learn to mix them per image under
   all the pseudo-label losses at once, while each image's attention is pulled towards the attention of its nearest
   neighbours in the frozen feature space (*neighbour propagation*).
 
@@ -53,7 +53,7 @@ def anchor_loss(features: torch.Tensor, anchors: torch.Tensor) -> torch.Tensor:
 def frozen_features(model, pixels: torch.Tensor, frozen_model=None) -> torch.Tensor:
     """The frozen model's features of the same pixels: the anchor the adapted space is kept near.
 
-    With adaptors the frozen model is the same model with its adaptors off; full fine-tuning passes a frozen copy.
+    With adapters the frozen model is the same model with its adapters off; full fine-tuning passes a frozen copy.
     """
     if frozen_model is not None:
         frozen_model.to(pixels.device).eval()
@@ -162,7 +162,7 @@ class _AdaptTask:
 
 
 class PseudoLabelTask(_AdaptTask):
-    """Phase 1 (one adaptor set) or full fine-tuning on one clustering's pseudo-labels."""
+    """Phase 1 (one adapter set) or full fine-tuning on one clustering's pseudo-labels."""
 
     def __init__(self, name: str, dataset, column: int, centroids: np.ndarray, temperature: float,
                  learn_prototypes: bool = True, anchor_weight: float = 0.0, frozen_model=None):
@@ -176,7 +176,7 @@ class PseudoLabelTask(_AdaptTask):
 
 
 class FusionTask(_AdaptTask):
-    """Phase 2: the fusion layers over every adaptor set."""
+    """Phase 2: the fusion layers over every adapter set."""
 
     def __init__(self, name: str, dataset, classifiers: list[CosineClassifier], neighbours: np.ndarray,
                  propagation_weight: float, anchor_weight: float = 0.0, balance_losses: bool = False):

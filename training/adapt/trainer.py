@@ -3,16 +3,16 @@
     python -m training.adapt --checkpoint demo_model --images shop_photos/ --out runs/adapted
 
 From unlabeled images only: the frozen model's features are clustered at several sizes (pseudo-labels of
-different granularities, e.g. 8, 32, 128 and 512 clusters); phase 1 trains one set of residual adaptors per
+different granularities, e.g. 8, 32, 128 and 512 clusters); phase 1 trains one set of residual adapters per
 clustering, each on its own; phase 2 trains fusion layers that mix the sets per image, under all the pseudo-label
 losses, while each image's mixing attention is pulled towards its nearest neighbours'. The result is an adapted
-checkpoint folder (the base checkpoint's files plus the adaptors) that ``cti_ir.index``, ``cti_ir.evaluate.evaluator``,
+checkpoint folder (the base checkpoint's files plus the adapters) that ``cti_ir.index``, ``cti_ir.evaluate.evaluator``,
 ``SearchEngine`` and ``app.py`` accept; ``--granularity`` there chooses the fusion (default), one set or none.
 
-After Grappa (Almazán et al., ECCV 2022); the adaptor form, losses, cluster sizes and propagation rule are our
+After Grappa (Almazán et al., ECCV 2022); the adapter form, losses, cluster sizes and propagation rule are our
 reconstruction (README, "Adapting to a shop's catalogue"). Each phase runs on the shared training loop (progress
 bar, log.jsonl, atomic resumable state); everything lives in a work folder (default ``OUT.work``): ``--resume``
-continues an interrupted adaptation and reuses every finished part, including the phase-1 adaptor sets of an
+continues an interrupted adaptation and reuses every finished part, including the phase-1 adapter sets of an
 earlier run with other phase-2 settings.
 """
 
@@ -165,7 +165,7 @@ class Adaptation:
         return state, seconds
 
     def phase1_settings(self, k: int) -> dict:
-        """Everything that determines adaptor set ``k`` (its run folder is named after a hash of it)."""
+        """Everything that determines adapter set ``k`` (its run folder is named after a hash of it)."""
         a = self.args
         return {"phase": 1, "k": k, "epochs": a.set_epochs, "lr": a.set_lr, "batch_size": a.batch_size,
                 "temperature": a.temperature, "bottleneck": a.bottleneck, "seed": a.seed, "flip": a.flip,
@@ -218,7 +218,7 @@ class Adaptation:
         return model, settings
 
     def full_finetune(self, k: int, column: int, images, labels, centroids):
-        """The benchmark's baseline: the whole image tower trained on one clustering, no adaptors."""
+        """The benchmark's baseline: the whole image tower trained on one clustering, no adapters."""
         a = self.args
         settings = {**self.phase1_settings(k), "phase": "full", "lr": a.full_lr, "bottleneck": None}
         model = self.base_model()
@@ -257,7 +257,7 @@ class Adaptation:
                                             default_granularities(len(images)), len(images))
         a.set_epochs = a.set_epochs or default_epochs(len(images))
         a.fusion_epochs = a.fusion_epochs or default_epochs(len(images))
-        self.say(f"granularities (clusters per adaptor set): {granularities}; {a.set_epochs} epochs per set, "
+        self.say(f"granularities (clusters per adapter set): {granularities}; {a.set_epochs} epochs per set, "
                  f"{a.fusion_epochs} for the fusion")
         labels, centroids = self.pseudo_labels(images.features, granularities)
         if a.full_finetune:
@@ -316,7 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "demo_model); it stays frozen")
     g.add_argument("--images", required=True,
                    help="folder of the shop's unlabeled photos (searched recursively; folder names are not used)")
-    g.add_argument("--out", required=True, help="adapted checkpoint folder to write (the base files + adaptors)")
+    g.add_argument("--out", required=True, help="adapted checkpoint folder to write (the base files + adapters)")
     g.add_argument("--work", default=None,
                    help="work folder: prepared images, pseudo-labels, each phase's run and resumable state "
                         "(default: OUT.work)")
@@ -329,22 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="delete the work folder and start again")
     k = p.add_argument_group("pseudo-granularities")
     k.add_argument("--granularities", default=None,
-                   help="comma-separated cluster counts, one adaptor set each (e.g. 8,64,512); default: 8, 32, "
+                   help="comma-separated cluster counts, one adapter set each (e.g. 8,64,512); default: 8, 32, "
                         "128, ... up to a quarter of the number of images, at most 5 sets")
     k.add_argument("--kmeans-iterations", type=int, default=25, help="k-means iterations per clustering")
     k.add_argument("--full-finetune", type=int, default=None, metavar="K",
-                   help="baseline instead of adaptors: fine-tune the whole image tower on the K-cluster "
+                   help="baseline instead of adapters: fine-tune the whole image tower on the K-cluster "
                         "pseudo-labels (K must be one of the granularities) and write a plain checkpoint")
-    m = p.add_argument_group("adaptors and fusion")
+    m = p.add_argument_group("adapters and fusion")
     m.add_argument("--bottleneck", type=int, default=None,
-                   help="adaptor bottleneck width (default: a quarter of the tower's width)")
+                   help="adapter bottleneck width (default: a quarter of the tower's width)")
     m.add_argument("--key-dim", type=int, default=32, help="query/key width of the fusion attention")
     m.add_argument("--temperature", type=float, default=0.05,
                    help="temperature of the normalised-softmax pseudo-label classifiers")
     m.add_argument("--fixed-prototypes", action="store_true",
                    help="keep each pseudo-label classifier's class prototypes at the k-means centroids of the frozen "
-                        "features (only the adaptors move) instead of learning them")
-    # 5: without it every adaptor set drifted far enough to cost the coarse tasks points (README, what we tried).
+                        "features (only the adapters move) instead of learning them")
+    # 5: without it every adapter set drifted far enough to cost the coarse tasks points (README, what we tried).
     m.add_argument("--anchor-weight", type=float, default=5.0,
                    help="weight of a loss keeping each training image's adapted feature close to the frozen "
                         "model's feature of the same image (1 - cosine; one more forward pass); 0 disables it")
@@ -360,9 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="nearest neighbours (frozen features) whose attentions each image is pulled towards")
     o = p.add_argument_group("optimisation")
     o.add_argument("--set-epochs", type=int, default=None,
-                   help="epochs per adaptor set in phase 1 (default: about 15,000 images seen, 2 to 20 epochs)")
+                   help="epochs per adapter set in phase 1 (default: about 15,000 images seen, 2 to 20 epochs)")
     o.add_argument("--fusion-epochs", type=int, default=None, help="epochs of phase 2 (default: as --set-epochs)")
-    o.add_argument("--set-lr", type=float, default=1e-3, help="peak learning rate of the adaptor sets")
+    o.add_argument("--set-lr", type=float, default=1e-3, help="peak learning rate of the adapter sets")
     o.add_argument("--fusion-lr", type=float, default=1e-3, help="peak learning rate of the fusion layers")
     o.add_argument("--full-lr", type=float, default=1e-4, help="peak learning rate of --full-finetune")
     o.add_argument("--batch-size", type=int, default=64, help="images per step (also when preparing them)")
@@ -377,7 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --augment: do not mirror images (e.g. when left and right matter)")
     o.add_argument("--no-amp", dest="amp", action="store_false", help="disable bf16 autocast on GPU")
     o.add_argument("--save-every", type=int, default=100, help="steps between resumable states of a phase")
-    o.add_argument("--seed", type=int, default=0, help="seed of k-means, adaptor initialisation and data order")
+    o.add_argument("--seed", type=int, default=0, help="seed of k-means, adapter initialisation and data order")
     r = p.add_argument_group("resources")
     r.add_argument("--cache-limit-gb", type=float, default=4.0,
                    help="keep the preprocessed pixels in the work folder (float16) when they take at most this "

@@ -48,7 +48,7 @@ from torch import nn
 
 from cti_ir.index.catalogue import CatalogueItem, items_from_benchmark, items_from_folder
 from cti_ir.model.checkpoint import load_checkpoint
-from cti_ir.asymmetric.embedding_maps import TRANSFORMS, build_transform, init_linear_least_squares, save_transform
+from cti_ir.asymmetric.embedding_maps import EMBEDDING_MAPS, build_embedding_map, init_linear_least_squares, save_embedding_map
 
 from training.common import HelpWithDefaults, add_loop_args, run
 from training.fit_embedding_map.embedding_cache import cached_embeddings, join_by_id
@@ -58,7 +58,7 @@ from training.loop import StageModule
 MODES = ("independent", "concat", "joint-average")
 
 
-class CompatModel(nn.Module):
+class MapFitModel(nn.Module):
     """The transformation(s) being trained and which gallery embeddings each reads."""
 
     def __init__(self, transforms: Sequence[nn.Module], inputs: Sequence[Sequence[int]], mode: str):
@@ -73,7 +73,7 @@ class CompatModel(nn.Module):
         return F.normalize(torch.stack(outs).mean(0), dim=-1) if len(outs) > 1 else outs[0]
 
 
-def compat_losses(t: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, classifier: torch.Tensor,
+def map_fit_losses(t: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, classifier: torch.Tensor,
                   temperature: float, cls_scale: float) -> dict[str, torch.Tensor]:
     """The three terms for transformed embeddings ``t`` and frozen query embeddings ``q`` (both ``(B, D)``)."""
     align = (1 - (t * q).sum(-1)).mean()
@@ -85,10 +85,10 @@ def compat_losses(t: torch.Tensor, q: torch.Tensor, labels: torch.Tensor, classi
     return {"align": align, "kl": kl, "cls": cls}
 
 
-class CompatModule(StageModule):
+class MapFitModule(StageModule):
     """Weighted sum of the alignment, similarity-distribution and shared-classification losses."""
 
-    def __init__(self, model: CompatModel, centroids: np.ndarray, weights: tuple[float, float, float],
+    def __init__(self, model: MapFitModel, centroids: np.ndarray, weights: tuple[float, float, float],
                  temperature: float, cls_scale: float, triplet_weight: float = 0.0, query_scale: float = 1.0):
         super().__init__(model)
         # The shared head starts at the k-means centroids: the pseudo-labels are their Voronoi cells already.
@@ -99,7 +99,7 @@ class CompatModule(StageModule):
     def forward(self, batch, gather):
         n_gallery = 1 + max(max(i) for i in self.model.inputs)
         t = self.model([batch[f"g{j}"] for j in range(n_gallery)])
-        terms = compat_losses(t, batch["q"], batch["label"], self.classifier, self.temperature, self.cls_scale)
+        terms = map_fit_losses(t, batch["q"], batch["label"], self.classifier, self.temperature, self.cls_scale)
         loss = sum(w * terms[k] for w, k in zip(self.weights, ("align", "kl", "cls")) if w > 0)
         if self.triplet_weight > 0 and "composed" in batch:
             targets = self.model([batch[f"tg{j}"] for j in range(n_gallery)])
@@ -173,7 +173,7 @@ def held_out(ids: Sequence[str], fraction: float) -> np.ndarray:
 
 
 @torch.no_grad()
-def cross_model_recall(model: CompatModel, gallery: Sequence[np.ndarray], query: np.ndarray) -> dict[str, float]:
+def cross_model_recall(model: MapFitModel, gallery: Sequence[np.ndarray], query: np.ndarray) -> dict[str, float]:
     """R@1 of each image's transformed embedding retrieving its own query embedding, and the reverse."""
     was = model.training
     model.eval()
@@ -191,7 +191,7 @@ def cross_model_recall(model: CompatModel, gallery: Sequence[np.ndarray], query:
     return out
 
 
-class CompatTask:
+class MapFitTask:
     name = "compat"
 
     def __init__(self, query_fp: str, gallery_fps: list[str], gallery_paths: list[str], dims: list[int],
@@ -206,7 +206,7 @@ class CompatTask:
 
     def build_module(self, model):
         a = self.args
-        return CompatModule(model, self.centroids, (a.align_weight, a.kl_weight, a.cls_weight), a.temperature,
+        return MapFitModule(model, self.centroids, (a.align_weight, a.kl_weight, a.cls_weight), a.temperature,
                             a.cls_scale, a.triplet_weight if a.triplets else 0.0, self.query_scale)
 
     def evaluate(self, model):
@@ -216,20 +216,20 @@ class CompatTask:
     def checkpoint_files(self):
         return {}
 
-    def save_output(self, model: CompatModel, folder: Path, metrics, training_args) -> None:
-        kwargs = transform_kwargs(self.args)
+    def save_output(self, model: MapFitModel, folder: Path, metrics, training_args) -> None:
+        kwargs = embedding_map_kwargs(self.args)
         targets = [(folder, t, inp) for t, inp in zip(model.transforms, model.inputs)] if model.mode != \
             "joint-average" else [(folder / f"member-{i}", t, inp)
                                   for i, (t, inp) in enumerate(zip(model.transforms, model.inputs))]
         for path, transform, inp in targets:
-            save_transform(transform, path, name=self.args.transform, kwargs=kwargs,
+            save_embedding_map(transform, path, name=self.args.transform, kwargs=kwargs,
                            d_in=sum(self.dims[j] for j in inp), d_out=self.d_out, query_fingerprint=self.query_fp,
                            gallery_fingerprints=[self.gallery_fps[j] for j in inp],
                            gallery_checkpoints=[self.gallery_paths[j] for j in inp], metrics=metrics,
                            training_args=training_args)
 
 
-def transform_kwargs(args) -> dict:
+def embedding_map_kwargs(args) -> dict:
     return {"bottleneck": args.bottleneck, "paths": args.paths} if args.transform == "bottleneck" else {}
 
 
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--skip-bad", action="store_true", help="leave out unreadable images instead of stopping")
     d.add_argument("--encode-batch-size", type=int, default=128, help="images per encoder batch while caching")
     t = p.add_argument_group("transformation and loss (our reconstruction; see the module docstring)")
-    t.add_argument("--transform", default="bottleneck", choices=sorted(TRANSFORMS),
+    t.add_argument("--transform", default="bottleneck", choices=sorted(EMBEDDING_MAPS),
                    help="transformation form: bottleneck (linear + residual bottleneck MLP paths) or linear")
     t.add_argument("--bottleneck", type=int, default=64, help="width of each bottleneck path")
     t.add_argument("--no-init-least-squares", dest="init_least_squares", action="store_false",
@@ -368,28 +368,28 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                           [g[~val] for g in gs])
             triplets = (composed, targets)
             if info.is_main:
-                print(f"[compat] {len(composed)} training triplets for the composed-query term ({skipped} left out: "
+                print(f"[fit map] {len(composed)} training triplets for the composed-query term ({skipped} left out: "
                       f"an image not among the training images)", file=sys.stderr)
         torch.manual_seed(args.seed)
         if args.mode == "concat":
-            transforms, inputs = [build_transform(args.transform, sum(dims), query.embed_dim,
-                                                  **transform_kwargs(args))], [list(range(len(dims)))]
+            transforms, inputs = [build_embedding_map(args.transform, sum(dims), query.embed_dim,
+                                                  **embedding_map_kwargs(args))], [list(range(len(dims)))]
         else:
-            transforms = [build_transform(args.transform, d, query.embed_dim, **transform_kwargs(args)) for d in dims]
+            transforms = [build_embedding_map(args.transform, d, query.embed_dim, **embedding_map_kwargs(args)) for d in dims]
             inputs = [[j] for j in range(len(dims))]
         if args.init_least_squares:
             for transform, inp in zip(transforms, inputs):
                 x = torch.from_numpy(np.concatenate([gs[j][~val] for j in inp], axis=1))
                 init_linear_least_squares(transform, x, torch.from_numpy(q[~val]))
-        state["task"] = CompatTask(query.fingerprint, [g.fingerprint for g in galleries],
+        state["task"] = MapFitTask(query.fingerprint, [g.fingerprint for g in galleries],
                                    [str(Path(g).resolve()) for g in args.gallery], dims, query.embed_dim,
                                    (q[~val], [g[~val] for g in gs], labels, triplets),
                                    (q[val], [g[val] for g in gs]), centroids, args,
                                    float(query.logit_scale.detach()))
         if info.is_main:
-            print(f"[compat] {len(ids)} images ({int(val.sum())} held out), {k} pseudo-classes, "
+            print(f"[fit map] {len(ids)} images ({int(val.sum())} held out), {k} pseudo-classes, "
                   f"{len(transforms)} transformation(s) {dims} -> {query.embed_dim}", file=sys.stderr)
-        return CompatModel(transforms, inputs, args.mode).to(info.device)
+        return MapFitModel(transforms, inputs, args.mode).to(info.device)
 
     return run(args, lambda model, info: state["task"], make_model=make_model)
 

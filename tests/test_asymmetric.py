@@ -255,8 +255,8 @@ def test_degraded_copy_degrades_only_the_chosen_share(synth_small, tmp_path):
 
 
 def test_rejection_scoring_of_the_benchmark_by_hand():
-    from benchmarks.asymmetric_eval import rejection_precision
-    from benchmarks.bench_asymmetric import caught_by_kind
+    from benchmarks.asymmetric.asymmetric_eval import rejection_precision
+    from benchmarks.asymmetric.bench_asymmetric import caught_by_kind
 
     # 20 images, 2 degraded; the most uncertain 10% (2 images) hold one of them.
     uncertainty = {f"i{k}": float(k) for k in range(20)}
@@ -268,7 +268,7 @@ def test_rejection_scoring_of_the_benchmark_by_hand():
 
 
 def test_benchmark_flags_are_explained():
-    from benchmarks import asymmetric_refit, bench_asymmetric
+    from benchmarks.asymmetric import asymmetric_refit, bench_asymmetric
     import training.fit_embedding_map.trainer as fit_map
 
     for parser in (bench_asymmetric.build_parser(), asymmetric_refit.build_parser(), fit_map.build_parser()):

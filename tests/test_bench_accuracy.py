@@ -29,7 +29,7 @@ def shifted(result: dict, points: float) -> dict:
 
 
 def test_paired_seeds_match_by_seed_number_and_name_the_reference(kind_result):
-    from benchmarks.accuracy_kinds import format_kind_tables, summarize_kinds
+    from benchmarks.accuracy.accuracy_kinds import format_kind_tables, summarize_kinds
 
     kinds = {"plain-balance": [shifted(kind_result, 1.0), shifted(kind_result, 2.0), shifted(kind_result, 3.0)],
              "combiner": [shifted(kind_result, 0.5), shifted(kind_result, 5.0)]}
@@ -49,7 +49,7 @@ def test_paired_seeds_match_by_seed_number_and_name_the_reference(kind_result):
 
 
 def test_finished_only_without_finished_runs_is_a_clear_error(tmp_path, capsys):
-    from benchmarks import bench_accuracy
+    from benchmarks.accuracy import bench_accuracy
 
     code = bench_accuracy.main(["--work", str(tmp_path), "--data", str(tmp_path / "data"), "--finished-only",
                                 "--variants", "full", "combiner", "--seeds", "0", "1"])
@@ -60,7 +60,7 @@ def test_finished_only_without_finished_runs_is_a_clear_error(tmp_path, capsys):
 
 
 def test_run_finished_needs_the_last_and_best_checkpoints(tmp_path):
-    from benchmarks.bench_accuracy import run_finished
+    from benchmarks.accuracy.bench_accuracy import run_finished
 
     run = tmp_path / "s3_full_seed0"
     (run / "best").mkdir(parents=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from benchmarks.grappa_tasks import TASKS, EvalSet, evaluate_model
+from benchmarks.grappa.grappa_tasks import TASKS, EvalSet, evaluate_model
 import cti_ir.index.cli as index_cli
 from cti_ir.model.checkpoint import load_checkpoint, read_checkpoint_config
 from cti_ir.index.catalogue_index import IndexMismatchError, read_index_info

@@ -1,13 +1,13 @@
 """Composer and weight-target study on frozen encoders: many ideas, several seeds, in minutes.
 
-    python -m benchmarks.bench_weighting --checkpoint runs/stage2/best --data runs/adaptive/data \\
+    python -m benchmarks.accuracy.bench_weighting --checkpoint runs/stage2/best --data runs/adaptive/data \\
         --work runs/adaptive/probe --seeds 0 1 2
 
 A stage-3 run trains the encoders and the composer together and takes minutes per seed on a CPU; this study
 freezes the encoders of ``--checkpoint``, encodes every training triplet and evaluation query once (cached in
 WORK), and trains only the composer on the features, with stage 3's loss, weight targets, schedule and budget.
 It screens composer and weight-target ideas on the mixed-caption catalogue (which balance each caption kind
-needs) before the expensive side-by-side runs of ``benchmarks/bench_accuracy.py``; what it cannot show is how
+needs) before the expensive side-by-side runs of ``benchmarks/accuracy/bench_accuracy.py``; what it cannot show is how
 the ideas interact with fine-tuned encoders, so its findings are leads, and the accuracy benchmark decides.
 
 Variants: ``NAME=COMPOSER[:key=value,...]``, or one of ``PRESETS``. Keys: ``residual`` (free | text), ``gate``
@@ -186,7 +186,7 @@ def evaluate_composer(module, features: dict) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_weighting", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.bench_weighting", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint whose encoders are frozen (e.g. a stage-2 best)")
     p.add_argument("--data", required=True, type=Path, help="generated catalogue with caption kinds")
     p.add_argument("--work", required=True, type=Path, help="folder for the feature cache and the results")

@@ -1,6 +1,6 @@
 """Side-by-side accuracy benchmark: the full progressive model, its ablations and the baselines.
 
-    python -m benchmarks.bench_accuracy --work runs/bench --size default
+    python -m benchmarks.accuracy.bench_accuracy --work runs/bench --size default
 
 Every variant uses the same generated catalogue, the same backbone config, the same stage-3 budget (epochs, batch
 size, learning rate, seed) and the same evaluator (standard protocol; Fashion-IQ val and Shoes test layouts).
@@ -76,7 +76,7 @@ VARIANTS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_accuracy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.bench_accuracy", description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="runs/bench", help="folder for the data, the runs and the results")
     p.add_argument("--data", default=None, help="generated catalogue to use (default: generate into WORK/data)")
     p.add_argument("--open-domain", default=None,
@@ -186,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {"meta": meta, "results": summary}
     table = format_table(summary)
     if kinds:
-        from benchmarks.accuracy_kinds import format_kind_tables, summarize_kinds
+        from benchmarks.accuracy.accuracy_kinds import format_kind_tables, summarize_kinds
 
         out["kinds"] = summarize_kinds(kinds, reference=args.reference, seeds=kind_seeds)
         table += "\n\n" + format_kind_tables(out["kinds"])

@@ -1,7 +1,7 @@
 """Re-fit only the query model's composer against an asymmetric gallery space (an experiment of the asymmetric
 benchmark; README, "Asymmetric search", "What we tried").
 
-    python -m benchmarks.asymmetric_refit --work runs/asym --data runs/bench/data --members convnext --epochs 4
+    python -m benchmarks.asymmetric.asymmetric_refit --work runs/asym --data runs/bench/data --members convnext --epochs 4
 
 When a gallery model carried into the query model's space loses to the symmetric index, one natural next step keeps
 the query cost: the encoders stay frozen and only the composer learns, on the training triplets, to compose queries
@@ -27,14 +27,14 @@ import torch.nn.functional as F
 from cti_ir.files import write_json_atomic
 from training.common import HelpWithDefaults
 
-from benchmarks.asymmetric_eval import QuerySide, overall
-from benchmarks.bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
+from benchmarks.asymmetric.asymmetric_eval import QuerySide, overall
+from benchmarks.asymmetric.bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
 
 DATASETS = ("fashioniq", "shoes")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.asymmetric_refit", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.asymmetric.asymmetric_refit", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     add_setup_args(p, query_help="query model checkpoint whose composer is re-fitted")  # bench_asymmetric's runs
     p.add_argument("--members", nargs="+", default=["convnext"], choices=list(GALLERY_MODELS),
@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     folders = [runs / f"compat_{n}_seed0" / "best" for n in args.members]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
-        print(f"error: no transformation at {', '.join(missing)}; run python -m benchmarks.bench_asymmetric first",
+        print(f"error: no transformation at {', '.join(missing)}; run python -m benchmarks.asymmetric.bench_asymmetric first",
               file=sys.stderr)
         return 2
     query = cti_ir.load(args.query)

@@ -1,4 +1,4 @@
-"""Part ``indexing`` of ``python -m benchmarks.bench_speed``: images/s of an index build against the encoder's own.
+"""Part ``indexing`` of ``python -m benchmarks.speed.bench_speed``: images/s of an index build against the encoder's own.
 
 For each image set (``--image-sets``) the script measures, taking turns ``--index-repeats`` times so that both see
 the same machine load:
@@ -25,7 +25,7 @@ from typing import Any, Callable
 def _image_set(name: str, args, workdir: Path, log) -> tuple[list, str]:
     from cti_ir.index.catalogue import items_from_folder
 
-    from benchmarks.bench_speed import write_image_folder
+    from benchmarks.speed.bench_speed import write_image_folder
 
     if name == "shop":
         folder = Path(args.images) if args.images else workdir / "shop"

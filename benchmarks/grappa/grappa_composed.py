@@ -1,6 +1,6 @@
 """Composed search with an adapted image encoder: keep the unadapted encoder for composed queries, or re-fit the composer?
 
-    python -m benchmarks.grappa_composed --adapted ADAPTED --data runs/bench/data --work runs/grappa/composed
+    python -m benchmarks.grappa.grappa_composed --adapted ADAPTED --data runs/bench/data --work runs/grappa/composed
 
 Label-free adaptation (``training.adapt``) changes the image encoder the composer was trained with. This script
 measures, with the project's Recall@K evaluator (``cti_ir.evaluate.evaluator``, Fashion-IQ val and Shoes test layouts,
@@ -30,7 +30,7 @@ from cti_ir.data import open_benchmark
 from cti_ir.evaluate.evaluator import evaluate
 from training.common import HelpWithDefaults
 
-from benchmarks.bench_grappa import cached
+from benchmarks.grappa.bench_grappa import cached
 
 
 def scores(model, data: Path) -> dict:
@@ -62,7 +62,7 @@ def refit(adapted: Path, granularity: str, data: Path, out: Path, epochs: int, s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.grappa_composed", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grappa.grappa_composed", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--adapted", required=True, help="adapted checkpoint (python -m training.adapt)")
     p.add_argument("--data", default="runs/bench/data",

@@ -1,6 +1,6 @@
 """Asymmetric search benchmark: a light query model against galleries embedded by heavier models and ensembles.
 
-    python -m benchmarks.bench_asymmetric --work runs/asym --data runs/bench/data --query demo_model --seeds 0 1 2
+    python -m benchmarks.asymmetric.bench_asymmetric --work runs/asym --data runs/bench/data --query demo_model --seeds 0 1 2
 
 On the generated catalogue (Fashion-IQ val and Shoes test layouts, the standard protocol, the accuracy table's
 evaluator), with the query model fixed (default: the demo model, trained on that catalogue):
@@ -40,7 +40,7 @@ from cti_ir.files import write_json_atomic, write_text_atomic
 
 from training.common import HelpWithDefaults
 
-from benchmarks.asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
+from benchmarks.asymmetric.asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
 
 # name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
 # pre-training), stage 1 cut to 15 epochs for "convnext" (its held-out recall had levelled off).
@@ -61,7 +61,7 @@ def add_setup_args(p: argparse.ArgumentParser, query_help: str = "query model ch
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_asymmetric", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.asymmetric.bench_asymmetric", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     add_setup_args(p)
     p.add_argument("--gallery-models", nargs="*", default=list(GALLERY_MODELS), choices=list(GALLERY_MODELS),

@@ -1,9 +1,9 @@
-"""Part ``search`` of ``python -m benchmarks.bench_speed``: composed-query latency and ANN recall at catalogue scale.
+"""Part ``search`` of ``python -m benchmarks.speed.bench_speed``: composed-query latency and ANN recall at catalogue scale.
 
 For each kind of gallery vectors (``--vectors``) and each size (``--sizes``):
 
 - **real**: the embeddings of an index folder built with the model (``--real-index``: the demo model over the
-  ``large`` generated catalogue, 101,196 images), extended beyond their number as ``benchmarks.scale_vectors``
+  ``large`` generated catalogue, 101,196 images), extended beyond their number as ``benchmarks.speed.scale_vectors``
   documents; queries are real composed queries of that catalogue (a Fashion-IQ-layout reference photo and its
   relative caption, from ``--real-catalogue``), so recall is measured where the model's queries actually land;
 - **random**: uniformly random directions, no neighbourhood structure: the worst case for any ANN index. Queries
@@ -51,7 +51,7 @@ def real_queries(catalogue: Path, count: int, seed: int) -> list[dict]:
 
 
 def generated_queries(count: int, image_size: int) -> list[dict]:
-    from benchmarks.bench_speed import MODIFICATIONS, product_image
+    from benchmarks.speed.bench_speed import MODIFICATIONS, product_image
 
     images = [product_image(10_000 + i, image_size) for i in range(min(count, 50))]
     return [{"image": images[i % len(images)], "text": MODIFICATIONS[i % len(MODIFICATIONS)]} for i in range(count)]
@@ -112,7 +112,7 @@ def write_vector_index(folder: Path, vectors: np.ndarray, categories: list[str],
 
 
 def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, list[str], list[str]]:
-    from benchmarks.scale_vectors import extend_vectors, load_index_vectors, random_vectors
+    from benchmarks.speed.scale_vectors import extend_vectors, load_index_vectors, random_vectors
 
     if kind == "random":
         vectors = random_vectors(size, dim, args.seed + size)
@@ -153,7 +153,7 @@ def tuning_queries(kind: str, model, args) -> tuple[np.ndarray | None, str]:
     if kind == "real" and args.real_catalogue:
         queries = benchmark_probe_queries("fashioniq", Path(args.real_catalogue) / "fashioniq", 1000, args.seed)
         return encode_probe_queries(model, queries), f"{len(queries)} composed queries of the training triplets"
-    from benchmarks.bench_speed import MODIFICATIONS, product_image
+    from benchmarks.speed.bench_speed import MODIFICATIONS, product_image
 
     images = [product_image(50_000 + i, args.query_image_size) for i in range(200)]
     vectors, _ = encode_queries(model, [{"image": images[i % 200], "text": MODIFICATIONS[(i * 7 + 3) % 12]}
@@ -229,7 +229,7 @@ def serving_memory(checkpoint: Path, folder: Path, threads: int, queries: int = 
     RssAnon is the process's own memory; RssFile counts pages of memory-mapped files (the index) it has touched,
     which live in the page cache, are shared between processes and can be dropped by the kernel under pressure.
     """
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(checkpoint), str(folder), str(threads),
                            str(queries)], capture_output=True, text=True, cwd=repo, timeout=1800,
                           env=dict(os.environ, PYTHONPATH=str(repo)))
@@ -323,7 +323,7 @@ def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], Non
 
 
 def _percentiles(seconds):
-    from benchmarks.bench_speed import percentiles
+    from benchmarks.speed.bench_speed import percentiles
 
     return percentiles(seconds)
 

@@ -1,6 +1,6 @@
 """Training throughput of each stage against the raw forward + backward + step of the same model and batch.
 
-Part ``training`` of ``python -m benchmarks.bench_speed``. For each stage the task is built exactly as its CLI
+Part ``training`` of ``python -m benchmarks.speed.bench_speed``. For each stage the task is built exactly as its CLI
 builds it (``training.stage1/2/3``), on a generated catalogue, and measured twice, taking turns ``--repeats`` times:
 
 - **raw**: one real batch of the task, collated once and kept in memory; then ``forward(batch) -> loss.backward()

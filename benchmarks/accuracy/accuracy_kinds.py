@@ -1,4 +1,4 @@
-"""Per-caption-kind tables of the accuracy benchmark (``benchmarks/bench_accuracy.py``).
+"""Per-caption-kind tables of the accuracy benchmark (``benchmarks/accuracy/bench_accuracy.py``).
 
 Input: for each variant, one ``{"fashioniq": result, "shoes": result}`` per stage-3 seed, each result from
 ``cti_ir.evaluate.evaluator.evaluate(..., by_kind=True, weight_sweep=21)``. A kind's score on one layout is the mean of that

@@ -1,11 +1,11 @@
 """Label-free adaptation benchmark (Grappa): image-to-image retrieval at four granularities, before and after.
 
-    python -m benchmarks.bench_grappa --work runs/grappa/bench --catalogues 0 1 --seeds 0 1 2 --threads 1
+    python -m benchmarks.grappa.bench_grappa --work runs/grappa/bench --catalogues 0 1 --seeds 0 1 2 --threads 1
 
 For each generator seed (a catalogue, ``python -m data_prep.synth_views``) and each training seed, the base model
 (``--checkpoint``, the demo model by default) is adapted on the catalogue's unlabeled adaptation photos with
 ``python -m training.adapt``, and every row is evaluated on the held-out evaluation products (other products,
-never seen in adaptation) with the tasks of ``benchmarks/grappa_tasks.py`` (category, shape, colour + pattern, the
+never seen in adaptation) with the tasks of ``benchmarks/grappa/grappa_tasks.py`` (category, shape, colour + pattern, the
 same product; mAP@R and R@1). Rows:
 
     zero-shot          the frozen base encoder
@@ -38,14 +38,14 @@ from cti_ir.files import write_json_atomic, write_text_atomic
 from cti_ir.model.checkpoint import load_checkpoint
 from training.common import HelpWithDefaults
 
-from benchmarks.grappa_tasks import TASKS, EvalSet, evaluate_model
+from benchmarks.grappa.grappa_tasks import TASKS, EvalSet, evaluate_model
 
 TASK_TITLES = {"category": "category", "shape": "+ shape", "colour_pattern": "+ colour + pattern",
                "product": "same product"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_grappa", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.grappa.bench_grappa", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--work", default="runs/grappa/bench", help="folder for catalogues, runs and results")
     p.add_argument("--checkpoint", default="demo_model", help="the base model to adapt (zero-shot row)")

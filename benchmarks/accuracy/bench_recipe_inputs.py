@@ -1,6 +1,6 @@
 """The CPU measurements behind the GPU recipe's memory and time estimates (docs/GPU.md).
 
-    python -m benchmarks.bench_recipe_inputs [--model ViT-B-32] [--out runs/recipe_inputs.json]
+    python -m benchmarks.accuracy.bench_recipe_inputs [--model ViT-B-32] [--out runs/recipe_inputs.json]
 
 Measures, for a stage-3 model (open_clip backbone + adaptive composer, random weights: no download needed):
 
@@ -23,7 +23,7 @@ from typing import Sequence
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_recipe_inputs", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.bench_recipe_inputs", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", default="ViT-B-32", help="open_clip architecture (default ViT-B-32)")
     p.add_argument("--composer", default="adaptive", help="composer whose parameters are counted (default adaptive)")
     p.add_argument("--decode-images", type=int, default=300, help="images decoded per timing (default 300)")

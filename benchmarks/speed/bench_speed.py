@@ -1,25 +1,25 @@
 """Speed benchmark: composed-query latency, indexing throughput and the app's latency under concurrent clients.
 
-    python -m benchmarks.bench_speed --threads 1 --real-index runs/scale/index-large-real \
+    python -m benchmarks.speed.bench_speed --threads 1 --real-index runs/scale/index-large-real \
         --real-catalogue runs/scale/data-large                         # search + indexing, galleries 10k/100k/1M
-    python -m benchmarks.bench_speed --parts search --vectors random --sizes 10000 100000 --queries 50
-    python -m benchmarks.bench_speed --parts training --train-data runs/bench/data     # the three stages
-    python -m benchmarks.bench_speed --parts app --duration 30          # launches app.py on a free loopback port
-    python -m benchmarks.bench_speed --parts app --url http://127.0.0.1:7860/   # an app that is already running
-    python -m benchmarks.bench_speed --parts launch                    # `python app.py`: first and later launch
+    python -m benchmarks.speed.bench_speed --parts search --vectors random --sizes 10000 100000 --queries 50
+    python -m benchmarks.speed.bench_speed --parts training --train-data runs/bench/data     # the three stages
+    python -m benchmarks.speed.bench_speed --parts app --duration 30          # launches app.py on a free loopback port
+    python -m benchmarks.speed.bench_speed --parts app --url http://127.0.0.1:7860/   # an app that is already running
+    python -m benchmarks.speed.bench_speed --parts launch                    # `python app.py`: first and later launch
 
 Five parts, each optional (``--parts``):
 
-search    Composed-query latency and ANN recall at catalogue scale (``benchmarks/speed_search.py``): real vectors
+search    Composed-query latency and ANN recall at catalogue scale (``benchmarks/speed/speed_search.py``): real vectors
           (the demo model's embeddings of the ``large`` generated catalogue, extended to 1M as
-          ``benchmarks/scale_vectors.py`` documents; real composed queries of that catalogue) and random vectors
+          ``benchmarks/speed/scale_vectors.py`` documents; real composed queries of that catalogue) and random vectors
           (the worst case), exact search against ``--factory auto`` under each ``--budgets`` memory budget, tuned
           at build time for ``--target-recall``; end to end through ``SearchEngine.search``, search alone, with a
           category filter, recall@k vs exact, target / planted match found, build time, serving memory.
 indexing  Images/s of ``cti_ir.index.build_index`` with the CLI's default flags against the encoder's raw forward
-          throughput, alternating repeats (``benchmarks/speed_indexing.py``).
+          throughput, alternating repeats (``benchmarks/speed/speed_indexing.py``).
 training  Each stage's training-loop examples/s against the raw forward + backward + step of the same model and
-          batch, alternating repeats (``benchmarks/speed_training.py``).
+          batch, alternating repeats (``benchmarks/speed/speed_training.py``).
 app       p50/p95 latency of the app under N concurrent clients (default 16) on loopback for a fixed time: first
           the page's ``/search`` endpoint, each thread with its own ``gradio_client.Client``, then the JSON API
           (``POST /api/search``, multipart upload + text, each thread on its own keep-alive HTTP connection);
@@ -52,7 +52,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CATEGORIES = ("dress", "shirt", "toptee")
 MODIFICATIONS = (
     "is red and has long sleeves", "is shorter and black", "has a floral print", "is blue with no sleeves",
@@ -361,7 +361,7 @@ def markdown_report(results: dict[str, Any]) -> str:
               f"({results.get('embed_dim', '?')}-d). Load average (1/5/15 min) at the start "
               f"{'/'.join(f'{v:.1f}' for v in m['load_average_1_5_15'])}, at the end "
               f"{'/'.join(f'{v:.1f}' for v in results.get('load_average_end', [math.nan] * 3))}.", ""]
-    from benchmarks import speed_indexing, speed_search, speed_training
+    from benchmarks.speed import speed_indexing, speed_search, speed_training
 
     if results.get("search"):
         lines += speed_search.markdown(results["search"])
@@ -398,7 +398,7 @@ def markdown_report(results: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------------------------------------------- CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed.bench_speed", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--parts", nargs="+", choices=["search", "indexing", "training", "app", "launch"],
                    default=["search", "indexing"],
@@ -531,7 +531,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                    "argv": list(argv if argv is not None else sys.argv[1:]),
                                    "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         t0 = time.perf_counter()
-        from benchmarks import speed_indexing, speed_search, speed_training
+        from benchmarks.speed import speed_indexing, speed_search, speed_training
 
         if "search" in args.parts:
             results["search"] = speed_search.bench_search(args, checkpoint, workdir, log)
@@ -568,6 +568,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if str(REPO_ROOT) not in sys.path:  # `python benchmarks/bench_speed.py` from anywhere
+    if str(REPO_ROOT) not in sys.path:  # `python benchmarks/speed/bench_speed.py` from anywhere
         sys.path.insert(0, str(REPO_ROOT))
     sys.exit(main())

@@ -1,6 +1,6 @@
 """Gallery vectors for the speed benchmark: real embeddings of a generated catalogue, extended to any size.
 
-    python -m benchmarks.scale_vectors --index runs/scale/index-large-real --check      # how close is the extension
+    python -m benchmarks.speed.scale_vectors --index runs/scale/index-large-real --check      # how close is the extension
 
 **Real vectors.** An index folder built with ``python -m cti_ir.index build`` holds its embeddings chunk by chunk
 (``embeddings/part-*.npy``); ``load_index_vectors`` reads them back with each item's category. For the benchmark
@@ -144,7 +144,7 @@ def check_extension(real: np.ndarray, seed: int = 0, n_queries: int = 500, sigma
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.scale_vectors", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed.scale_vectors", description=__doc__.split("\n\n")[0])
     p.add_argument("--index", required=True, help="index folder whose embeddings are the real vectors")
     p.add_argument("--check", action="store_true", help="compare synthetic with real vectors (half split)")
     p.add_argument("--sigmas", nargs="+", type=float, default=[0.0, SIGMA, 1.0], help="jitter scales to check")

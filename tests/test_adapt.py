@@ -270,7 +270,7 @@ def test_bad_files_are_reported_and_skipped_only_with_a_flag(views, tiny_checkpo
 
 
 def test_every_flag_is_explained():
-    from benchmarks import bench_grappa, grappa_composed
+    from benchmarks.grappa import bench_grappa, grappa_composed
 
     for parser in (adapt.build_parser(), synth_views.build_parser(), bench_grappa.build_parser(),
                    grappa_composed.build_parser()):

@@ -1,4 +1,4 @@
-"""Atomic file writes: a reader, or a run killed half-way, never sees a half-written file.
+"""Files on disk: atomic writes (a reader, or a run killed half-way, never sees a half-written file) and checksums.
 
 Every writer goes to a temporary file in the same folder and renames it over the destination, which POSIX
 guarantees to be atomic on one file system.
@@ -6,6 +6,7 @@ guarantees to be atomic on one file system.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -66,3 +67,12 @@ def staging_dir(final: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
     os.chmod(tmp, 0o755)  # mkdtemp creates 0700
     return tmp
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, hex; read in 1 MiB blocks so large weight files need no memory."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -13,8 +13,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from cti_ir.adapt.storage import AdapterError, load_adapters, write_adapted_checkpoint
-from cti_ir.adapt.adapters import GranularityFusion, attach_adapters, granularity_name
+from cti_ir.model.adapter_files import AdapterError, load_adapters, write_adapted_checkpoint
+from cti_ir.model.adapters import GranularityFusion, attach_adapters, granularity_name
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from cti_ir.adapt.pseudo_labels import default_granularities, kmeans, nearest_neighbours
 from data_prep import synth_views

@@ -3,7 +3,7 @@
 Label-free adaptation (``python -m training.adapt``) clusters the frozen, L2-normalised features of a shop's images
 with k-means at several cluster counts: few clusters mimic a coarse task ("this category"), many clusters a fine one
 ("this very product"). Each clustering trains one adapter set. The k nearest neighbours of each image in the same
-feature space guide the fusion (see ``cti_ir.adapt.adapters``).
+feature space guide the fusion (see ``cti_ir.model.adapters``).
 """
 
 from __future__ import annotations

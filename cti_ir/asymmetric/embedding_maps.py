@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from cti_ir.files import replace_dir_atomic, staging_dir, write_json_atomic
+from cti_ir.files import replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
 
 FORMAT = "cti-ir-transform"
 FORMAT_VERSION = 1
@@ -109,13 +109,6 @@ def build_embedding_map(name: str, d_in: int, d_out: int, **kwargs: Any) -> nn.M
     return EMBEDDING_MAPS[name](d_in, d_out, **kwargs)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def save_embedding_map(module: nn.Module, path: str | os.PathLike, *, name: str, kwargs: dict[str, Any], d_in: int,
                    d_out: int, query_fingerprint: str, gallery_fingerprints: Sequence[str],
@@ -132,7 +125,7 @@ def save_embedding_map(module: nn.Module, path: str | os.PathLike, *, name: str,
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE))
-        sha = _sha256(tmp / WEIGHTS_FILE)
+        sha = sha256_file(tmp / WEIGHTS_FILE)
         description = {"name": name, "kwargs": kwargs, "d_in": d_in, "d_out": d_out,
                        "query_fingerprint": query_fingerprint, "gallery_fingerprints": list(gallery_fingerprints)}
         fingerprint = hashlib.sha256(json.dumps({"sha256": sha, **description}, sort_keys=True).encode()).hexdigest()
@@ -179,7 +172,7 @@ def load_embedding_map(path: str | os.PathLike) -> tuple[nn.Module, dict[str, An
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise EmbeddingMapError(f"transformation {folder} is incomplete: {WEIGHTS_FILE} is missing")
-    if _sha256(weights) != config["files"][WEIGHTS_FILE]:
+    if sha256_file(weights) != config["files"][WEIGHTS_FILE]:
         raise EmbeddingMapError(f"{weights} does not match the checksum in {CONFIG_FILE}: the file was changed or "
                              f"comes from another transformation; retrain or restore it")
     module = build_embedding_map(config["name"], config["d_in"], config["d_out"], **config["kwargs"])

@@ -241,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not checkpoint:
                 raise ValueError("the index does not record its checkpoint; pass --checkpoint")
             model = load_checkpoint(checkpoint, device=args.device)
-            from cti_ir.adapt.storage import match_index_granularity  # an adapted checkpoint: the index's granularity
+            from cti_ir.model.adapter_files import match_index_granularity  # an adapted checkpoint: the index's granularity
 
             match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))
             info = add_to_index(model, items, args.index, args.chunk_size, args.batch_size, args.workers,

@@ -12,7 +12,7 @@ A checkpoint is a folder::
     aux_heads.safetensors        training-only heads, e.g. stage 2's attribute head (optional)
     tokenizer.json, ...          a Hugging Face tokenizer's files, when the model uses one (optional)
     hf_text/config.json          a Hugging Face text tower's config, when the model has one (optional)
-    adapter_config.json          image-tower adapters of an adapted checkpoint (optional; cti_ir.adapt.storage)
+    adapter_config.json          image-tower adapters of an adapted checkpoint (optional; cti_ir.model.adapter_files)
     adapters.safetensors
 
 The backbone half is a valid open_clip ``local-dir:`` folder, so ``open_clip.create_model("local-dir:PATH")`` opens
@@ -21,7 +21,6 @@ it too. Weights are read only with safetensors; nothing is ever unpickled.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -31,29 +30,22 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from cti_ir.files import replace_dir_atomic, staging_dir, write_json_atomic
+from cti_ir.files import replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
+from cti_ir.model.adapter_files import adapted_config, attach_checkpoint_adapters, save_adapters
 from cti_ir.model.backbone import backbone_from_config, save_text_assets
+from cti_ir.model.checkpoint_files import (  # noqa: F401 (re-exported: the names callers know checkpoints by)
+    AUX_WEIGHTS,
+    BACKBONE_WEIGHTS,
+    COMPOSER_WEIGHTS,
+    CONFIG_FILE,
+    FORMAT,
+    FORMAT_VERSION,
+    OPEN_CLIP_CONFIG,
+    CheckpointError,
+    model_fingerprint,
+    read_checkpoint_config,
+)
 from cti_ir.model.cir_model import CIRModel
-
-FORMAT = "cti-ir-checkpoint"
-FORMAT_VERSION = 1
-CONFIG_FILE = "cti_config.json"
-OPEN_CLIP_CONFIG = "open_clip_config.json"
-BACKBONE_WEIGHTS = "open_clip_model.safetensors"
-COMPOSER_WEIGHTS = "composer.safetensors"
-AUX_WEIGHTS = "aux_heads.safetensors"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is missing, incomplete, corrupt or does not match what it is used with."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
@@ -95,13 +87,11 @@ def save_checkpoint(
             save_file(_contiguous(aux, None), str(tmp / AUX_WEIGHTS))
             files.append(AUX_WEIGHTS)
         write_json_atomic(tmp / OPEN_CLIP_CONFIG, {"model_cfg": model.model_cfg, "preprocess_cfg": _jsonable(model.preprocess_cfg)})
-        checksums = {name: _sha256(tmp / name) for name in files + [OPEN_CLIP_CONFIG]}
-        fingerprint = _fingerprint(checksums, model.describe())
+        checksums = {name: sha256_file(tmp / name) for name in files + [OPEN_CLIP_CONFIG]}
+        fingerprint = model_fingerprint(checksums, model.describe())
         config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.describe(),
                   "embed_dim": model.embed_dim, "files": checksums, "fingerprint": fingerprint}
         if getattr(model, "adapters", None) is not None:  # an adapted model: its adapters too, and their fingerprints
-            from cti_ir.adapt.storage import adapted_config, save_adapters
-
             config = adapted_config(config, fingerprint, save_adapters(model.adapters, tmp, fingerprint),
                                     model.adapters, model.describe())
         write_json_atomic(tmp / CONFIG_FILE, config)
@@ -120,11 +110,6 @@ def save_checkpoint(
     return final
 
 
-def _fingerprint(checksums: dict[str, str], description: dict[str, Any]) -> str:
-    blob = json.dumps({"files": checksums, **description}, sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
-
-
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
@@ -133,37 +118,6 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
-    """The parsed ``cti_config.json`` of a checkpoint folder, with clear errors when it is not one."""
-    folder = Path(path)
-    if not folder.exists():
-        old = folder.with_name(folder.name + ".old")
-        if old.is_dir():  # a save was interrupted between its two renames: the previous checkpoint is complete
-            folder = old
-        else:
-            raise CheckpointError(f"checkpoint folder not found: {folder}")
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder} is a file; a checkpoint is a folder holding {CONFIG_FILE} and the weights")
-    config_path = folder / CONFIG_FILE
-    if not config_path.is_file():
-        raise CheckpointError(
-            f"{folder} is not a cti-ir checkpoint: {CONFIG_FILE} is missing (for a plain open_clip model use "
-            f"training's --model/--pretrained flags instead)"
-        )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{config_path} is not valid JSON ({e}); the checkpoint is corrupt") from e
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{config_path} is not a cti-ir checkpoint config (format={config.get('format')!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder} has checkpoint format version {config.get('format_version')}, this code reads {FORMAT_VERSION}"
-        )
-    config["_folder"] = str(folder)
-    return config
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu", verify: bool = True,
@@ -182,7 +136,7 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
             raise CheckpointError(f"checkpoint {folder} is incomplete: {name} is missing")
     if verify:
         for name, expected in config["files"].items():
-            if _sha256(folder / name) != expected:
+            if sha256_file(folder / name) != expected:
                 raise CheckpointError(
                     f"{folder / name} does not match the checksum recorded in {CONFIG_FILE}: the file was changed "
                     f"or comes from another checkpoint. Re-export the checkpoint or restore the original file."
@@ -202,8 +156,6 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
         _load_weights(model.composer, folder / COMPOSER_WEIGHTS, "composer")
     model.fingerprint = config["fingerprint"]
     if config.get("adapters") or granularity is not None:
-        from cti_ir.adapt.storage import attach_checkpoint_adapters
-
         attach_checkpoint_adapters(model, folder, config, granularity)
     return model.to(device).eval()
 

@@ -31,7 +31,7 @@ class CIRModel(nn.Module):
         self.composer_kwargs = dict(composer_kwargs or {})
         self.composer = build_composer(composer_name, backbone.embed_dim, **self.composer_kwargs)
         self.fingerprint: str | None = None  # set when saved or loaded; indexes record it
-        # Image-tower adapters (cti_ir.adapt.adapters.ImageAdapters), attached by label-free adaptation or by loading an
+        # Image-tower adapters (cti_ir.model.adapters.ImageAdapters), attached by label-free adaptation or by loading an
         # adapted checkpoint; they hook into the tower, so encode_images needs no change.
         self.adapters: nn.Module | None = None
 

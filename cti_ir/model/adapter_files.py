@@ -19,7 +19,6 @@ searched with another.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -28,8 +27,9 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from cti_ir.adapt.adapters import FUSION, OFF, AdapterConfig, ImageAdapters, granularity_name, install_adapters
-from cti_ir.files import replace_dir_atomic, staging_dir, write_json_atomic
+from cti_ir.files import replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
+from cti_ir.model.adapters import FUSION, OFF, AdapterConfig, ImageAdapters, granularity_name, install_adapters
+from cti_ir.model.checkpoint_files import CONFIG_FILE, CheckpointError, model_fingerprint, read_checkpoint_config
 
 FORMAT = "cti-ir-image-adapters"
 FORMAT_VERSION = 1
@@ -41,13 +41,6 @@ ADAPTER_FILES = (ADAPTER_CONFIG, ADAPTER_WEIGHTS)
 class AdapterError(ValueError):
     """Adapters that are missing, corrupt, or made for another model."""
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_adapters(adapters: ImageAdapters, folder: str | os.PathLike, base_fingerprint: str,
@@ -67,12 +60,12 @@ def save_adapters(adapters: ImageAdapters, folder: str | os.PathLike, base_finge
         "format": FORMAT, "format_version": FORMAT_VERSION, "registry_name": adapters.config.adapter,
         "config": adapters.config.to_json(), "default": adapters.default, "granularities": adapters.names,
         "parameters": adapters.count_parameters(), "base_fingerprint": base_fingerprint,
-        "sha256": {ADAPTER_WEIGHTS: _sha256(weights)}, **(extra or {}),
+        "sha256": {ADAPTER_WEIGHTS: sha256_file(weights)}, **(extra or {}),
     }
     write_json_atomic(folder / ADAPTER_CONFIG, config)
     for name in ADAPTER_FILES:
         os.chmod(folder / name, 0o644)  # safetensors writes 0600; checkpoints are meant to be shared
-    return {name: _sha256(folder / name) for name in ADAPTER_FILES}
+    return {name: sha256_file(folder / name) for name in ADAPTER_FILES}
 
 
 def read_adapter_config(folder: str | os.PathLike) -> dict[str, Any]:
@@ -108,7 +101,7 @@ def load_adapters(folder: str | os.PathLike, model, granularity: str | None = No
     weights = folder / ADAPTER_WEIGHTS
     if not weights.is_file():
         raise AdapterError(f"{folder} is incomplete: {ADAPTER_WEIGHTS} is missing")
-    if verify and _sha256(weights) != config.get("sha256", {}).get(ADAPTER_WEIGHTS):
+    if verify and sha256_file(weights) != config.get("sha256", {}).get(ADAPTER_WEIGHTS):
         raise AdapterError(f"{weights} does not match the checksum in {ADAPTER_CONFIG}: the file was changed or "
                            f"comes from other adapters")
     try:
@@ -174,8 +167,6 @@ def attach_checkpoint_adapters(model, folder: Path, config: dict[str, Any], gran
     ``model.fingerprint`` holds the checkpoint's recorded fingerprint on entry; on return it is the fingerprint of
     the chosen granularity.
     """
-    from cti_ir.model.checkpoint import CheckpointError, _fingerprint
-
     if not config.get("adapters"):
         if granularity is not None:
             try:
@@ -184,7 +175,7 @@ def attach_checkpoint_adapters(model, folder: Path, config: dict[str, Any], gran
                 raise CheckpointError(f"{folder}: {e}") from e
         return
     base_files = {n: sha for n, sha in config["files"].items() if n not in ADAPTER_FILES}
-    base_fingerprint = _fingerprint(base_files, model.describe())
+    base_fingerprint = model_fingerprint(base_files, model.describe())
     if config.get("base_fingerprint") != base_fingerprint:
         raise CheckpointError(f"{folder}: the recorded base fingerprint does not match the base model's files; the "
                               f"checkpoint is corrupt")
@@ -201,13 +192,11 @@ def attach_checkpoint_adapters(model, folder: Path, config: dict[str, Any], gran
 def adapted_config(base_config: dict[str, Any], base_fingerprint: str, adapter_checksums: dict[str, str],
                    adapters: ImageAdapters, description: dict[str, Any]) -> dict[str, Any]:
     """The ``cti_config.json`` of an adapted checkpoint (the base's, plus the adapter files and fingerprints)."""
-    from cti_ir.model.checkpoint import _fingerprint
-
     files = {**{n: s for n, s in base_config["files"].items() if n not in ADAPTER_FILES}, **adapter_checksums}
     config = {k: v for k, v in base_config.items() if not k.startswith("_")}
     config.update(files=files, base_fingerprint=base_fingerprint,
                   adapters={"default": adapters.default, "granularities": adapters.names},
-                  fingerprint=_fingerprint(files, description))
+                  fingerprint=model_fingerprint(files, description))
     return config
 
 
@@ -219,8 +208,6 @@ def write_adapted_checkpoint(base_checkpoint: str | os.PathLike, model, out: str
     Copying (rather than re-saving) keeps the base fingerprint, so indexes and composed search built with the base
     model keep working with the adapted checkpoint at granularity ``"off"``.
     """
-    from cti_ir.model.checkpoint import CONFIG_FILE, read_checkpoint_config
-
     base_config = read_checkpoint_config(base_checkpoint)
     if base_config.get("adapters"):
         raise AdapterError(f"{base_checkpoint} is already adapted; adapt its base checkpoint instead")
@@ -233,7 +220,7 @@ def write_adapted_checkpoint(base_checkpoint: str | os.PathLike, model, out: str
     try:
         for name, expected in base_config["files"].items():
             shutil.copyfile(base_folder / name, tmp / name)
-            if _sha256(tmp / name) != expected:
+            if sha256_file(tmp / name) != expected:
                 raise AdapterError(f"{base_folder / name} does not match its recorded checksum; the base checkpoint "
                                    f"is corrupt")
             os.chmod(tmp / name, 0o644)

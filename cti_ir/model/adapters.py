@@ -168,7 +168,7 @@ class ImageAdapters(nn.Module):
         self._handles: list = []
         self._batch_first = True
         self._recorded: list[torch.Tensor] | None = None
-        # Set when the adapters are loaded or saved (cti_ir.adapt.storage): the fingerprints of the model they fit
+        # Set when the adapters are loaded or saved (cti_ir.model.adapter_files): the fingerprints of the model they fit
         # and of the adapted checkpoint holding them, from which each granularity's fingerprint is derived.
         self.base_fingerprint: str | None = None
         self.adapted_fingerprint: str | None = None

@@ -112,7 +112,7 @@ def check_extension(real: np.ndarray, seed: int = 0, n_queries: int = 500, sigma
     """Real half B against synthetic vectors made from half A, seen from held-out queries of half B."""
     import faiss
 
-    from cti_ir.index.factory import exact_top_k, make_faiss_index, recall_at_k, search_parameters
+    from cti_ir.index.factory import exact_top_k, make_faiss_index, neighbour_recall, search_parameters
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(real))
@@ -131,7 +131,7 @@ def check_extension(real: np.ndarray, seed: int = 0, n_queries: int = 500, sigma
             for v in values:
                 params, _keep = search_parameters(index, {name: v, "k_factor": 10})
                 _, found = index.search(queries, 10, params=params)
-                out[f"{factory} {name}={v}"] = round(recall_at_k(found, truth), 3)
+                out[f"{factory} {name}={v}"] = round(neighbour_recall(found, truth), 3)
         return out
 
     result = {"real": profile(b_db)}

@@ -21,11 +21,12 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from benchmarks.speed.common import write_image_folder
+
 
 def _image_set(name: str, args, workdir: Path, log) -> tuple[list, str]:
+    """The items of image set ``name`` (written first for a generated shop set) and a description of them."""
     from cti_ir.index.catalogue import items_from_folder
-
-    from benchmarks.speed.bench_speed import write_image_folder
 
     if name == "shop":
         folder = Path(args.images) if args.images else workdir / "shop"
@@ -100,6 +101,7 @@ def bench_indexing(args, checkpoint: Path, workdir: Path, log: Callable[[str], N
 
 
 def markdown(ix: dict) -> list[str]:
+    """The indexing part's tables."""
     lines = []
     for s in ix["sets"]:
         lines += [f"### Indexing throughput, {s['description']} ({s['images']} images, model input "

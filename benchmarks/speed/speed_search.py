@@ -33,6 +33,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from benchmarks.common import REPO_ROOT
+from benchmarks.speed.common import CATEGORIES, MODIFICATIONS, percentiles, product_image
+from benchmarks.speed.scale_vectors import extend_vectors, load_index_vectors, random_vectors
+
 EXACT = "IDMap,Flat"
 
 
@@ -51,8 +55,7 @@ def real_queries(catalogue: Path, count: int, seed: int) -> list[dict]:
 
 
 def generated_queries(count: int, image_size: int) -> list[dict]:
-    from benchmarks.speed.bench_speed import MODIFICATIONS, product_image
-
+    """``count`` composed queries of generated product pictures (50 at most, reused) and the fixed texts."""
     images = [product_image(10_000 + i, image_size) for i in range(min(count, 50))]
     return [{"image": images[i % len(images)], "text": MODIFICATIONS[i % len(MODIFICATIONS)]} for i in range(count)]
 
@@ -112,12 +115,10 @@ def write_vector_index(folder: Path, vectors: np.ndarray, categories: list[str],
 
 
 def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, list[str], list[str]]:
-    from benchmarks.speed.scale_vectors import extend_vectors, load_index_vectors, random_vectors
-
+    """``size`` gallery vectors of ``kind`` with each one's category and image id."""
     if kind == "random":
         vectors = random_vectors(size, dim, args.seed + size)
-        cats = ["dress", "shirt", "toptee"]
-        return vectors, [cats[i % 3] for i in range(size)], [f"v{i}" for i in range(size)]
+        return vectors, [CATEGORIES[i % 3] for i in range(size)], [f"v{i}" for i in range(size)]
     real, categories, ids = load_index_vectors(args.real_index, with_ids=True)
     vectors, categories = extend_vectors(real, categories, size, args.seed, log)
     return vectors, categories, ids[:size] + [f"synthetic-{i}" for i in range(max(0, size - len(ids)))]
@@ -153,8 +154,6 @@ def tuning_queries(kind: str, model, args) -> tuple[np.ndarray | None, str]:
     if kind == "real" and args.real_catalogue:
         queries = benchmark_probe_queries("fashioniq", Path(args.real_catalogue) / "fashioniq", 1000, args.seed)
         return encode_probe_queries(model, queries), f"{len(queries)} composed queries of the training triplets"
-    from benchmarks.speed.bench_speed import MODIFICATIONS, product_image
-
     images = [product_image(50_000 + i, args.query_image_size) for i in range(200)]
     vectors, _ = encode_queries(model, [{"image": images[i % 200], "text": MODIFICATIONS[(i * 7 + 3) % 12]}
                                         for i in range(1000)])
@@ -180,6 +179,7 @@ def time_end_to_end(engines, queries: list[dict], k: int) -> list[list[float]]:
 
 
 def timed_search(index, queries: np.ndarray, k: int, category: str | None = None):
+    """Seconds of each single-query ``index.search`` and the ids each found."""
     times, ids = [], []
     for q in queries:
         t0 = time.perf_counter()
@@ -229,10 +229,9 @@ def serving_memory(checkpoint: Path, folder: Path, threads: int, queries: int = 
     RssAnon is the process's own memory; RssFile counts pages of memory-mapped files (the index) it has touched,
     which live in the page cache, are shared between processes and can be dropped by the kernel under pressure.
     """
-    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.run([sys.executable, "-c", _RSS_PROBE, str(checkpoint), str(folder), str(threads),
-                           str(queries)], capture_output=True, text=True, cwd=repo, timeout=1800,
-                          env=dict(os.environ, PYTHONPATH=str(repo)))
+                           str(queries)], capture_output=True, text=True, cwd=REPO_ROOT, timeout=1800,
+                          env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)))
     if proc.returncode != 0:
         return {"error": proc.stderr[-1000:]}
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -242,10 +241,8 @@ def serving_memory(checkpoint: Path, folder: Path, threads: int, queries: int = 
 def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], None]) -> dict[str, Any]:
     """See the module docstring."""
     from cti_ir.model.checkpoint import load_checkpoint
-    from cti_ir.serve.engine import SearchEngine
 
     model = load_checkpoint(checkpoint)
-    dim, fingerprint = model.embed_dim, model.fingerprint
     out: dict[str, Any] = {"queries": args.queries, "k": args.k, "target_recall": args.target_recall,
                            "budgets": args.budgets, "kinds": {}}
     for kind in args.vectors:
@@ -256,76 +253,92 @@ def bench_search(args, checkpoint: Path, workdir: Path, log: Callable[[str], Non
                    args.real_catalogue else generated_queries(args.queries, args.query_image_size))
         composed, encode_s = encode_queries(model, queries)
         probes, probe_source = tuning_queries(kind, model, args)
-        result = {"encode_only": _percentiles(encode_s), "query_source": "catalogue val triplets"
+        result = {"encode_only": percentiles(encode_s), "query_source": "catalogue val triplets"
                   if "target" in queries[0] else "generated pictures + fixed texts", "tuned_on": probe_source,
                   "rows": []}
         log(f"[search] {kind}: encode + compose p50 {result['encode_only']['p50_ms']:.1f} ms")
         for n in args.sizes:
-            t0 = time.perf_counter()
-            gallery, categories, ids = _gallery(kind, n, args, dim, log)
-            log(f"[search] {kind} {n:,} vectors in {time.perf_counter() - t0:.1f} s")
-            wanted = np.full(len(queries), -1)
-            if kind == "real" and "target" in queries[0]:
-                row_of = {image_id: i for i, image_id in enumerate(ids)}
-                wanted = np.array([row_of.get(q["target"], -1) for q in queries])
-            else:  # random: queries planted near gallery points (cosine ~0.7 to the match, ~0.3 to others)
-                rng = np.random.default_rng(args.seed + n)
-                wanted = rng.choice(n, len(queries), replace=False)
-            near = None
-            if kind == "random":
-                noise = np.random.default_rng(args.seed).standard_normal((len(queries), dim), dtype=np.float32)
-                near = gallery[wanted] + noise / math.sqrt(dim)
-                near /= np.linalg.norm(near, axis=1, keepdims=True)
-            engines, rows = [], []
-            for label, options in _index_options(args, n, dim, probes):
-                folder = workdir / f"gallery-{kind}-{n}-{len(rows)}"
-                log(f"[search] {kind} {n:,}: building {options.factory} ({label})")
-                build = write_vector_index(folder, gallery, categories, ids, options, fingerprint)
-                log(f"[search] {kind} {n:,}: {build['factory']} built in {build['build_s']:.1f} s, search params "
-                    f"{build['search_params']}")
-                engines.append(SearchEngine(checkpoint, folder))
-                rows.append({"size": n, "label": label, "folder": str(folder), "build": build})
-            del gallery
-            for row, e2e in zip(rows, time_end_to_end(engines, queries, args.k)):
-                row["end_to_end"] = _percentiles(e2e)
-            exact_ids = None
-            filter_category = "shoes" if kind == "real" else "dress"
-            for row, engine in zip(rows, engines):
-                search_s, found = timed_search(engine.index, composed, args.k)
-                filtered_s, _ = timed_search(engine.index, composed[: max(10, len(composed) // 2)], args.k,
-                                             filter_category if filter_category in engine.index.categories else None)
-                row.update(search_only=_percentiles(search_s), search_filtered=_percentiles(filtered_s))
-                if exact_ids is None:
-                    exact_ids = found
-                else:
-                    row["recall_vs_exact"] = recall(found, exact_ids)
-                if near is not None:
-                    _, near_found = timed_search(engine.index, near, args.k)
-                    row["planted_in_top_k"] = hit_rate(near_found, wanted)
-                else:
-                    row["target_in_top_k"] = hit_rate(found, wanted)
-                log(f"[search] {kind} {n:,} {row['build']['factory']}: end-to-end p50 "
-                    f"{row['end_to_end']['p50_ms']:.1f} ms p95 {row['end_to_end']['p95_ms']:.1f} ms, search p50 "
-                    f"{row['search_only']['p50_ms']:.2f} ms, recall@{args.k} vs exact "
-                    f"{row.get('recall_vs_exact', 1.0):.3f}")
-            del engines
-            if n == max(args.sizes) and args.memory:
-                for row in rows:
-                    row["serving_memory"] = serving_memory(checkpoint, Path(row["folder"]), args.threads or 1)
-                    log(f"[search] {kind} {n:,} {row['build']['factory']}: serving process "
-                        f"{row['serving_memory'].get('after_queries')}")
-            if not args.keep:
-                for row in rows:
-                    shutil.rmtree(row["folder"], ignore_errors=True)
-            result["rows"] += rows
+            result["rows"] += bench_gallery(kind, n, model, checkpoint, queries, composed, probes, args, workdir,
+                                            log)
         out["kinds"][kind] = result
     return out
 
 
-def _percentiles(seconds):
-    from benchmarks.speed.bench_speed import percentiles
+def bench_gallery(kind: str, n: int, model, checkpoint: Path, queries: list[dict], composed: np.ndarray,
+                  probes: np.ndarray | None, args, workdir: Path, log: Callable[[str], None]) -> list[dict]:
+    """One row per index over a gallery of ``n`` vectors of ``kind``: build, time, recall, serving memory."""
+    from cti_ir.serve.engine import SearchEngine
 
-    return percentiles(seconds)
+    dim = model.embed_dim
+    t0 = time.perf_counter()
+    gallery, categories, ids = _gallery(kind, n, args, dim, log)
+    log(f"[search] {kind} {n:,} vectors in {time.perf_counter() - t0:.1f} s")
+    wanted, near = _wanted(kind, n, queries, gallery, ids, args.seed)
+    engines, rows = [], []
+    for label, options in _index_options(args, n, dim, probes):
+        folder = workdir / f"gallery-{kind}-{n}-{len(rows)}"
+        log(f"[search] {kind} {n:,}: building {options.factory} ({label})")
+        build = write_vector_index(folder, gallery, categories, ids, options, model.fingerprint)
+        log(f"[search] {kind} {n:,}: {build['factory']} built in {build['build_s']:.1f} s, search params "
+            f"{build['search_params']}")
+        engines.append(SearchEngine(checkpoint, folder))
+        rows.append({"size": n, "label": label, "folder": str(folder), "build": build})
+    del gallery
+    for row, e2e in zip(rows, time_end_to_end(engines, queries, args.k)):
+        row["end_to_end"] = percentiles(e2e)
+    _time_searches(kind, n, rows, engines, composed, wanted, near, args.k, log)
+    del engines
+    if n == max(args.sizes) and args.memory:
+        for row in rows:
+            row["serving_memory"] = serving_memory(checkpoint, Path(row["folder"]), args.threads or 1)
+            log(f"[search] {kind} {n:,} {row['build']['factory']}: serving process "
+                f"{row['serving_memory'].get('after_queries')}")
+    if not args.keep:
+        for row in rows:
+            shutil.rmtree(row["folder"], ignore_errors=True)
+    return rows
+
+
+def _wanted(kind: str, n: int, queries: list[dict], gallery: np.ndarray, ids: list[str],
+            seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each query's wanted gallery row (-1: none) and, for random vectors, the planted queries that find it."""
+    if kind == "real" and "target" in queries[0]:
+        row_of = {image_id: i for i, image_id in enumerate(ids)}
+        return np.array([row_of.get(q["target"], -1) for q in queries]), None
+    # Otherwise random rows; for random vectors, queries planted near them (cosine ~0.7 to the match, ~0.3 to others)
+    wanted = np.random.default_rng(seed + n).choice(n, len(queries), replace=False)
+    if kind != "random":  # real vectors without annotated targets: no planted queries either
+        return wanted, None
+    dim = gallery.shape[1]
+    noise = np.random.default_rng(seed).standard_normal((len(queries), dim), dtype=np.float32)
+    near = gallery[wanted] + noise / math.sqrt(dim)
+    near /= np.linalg.norm(near, axis=1, keepdims=True)
+    return wanted, near
+
+
+def _time_searches(kind: str, n: int, rows: list[dict], engines: list, composed: np.ndarray, wanted: np.ndarray,
+                   near: np.ndarray | None, k: int, log: Callable[[str], None]) -> None:
+    """Search alone and with a category filter, recall against the first (exact) index, target or match found."""
+    exact_ids = None
+    filter_category = "shoes" if kind == "real" else "dress"
+    for row, engine in zip(rows, engines):
+        search_s, found = timed_search(engine.index, composed, k)
+        filtered_s, _ = timed_search(engine.index, composed[: max(10, len(composed) // 2)], k,
+                                     filter_category if filter_category in engine.index.categories else None)
+        row.update(search_only=percentiles(search_s), search_filtered=percentiles(filtered_s))
+        if exact_ids is None:
+            exact_ids = found
+        else:
+            row["recall_vs_exact"] = recall(found, exact_ids)
+        if near is not None:
+            _, near_found = timed_search(engine.index, near, k)
+            row["planted_in_top_k"] = hit_rate(near_found, wanted)
+        else:
+            row["target_in_top_k"] = hit_rate(found, wanted)
+        log(f"[search] {kind} {n:,} {row['build']['factory']}: end-to-end p50 "
+            f"{row['end_to_end']['p50_ms']:.1f} ms p95 {row['end_to_end']['p95_ms']:.1f} ms, search p50 "
+            f"{row['search_only']['p50_ms']:.2f} ms, recall@{k} vs exact "
+            f"{row.get('recall_vs_exact', 1.0):.3f}")
 
 
 def markdown(s: dict) -> list[str]:

@@ -133,6 +133,7 @@ def bench_training(args, checkpoint: Path | None, data: Path, workdir: Path, log
 
 
 def markdown(t: dict) -> list[str]:
+    """The training part's table."""
     lines = [f"### Training throughput ({t['steps']} timed steps after {t['warmup']}, medians of {t['repeats']} "
              f"alternating repeats; loop settings {t['loop_kwargs']})", "",
              "| stage | batch | raw forward + backward + step | training loop | loop / raw (median of the ratios) |",

@@ -1,0 +1,60 @@
+"""What every benchmark group shares: running a CLI in-process, resumable JSON results, the written report.
+
+The benchmarks drive the project's own command-line entry points (``training.stage3``, ``training.adapt``, ...) in
+this process, so a run measures exactly what a user's command does, and they are resumable: a finished step leaves a
+file behind and is skipped when the benchmark runs again.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from cti_ir.files import write_json_atomic, write_text_atomic
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(module, argv: Sequence[str], done: Path | None = None) -> None:
+    """Run ``module.main(argv)`` in-process unless ``done`` exists (a finished run); a failure stops the benchmark."""
+    if done is not None and done.is_file():
+        return
+    code = module.main(list(argv))
+    if code != 0:
+        raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
+
+
+def cached_json(path: Path, compute: Callable[[], Any]) -> Any:
+    """The JSON at ``path``, computing and writing it first if it is not there (what makes a benchmark resumable)."""
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = compute()
+    write_json_atomic(path, result)
+    return result
+
+
+def write_report(base: Path, result: Any, table: str) -> None:
+    """``BASE.json`` (every number) and ``BASE.md`` (the tables), then the tables on stdout."""
+    # Not Path.with_suffix: a recipe or results name may itself hold a dot ("lr0.1").
+    write_json_atomic(Path(f"{base}.json"), result)
+    write_text_atomic(Path(f"{base}.md"), table + "\n")
+    print(table)
+
+
+def set_threads(threads: int | None) -> None:
+    """Use ``threads`` CPU threads in torch and FAISS (None or 0: leave their defaults, all cores)."""
+    if not threads:
+        return
+    import faiss
+    import torch
+
+    torch.set_num_threads(threads)
+    faiss.omp_set_num_threads(threads)
+
+
+def error(message: str) -> int:
+    """Print ``error: message`` on stderr; returns the exit status of a command-line mistake (2)."""
+    print(f"error: {message}", file=sys.stderr)
+    return 2

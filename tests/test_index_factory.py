@@ -20,7 +20,7 @@ from cti_ir.index.catalogue import items_from_folder
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.index.catalogue_index import CatalogueIndex, build_index, read_index_info
 from cti_ir.index.factory import (IndexOptions, build_tuned_index, choose_factory, exact_top_k, held_out_queries,
-                                  make_faiss_index, parse_memory, parse_search_params, recall_at_k,
+                                  make_faiss_index, parse_memory, parse_search_params, neighbour_recall,
                                   tune_search_parameter)
 
 from tests.test_index import draw_catalogue, stored_vectors
@@ -100,8 +100,8 @@ def test_held_out_queries_and_exact_truth():
     x = clustered(500)
     truth = exact_top_k(x[held[:2]], x[rest], 5)
     np.testing.assert_array_equal(truth, np.argsort(-(x[held[:2]] @ x[rest].T), axis=1)[:, :5])
-    assert recall_at_k(truth, truth) == 1.0
-    assert recall_at_k(np.array([[3, 4]]), np.array([[3, 9]])) == 0.5
+    assert neighbour_recall(truth, truth) == 1.0
+    assert neighbour_recall(np.array([[3, 4]]), np.array([[3, 9]])) == 0.5
 
 
 @pytest.mark.parametrize("factory, parameter", [("HNSW16", "efSearch"), ("IVF64,Flat", "nprobe"),
@@ -128,7 +128,7 @@ def test_tuning_finds_the_smallest_value_reaching_the_target(factory, parameter)
     _, truth = faiss.knn(queries, x, 10, metric=faiss.METRIC_INNER_PRODUCT)
     p, _keep = index_factory.search_parameters(index, params)
     _, found = index.search(queries, 10, params=p)
-    assert recall_at_k(found, truth) >= 0.85
+    assert neighbour_recall(found, truth) >= 0.85
 
 
 def test_exact_index_has_nothing_to_tune():
@@ -237,7 +237,7 @@ def test_tuning_on_query_vectors_keeps_its_promise_on_such_queries():
     truth = exact_top_k(queries[300:], x, 10)
     p, _keep = index_factory.search_parameters(index, on_queries["search_params"])
     _, found = index.search(queries[300:], 10, params=p)
-    assert recall_at_k(found, truth) >= 0.95
+    assert neighbour_recall(found, truth) >= 0.95
     del faiss
 
 

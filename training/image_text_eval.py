@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader
 
-from cti_ir.evaluate.evaluator import recall_at_k, target_ranks
+from cti_ir.evaluate.ranks import recall_at_k, target_ranks
 
 from training.examples import ImageTextExamples, stack_collate
 

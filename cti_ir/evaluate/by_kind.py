@@ -13,14 +13,8 @@ from typing import Optional, Sequence
 import torch
 
 from cti_ir.data.caption_kinds import ordered_kinds
+from cti_ir.evaluate.ranks import recall_and_score
 from cti_ir.evaluate.weight_sweep import summarize_sweep, sweep_ranks, weight_grid
-
-
-def _recall(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
-    n = max(int(ranks.numel()), 1)
-    out = {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
-    out["score"] = sum(out.values()) / len(ks)
-    return out
 
 
 def recall_by_kind(ranks: torch.Tensor, image_weights: torch.Tensor, kinds: Sequence[str],
@@ -29,7 +23,7 @@ def recall_by_kind(ranks: torch.Tensor, image_weights: torch.Tensor, kinds: Sequ
     out = {}
     for kind in ordered_kinds(kinds):
         mask = torch.tensor([k == kind for k in kinds], dtype=torch.bool)
-        row = {"queries": int(mask.sum()), **_recall(ranks[mask], ks)}
+        row = {"queries": int(mask.sum()), **recall_and_score(ranks[mask], ks)}
         if image_weights.numel():
             row["image_weight"] = float(image_weights[mask].double().mean())
         out[kind] = row

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from cti_ir.evaluate.ranks import recall_at_k, target_ranks  # noqa: F401 (part of this module's API)
 from cti_ir.model.images import load_image
 
 RECALL_KS = {"fashioniq": (10, 50), "shoes": (1, 10, 50)}
@@ -55,27 +56,6 @@ def encode_texts(model, texts: Sequence[str], batch_size: int = 256) -> torch.Te
     """L2-normalised embeddings of strings, on the CPU."""
     out = [model.encode_texts(texts[i:i + batch_size]).float().cpu() for i in range(0, len(texts), batch_size)]
     return torch.cat(out) if out else torch.empty(0, model.embed_dim)
-
-
-def target_ranks(queries: torch.Tensor, gallery: torch.Tensor, target_index: torch.Tensor,
-                 chunk: int = 1024) -> torch.Tensor:
-    """0-based rank of each query's target in the gallery (by descending cosine similarity).
-
-    Ties are broken against the target (an item scoring equal to the target counts as ranked above it), so a
-    degenerate model that scores everything the same gets no recall for free.
-    """
-    ranks = []
-    for start in range(0, queries.shape[0], chunk):
-        sims = queries[start:start + chunk] @ gallery.T
-        own = sims.gather(1, target_index[start:start + chunk].unsqueeze(1))
-        ranks.append((sims >= own).sum(dim=1) - 1)
-    return torch.cat(ranks) if ranks else torch.empty(0, dtype=torch.long)
-
-
-def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
-    """Recall@K in percent for each K."""
-    n = max(int(ranks.numel()), 1)
-    return {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
 
 
 @dataclass

@@ -1,5 +1,9 @@
-"""Image-to-image retrieval metrics with class labels: mAP@R and R@1 (Musgrave et al., "A Metric Learning Reality
-Check", ECCV 2020).
+"""Ranks and recall: where each query's target lands, Recall@K over those ranks, and, for image-to-image retrieval
+with class labels, mAP@R and R@1 (Musgrave et al., "A Metric Learning Reality Check", ECCV 2020).
+
+Recall@K here always means the composed-retrieval metric: the share of queries whose target is among the first K
+(``cti_ir.index.factory.neighbour_recall`` is the other kind, the overlap of an approximate index's results with
+exact search).
 
 For a query whose class has R relevant gallery items, mAP@R averages the precision at each rank i <= R where the
 i-th result is relevant, divided by R: 1.0 only if the R relevant items fill the top R. R@1 is whether the first
@@ -11,6 +15,35 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+import torch
+
+
+def target_ranks(queries: torch.Tensor, gallery: torch.Tensor, target_index: torch.Tensor,
+                 chunk: int = 1024) -> torch.Tensor:
+    """0-based rank of each query's target in the gallery (by descending cosine similarity).
+
+    Ties are broken against the target (an item scoring equal to the target counts as ranked above it), so a
+    degenerate model that scores everything the same gets no recall for free.
+    """
+    ranks = []
+    for start in range(0, queries.shape[0], chunk):
+        sims = queries[start:start + chunk] @ gallery.T
+        own = sims.gather(1, target_index[start:start + chunk].unsqueeze(1))
+        ranks.append((sims >= own).sum(dim=1) - 1)
+    return torch.cat(ranks) if ranks else torch.empty(0, dtype=torch.long)
+
+
+def recall_at_k(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
+    """Recall@K in percent for each K."""
+    n = max(int(ranks.numel()), 1)
+    return {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
+
+
+def recall_and_score(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
+    """Recall@K for each K plus ``score``, their mean (the per-kind and weight-sweep tables' summary)."""
+    out = recall_at_k(ranks, ks)
+    out["score"] = sum(out.values()) / len(ks)
+    return out
 
 
 def retrieval_scores(similarity: np.ndarray, query_labels: Sequence, gallery_labels: Sequence) -> dict[str, float]:

@@ -21,6 +21,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from cti_ir.evaluate.ranks import recall_and_score, target_ranks
+
 
 def weight_grid(steps: int = 21) -> torch.Tensor:
     """``steps`` image weights evenly spaced from 0 to 1 (21: every 0.05)."""
@@ -32,8 +34,6 @@ def weight_grid(steps: int = 21) -> torch.Tensor:
 def sweep_ranks(image_features: torch.Tensor, text_features: torch.Tensor, gallery: torch.Tensor,
                 target_index: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
     """(Q, G) 0-based rank of each query's target for each grid weight (ties against the target, as Recall@K)."""
-    from cti_ir.evaluate.evaluator import target_ranks
-
     image_features, text_features = image_features.float(), text_features.float()
     columns = []
     for w in grid.tolist():
@@ -80,12 +80,6 @@ def pearson(x: torch.Tensor, y: torch.Tensor) -> Optional[float]:
     return float((x * y).sum().item() / denominator)
 
 
-def _recall(ranks: torch.Tensor, ks: Sequence[int]) -> dict[str, float]:
-    n = max(int(ranks.numel()), 1)
-    out = {f"R@{k}": 100.0 * float((ranks < k).sum()) / n for k in ks}
-    out["score"] = sum(out.values()) / len(ks)
-    return out
-
 
 def summarize_sweep(ranks: torch.Tensor, grid: torch.Tensor, ks: Sequence[int], predicted: torch.Tensor,
                     composed_ranks: torch.Tensor) -> dict:
@@ -96,12 +90,12 @@ def summarize_sweep(ranks: torch.Tensor, grid: torch.Tensor, ks: Sequence[int], 
     these queries (also chosen with hindsight).
     """
     best, mask, centre = oracle_balance(ranks, grid)
-    fixed = {f"{w:.2f}": _recall(ranks[:, i], ks) for i, w in enumerate(grid.tolist())}
+    fixed = {f"{w:.2f}": recall_and_score(ranks[:, i], ks) for i, w in enumerate(grid.tolist())}
     best_w = max(fixed, key=lambda w: fixed[w]["score"])
     return {
         "queries": int(ranks.shape[0]),
-        "composer": _recall(composed_ranks, ks),
-        "oracle": _recall(best, ks),
+        "composer": recall_and_score(composed_ranks, ks),
+        "oracle": recall_and_score(best, ks),
         "best_fixed": {"image_weight": float(best_w), **fixed[best_w]},
         "fixed": fixed,
         "oracle_image_weight": _mean(centre),

@@ -274,7 +274,7 @@ def _steps(name: str, index) -> list[int]:
     return [v for v in ladder if v < lists] + [lists]
 
 
-def recall_at_k(found: np.ndarray, truth: np.ndarray) -> float:
+def neighbour_recall(found: np.ndarray, truth: np.ndarray) -> float:
     """Mean fraction of each exact top-k that the approximate top-k contains."""
     hits = [len(set(f[f >= 0].tolist()) & set(t[t >= 0].tolist())) / max((t >= 0).sum(), 1)
             for f, t in zip(found, truth)]
@@ -329,7 +329,7 @@ def tune_search_parameter(index, queries: np.ndarray, truth: np.ndarray,
             values = {**fixed, param: value}
             params, _keep = search_parameters(index, values)
             _, ids = index.search(queries, k, params=params)
-            recall = recall_at_k(ids, truth)
+            recall = neighbour_recall(ids, truth)
             curve.append({**values, "recall": round(recall, 4)})
             if progress:
                 progress(f"tuning {', '.join(f'{n}={v}' for n, v in values.items())}: recall@{k} {recall:.3f}")

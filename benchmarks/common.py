@@ -35,12 +35,17 @@ def cached_json(path: Path, compute: Callable[[], Any]) -> Any:
     return result
 
 
-def write_report(base: Path, result: Any, table: str) -> None:
-    """``BASE.json`` (every number) and ``BASE.md`` (the tables), then the tables on stdout."""
+def write_report(base: Path, result: Any, tables: str | Callable[[Any], str]) -> None:
+    """``BASE.json`` (every number) and ``BASE.md`` (the tables), then the tables on stdout.
+
+    ``tables`` is the Markdown, or a function that makes it from ``result``: then it runs after the JSON is written,
+    so a table that fails to format loses no measurement.
+    """
     # Not Path.with_suffix: a recipe or results name may itself hold a dot ("lr0.1").
     write_json_atomic(Path(f"{base}.json"), result)
-    write_text_atomic(Path(f"{base}.md"), table + "\n")
-    print(table)
+    text = tables if isinstance(tables, str) else tables(result)
+    write_text_atomic(Path(f"{base}.md"), text + "\n")
+    print(text)
 
 
 def set_threads(threads: int | None) -> None:

@@ -22,18 +22,19 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cti_ir.files import write_json_atomic
 from training.common import HelpWithDefaults
 
 from benchmarks.asymmetric.asymmetric_eval import QuerySide, overall
-from benchmarks.asymmetric.bench_asymmetric import GALLERY_MODELS, add_setup_args, apply_transforms, as_dict, embeddings, eval_items
+from benchmarks.asymmetric.common import GALLERY_MODELS, add_setup_args, averaged, embeddings, eval_items
+from benchmarks.common import error
 
 DATASETS = ("fashioniq", "shoes")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.asymmetric.asymmetric_refit", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     add_setup_args(p, query_help="query model checkpoint whose composer is re-fitted")  # bench_asymmetric's runs
@@ -55,9 +56,9 @@ class GallerySpace:
         self.fps = {n: m.fingerprint for n, m in models.items()}
 
     def vectors(self, items, label: str) -> dict[str, np.ndarray]:
+        """{image id: gallery vector} of ``items``."""
         per_model = {n: embeddings(m, items, self.cache, f"{n} {label}") for n, m in self.models.items()}
-        stacked, ids = apply_transforms(self.folders, per_model, self.fps)
-        return as_dict(ids, F.normalize(stacked.mean(0), dim=-1))
+        return averaged(self.folders, per_model, self.fps)[0]
 
 
 def training_triplets(data: Path, query_vectors: dict[str, np.ndarray], gallery_vectors: dict[str, np.ndarray]):
@@ -74,6 +75,7 @@ def training_triplets(data: Path, query_vectors: dict[str, np.ndarray], gallery_
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Re-fit the composer, scoring before and after each epoch; write WORK/refit_<members>.json."""
     args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -86,9 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     folders = [runs / f"compat_{n}_seed0" / "best" for n in args.members]
     missing = [str(f) for f in folders if not f.is_dir()]
     if missing:
-        print(f"error: no transformation at {', '.join(missing)}; run python -m benchmarks.asymmetric.bench_asymmetric first",
-              file=sys.stderr)
-        return 2
+        return error(f"no transformation at {', '.join(missing)}; run python -m benchmarks.asymmetric.bench_asymmetric "
+                     "first")
     query = cti_ir.load(args.query)
     space = GallerySpace({n: cti_ir.load(runs / f"g_{n}_s2" / "best") for n in args.members}, folders, cache)
 

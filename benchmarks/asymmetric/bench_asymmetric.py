@@ -30,34 +30,22 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
 import torch
-
-from cti_ir.files import write_json_atomic, write_text_atomic
 
 from training.common import HelpWithDefaults
 
-from benchmarks.asymmetric.asymmetric_eval import QuerySide, overall, plot_risk_coverage, rejection_curve, rejection_precision
+from benchmarks.asymmetric.asymmetric_eval import (QuerySide, overall, plot_risk_coverage, rejection_curve,
+                                                   rejection_precision)
+from benchmarks.asymmetric.common import GALLERY_MODELS, add_setup_args, averaged, embeddings, eval_items
+from benchmarks.common import run_cli, write_report
 
-# name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
-# pre-training), stage 1 cut to 15 epochs for "convnext" (its held-out recall had levelled off).
-GALLERY_MODELS = {
-    "resnet": ("cti-resnet", [("stage1", 30, 0), ("stage2", 4, 0)]),
-    "convnext": ("cti-convnext", [("stage1", 15, 1), ("stage2", 4, 1)]),
-    "vit": ("cti-base", [("stage2", 4, 2)]),
-}
+DATASETS = ("fashioniq", "shoes")
 REJECT_FRACTIONS = (0.0, 0.02, 0.05, 0.10)
 CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
-
-
-def add_setup_args(p: argparse.ArgumentParser, query_help: str = "query model checkpoint (kept fixed)") -> None:
-    """--work, --data and --query, shared with the scripts that reuse this benchmark's runs and caches."""
-    p.add_argument("--work", default="runs/asym", help="folder for the runs, caches and results")
-    p.add_argument("--data", default="runs/bench/data", help="generated catalogue (python -m data_prep.synth)")
-    p.add_argument("--query", default="demo_model", help=query_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -94,16 +82,8 @@ def symmetric_gallery_models(args) -> list[str]:
     return [n for n in chosen if n in args.gallery_models]
 
 
-def run_cli(module, argv: list[str], done: Path) -> None:
-    """Run a CLI in-process unless ``done`` exists (a finished run)."""
-    if done.is_file():
-        return
-    code = module.main(argv)
-    if code != 0:
-        raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
-
-
 def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
+    """Step 1: each gallery model's stage 1 and 2 (and its own stage 3 for a symmetric row); their best folders."""
     from training import stage1, stage2, stage3
 
     common = ["--batch-size", "64", "--no-progress", "--resume", "--threads", str(args.threads)]
@@ -135,7 +115,8 @@ def train_gallery_models(args, data: Path, runs: Path) -> dict[str, Path]:
 
 
 def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[str, Path]) -> dict:
-    """Transformation folders: {("single", name, seed) | ("joint", seed) | ("concat", seed): [folders]}."""
+    """Step 2, the embedding maps into the query model's space. Their folders:
+    {("single", name, seed) | ("task", name, seed) | ("joint", seed) | ("concat", seed): [folders]}."""
     import training.fit_embedding_map.trainer as fit_map
 
     base = ["--query", args.query, "--data", f"fashioniq={data / 'fashioniq'}", "--data", f"shoes={data / 'shoes'}",
@@ -168,34 +149,6 @@ def train_transforms(args, data: Path, runs: Path, cache: Path, galleries: dict[
     return out
 
 
-def eval_items(data: Path, dataset: str):
-    from cti_ir.index.catalogue import items_from_benchmark
-
-    return items_from_benchmark(dataset, data / dataset, ["val" if dataset == "fashioniq" else "test"])
-
-
-def embeddings(model, items, cache: Path, label: str) -> dict[str, np.ndarray]:
-    from training.fit_embedding_map.embedding_cache import cached_embeddings
-
-    vectors, ids = cached_embeddings(model, items, cache, progress=True, desc=label)
-    return dict(zip(ids, vectors))
-
-
-def apply_transforms(folders: Sequence[Path], galleries: dict[str, dict], models_fp: dict[str, str]) -> torch.Tensor:
-    """Each transformation applied to the cached embeddings of the gallery model(s) it reads: (N, images, D)."""
-    from cti_ir.asymmetric.embedding_maps import load_embedding_map
-
-    outs, ids = [], None
-    for folder in folders:
-        transform, config = load_embedding_map(folder)
-        names = [next(n for n, fp in models_fp.items() if fp == g) for g in config["gallery_fingerprints"]]
-        ids = ids or sorted(galleries[names[0]])
-        x = torch.from_numpy(np.concatenate([np.stack([galleries[n][i] for i in ids]) for n in names], axis=1))
-        with torch.no_grad():
-            outs.append(transform(x))
-    return torch.stack(outs), ids
-
-
 def caught_by_kind(uncertainty: dict[str, float], pool: Sequence[str], kinds: dict[str, str],
                    fraction: float) -> dict[str, dict]:
     """Per kind of damage: how many of the pool's degraded images are among its ``fraction`` most uncertain."""
@@ -210,12 +163,8 @@ def caught_by_kind(uncertainty: dict[str, float], pool: Sequence[str], kinds: di
     return out
 
 
-def as_dict(ids, tensor) -> dict[str, np.ndarray]:
-    arr = tensor.numpy()
-    return {i: arr[k] for k, i in enumerate(ids)}
-
-
 def mean_std(values: Sequence[float]) -> dict:
+    """Mean, sample standard deviation (0 for one value) and the values."""
     return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "values": list(values)}
 
@@ -255,50 +204,26 @@ def gallery_rate(models, images, repeats: int = 3) -> float:
     return len(images) / total
 
 
-# ------------------------------------------------------------------------------------------------ main
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    import cti_ir
-    from cti_ir.model.images import load_image
-    from data_prep.degrade import make_degraded_copy
+# ------------------------------------------------------------------------------------------------ scoring
+@dataclass
+class Scorer:
+    """The query model's composed queries of both layouts, scoring any gallery; and ensembles of embedding maps."""
 
-    work, data = Path(args.work), Path(args.data)
-    runs, cache = work / "runs", work / "cache"
-    galleries = train_gallery_models(args, data, runs)
-    transforms = train_transforms(args, data, runs, cache, galleries)
+    sides: dict[str, QuerySide]
+    fps: dict[str, str]  # gallery model name -> fingerprint, how a map names the models it reads
 
-    query = cti_ir.load(args.query)
-    models = {name: cti_ir.load(path) for name, path in galleries.items()}
-    fps = {name: m.fingerprint for name, m in models.items()}
-    datasets = ("fashioniq", "shoes")
-    degraded_root = work / "degraded"
-    degraded = {}
-    for ds in datasets:
-        report = make_degraded_copy(ds, data / ds, degraded_root / ds, "val" if ds == "fashioniq" else "test",
-                                    args.degrade_fraction, seed=0, progress=False)
-        degraded[ds] = dict(report["degraded"])  # image id -> kind of damage
-
-    sides, q_vec, g_vec, q_deg, g_deg = {}, {}, {}, {}, {}
-    for ds in datasets:
-        items, items_deg = eval_items(data, ds), eval_items(degraded_root, ds)
-        q_vec[ds] = embeddings(query, items, cache, f"query {ds}")
-        q_deg[ds] = embeddings(query, items_deg, cache, f"query {ds} degraded")
-        g_vec[ds] = {n: embeddings(m, items, cache, f"{n} {ds}") for n, m in models.items()}
-        g_deg[ds] = {n: embeddings(m, items_deg, cache, f"{n} {ds} degraded") for n, m in models.items()}
-        sides[ds] = QuerySide(query, ds, data / ds, q_vec[ds])  # queries: clean reference photos
-
-    def score(vectors_by_ds, rejected_by_ds=None) -> dict:
-        res = {ds: sides[ds].score(vectors_by_ds[ds], (rejected_by_ds or {}).get(ds, set())) for ds in datasets}
+    def score(self, vectors_by_ds: dict[str, dict], rejected_by_ds: dict[str, set] | None = None) -> dict:
+        """Overall and per-layout scores of a gallery given as vectors by image id, some images rejected."""
+        res = {ds: self.sides[ds].score(vectors_by_ds[ds], (rejected_by_ds or {}).get(ds, set())) for ds in DATASETS}
         return {"overall": overall(res), **{ds: r["score"] for ds, r in res.items()},
                 "details": {ds: {"average": r["average"], "coverage": r["coverage"]} for ds, r in res.items()}}
 
-    def ensemble(folders_list, source) -> tuple[dict, dict]:
+    def ensemble(self, folders_list: Sequence[Path], source: dict[str, dict]) -> tuple[dict, dict]:
+        """The averaged gallery vectors of these maps over ``source``'s embeddings and, for two maps or more, each
+        image's uncertainty (their disagreement), per layout."""
         vecs, unc = {}, {}
-        for ds in datasets:
-            t, ids = apply_transforms(folders_list, source[ds], fps)
-            mean = torch.nn.functional.normalize(t.mean(0), dim=-1)
-            vecs[ds] = as_dict(ids, mean)
+        for ds in DATASETS:
+            vecs[ds], t, ids = averaged(folders_list, source[ds], self.fps)
             if t.shape[0] > 1:
                 from cti_ir.asymmetric.ensemble import pairwise_uncertainty
 
@@ -306,73 +231,115 @@ def main(argv: Sequence[str] | None = None) -> int:
                 unc[ds] = {i: float(u[k]) for k, i in enumerate(ids)}
         return vecs, unc
 
+
+def degrade_catalogue(args, data: Path, degraded_root: Path) -> dict[str, dict[str, str]]:
+    """Step 4's data: a copy of each layout with ``--degrade-fraction`` of its evaluation images damaged;
+    {layout: {image id: kind of damage}}."""
+    from data_prep.degrade import make_degraded_copy
+
+    degraded = {}
+    for ds in DATASETS:
+        report = make_degraded_copy(ds, data / ds, degraded_root / ds, "val" if ds == "fashioniq" else "test",
+                                    args.degrade_fraction, seed=0, progress=False)
+        degraded[ds] = dict(report["degraded"])  # image id -> kind of damage
+    return degraded
+
+
+def embed_all(query, models: dict, data: Path, degraded_root: Path, cache: Path) -> dict[str, dict]:
+    """Every evaluation image embedded by the query model and each gallery model, clean and degraded (cached)."""
+    vectors: dict[str, dict] = {"query": {}, "gallery": {}, "query_degraded": {}, "gallery_degraded": {}}
+    for ds in DATASETS:
+        items, items_deg = eval_items(data, ds), eval_items(degraded_root, ds)
+        vectors["query"][ds] = embeddings(query, items, cache, f"query {ds}")
+        vectors["query_degraded"][ds] = embeddings(query, items_deg, cache, f"query {ds} degraded")
+        vectors["gallery"][ds] = {n: embeddings(m, items, cache, f"{n} {ds}") for n, m in models.items()}
+        vectors["gallery_degraded"][ds] = {n: embeddings(m, items_deg, cache, f"{n} {ds} degraded")
+                                           for n, m in models.items()}
+    return vectors
+
+
+def score_rows(args, scorer: Scorer, transforms: dict, names: list[str], runs: Path,
+               q_vec: dict, g_vec: dict) -> dict[str, dict]:
+    """Step 3: every gallery side's scores per seed, and their mean and spread."""
     rows: dict[str, dict] = {}
-    rows["symmetric query model"] = {"kind": "symmetric", "members": [], "runs": [score(q_vec)]}
-    if symmetric_gallery_models(args):
-        for name in symmetric_gallery_models(args):
-            metrics = json.loads((runs / f"s3_g_{name}" / "best" / "metrics.json").read_text())
-            rows[f"{name} symmetric (own stage 3)"] = {
-                "kind": "gallery-symmetric", "members": [name],
-                "runs": [{"overall": metrics["score"], "fashioniq": metrics["fashioniq_score"],
-                          "shoes": metrics["shoes_score"]}]}
-    names = list(galleries)
+    rows["symmetric query model"] = {"kind": "symmetric", "members": [], "runs": [scorer.score(q_vec)]}
+    for name in symmetric_gallery_models(args):
+        metrics = json.loads((runs / f"s3_g_{name}" / "best" / "metrics.json").read_text())
+        rows[f"{name} symmetric (own stage 3)"] = {
+            "kind": "gallery-symmetric", "members": [name],
+            "runs": [{"overall": metrics["score"], "fashioniq": metrics["fashioniq_score"],
+                      "shoes": metrics["shoes_score"]}]}
+
+    def seeds_of(folders_of) -> list[dict]:
+        return [scorer.score(scorer.ensemble(folders_of(s), g_vec)[0]) for s in args.seeds]
+
     for n in range(1, len(names) + 1):
         for combo in itertools.combinations(names, n):
             label = f"asymmetric {'+'.join(combo)}" if n > 1 else f"asymmetric {combo[0]}"
-            runs_ = [score(ensemble([transforms[("single", c, s)][0] for c in combo], g_vec)[0]) for s in args.seeds]
-            rows[label] = {"kind": f"asymmetric N={n}", "members": list(combo), "runs": runs_}
+            rows[label] = {"kind": f"asymmetric N={n}", "members": list(combo),
+                           "runs": seeds_of(lambda s, combo=combo: [transforms[("single", c, s)][0] for c in combo])}
     if len(names) > 1:
         rows[f"alternative: joint-average training, N={len(names)}"] = {
-            "kind": "alternative", "members": names,
-            "runs": [score(ensemble(transforms[("joint", s)], g_vec)[0]) for s in args.seeds]}
+            "kind": "alternative", "members": names, "runs": seeds_of(lambda s: transforms[("joint", s)])}
         rows[f"alternative: concatenation, N={len(names)}"] = {
-            "kind": "alternative", "members": names,
-            "runs": [score(ensemble(transforms[("concat", s)], g_vec)[0]) for s in args.seeds]}
+            "kind": "alternative", "members": names, "runs": seeds_of(lambda s: transforms[("concat", s)])}
     if args.task_aware:  # ours: transformations that also fit the composed queries of the training triplets
         for n in range(1, len(names) + 1):
             for combo in itertools.combinations(names, n):
                 if 1 < n < len(names):
                     continue
-                runs_ = [score(ensemble([transforms[("task", c, s)][0] for c in combo], g_vec)[0])
-                         for s in args.seeds]
-                rows[f"task-aware asymmetric {'+'.join(combo)}"] = {"kind": f"task-aware N={n}",
-                                                                    "members": list(combo), "runs": runs_}
+                rows[f"task-aware asymmetric {'+'.join(combo)}"] = {
+                    "kind": f"task-aware N={n}", "members": list(combo),
+                    "runs": seeds_of(lambda s, combo=combo: [transforms[("task", c, s)][0] for c in combo])}
     for name in names:  # diversity of the transformation only (the paper's D-T)
         if len(args.seeds) > 1:
             rows[f"{name} x {len(args.seeds)} transformation seeds"] = {
                 "kind": "D-T", "members": [name] * len(args.seeds),
-                "runs": [score(ensemble([transforms[("single", name, s)][0] for s in args.seeds], g_vec)[0])]}
+                "runs": [scorer.score(scorer.ensemble([transforms[("single", name, s)][0] for s in args.seeds],
+                                                      g_vec)[0])]}
     for row in rows.values():
         row["summary"] = {k: mean_std([r[k] for r in row["runs"]]) for k in ("overall", "fashioniq", "shoes")}
+    return rows
 
-    # Rejection on the degraded catalogue, with the full ensemble of each seed.
+
+def rejection_study(args, scorer: Scorer, transforms: dict, names: list[str], degraded: dict[str, dict],
+                    q_deg: dict, g_deg: dict) -> dict:
+    """Step 4: rejection on the degraded catalogue by the full ensemble's uncertainty, per seed, against random."""
+    sides = scorer.sides
     rejection: dict = {"fractions": list(REJECT_FRACTIONS), "seeds": {}}
-    sym_deg = score(q_deg)
+    sym_deg = scorer.score(q_deg)
     for s in args.seeds:
-        vecs, unc = ensemble([transforms[("single", c, s)][0] for c in names], g_deg)
-        pool_unc = {ds: {i: unc[ds][i] for i in sides[ds].gallery_ids()} for ds in datasets}
-        precision = {ds: rejection_precision(pool_unc[ds], set(degraded[ds]), args.degrade_fraction) for ds in datasets}
+        vecs, unc = scorer.ensemble([transforms[("single", c, s)][0] for c in names], g_deg)
+        pool_unc = {ds: {i: unc[ds][i] for i in sides[ds].gallery_ids()} for ds in DATASETS}
+        precision = {ds: rejection_precision(pool_unc[ds], set(degraded[ds]), args.degrade_fraction)
+                     for ds in DATASETS}
         table = rejection_curve(sides, vecs, pool_unc, REJECT_FRACTIONS, seed=s)
         curve = rejection_curve(sides, vecs, pool_unc, CURVE_FRACTIONS, seed=s) if s == args.seeds[0] else None
         rejection["seeds"][s] = {"precision": precision, "table": table, "curve": curve}
     # Which damage the ensemble catches (first seed), and how well transformation diversity alone (D-T: one
     # gallery model, one transformation per seed) ranks the same bad photos.
-    _, unc = ensemble([transforms[("single", c, args.seeds[0])][0] for c in names], g_deg)
+    _, unc = scorer.ensemble([transforms[("single", c, args.seeds[0])][0] for c in names], g_deg)
     rejection["caught_by_kind"] = {ds: caught_by_kind(unc[ds], sides[ds].gallery_ids(), degraded[ds],
-                                                      args.degrade_fraction) for ds in datasets}
+                                                      args.degrade_fraction) for ds in DATASETS}
     if len(args.seeds) > 1:
         rejection["dt_precision"] = {}
         for name in names:
-            _, unc = ensemble([transforms[("single", name, s)][0] for s in args.seeds], g_deg)
+            _, unc = scorer.ensemble([transforms[("single", name, s)][0] for s in args.seeds], g_deg)
             rejection["dt_precision"][name] = {
                 ds: rejection_precision({i: unc[ds][i] for i in sides[ds].gallery_ids()}, set(degraded[ds]),
-                                        args.degrade_fraction) for ds in datasets}
+                                        args.degrade_fraction) for ds in DATASETS}
     first = rejection["seeds"][args.seeds[0]]
     plot_risk_coverage(first["curve"], args.plot,
                        f"degraded catalogue ({100 * args.degrade_fraction:.0f}% bad photos), ensemble N={len(names)}")
     rejection["symmetric_on_degraded"] = sym_deg
+    return rejection
 
-    # Costs, measured here in the same process and load, one thread.
+
+def measure_costs(query, models: dict, data: Path, runs: Path) -> dict:
+    """Step 5: each row's query-side and gallery-side cost, measured here in the same process and load."""
+    import cti_ir
+    from cti_ir.model.images import load_image
+
     sample = eval_items(data, "fashioniq")[:128]
     images = [load_image(it.path) for it in sample]
     costs = {"query model": {**query_cost(query, images[0], "is red and has long sleeves"),
@@ -385,19 +352,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         costs[name] = {**qc, "gallery_images_per_s": gallery_rate([m], images),
                        "image_tower_params": sum(p.numel() for p in m.backbone.visual.parameters())}
     costs["ensemble (all gallery models)"] = {"gallery_images_per_s": gallery_rate(list(models.values()), images)}
+    return costs
+
+
+# ------------------------------------------------------------------------------------------------ main
+def main(argv: Sequence[str] | None = None) -> int:
+    """Train what is missing, then score, study rejection and measure costs; write WORK/RESULTS.json and .md."""
+    args = build_parser().parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import cti_ir
+
+    work, data = Path(args.work), Path(args.data)
+    runs, cache = work / "runs", work / "cache"
+    galleries = train_gallery_models(args, data, runs)
+    transforms = train_transforms(args, data, runs, cache, galleries)
+
+    query = cti_ir.load(args.query)
+    models = {name: cti_ir.load(path) for name, path in galleries.items()}
+    fps = {name: m.fingerprint for name, m in models.items()}
+    degraded_root = work / "degraded"
+    degraded = degrade_catalogue(args, data, degraded_root)
+    vectors = embed_all(query, models, data, degraded_root, cache)
+    # queries: clean reference photos
+    scorer = Scorer({ds: QuerySide(query, ds, data / ds, vectors["query"][ds]) for ds in DATASETS}, fps)
+    names = list(galleries)
+    rows = score_rows(args, scorer, transforms, names, runs, vectors["query"], vectors["gallery"])
+    rejection = rejection_study(args, scorer, transforms, names, degraded, vectors["query_degraded"],
+                                vectors["gallery_degraded"])
+    costs = measure_costs(query, models, data, runs)
 
     result = {"meta": {"data": str(data), "query": args.query, "seeds": args.seeds, "gallery_models": {
         n: {"config": GALLERY_MODELS[n][0], "stages": GALLERY_MODELS[n][1], "checkpoint": str(galleries[n]),
             "fingerprint": fps[n]} for n in names}, "threads": args.threads, "compat_epochs": args.map_epochs},
         "rows": rows, "rejection": rejection, "costs": costs}
-    write_json_atomic(work / f"{args.results}.json", result)
-    table = format_tables(result)
-    write_text_atomic(work / f"{args.results}.md", table + "\n")
-    print(table)
+    write_report(work / args.results, result, format_tables)
     return 0
 
 
 def format_tables(result: dict) -> str:
+    """The results as Markdown: the gallery sides, the rejection study, the costs."""
     costs = result["costs"]
     qc = costs["query model"]
     lines = ["| gallery side | FIQ score | Shoes score | overall | query-side cost | gallery images/s |",

@@ -13,16 +13,23 @@ import math
 import numpy as np
 import pytest
 
-import cti_ir.index.factory as index_factory
 import cti_ir.index.catalogue_index as index_mod
 import cti_ir.index.cli as index_cli
+import cti_ir.index.factory as index_factory
+import cti_ir.index.tuning as index_tuning
 from cti_ir.index.catalogue import items_from_folder
-from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.index.catalogue_index import CatalogueIndex, build_index, read_index_info
-from cti_ir.index.factory import (IndexOptions, build_tuned_index, choose_factory, exact_top_k, held_out_queries,
-                                  make_faiss_index, parse_memory, parse_search_params, neighbour_recall,
-                                  tune_search_parameter)
-
+from cti_ir.index.factory import choose_factory, make_faiss_index, parse_memory
+from cti_ir.index.tuning import (
+    IndexOptions,
+    build_tuned_index,
+    exact_top_k,
+    held_out_queries,
+    neighbour_recall,
+    parse_search_params,
+    tune_search_parameter,
+)
+from cti_ir.model.checkpoint import load_checkpoint
 from tests.test_index import draw_catalogue, stored_vectors
 
 
@@ -156,7 +163,7 @@ def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_sea
     # "Large" is relative to the exact-search threshold: lowered so that 180 images of 32-d count as large (and an
     # HNSW search over 180 vectors reads as much as a scan of them, which auto would otherwise not accept).
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
-    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
+    monkeypatch.setattr(index_tuning, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "large"
     assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images",
                            str(catalogue), "--out", str(out), "--target-recall", "0.99"]) == 0
@@ -193,7 +200,7 @@ def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_sea
 
 def test_memory_budget_sends_auto_to_ivf_pq_and_add_decides_again(model, catalogue, tmp_path, monkeypatch):
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
-    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
+    monkeypatch.setattr(index_tuning, "ANN_MAX_RELATIVE_COST", math.inf)
     items = items_from_folder(catalogue)
     out = tmp_path / "pq"
     options = IndexOptions(memory_budget=40_000)  # HNSW over 180 x 32-d needs ~47 kB
@@ -243,7 +250,7 @@ def test_tuning_on_query_vectors_keeps_its_promise_on_such_queries():
 
 def test_build_of_a_dataset_tunes_on_its_training_queries(checkpoint, synth_small, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(index_factory, "EXACT_MAX_SCALARS", 1000)
-    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", math.inf)
+    monkeypatch.setattr(index_tuning, "ANN_MAX_RELATIVE_COST", math.inf)
     out = tmp_path / "fiq"
     assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--splits", "val", "--out", str(out), "--no-progress"]) == 0
@@ -281,6 +288,6 @@ def test_auto_stays_exact_when_the_tuned_index_would_not_save_work(monkeypatch, 
     assert "exact search instead" in capsys.readouterr().err
     assert index.ntotal == 4000
     # Structured vectors of the same size keep their HNSW index when its search is cheap enough.
-    monkeypatch.setattr(index_factory, "ANN_MAX_RELATIVE_COST", 100.0)
+    monkeypatch.setattr(index_tuning, "ANN_MAX_RELATIVE_COST", 100.0)
     _, kept = build_tuned_index(clustered(4000), IndexOptions("auto"))
     assert kept["factory"] == "HNSW32" and "fallback_from" not in kept["tuning"]

@@ -112,7 +112,8 @@ def check_extension(real: np.ndarray, seed: int = 0, n_queries: int = 500, sigma
     """Real half B against synthetic vectors made from half A, seen from held-out queries of half B."""
     import faiss
 
-    from cti_ir.index.factory import exact_top_k, make_faiss_index, neighbour_recall, search_parameters
+    from cti_ir.index.factory import make_faiss_index, search_parameters
+    from cti_ir.index.tuning import exact_top_k, neighbour_recall
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(real))

@@ -94,7 +94,7 @@ def write_vector_index(folder: Path, vectors: np.ndarray, categories: list[str],
     import faiss
 
     from cti_ir.index.catalogue_index import INDEX_FILE, INFO_FILE, ITEMS_FILE
-    from cti_ir.index.factory import build_tuned_index
+    from cti_ir.index.tuning import build_tuned_index
 
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -126,7 +126,8 @@ def _gallery(kind: str, size: int, args, dim: int, log) -> tuple[np.ndarray, lis
 
 def _index_options(args, n: int, dim: int, probes: np.ndarray | None) -> list[tuple[str, Any]]:
     """(label, IndexOptions) of the indexes measured at this size: exact, auto per budget, extra factories."""
-    from cti_ir.index.factory import IndexOptions, choose_factory, format_bytes, parse_memory
+    from cti_ir.index.factory import choose_factory, format_bytes, parse_memory
+    from cti_ir.index.tuning import IndexOptions
 
     out = [("exact", IndexOptions(EXACT))]
     seen = {EXACT}

@@ -38,12 +38,8 @@ from cti_ir.index.build import (
     Shard,
 )
 from cti_ir.index.catalogue import CatalogueItem
-from cti_ir.index.factory import (
-    AUTO,
-    IndexOptions,
-    build_tuned_index,
-    search_parameters,
-)
+from cti_ir.index.factory import AUTO, search_parameters
+from cti_ir.index.tuning import IndexOptions, build_tuned_index
 from cti_ir.model.images import ImageLoadError
 
 INDEX_FILE = "index.faiss"

@@ -12,7 +12,7 @@ from statistics import mean, stdev
 
 LAYOUTS = ("fashioniq", "shoes")
 KIND_ORDER = ("relative", "partial", "absolute", "vague", "mistake")
-# The full model is compared seed by seed with these (the bar: ahead on every paired seed).
+# The full model is compared seed by seed with these (the bar it must clear: ahead on every paired seed).
 RIVALS = ("combiner", "no-ss-weighting", "sum")
 
 

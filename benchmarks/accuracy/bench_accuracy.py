@@ -38,7 +38,8 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.files import write_json_atomic, write_text_atomic
+from benchmarks.accuracy.accuracy_kinds import format_kind_tables, summarize_kinds
+from benchmarks.common import cached_json, run_cli, write_report
 
 # name -> (stage-2 source or None, stage-1 needed, composer, extra stage-3 flags)
 VARIANTS = {
@@ -53,7 +54,7 @@ VARIANTS = {
     "combiner": ("s2_full", "combiner", []),
     "image-only": ("s2_full", "image", []),
     "text-only": ("s2_full", "text", []),
-    # Composer and weight-target ideas for mixed captions (issue 14; README, "The method").
+    # Composer and weight-target ideas for captions of mixed kinds (what was tried for the mixed-caption results).
     "adaptive-v1": ("s2_full", "adaptive", ["--residual", "free", "--weight-target", "modality"]),
     "text-none": ("s2_full", "adaptive", ["--residual", "text", "--weight-loss", "0"]),
     "text-modality": ("s2_full", "adaptive", ["--residual", "text", "--weight-target", "modality"]),
@@ -76,6 +77,7 @@ VARIANTS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.bench_accuracy", description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="runs/bench", help="folder for the data, the runs and the results")
     p.add_argument("--data", default=None, help="generated catalogue to use (default: generate into WORK/data)")
@@ -110,16 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_stage(module, argv: list[str], done_file: Path) -> None:
-    """Run one stage CLI in-process unless its run already finished."""
-    if done_file.is_file():
-        return
-    code = module.main(argv)
-    if code != 0:
-        raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
+    """Train what is missing, then tabulate every variant; write WORK/RESULTS.json and .md."""
     args = build_parser().parse_args(argv)
     from training import stage1, stage2, stage3
 
@@ -137,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def timed(name, module, argv):
         t0 = time.time()
-        run_stage(module, argv, runs / name / "last" / "cti_config.json")
+        run_cli(module, argv, runs / name / "last" / "cti_config.json")
         timings.setdefault(name, round(time.time() - t0, 1))
 
     needed = set() if args.finished_only else {VARIANTS[v][0] for v in args.variants}
@@ -186,13 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = {"meta": meta, "results": summary}
     table = format_table(summary)
     if kinds:
-        from benchmarks.accuracy.accuracy_kinds import format_kind_tables, summarize_kinds
-
         out["kinds"] = summarize_kinds(kinds, reference=args.reference, seeds=kind_seeds)
         table += "\n\n" + format_kind_tables(out["kinds"])
-    write_json_atomic(work / f"{args.results}.json", out)
-    write_text_atomic(work / f"{args.results}.md", table + "\n")
-    print(table)
+    write_report(work / args.results, out, table)
     if args.export_demo:
         export_demo(runs / f"s3_{args.demo_variant}_seed{args.seeds[0]}" / "best", Path(args.export_demo))
     return 0
@@ -215,19 +205,17 @@ def catalogue_has_kinds(data: Path) -> bool:
 
 def evaluate_kinds(run: Path, data: Path, threads: int | None) -> dict:
     """Per-kind recall and weight sweep of a run's best checkpoint on both layouts; cached in RUN/kinds.json."""
-    path = run / "kinds.json"
-    if path.is_file():
-        return json.loads(path.read_text())
-    import cti_ir
-    from cti_ir.evaluate.evaluator import evaluate
+    def compute() -> dict:
+        import cti_ir
+        from cti_ir.evaluate.evaluator import evaluate
 
-    if threads:
-        torch.set_num_threads(threads)
-    model = cti_ir.load(run / "best")
-    result = {name: evaluate(model, name, data / name, progress=False, by_kind=True, weight_sweep=21)
-              for name in ("fashioniq", "shoes")}
-    write_json_atomic(path, result)
-    return result
+        if threads:
+            torch.set_num_threads(threads)
+        model = cti_ir.load(run / "best")
+        return {name: evaluate(model, name, data / name, progress=False, by_kind=True, weight_sweep=21)
+                for name in ("fashioniq", "shoes")}
+
+    return cached_json(run / "kinds.json", compute)
 
 
 def summarize(results: dict[str, list[dict]]) -> dict:
@@ -260,6 +248,7 @@ def summarize(results: dict[str, list[dict]]) -> dict:
 
 
 def format_table(summary: dict) -> str:
+    """The main table: per variant, the Recall@K of every split and the means (± std over seeds)."""
     cols = ["dress_R10", "dress_R50", "shirt_R10", "shirt_R50", "toptee_R10", "toptee_R50", "fiq_mean",
             "shoes_R1", "shoes_R10", "shoes_R50", "shoes_mean", "overall"]
     head = ("| variant | dress R@10 | dress R@50 | shirt R@10 | shirt R@50 | toptee R@10 | toptee R@50 | "

@@ -28,7 +28,10 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.files import write_json_atomic, write_text_atomic
+from cti_ir.files import write_json_atomic
+
+from benchmarks.accuracy.accuracy_kinds import KIND_ORDER
+from benchmarks.common import error, write_report
 
 PRESETS = {
     "sum": "sum", "combiner": "combiner",
@@ -186,6 +189,7 @@ def evaluate_composer(module, features: dict) -> dict:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.accuracy.bench_weighting", description=__doc__.split("\n\n")[0])
     p.add_argument("--checkpoint", required=True, help="checkpoint whose encoders are frozen (e.g. a stage-2 best)")
     p.add_argument("--data", required=True, type=Path, help="generated catalogue with caption kinds")
@@ -201,12 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Encode once, train every variant and seed not yet in the results, tabulate; WORK/RESULTS.json and .md."""
     args = build_parser().parse_args(argv)
     try:
         variants = [parse_variant(v) for v in args.variants]
     except ValueError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        return error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -226,9 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             write_json_atomic(results_path, results)
             print(f"{key}: {best['overall']:.2f} " + " ".join(f"{k} {v:.1f}" for k, v in best["kinds"].items()),
                   file=sys.stderr)
-    table = format_table(results, [v[0] for v in variants])
-    write_text_atomic(args.work / f"{args.results}.md", table + "\n")
-    print(table)
+    write_report(args.work / args.results, results, format_table(results, [v[0] for v in variants]))
     return 0
 
 
@@ -236,7 +238,7 @@ def format_table(results: dict, names: Sequence[str]) -> str:
     """Mean over seeds: overall, per kind, and the image weight per kind."""
     from statistics import mean, stdev
 
-    kinds = ["relative", "partial", "absolute", "vague", "mistake"]
+    kinds = list(KIND_ORDER)
     lines = ["| variant | seeds | overall | " + " | ".join(kinds) + " | image weight (" + ", ".join(k[:3] for k in kinds)
              + ") |", "|---" * (len(kinds) + 4) + "|"]
     for name in names:

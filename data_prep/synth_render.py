@@ -382,15 +382,24 @@ def render_shoe(product: Mapping, seed: int, view_seed: int | None = None) -> Im
     img = background(rng)
     frame = Frame(rng.uniform(0.85, 1.05), rng.uniform(-7, 7), (rng.uniform(-0.05, 0.05), rng.uniform(-0.03, 0.05)))
     draw = ImageDraw.Draw(img)
-    t = product["type"]
     h = _HEEL_HEIGHT[product["heel"]]
     base: RGB = COLOURS[product["color"]]
     sec: RGB = COLOURS[product["secondary_color"]]
     edge = shade(base, 0.55) if sum(base) > 150 else shade(base, 1.7)
-    g = _GROUND
+    _draw_shoe_body(draw, frame, product, base, sec, edge, h, ground_shade=shade(img.getpixel((5, 5)), 0.8))
+    _draw_shoe_closure(draw, frame, product, base, sec, edge, h)
+    _draw_shoe_shine(draw, frame, product, base, sec, edge, h)
+    if rng.random() < 0.5:  # product shots face either way
+        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return finish(img, rng, nprng)
 
+
+def _draw_shoe_body(draw: ImageDraw.ImageDraw, frame: Frame, product: Mapping, base: RGB, sec: RGB, edge: RGB,
+                    h: float, ground_shade: RGB) -> None:
+    """The ground shadow, heel, upper (or a sandal's straps), sole and the type's own marks (stripe, bow)."""
+    t, g = product["type"], _GROUND
     # Soft ground shadow anchors the shoe.
-    draw.polygon(frame.pts(ellipse_points(0.52, g + 0.015, 0.4, 0.02, n=16)), fill=shade(img.getpixel((5, 5)), 0.8))
+    draw.polygon(frame.pts(ellipse_points(0.52, g + 0.015, 0.4, 0.02, n=16)), fill=ground_shade)
     heel = _shoe_heel(t, h)
     if heel:
         draw.polygon(frame.pts(heel), fill=shade(sec, 0.85), outline=shade(sec, 0.6))
@@ -414,6 +423,10 @@ def render_shoe(product: Mapping, seed: int, view_seed: int | None = None) -> Im
         draw.polygon(frame.pts([(cx, cy), (cx + 0.05, cy - 0.035), (cx + 0.05, cy + 0.03)]), fill=bow, outline=edge)
         draw.polygon(frame.pts(ellipse_points(cx, cy, 0.012, 0.012, n=8)), fill=edge)
 
+
+def _draw_shoe_closure(draw: ImageDraw.ImageDraw, frame: Frame, product: Mapping, base: RGB, sec: RGB, edge: RGB, h: float) -> None:
+    """Laces (criss-cross), a strap with its buckle, or nothing (slip-on)."""
+    t, g = product["type"], _GROUND
     closure = product["closure"]
     lace: RGB = (245, 245, 240) if sum(base) < 450 else (30, 30, 30)
     if closure == "laces":
@@ -449,6 +462,10 @@ def render_shoe(product: Mapping, seed: int, view_seed: int | None = None) -> Im
         draw.polygon(frame.pts(strap), fill=strap_colour, outline=edge)
         draw.polygon(frame.pts(ellipse_points(*buckle, 0.014, 0.014, n=8)), fill=(215, 190, 80), outline=edge)
 
+
+def _draw_shoe_shine(draw: ImageDraw.ImageDraw, frame: Frame, product: Mapping, base: RGB, sec: RGB, edge: RGB, h: float) -> None:
+    """Specular streaks along the upper: the visual cue for a shiny ("patent") finish."""
+    t, g = product["type"], _GROUND
     if product["finish"] == "shiny":
         # Specular streaks: near-white curves along the upper, the visual cue for "shiny"/"patent".
         hi = shade(base, 1.75)
@@ -465,9 +482,6 @@ def render_shoe(product: Mapping, seed: int, view_seed: int | None = None) -> Im
         for s in streaks:
             draw.line(frame.pts(s), fill=hi, width=6)
             draw.line(frame.pts(s), fill=(255, 255, 255), width=2)
-    if rng.random() < 0.5:  # product shots face either way
-        img = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return finish(img, rng, nprng)
 
 
 def render_product(product: Mapping, seed: int, view_seed: int | None = None) -> Image.Image:

@@ -179,26 +179,7 @@ def fetch_fashioniq(
     previous = journal.load()
 
     state = _Ledger(needs=needs, urls=urls)
-    to_verify: list[tuple[str, Path]] = []
-    jobs: list[DownloadJob] = []
-    for image_id in needs.all_ids():
-        existing = find_existing(images, image_id)
-        rec = previous.get(image_id)
-        if existing is not None:
-            vouched = rec and rec.get("ok") and rec.get("file") == existing.name \
-                and rec.get("bytes") == existing.stat().st_size
-            if vouched:
-                state.present[image_id] = str(existing)     # verified when it was downloaded
-            else:
-                to_verify.append((image_id, existing))
-        elif image_id not in urls:
-            state.dead[image_id] = {"url": None, "reason": f"no URL for this ASIN in the asin2url lists in {lists_dir}"}
-        elif rec and not rec.get("ok") and not rec.get("transient") and not options.retry_dead \
-                and rec.get("url") == urls[image_id]:
-            state.dead[image_id] = {"url": rec.get("url"), "reason": rec.get("reason"), "from_previous_run": True}
-        else:
-            jobs.append(DownloadJob(image_id, urls[image_id], images))
-
+    to_verify, jobs = _sort_needed_images(needs, urls, images, previous, state, lists_dir, options.retry_dead)
     if to_verify:
         jobs += _verify_existing_files(to_verify, state, urls, images, settings, options.progress, lists_dir)
     jobs.sort(key=lambda j: j.image_id)
@@ -220,6 +201,33 @@ def fetch_fashioniq(
         report = state.report(root, lists_dir, options, complete, time.monotonic() - started)
         write_json_atomic(root / REPORT_FILE, report)
     return report
+
+
+def _sort_needed_images(needs, urls: dict[str, str], images: Path, previous: dict, state: "_Ledger",
+                        lists_dir: Path, retry_dead: bool) -> tuple[list[tuple[str, Path]], list[DownloadJob]]:
+    """Sort every needed image into: on disk and vouched for by the journal (``state.present``), on disk but to be
+    decoded again (returned first), dead (``state.dead``: no URL, or dead for good in an earlier run), or to be
+    downloaded (returned second)."""
+    to_verify: list[tuple[str, Path]] = []
+    jobs: list[DownloadJob] = []
+    for image_id in needs.all_ids():
+        existing = find_existing(images, image_id)
+        rec = previous.get(image_id)
+        if existing is not None:
+            vouched = rec and rec.get("ok") and rec.get("file") == existing.name \
+                and rec.get("bytes") == existing.stat().st_size
+            if vouched:
+                state.present[image_id] = str(existing)     # verified when it was downloaded
+            else:
+                to_verify.append((image_id, existing))
+        elif image_id not in urls:
+            state.dead[image_id] = {"url": None, "reason": f"no URL for this ASIN in the asin2url lists in {lists_dir}"}
+        elif rec and not rec.get("ok") and not rec.get("transient") and not retry_dead \
+                and rec.get("url") == urls[image_id]:
+            state.dead[image_id] = {"url": rec.get("url"), "reason": rec.get("reason"), "from_previous_run": True}
+        else:
+            jobs.append(DownloadJob(image_id, urls[image_id], images))
+    return to_verify, jobs
 
 
 def _json_line(obj: dict) -> str:

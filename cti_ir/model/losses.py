@@ -85,7 +85,7 @@ def balance_weight_target(
 ) -> torch.Tensor:
     """Self-supervised target from the in-batch oracle balance, (N, 2) = (image, text), no labels needed.
 
-    Ours (issue 14): for each triplet, the query is composed at ``steps`` image weights from 0 to 1 (with the
+    Ours (made for the mixed-caption catalogue): for each triplet, the query is composed at ``steps`` image weights from 0 to 1 (with the
     composer's own residual when given, as :func:`cti_ir.model.composers.compose_weighted` does) and each is scored by
     the log-probability of its target among the batch's targets (and ``hard_negatives``, e.g. the reference
     images: a query that leans on the image alone finds its own reference first). A softmax over the weights,

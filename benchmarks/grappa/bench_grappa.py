@@ -32,12 +32,11 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
-from cti_ir.files import write_json_atomic, write_text_atomic
 from cti_ir.model.checkpoint import load_checkpoint
 from training.common import HelpWithDefaults
 
+from benchmarks.common import cached_json, run_cli, set_threads, write_report
 from benchmarks.grappa.grappa_tasks import TASKS, EvalSet, evaluate_model
 
 TASK_TITLES = {"category": "category", "shape": "+ shape", "colour_pattern": "+ colour + pattern",
@@ -45,6 +44,7 @@ TASK_TITLES = {"category": "category", "shape": "+ shape", "colour_pattern": "+ 
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.grappa.bench_grappa", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--work", default="runs/grappa/bench", help="folder for catalogues, runs and results")
@@ -71,14 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def generate(work: Path, seed: int, args) -> Path:
+    """The multi-view catalogue of generator seed ``seed`` (``data_prep.synth_views``), in WORK/data."""
     from data_prep import synth_views
 
     out = work / "data" / f"catalogue-{seed}"
-    code = synth_views.main(["--out", str(out), "--seed", str(seed), "--adapt-products", str(args.adapt_products),
-                             "--eval-products", str(args.eval_products), "--views", str(args.views), "--quiet",
-                             "--workers", "1"])
-    if code != 0:
-        raise SystemExit(f"generating catalogue {seed} failed")
+    run_cli(synth_views, ["--out", str(out), "--seed", str(seed), "--adapt-products", str(args.adapt_products),
+                          "--eval-products", str(args.eval_products), "--views", str(args.views), "--quiet",
+                          "--workers", "1"])
     return out
 
 
@@ -86,26 +85,14 @@ def adapt(base: str, images: Path, out: Path, work: Path, seed: int, args, extra
     """Run training.adapt (in-process) unless ``out`` is finished; returns its metrics.json."""
     import training.adapt.trainer as adapt_cli
 
-    if not (out / "metrics.json").is_file():
-        argv = ["--checkpoint", base, "--images", str(images), "--out", str(out), "--work", str(work),
-                "--seed", str(seed), "--resume", "--no-progress"]
-        for flag, value in (("--granularities", args.granularities), ("--set-epochs", args.set_epochs),
-                            ("--fusion-epochs", args.fusion_epochs), ("--threads", args.threads)):
-            if value is not None:
-                argv += [flag, str(value)]
-        code = adapt_cli.main(argv + shlex.split(args.adapt_args) + extra)
-        if code != 0:
-            raise SystemExit(f"training.adapt failed ({code}): {' '.join(argv + extra)}")
+    argv = ["--checkpoint", base, "--images", str(images), "--out", str(out), "--work", str(work),
+            "--seed", str(seed), "--resume", "--no-progress"]
+    for flag, value in (("--granularities", args.granularities), ("--set-epochs", args.set_epochs),
+                        ("--fusion-epochs", args.fusion_epochs), ("--threads", args.threads)):
+        if value is not None:
+            argv += [flag, str(value)]
+    run_cli(adapt_cli, argv + shlex.split(args.adapt_args) + extra, out / "metrics.json")
     return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
-
-
-def cached(path: Path, compute) -> dict:
-    """The JSON at ``path``, computing and writing it first if it is not there (what makes the benchmark resumable)."""
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    result = compute()
-    write_json_atomic(path, result)
-    return result
 
 
 def run_catalogue(work: Path, catalogue: int, args) -> dict[str, list[dict]]:
@@ -114,7 +101,7 @@ def run_catalogue(work: Path, catalogue: int, args) -> dict[str, list[dict]]:
     eval_set = EvalSet.from_catalogue(data)
     results_dir = work / "results" / args.recipe / f"catalogue-{catalogue}"
     rows: dict[str, list[dict]] = {}
-    zero = cached(work / "results" / f"zero-shot-catalogue-{catalogue}.json",
+    zero = cached_json(work / "results" / f"zero-shot-catalogue-{catalogue}.json",
                   lambda: {"eval": evaluate_model(load_checkpoint(args.checkpoint), eval_set), "seconds": 0.0,
                            "added_parameters": 0})
     rows["zero-shot"] = [zero]
@@ -128,16 +115,16 @@ def run_catalogue(work: Path, catalogue: int, args) -> dict[str, list[dict]]:
         params = metrics["added_parameters"]
         set_seconds = sum(seconds[f"set_{g}_s"] for g in sets)
         for g in sets:
-            rows.setdefault(g, []).append(cached(results_dir / f"seed-{seed}-{g}.json", lambda: {
+            rows.setdefault(g, []).append(cached_json(results_dir / f"seed-{seed}-{g}.json", lambda: {
                 "eval": evaluate_model(model, eval_set, g), "seconds": seconds[f"set_{g}_s"],
                 "added_parameters": params["per_set"]}))
-        rows.setdefault("fusion", []).append(cached(results_dir / f"seed-{seed}-fusion.json", lambda: {
+        rows.setdefault("fusion", []).append(cached_json(results_dir / f"seed-{seed}-fusion.json", lambda: {
             "eval": evaluate_model(model, eval_set, "fusion"), "seconds": set_seconds + seconds["fusion_s"],
             "added_parameters": params["total"]}))
         if "fusion-noprop" not in args.skip_variants:
             noprop = adapt(args.checkpoint, data / "adapt", run / "fusion-noprop", run / "work", seed, args,
                            ["--propagation-weight", "0"])
-            rows.setdefault("fusion-noprop", []).append(cached(results_dir / f"seed-{seed}-fusion-noprop.json",
+            rows.setdefault("fusion-noprop", []).append(cached_json(results_dir / f"seed-{seed}-fusion-noprop.json",
                                                                lambda: {
                 "eval": evaluate_model(load_checkpoint(run / "fusion-noprop"), eval_set, "fusion"),
                 "seconds": set_seconds + noprop["seconds"]["fusion_s"],
@@ -148,7 +135,7 @@ def run_catalogue(work: Path, catalogue: int, args) -> dict[str, list[dict]]:
             k = best[1:]
             finetune = adapt(args.checkpoint, data / "adapt", run / f"finetune-{best}", run / "work", seed, args,
                              ["--full-finetune", k])
-            rows.setdefault("full-finetune", []).append(cached(results_dir / f"seed-{seed}-full-finetune.json",
+            rows.setdefault("full-finetune", []).append(cached_json(results_dir / f"seed-{seed}-full-finetune.json",
                                                                lambda: {
                 "eval": evaluate_model(load_checkpoint(run / f"finetune-{best}"), eval_set), "k": int(k),
                 "seconds": finetune["seconds"][f"finetune_k{k}_s"],
@@ -214,7 +201,7 @@ def markdown(catalogue: int, summary: dict[str, dict]) -> str:
 
 
 def gap_closed(summary: dict[str, dict]) -> dict[str, float]:
-    """How the fusion compares with zero-shot and the oracle (the issue's acceptance figures)."""
+    """How the fusion compares with zero-shot and the oracle (the benchmark's acceptance figures)."""
     zs = summary["zero-shot"]
     fusion = summary["fusion"]
     oracle_row = summary["oracle"]
@@ -227,12 +214,9 @@ def gap_closed(summary: dict[str, dict]) -> dict[str, float]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Every catalogue's rows, summaries and acceptance figures; WORK/results/RECIPE.json and .md."""
     args = build_parser().parse_args(argv)
-    if args.threads:
-        import faiss
-
-        torch.set_num_threads(args.threads)
-        faiss.omp_set_num_threads(args.threads)
+    set_threads(args.threads)
     work = Path(args.work)
     report: dict = {"recipe": args.recipe, "adapt_args": args.adapt_args, "checkpoint": args.checkpoint,
                     "seeds": args.seeds, "catalogues": {}}
@@ -246,10 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tables.append(f"\nCatalogue {catalogue}: fusion - zero-shot = {acc['fusion_minus_zero_shot']:+.2f} mAP@R, "
                       f"oracle - zero-shot = {acc['oracle_minus_zero_shot']:+.2f}, share of the gap closed "
                       f"{acc['share_of_gap_closed']:.2f}, worst task change {acc['worst_task_change']:+.2f}.\n")
-    text = "\n".join(tables)
-    write_json_atomic(work / "results" / f"{args.recipe}.json", report)
-    write_text_atomic(work / "results" / f"{args.recipe}.md", text + "\n")
-    print(text)
+    write_report(work / "results" / args.recipe, report, "\n".join(tables))
     return 0
 
 

@@ -24,13 +24,12 @@ from typing import Sequence
 
 import torch
 
-from cti_ir.files import write_json_atomic, write_text_atomic
-from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate.evaluator import evaluate
+from cti_ir.model.checkpoint import load_checkpoint
 from training.common import HelpWithDefaults
 
-from benchmarks.grappa.bench_grappa import cached
+from benchmarks.common import cached_json, write_report
 
 
 def scores(model, data: Path) -> dict:
@@ -62,6 +61,7 @@ def refit(adapted: Path, granularity: str, data: Path, out: Path, epochs: int, s
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.grappa.grappa_composed", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
     p.add_argument("--adapted", required=True, help="adapted checkpoint (python -m training.adapt)")
@@ -76,28 +76,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The four rows (cached per row), as a table; WORK/composed.json and .md."""
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     work, data, adapted = Path(args.work), Path(args.data), Path(args.adapted)
     rows = {
-        "unadapted": cached(work / "unadapted.json", lambda: scores(load_checkpoint(adapted, granularity="off"), data)),
-        "adapted (fusion)": cached(work / "adapted.json", lambda: scores(load_checkpoint(adapted), data)),
-        f"adapted + composer re-fit ({args.refit_epochs} ep.)": cached(
+        "unadapted": cached_json(work / "unadapted.json", lambda: scores(load_checkpoint(adapted, granularity="off"), data)),
+        "adapted (fusion)": cached_json(work / "adapted.json", lambda: scores(load_checkpoint(adapted), data)),
+        f"adapted + composer re-fit ({args.refit_epochs} ep.)": cached_json(
             work / f"adapted-refit-{args.refit_epochs}.json",
             lambda: refit(adapted, "fusion", data, work / f"refit-fusion-{args.refit_epochs}", args.refit_epochs,
                           args.seed, args.lr)),
-        f"unadapted + composer re-fit ({args.refit_epochs} ep.)": cached(
+        f"unadapted + composer re-fit ({args.refit_epochs} ep.)": cached_json(
             work / f"unadapted-refit-{args.refit_epochs}.json",
             lambda: refit(adapted, "off", data, work / f"refit-off-{args.refit_epochs}", args.refit_epochs,
                           args.seed, args.lr)),
     }
     lines = ["| composed queries | Fashion-IQ mean | Shoes mean | overall |", "|---|---|---|---|"]
     lines += [f"| {name} | {r['fashioniq']:.2f} | {r['shoes']:.2f} | {r['overall']:.2f} |" for name, r in rows.items()]
-    text = "\n".join(lines)
-    write_json_atomic(work / "composed.json", {"adapted": str(adapted), "data": str(data), "rows": rows})
-    write_text_atomic(work / "composed.md", text + "\n")
-    print(text)
+    write_report(work / "composed", {"adapted": str(adapted), "data": str(data), "rows": rows}, "\n".join(lines))
     return 0
 
 

@@ -28,6 +28,7 @@ from typing import Sequence
 
 from tqdm import tqdm
 
+from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
 from data_prep.synth_attributes import GARMENT_CATEGORIES, SHOE_CATEGORY
 from data_prep.synth_caption_kinds import parse_caption_mix
 from data_prep.synth_catalogue import (
@@ -49,6 +50,7 @@ from data_prep.synth_writers import write_fashioniq, write_json_atomic, write_op
 # Bump when the output format or the generator's drawing changes, so old outputs are not taken as complete.
 FORMAT_VERSION = 1
 OUTPUT_PARTS = ("fashioniq", "shoes", "open_domain")
+NO_PHRASING = {"mode": "none", "share": 0.0}  # what outputs written before --phrasing existed have
 INFO_FILE = "synth_info.json"
 _CHUNK = 64  # render jobs per worker task: large enough to amortise pickling, small enough for a smooth bar
 
@@ -81,6 +83,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "the catalogue of earlier versions byte for byte), or shares such as "
                              "'relative=0.6,vague=0.4'. Images, pairs and pools do not depend on it; "
                              "caption_provenance.jsonl records each triplet's kind")
+    parser.add_argument("--phrasing", choices=PHRASING_MODES, default="none",
+                        help="rewrite relative captions in a shopper's everyday styles (imperatives, wishes, 'X "
+                             "instead of Y', negation, comparatives, terse, polite, questions, misspellings, "
+                             "synonyms): 'train' rewrites a share of every split's with the training phrasings; "
+                             "'heldout' rewrites the evaluation splits' with the held-apart phrasings, which no "
+                             "training split ever gets (data_prep/phrasing). Default: none (the captions of earlier "
+                             "versions)")
+    parser.add_argument("--phrasing-share", type=float, default=None, metavar="SHARE",
+                        help="share of the relative captions --phrasing rewrites (default: 0.5 for train, 1 for "
+                             "heldout)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes that render images (default: the number of CPUs); the output does not "
                              "depend on it")
@@ -92,6 +104,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--workers must be >= 1")
     try:
         args.caption_mix = parse_caption_mix(args.caption_mix)
+        args.phrasing_share = phrasing_share(args.phrasing, args.phrasing_share)
     except ValueError as e:
         parser.error(str(e))
     return args
@@ -110,10 +123,12 @@ def _image_counts(out: Path) -> dict[str, int]:
     }
 
 
-def is_complete(out: Path, seed: int, size: str, caption_mix: dict[str, float] | None = None) -> bool:
+def is_complete(out: Path, seed: int, size: str, caption_mix: dict[str, float] | None = None,
+                phrasing: dict | None = None) -> bool:
     """True if ``out`` holds a finished output for this seed and size (info file, annotation files, all images)
     and, when ``caption_mix`` is given, this caption mix (outputs written before caption mixes existed are
-    relative-only). Without ``caption_mix`` any mix will do: the images and products do not depend on it."""
+    relative-only). Without ``caption_mix`` any mix will do: the images and products do not depend on it.
+    ``phrasing`` ({"mode", "share"}, as synth_info.json records it) is checked the same way."""
     try:
         info = json.loads((out / INFO_FILE).read_text())
     except (OSError, ValueError):
@@ -121,6 +136,8 @@ def is_complete(out: Path, seed: int, size: str, caption_mix: dict[str, float] |
     if (info.get("format_version"), info.get("seed"), info.get("size")) != (FORMAT_VERSION, seed, size):
         return False
     if caption_mix is not None and info.get("caption_mix", {"relative": 1.0}) != caption_mix:
+        return False
+    if phrasing is not None and info.get("phrasing", NO_PHRASING) != phrasing:
         return False
     if not all((out / rel).is_file() for rel in info.get("annotation_files", [])):
         return False
@@ -201,9 +218,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the process exit status."""
     args = parse_args(argv)
     out: Path = args.out
-    if not args.force and is_complete(out, args.seed, args.size, args.caption_mix):
-        print(f"{out} already holds a complete --size {args.size} --seed {args.seed} output with this caption mix; "
-              f"nothing to do (use --force to regenerate)")
+    phrasing = {"mode": args.phrasing, "share": args.phrasing_share}
+    if not args.force and is_complete(out, args.seed, args.size, args.caption_mix, phrasing):
+        print(f"{out} already holds a complete --size {args.size} --seed {args.seed} output with this caption mix "
+              f"and phrasing; nothing to do (use --force to regenerate)")
         return 0
     if (out / INFO_FILE).exists() or any((out / p).exists() for p in OUTPUT_PARTS):
         print(f"removing previous or incomplete output in {out}")
@@ -211,8 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     start = time.perf_counter()
     spec = SIZES[args.size]
-    fiq = plan_fashioniq(args.seed, spec, args.caption_mix)
-    shoes = plan_shoes(args.seed, spec, args.caption_mix)
+    fiq = plan_fashioniq(args.seed, spec, args.caption_mix, args.phrasing, args.phrasing_share)
+    shoes = plan_shoes(args.seed, spec, args.caption_mix, args.phrasing, args.phrasing_share)
     scenes = plan_open_domain(args.seed, spec)
     jobs = build_jobs(out, fiq, shoes, scenes)
     if len(jobs) != expected_image_count(spec):  # the sizes in --help rely on this formula
@@ -236,6 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
         "size": args.size,
         "caption_mix": args.caption_mix,
+        "phrasing": phrasing,
         "workers": args.workers,
         "counts": count_outputs(fiq, shoes, scenes),
         "caption_kinds": count_kinds(fiq, shoes),

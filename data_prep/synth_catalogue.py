@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
 
+from data_prep.phrasing.catalogue import apply_phrasing
+from data_prep.phrasing.catalogue import phrasing_share as resolve_phrasing_share
 from data_prep.synth_attributes import GARMENT_CATEGORIES, SHOE_CATEGORY, SHOE_FOLDERS, mutate, sample_product
 from data_prep.synth_caption_kinds import can_be_partial, draw_kinds, is_relative_only, kind_captions
 from data_prep.synth_captions import describe_product, fashioniq_captions, shoes_caption, short_shoe_caption
@@ -184,12 +186,16 @@ def apply_caption_mix(triplets: list[Triplet], pairs: list[tuple[dict, dict]], m
         triplet.captions, triplet.claims, triplet.details = [c[0] for c in caps], [c[1] for c in caps], details
 
 
-def plan_fashioniq(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None) -> Dataset:
+def plan_fashioniq(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None,
+                   phrasing: str = "none", phrasing_share: float | None = None) -> Dataset:
     """Plan the Fashion-IQ part: per category and split a pool of products and two-caption triplets.
 
     ``caption_mix`` ({kind: share}, :mod:`data_prep.synth_caption_kinds`) gives triplets other caption kinds than
-    relative; None keeps the relative-only catalogue.
+    relative; None keeps the relative-only catalogue. ``phrasing`` (``none``, ``train``, ``heldout``) rewrites a
+    share (``phrasing_share``, default per mode) of the relative captions in everyday styles
+    (:mod:`data_prep.phrasing.catalogue`); ``none`` changes nothing.
     """
+    share = resolve_phrasing_share(phrasing, phrasing_share)
     data = Dataset()
     asins = _AsinFactory(random.Random(f"{seed}/fashioniq/asin"))
     for category in GARMENT_CATEGORIES:
@@ -204,8 +210,11 @@ def plan_fashioniq(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] |
             for c, t in pairs:
                 caps = fashioniq_captions(products[c], products[t], rng)
                 triplets.append(Triplet(category, split, ids[c], ids[t], [x[0] for x in caps], [x[1] for x in caps]))
-            apply_caption_mix(triplets, [(products[c], products[t]) for c, t in pairs], caption_mix,
+            attributes = [(products[c], products[t]) for c, t in pairs]
+            apply_caption_mix(triplets, attributes, caption_mix,
                               random.Random(f"{seed}/fashioniq/{category}/{split}/kinds"))
+            apply_phrasing(triplets, attributes, phrasing, share, split,
+                           random.Random(f"{seed}/fashioniq/{category}/{split}/phrasing"))
             rng.shuffle(triplets)  # real files are not grouped by candidate
             data.triplets += triplets
             pool = list(ids)
@@ -214,10 +223,12 @@ def plan_fashioniq(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] |
     return data
 
 
-def plan_shoes(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None) -> Dataset:
+def plan_shoes(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | None = None,
+               phrasing: str = "none", phrasing_share: float | None = None) -> Dataset:
     """Plan the Shoes part: train/test pools with one-caption triplets, file names in the Attribute Discovery
     layout (``womens_<type>/<0|1>/img_womens_<type>_<n>.jpg``) and single-image captions for a subset.
-    ``caption_mix`` as in :func:`plan_fashioniq`."""
+    ``caption_mix`` and ``phrasing`` as in :func:`plan_fashioniq`."""
+    share = resolve_phrasing_share(phrasing, phrasing_share)
     data = Dataset()
     planned: list[tuple[str, list[dict], list[tuple[int, int]], random.Random]] = []
     for split, n_triplets in zip(SHOES_SPLITS, spec.shoes):
@@ -247,8 +258,9 @@ def plan_shoes(seed: int, spec: SizeSpec, caption_mix: Mapping[str, float] | Non
         for c, t in pairs:
             text, claims = shoes_caption(products[c], products[t], rng)
             triplets.append(Triplet(SHOE_CATEGORY, split, ids[c], ids[t], [text], [claims]))
-        apply_caption_mix(triplets, [(products[c], products[t]) for c, t in pairs], caption_mix,
-                          random.Random(f"{seed}/shoes/{split}/kinds"))
+        attributes = [(products[c], products[t]) for c, t in pairs]
+        apply_caption_mix(triplets, attributes, caption_mix, random.Random(f"{seed}/shoes/{split}/kinds"))
+        apply_phrasing(triplets, attributes, phrasing, share, split, random.Random(f"{seed}/shoes/{split}/phrasing"))
         rng.shuffle(triplets)
         data.triplets += triplets
         pool = list(ids)

@@ -76,3 +76,22 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def read_format_json(path: str | os.PathLike, fmt: str, version: int, error: type[Exception], what: str) -> dict:
+    """A JSON config that names its ``format`` and ``format_version`` (checkpoints, adapters): parsed and checked.
+
+    ``error`` is raised with one sentence naming the file: not valid JSON ("``what`` is corrupt"), another format,
+    or another version than ``version``.
+    """
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise error(f"{path} is not valid JSON ({e}); {what} is corrupt") from e
+    if not isinstance(config, dict) or config.get("format") != fmt:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise error(f"{path} is not a {fmt} config (format={found!r})")
+    if config.get("format_version") != version:
+        raise error(f"{path} has {fmt} format version {config.get('format_version')}, this code reads {version}")
+    return config

@@ -19,7 +19,6 @@ searched with another.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 from safetensors.torch import load_file, save_file
 
-from cti_ir.files import replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
+from cti_ir.files import read_format_json, replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
 from cti_ir.model.adapters import FUSION, OFF, AdapterConfig, ImageAdapters, granularity_name, install_adapters
 from cti_ir.model.checkpoint_files import CONFIG_FILE, CheckpointError, model_fingerprint, read_checkpoint_config
 
@@ -73,15 +72,7 @@ def read_adapter_config(folder: str | os.PathLike) -> dict[str, Any]:
     path = Path(folder) / ADAPTER_CONFIG
     if not path.is_file():
         raise AdapterError(f"{folder} holds no adapters: {ADAPTER_CONFIG} is missing")
-    try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise AdapterError(f"{path} is not valid JSON ({e}); the adapters are corrupt") from e
-    if config.get("format") != FORMAT:
-        raise AdapterError(f"{path} is not an adapter config (format={config.get('format')!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise AdapterError(f"{path} has adapter format version {config.get('format_version')}, this code reads "
-                           f"{FORMAT_VERSION}")
+    config = read_format_json(path, FORMAT, FORMAT_VERSION, AdapterError, "the adapters")
     return config
 
 

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from cti_ir.files import read_format_json
+
 FORMAT = "cti-ir-checkpoint"
 FORMAT_VERSION = 1
 CONFIG_FILE = "cti_config.json"
@@ -49,15 +51,6 @@ def read_checkpoint_config(path: str | os.PathLike) -> dict[str, Any]:
             f"{folder} is not a cti-ir checkpoint: {CONFIG_FILE} is missing (for a plain open_clip model use "
             f"training's --model/--pretrained flags instead)"
         )
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CheckpointError(f"{config_path} is not valid JSON ({e}); the checkpoint is corrupt") from e
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{config_path} is not a cti-ir checkpoint config (format={config.get('format')!r})")
-    if config.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{folder} has checkpoint format version {config.get('format_version')}, this code reads {FORMAT_VERSION}"
-        )
+    config = read_format_json(config_path, FORMAT, FORMAT_VERSION, CheckpointError, "the checkpoint")
     config["_folder"] = str(folder)
     return config

@@ -119,11 +119,13 @@ class TripletExamples(PixelExamples):
     pixel_fields = ("reference", "target")
 
     def __init__(self, triplets: Sequence[Triplet], path_of: Callable[[Triplet, str], object], preprocess: Callable,
-                 tokenizer: Callable, seed: int, augment: bool = True):
+                 tokenizer: Callable, seed: int, augment: bool = True, wording=None):
         super().__init__(preprocess)
         self.triplets = [t for t in triplets if t.target is not None]
         self.path_of, self.tokenizer = path_of, tokenizer
         self.seed, self.augment = seed, augment
+        # Rewrites texts in the shopper's words (training.phrasing_augment.PhrasingWording); None: the captions only.
+        self.wording = wording
 
     def __len__(self) -> int:
         return len(self.triplets)
@@ -133,18 +135,27 @@ class TripletExamples(PixelExamples):
 
     def text(self, index: int, epoch: int) -> str:
         variants = caption_variants(self.triplets[index].captions)
-        if not self.augment:
+        if not self.augment and self.wording is None:
             return variants[0]
-        return example_rng(self.seed, epoch, index).choice(variants)
+        rng = example_rng(self.seed, epoch, index)
+        text = rng.choice(variants) if self.augment else variants[0]
+        if self.wording is not None:  # after the variant's draw, so that without it the texts are as before
+            text = self.wording.text(self.triplets[index], text, rng)
+        return text
 
     def __getitem__(self, item: tuple[int, int]) -> dict:
         index, epoch = item
         t = self.triplets[index]
-        return {
+        text = self.text(index, epoch)
+        out = {
             "reference": self._pixels(path=str(self.path_of(t, t.reference))),
             "target": self._pixels(path=str(self.path_of(t, t.target))),
-            "tokens": self.tokenizer([self.text(index, epoch)])[0],
+            "tokens": self.tokenizer([text])[0],
         }
+        if self.wording is not None and self.wording.pairs:  # a second wording for the consistency term
+            second = self.wording.second(t, text, example_rng(self.seed + 1, epoch, index))
+            out["tokens_alt"] = self.tokenizer([second])[0]
+        return out
 
 
 def stack_collate(items: list[dict]) -> dict:

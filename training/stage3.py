@@ -31,6 +31,7 @@ from cti_ir.model.losses import (
 
 from training.common import HelpWithDefaults, add_loop_args, add_model_args, run
 from training.examples import TripletExamples, stack_collate
+from training.phrasing_augment import PhrasingConsistency, add_phrasing_args, build_wording, check_phrasing_args
 from training.loop import StageModule
 
 
@@ -58,6 +59,7 @@ class HybridQueryModule(StageModule):
         self.register_buffer("target_queue", torch.zeros(target_queue, model.embed_dim))
         self.register_buffer("queue_size", torch.zeros((), dtype=torch.long))
         self.register_buffer("queue_next", torch.zeros((), dtype=torch.long))
+        self.phrasing: PhrasingConsistency | None = None  # --phrasing-consistency (set by the task)
 
     def _enqueue(self, targets: torch.Tensor) -> None:
         capacity = self.target_queue.shape[0]
@@ -101,6 +103,8 @@ class HybridQueryModule(StageModule):
             w_loss = modality_weight_loss(out.weight_logits, target)
             loss = loss + self.weight_loss * w_loss
             logs.update(weight_loss=w_loss.detach(), target_image_weight=target[:, 0].mean())
+        if self.phrasing is not None:  # a second wording of each modification (training.phrasing_augment)
+            loss, logs = self.phrasing.add_loss(self, batch, ref, tgt, query, loss, logs, gather)
         return loss, logs
 
     def targets_composer(self) -> bool:
@@ -114,7 +118,7 @@ class HybridQueryTask:
     def __init__(self, model, benchmarks: dict, seed: int, weight_loss: float, weight_temperature: float,
                  eval_batch_size: int, augment: bool, skip_missing: bool, eval_workers: int = 0,
                  weight_target: str = "modality", hard_negatives: bool = False, combiner_target: bool = False,
-                 target_queue: int = 0, forcing: float = 0.0):
+                 target_queue: int = 0, forcing: float = 0.0, wording=None, consistency: float = 0.0):
         triplets, owner = [], []
         for name, bench in benchmarks.items():
             ts = bench.triplets("train", check=True, skip_missing=skip_missing)
@@ -125,7 +129,8 @@ class HybridQueryTask:
         by_triplet = {id(t): o for t, o in zip(triplets, owner)}
         self.benchmarks = benchmarks
         self.dataset = TripletExamples(triplets, lambda t, image_id: benchmarks[by_triplet[id(t)]].image_path(image_id),
-                                       model.preprocess, model.tokenizer, seed, augment)
+                                       model.preprocess, model.tokenizer, seed, augment, wording=wording)
+        self.consistency = consistency
         self.collate = stack_collate
         self.weight_loss, self.weight_temperature = weight_loss, weight_temperature
         self.weight_target, self.hard_negatives = weight_target, hard_negatives
@@ -139,8 +144,11 @@ class HybridQueryTask:
         self.eval_workers = eval_workers
 
     def build_module(self, model):
-        return HybridQueryModule(model, self.weight_loss, self.weight_temperature, self.weight_target,
-                                 self.hard_negatives, self.combiner_target, self.target_queue, self.forcing)
+        module = HybridQueryModule(model, self.weight_loss, self.weight_temperature, self.weight_target,
+                                   self.hard_negatives, self.combiner_target, self.target_queue, self.forcing)
+        if self.consistency > 0:
+            module.phrasing = PhrasingConsistency(self.consistency)
+        return module
 
     def evaluate(self, model):
         was_training = model.training
@@ -216,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adaptive only: where the residual acts. free: w_img * image + w_txt * text + residual; "
                         "text: w_img * image + w_txt * (text + residual), so the weights scale the whole "
                         "modification; none: w_img * image + w_txt * text, the weights are the whole composer")
+    add_phrasing_args(p)
     add_model_args(p)
     add_loop_args(p, epochs=10, batch_size=64, lr=2e-4)
     return p
@@ -237,10 +246,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                args.eval_batch_size, args.augment, args.skip_missing, eval_workers=args.workers,
                                weight_target=args.weight_target, hard_negatives=args.target_hard_negatives,
                                combiner_target=args.combiner_weight_target, target_queue=args.target_queue,
-                               forcing=args.weight_forcing)
+                               forcing=args.weight_forcing, consistency=args.phrasing_consistency,
+                               wording=build_wording(args, {n: b.root for n, b in benchmarks.items()}))
 
     try:
         parse_data(args.data)
+        check_phrasing_args(args)
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

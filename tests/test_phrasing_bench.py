@@ -1,0 +1,106 @@
+"""The paraphrase benchmark's report on a tiny catalogue, its refusal of a folder without attributes, and stage-3
+augmentation in the training phrasings (never the held-apart ones)."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from benchmarks.phrasing import bench_paraphrase
+from benchmarks.phrasing.paraphrase_stats import flip_share, permutation_noise, spread
+from cti_ir.data import open_benchmark
+from tests.test_phrasing import held_out_marker
+
+
+def test_spread_flips_and_noise_floor():
+    assert spread([50.0, 40.0, 45.0]) == pytest.approx(20.0)
+    assert spread([0.0, 0.0]) == 0.0
+    hits = np.array([[1, 1], [0, 0], [1, 0], [0, 1]], dtype=bool)
+    assert flip_share(hits) == pytest.approx(50.0)
+    # A style that misses every query the other hits: far beyond what shuffling within queries gives.
+    rng = np.random.default_rng(0)
+    base = rng.random(400) < 0.5
+    skewed = np.stack([base, np.zeros(400, dtype=bool)], axis=1)
+    noise = permutation_noise(skewed, permutations=200)
+    assert noise["spread"] == pytest.approx(100.0) and noise["p95"] < 30.0 and noise["p_value"] < 0.01
+    same = np.stack([base, base], axis=1)
+    assert permutation_noise(same, permutations=50)["spread"] == 0.0
+
+
+def test_benchmark_reports_every_style_on_a_tiny_catalogue(synth_small, tiny_checkpoint, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert bench_paraphrase.main(["--data", str(synth_small), "--out", str(out), "--permutations", "20",
+                                  "--checkpoint", f"tiny={tiny_checkpoint}",
+                                  "--checkpoint", f"sum={tiny_checkpoint}@sum"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    assert out.with_suffix(".md").is_file() and "R@10 per style" in capsys.readouterr().out
+    styles = result["styles"]
+    assert result["phrasing_set"] == "heldout" and len(styles) == 13
+    fiq_queries = sum(len(s.queries) for s in open_benchmark("fashioniq", synth_small / "fashioniq").eval_splits())
+    for label in ("tiny", "sum"):
+        for layout in ("fashioniq", "shoes"):
+            r = result["checkpoints"][label][layout]
+            assert set(r["rows"]) == {"published", "catalogue", *styles}
+            assert all(0.0 <= row["R@10"] <= 100.0 for row in r["rows"].values())
+            for group in ("frames", "all"):
+                s = r["summary"][group]
+                assert 0.0 <= s["spread"] <= 100.0 and 0.0 <= s["flip_share"] <= 100.0 and 0 < s["p_value"] <= 1
+            assert r["summary"]["frames"]["styles"] == [x for x in styles if x not in ("misspelled", "synonyms")]
+            assert r["tokens"]["polite"]["context_length"] > 0
+            for style in styles:  # every rewritten text is a held-apart phrasing
+                assert all(held_out_marker(t) for t in r["examples"][style]), style
+        assert result["checkpoints"][label]["fashioniq"]["queries"] == fiq_queries
+
+
+def test_benchmark_stops_cleanly_without_attributes(synth_small, tiny_checkpoint, tmp_path, capsys):
+    real_like = tmp_path / "data" / "fashioniq"
+    real_like.mkdir(parents=True)
+    for name in ("captions", "image_splits", "images"):
+        (real_like / name).symlink_to(synth_small / "fashioniq" / name)
+    code = bench_paraphrase.main(["--data", str(tmp_path / "data"), "--out", str(tmp_path / "r"),
+                                  "--layouts", "fashioniq", "--checkpoint", f"tiny={tiny_checkpoint}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "no product_descriptions.jsonl" in err and err.count("\n") == 1
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_training_texts_use_the_training_phrasings_only(synth_small):
+    from training.examples import TripletExamples
+    from training.phrasing_augment import PhrasingWording
+
+    roots = {name: synth_small / name for name in ("fashioniq", "shoes")}
+    triplets = [t for name, root in roots.items() for t in open_benchmark(name, root).triplets("train")]
+    plain = TripletExamples(triplets, lambda t, i: i, lambda x: x, lambda xs: xs, seed=0)
+    wording = PhrasingWording(roots, share=1.0, pairs=True)
+    phrased = TripletExamples(triplets, lambda t, i: i, lambda x: x, lambda xs: xs, seed=0, wording=wording)
+    again = TripletExamples(triplets, lambda t, i: i, lambda x: x, lambda xs: xs, seed=0, wording=wording)
+    texts = [phrased.text(i, 1) for i in range(len(triplets))]
+    assert texts == [again.text(i, 1) for i in range(len(triplets))]  # reproducible, so --resume is exact
+    assert texts != [phrased.text(i, 2) for i in range(len(triplets))]  # drawn afresh each epoch
+    assert all(held_out_marker(t) is None for t in texts)
+    # The mixed catalogue's vague, partial, absolute and mistaken triplets keep their captions.
+    kept = sum(t == p for t, p in zip(texts, (plain.text(i, 1) for i in range(len(triplets)))))
+    assert 0.2 * len(triplets) < kept < 0.7 * len(triplets)
+    second = wording.second(triplets[0], texts[0], random.Random(1))
+    assert held_out_marker(second) is None
+
+
+def test_augmentation_needs_attributes(tmp_path):
+    from training.phrasing_augment import PhrasingWording
+
+    with pytest.raises(ValueError, match="product_descriptions.jsonl"):
+        PhrasingWording({"fashioniq": tmp_path}, share=0.5)
+
+
+def test_stage3_refuses_bad_phrasing_flags(synth_small, capsys):
+    from training import stage3
+
+    base = ["--data", f"fashioniq={synth_small / 'fashioniq'}", "--out", "unused", "--epochs", "1"]
+    assert stage3.main(base + ["--phrasing-augment", "1.5"]) == 2
+    assert "error: --phrasing-augment is a share between 0 and 1" in capsys.readouterr().err
+    assert stage3.main(base + ["--phrasing-consistency", "0.5"]) == 2
+    assert "needs --phrasing-augment above 0" in capsys.readouterr().err

@@ -95,6 +95,17 @@ def _t_negation_no(ctx: Context) -> str:
     return join([f"no {c.removed}" if c.removed else f"{c.pred} and not {c.old_pred}" for c in ctx.changes], ", ")
 
 
+def _t_negation_anymore(ctx: Context) -> str:
+    return join([f"remove the {c.removed}" if c.removed else f"not {c.old_pred} anymore, {c.pred}"
+                 for c in ctx.changes], "; ")
+
+
+def _t_replace(ctx: Context) -> str:
+    items = [f"replace {'' if c.old_noun.startswith(('no ', 'a ')) else 'the '}{c.old_noun} with {c.noun}"
+             for c in ctx.changes]
+    return join(items, ", ")
+
+
 def _t_comparative(ctx: Context, frame: str) -> str:
     comps = ctx.comps()
     if not comps:
@@ -163,6 +174,10 @@ TRAIN_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxyTy
         ("train.contrastive.not", lambda x: "; ".join(f"{c.pred}, not {c.old_pred}" for c in x.changes)),
         ("train.contrastive.rather",
          lambda x: f"{x.be} " + join([f"{c.pred} rather than {c.old_pred}" for c in x.changes])),
+        # The reference's value first, as shoppers often put it.
+        ("train.contrastive.replace", _t_replace),
+        ("train.contrastive.from_to",
+         lambda x: "change " + join([f"the {c.attr} from {c.old_value} to {c.value}" for c in x.changes])),
     ),
     "terse": (
         ("train.terse.comma", lambda x: ", ".join(c.pred for c in x.changes)),
@@ -177,6 +192,7 @@ TRAIN_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxyTy
     "negation": (
         ("train.negation.without", _t_negation_without),
         ("train.negation.no", _t_negation_no),
+        ("train.negation.anymore", _t_negation_anymore),
     ),
     "comparative": (
         ("train.comparative.colon", lambda x: _t_comparative(x, "colon")),

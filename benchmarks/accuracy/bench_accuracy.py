@@ -20,8 +20,8 @@ Variants (stage 3 always trains on Fashion-IQ + Shoes triplets together):
                       baselines: as full up to stage 2, then stage 3 with that composer
 
 On a catalogue whose captions carry kinds (``data_prep.synth``'s default caption mix), every stage-3 run's best
-checkpoint is also evaluated per caption kind with the weight sweep (``cti_ir.evaluate.evaluator --by-kind --weight-sweep``,
-saved as ``kinds.json`` beside the run), and the tables gain per-kind columns, an ``oracle balance`` row (the best
+checkpoint is also evaluated per caption kind with the weight sweep (``python -m cti_ir.evaluate --by-kind
+--weight-sweep``, saved as ``kinds.json`` beside the run), and the tables gain per-kind columns, an ``oracle balance`` row (the best
 image weight of a plain weighted sum per query, with hindsight, on the features of ``--reference``, by default the
 full model), the composers' weights per kind, and the seed-by-seed differences between ``--reference`` and its
 rivals (combiner, no-ss-weighting, sum). ``--finished-only`` tabulates the runs that exist without training more.

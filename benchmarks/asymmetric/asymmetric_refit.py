@@ -1,7 +1,8 @@
 """Re-fit only the query model's composer against an asymmetric gallery space (an experiment of the asymmetric
 benchmark; README, "Asymmetric search", "What we tried").
 
-    python -m benchmarks.asymmetric.asymmetric_refit --work runs/asym --data runs/bench/data --members convnext --epochs 4
+    python -m benchmarks.asymmetric.asymmetric_refit --work runs/asym --data runs/bench/data --members convnext \
+        --epochs 4
 
 When a gallery model carried into the query model's space loses to the symmetric index, one natural next step keeps
 the query cost: the encoders stay frozen and only the composer learns, on the training triplets, to compose queries
@@ -27,10 +28,9 @@ from cti_ir.files import write_json_atomic
 from training.common import HelpWithDefaults
 
 from benchmarks.asymmetric.asymmetric_eval import QuerySide, overall
-from benchmarks.asymmetric.common import GALLERY_MODELS, add_setup_args, averaged, embeddings, eval_items
+from benchmarks.asymmetric.common import (DATASETS, GALLERY_MODELS, add_setup_args, averaged, embeddings,
+                                          eval_items)
 from benchmarks.common import error
-
-DATASETS = ("fashioniq", "shoes")
 
 
 def build_parser() -> argparse.ArgumentParser:

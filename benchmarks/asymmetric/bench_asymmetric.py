@@ -1,6 +1,7 @@
 """Asymmetric search benchmark: a light query model against galleries embedded by heavier models and ensembles.
 
-    python -m benchmarks.asymmetric.bench_asymmetric --work runs/asym --data runs/bench/data --query demo_model --seeds 0 1 2
+    python -m benchmarks.asymmetric.bench_asymmetric --work runs/asym --data runs/bench/data --query demo_model \
+        --seeds 0 1 2
 
 On the generated catalogue (Fashion-IQ val and Shoes test layouts, the standard protocol, the accuracy table's
 evaluator), with the query model fixed (default: the demo model, trained on that catalogue):
@@ -40,10 +41,9 @@ from training.common import HelpWithDefaults
 
 from benchmarks.asymmetric.asymmetric_eval import (QuerySide, overall, plot_risk_coverage, rejection_curve,
                                                    rejection_precision)
-from benchmarks.asymmetric.common import GALLERY_MODELS, add_setup_args, averaged, embeddings, eval_items
+from benchmarks.asymmetric.common import DATASETS, GALLERY_MODELS, add_setup_args, averaged, embeddings, eval_items
 from benchmarks.common import run_cli, write_report
 
-DATASETS = ("fashioniq", "shoes")
 REJECT_FRACTIONS = (0.0, 0.02, 0.05, 0.10)
 CURVE_FRACTIONS = tuple(round(0.01 * k, 2) for k in range(0, 31, 2))
 

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+DATASETS = ("fashioniq", "shoes")  # the two evaluation layouts: Fashion-IQ val and Shoes test
 # name -> (open_clip config, [(stage, epochs, seed)]): stage 2 alone for "vit" (other training data: no open-domain
 # pre-training), stage 1 cut to 15 epochs for "convnext" (its held-out recall had levelled off).
 GALLERY_MODELS = {

@@ -5,8 +5,8 @@
 For each generator seed (a catalogue, ``python -m data_prep.synth_views``) and each training seed, the base model
 (``--checkpoint``, the demo model by default) is adapted on the catalogue's unlabeled adaptation photos with
 ``python -m training.adapt``, and every row is evaluated on the held-out evaluation products (other products,
-never seen in adaptation) with the tasks of ``benchmarks/grappa/grappa_tasks.py`` (category, shape, colour + pattern, the
-same product; mAP@R and R@1). Rows:
+never seen in adaptation) with the tasks of ``grappa_tasks.py`` (category, shape, colour + pattern, the same
+product; mAP@R and R@1). Rows:
 
     zero-shot          the frozen base encoder
     k8, k32, ...       each single adapter set (phase 1 only)

@@ -82,7 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     work, data, adapted = Path(args.work), Path(args.data), Path(args.adapted)
     rows = {
-        "unadapted": cached_json(work / "unadapted.json", lambda: scores(load_checkpoint(adapted, granularity="off"), data)),
+        "unadapted": cached_json(work / "unadapted.json",
+                                 lambda: scores(load_checkpoint(adapted, granularity="off"), data)),
         "adapted (fusion)": cached_json(work / "adapted.json", lambda: scores(load_checkpoint(adapted), data)),
         f"adapted + composer re-fit ({args.refit_epochs} ep.)": cached_json(
             work / f"adapted-refit-{args.refit_epochs}.json",

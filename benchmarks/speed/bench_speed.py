@@ -12,25 +12,22 @@ Five parts, each optional (``--parts``):
 
 search    Composed-query latency and ANN recall at catalogue scale (``speed_search.py``): real vectors (the demo
           model's embeddings of the ``large`` generated catalogue, extended to 1M as ``scale_vectors.py``
-          documents; real composed queries of that catalogue) and random vectors (the worst case), exact search against ``--factory auto`` under each ``--budgets`` memory budget, tuned
-          at build time for ``--target-recall``; end to end through ``SearchEngine.search``, search alone, with a
-          category filter, recall@k vs exact, target / planted match found, build time, serving memory.
+          documents; real composed queries of that catalogue) and random vectors (the worst case), exact search
+          against ``--factory auto`` under each ``--budgets`` memory budget, tuned at build time for
+          ``--target-recall``; end to end through ``SearchEngine.search``, search alone, with a category filter,
+          recall@k vs exact, target / planted match found, build time, serving memory.
 indexing  Images/s of ``cti_ir.index.build_index`` with the CLI's default flags against the encoder's raw forward
           throughput, alternating repeats (``speed_indexing.py``).
 training  Each stage's training-loop examples/s against the raw forward + backward + step of the same model and
           batch, alternating repeats (``speed_training.py``).
-app       p50/p95 latency of the app under N concurrent clients (default 16) on loopback for a fixed time: first
-          the page's ``/search`` endpoint, each thread with its own ``gradio_client.Client``, then the JSON API
-          (``POST /api/search``, multipart upload + text, each thread on its own keep-alive HTTP connection);
-          every failed request is counted. ``--app-script`` measures another copy of the app (a baseline).
-          (``speed_app.py``, as the launch part)
-launch    Seconds from starting ``python app.py`` (no arguments: the built-in demo) until its page answers HTTP 200:
-          once on an empty demo cache (generate the catalogue, index it) and then ``--launches`` more times on the
-          filled cache. The cache lives in the work folder, so the user's own demo cache is never touched.
+app       p50/p95 latency of the app under N concurrent clients on loopback, the page's ``/search`` and the JSON
+          API, every failed request counted (``speed_app.py``).
+launch    Seconds from starting ``python app.py`` until its page answers, on an empty demo cache and then on the
+          filled one (``speed_app.py``).
 
-The parts are the modules beside this one, in ``benchmarks/speed/``; this script only chooses, runs and reports
-them. Results go to a JSON file (``--out``) and are printed as Markdown tables. This is a measurement script, not a test:
-it asserts nothing, and numbers depend on the machine (see the ``machine`` entry of the JSON).
+The parts are the modules beside this one, in ``benchmarks/speed/``; this script chooses, runs and reports them.
+Results go to a JSON file (``--out``) and are printed as Markdown tables. This is a measurement script, not a
+test: it asserts nothing, and numbers depend on the machine (see the ``machine`` entry of the JSON).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Gallery vectors for the speed benchmark: real embeddings of a generated catalogue, extended to any size.
 
-    python -m benchmarks.speed.scale_vectors --index runs/scale/index-large-real --check      # how close is the extension
+    python -m benchmarks.speed.scale_vectors --index runs/scale/index-large-real --check  # how close is the extension
 
 **Real vectors.** An index folder built with ``python -m cti_ir.index build`` holds its embeddings chunk by chunk
 (``embeddings/part-*.npy``); ``load_index_vectors`` reads them back with each item's category. For the benchmark

@@ -1,4 +1,5 @@
-"""Part ``indexing`` of ``python -m benchmarks.speed.bench_speed``: images/s of an index build against the encoder's own.
+"""Part ``indexing`` of ``python -m benchmarks.speed.bench_speed``: images/s of an index build against the
+encoder's own.
 
 For each image set (``--image-sets``) the script measures, taking turns ``--index-repeats`` times so that both see
 the same machine load:

@@ -1,4 +1,5 @@
-"""Part ``search`` of ``python -m benchmarks.speed.bench_speed``: composed-query latency and ANN recall at catalogue scale.
+"""Part ``search`` of ``python -m benchmarks.speed.bench_speed``: composed-query latency and ANN recall at
+catalogue scale.
 
 For each kind of gallery vectors (``--vectors``) and each size (``--sizes``):
 

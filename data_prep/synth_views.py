@@ -2,7 +2,7 @@
 
     python -m data_prep.synth_views --out DIR [--seed 0] [--adapt-products 250] [--eval-products 150] [--views 3]
 
-This is the catalogue of the label-free adaptation benchmark (``benchmarks/bench_grappa.py``): a shop's own
+This is the catalogue of the label-free adaptation benchmark (``benchmarks/grappa/bench_grappa.py``): a shop's own
 unlabeled photos to adapt on, and a held-out set of other products whose attributes say which images should be
 retrieved together at each granularity (category, shape, colour + pattern, the same product). Writes, under DIR::
 

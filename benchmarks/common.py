@@ -21,9 +21,31 @@ def run_cli(module, argv: Sequence[str], done: Path | None = None) -> None:
     """Run ``module.main(argv)`` in-process unless ``done`` exists (a finished run); a failure stops the benchmark."""
     if done is not None and done.is_file():
         return
-    code = module.main(list(argv))
+    code = module.main(without_fresh_resume(module, argv))
     if code != 0:
         raise SystemExit(f"{module.__name__} failed with exit code {code}: {' '.join(argv)}")
+
+
+def without_fresh_resume(module, argv: Sequence[str]) -> list[str]:
+    """``argv`` without ``--resume`` when ``module`` (a trainer) has no run to continue yet: the benchmarks pass
+    --resume so that running one again continues an interrupted run, and the trainers refuse it on a fresh folder."""
+    argv = list(argv)
+    if "--resume" not in argv:
+        return argv
+
+    def value(flag: str) -> str | None:
+        return argv[argv.index(flag) + 1] if flag in argv[:-1] else None
+
+    out = value("--out")
+    if module.__name__ == "training.adapt.trainer":  # its run lives in the work folder
+        from training.adapt.trainer import MANIFEST
+
+        started = (Path(value("--work") or f"{out}.work") / MANIFEST).is_file()
+    else:
+        from training.loop import STATE_FILE
+
+        started = out is not None and (Path(out) / STATE_FILE).is_file()
+    return argv if started else [a for a in argv if a != "--resume"]
 
 
 def cached_json(path: Path, compute: Callable[[], Any]) -> Any:

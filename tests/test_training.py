@@ -18,7 +18,8 @@ import cti_ir.evaluate.evaluator as ev
 from training import stage1, stage2, stage3
 
 REPO = Path(__file__).resolve().parent.parent
-COMMON = ["--model", "cti-tiny", "--no-progress", "--threads", "2"]
+COMMON = ["--no-progress", "--threads", "2"]
+TINY = ["--model", "cti-tiny"]  # a run without --init (with --init, --model is refused: the checkpoint decides)
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def pipeline(synth_small, tmp_path_factory):
     """stage 1 -> stage 2 -> stage 3, one short epoch each, on the generated catalogue."""
     runs = tmp_path_factory.mktemp("runs")
     assert stage1.main(["--data", str(synth_small / "open_domain"), "--out", str(runs / "s1"), "--epochs", "1",
-                        "--batch-size", "32", *COMMON]) == 0
+                        "--batch-size", "32", *TINY, *COMMON]) == 0
     assert stage2.main(["--corpus", str(synth_small / "fashioniq" / "product_descriptions.jsonl"),
                         "--corpus", str(synth_small / "shoes" / "product_descriptions.jsonl"),
                         "--init", str(runs / "s1" / "best"), "--out", str(runs / "s2"), "--epochs", "1",
@@ -101,7 +102,8 @@ def test_bad_init_is_a_clear_error(synth_small, tmp_path, capsys):
 
 def stage1_cmd(synth_small, out, epochs=2, workers=1):
     return [sys.executable, "-m", "training.stage1", "--data", str(synth_small / "open_domain"), "--out", str(out),
-            "--epochs", str(epochs), "--batch-size", "32", "--save-every", "1", "--workers", str(workers), *COMMON]
+            "--epochs", str(epochs), "--batch-size", "32", "--save-every", "1", "--workers", str(workers), *TINY,
+            *COMMON]
 
 
 def weights(run):
@@ -173,7 +175,7 @@ def test_torchrun_two_processes_train_and_checkpoint(synth_small, pipeline, tmp_
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "training.stage3", "--data", f"fashioniq={synth_small / 'fashioniq'}",
            "--init", str(pipeline / "s2" / "best"), "--out", str(out), "--epochs", "1", "--batch-size", "16",
-           "--model", "cti-tiny", "--no-progress", "--threads", "1"]
+           "--no-progress", "--threads", "1"]
     proc = subprocess.run(cmd, cwd=REPO, env=dict(os.environ, PYTHONPATH=str(REPO)), capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -190,7 +192,7 @@ def test_torchrun_two_processes_train_and_checkpoint(synth_small, pipeline, tmp_
 def test_a_step_budget_still_leaves_an_evaluated_checkpoint(synth_small, tmp_path):
     out = tmp_path / "budget"
     assert stage1.main(["--data", str(synth_small / "open_domain"), "--out", str(out), "--epochs", "3",
-                        "--batch-size", "32", "--max-steps", "2", *COMMON]) == 0
+                        "--batch-size", "32", "--max-steps", "2", *TINY, *COMMON]) == 0
     assert [r["step"] for r in log_lines(out) if "loss" in r] == [1, 2]
     assert json.loads((out / "best" / "metrics.json").read_text())["step"] == 2
 
@@ -205,7 +207,7 @@ def test_stage_data_is_checked_before_the_model_is_built(tmp_path, capsys, caplo
     for main, data in ((stage3.main, ["--data", f"shoes={tmp_path / 'no_shoes'}"]),
                        (stage1.main, ["--data", str(tmp_path / "no_open_domain")]),
                        (stage2.main, ["--corpus", str(tmp_path / "none.jsonl")])):
-        assert main([*data, "--out", str(tmp_path / "run"), *COMMON]) == 2
+        assert main([*data, "--out", str(tmp_path / "run"), *TINY, *COMMON]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 3 and all(line.startswith("error: ") for line in err), err
     assert "no_shoes" in err[0] and "no_open_domain" in err[1] and "none.jsonl" in err[2]

@@ -1,4 +1,5 @@
-"""What the three stage CLIs share: their common flags, the starting model, and running the loop."""
+"""What the trainers on the shared loop share: their common flags and the checks of them, the starting model,
+and running the loop."""
 
 from __future__ import annotations
 
@@ -8,15 +9,27 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Mapping
 
 import torch
 
-from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Bounds, check_numeric_flags, command_line_message
+from cti_ir.model.backbone import check_model_name, local_config_names
+from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from cti_ir.model.cir_model import CIRModel
 
 from training.distributed import DistInfo, init_distributed, shutdown
-from training.loop import LoopConfig, Task, Trainer
+from training.loop import STATE_FILE, LoopConfig, Task, Trainer
+
+#: The architecture a run starts from when neither --init nor --model is given.
+DEFAULT_MODEL = "cti-small"
+#: The allowed values of the numeric flags of ``add_loop_args`` (a trainer adds its own: ``run(bounds=...)``).
+LOOP_BOUNDS: dict[str, Bounds] = {
+    "epochs": AT_LEAST_ONE, "batch_size": AT_LEAST_ONE, "lr": POSITIVE, "backbone_lr_scale": NON_NEGATIVE,
+    "weight_decay": NON_NEGATIVE, "warmup_steps": NON_NEGATIVE, "grad_clip": NON_NEGATIVE,
+    "accum_steps": AT_LEAST_ONE, "save_every": NON_NEGATIVE, "max_steps": AT_LEAST_ONE, "seed": NON_NEGATIVE,
+    "workers": NON_NEGATIVE, "threads": AT_LEAST_ONE,
+}
 
 
 class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
@@ -31,13 +44,16 @@ class HelpWithDefaults(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_model_args(p: argparse.ArgumentParser, default_model: str = "cti-small") -> None:
+def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("starting model (one of --init or --model)")
     g.add_argument("--init", default=None,
-                   help="checkpoint folder of the previous stage to start from (e.g. runs/stage1/best)")
-    g.add_argument("--model", default=default_model,
-                   help="open_clip architecture when not using --init: one of our configs (cti-tiny, cti-small), "
-                        "any open_clip name (ViT-B-32), 'hf-hub:org/repo' or 'local-dir:/path'")
+                   help="checkpoint folder of the previous stage to start from (e.g. runs/stage1/best); its "
+                        "architecture is kept, so not with --model or --pretrained")
+    # None, not the default model: a --model given with --init must be seen (and refused), not silently ignored.
+    g.add_argument("--model", default=None,
+                   help=f"open_clip architecture when not using --init (default: {DEFAULT_MODEL}): one of our configs "
+                        f"({', '.join(local_config_names())}), any open_clip name (ViT-B-32), 'hf-hub:org/repo' or "
+                        f"'local-dir:/path'")
     g.add_argument("--pretrained", default=None,
                    help="open_clip pretrained tag or weights file for --model (e.g. laion2b_s34b_b79k); omit to "
                         "train from scratch (the offline default)")
@@ -59,10 +75,11 @@ def add_loop_args(p: argparse.ArgumentParser, epochs: int, batch_size: int, lr: 
     g.add_argument("--no-amp", dest="amp", action="store_false",
                    help="disable bf16 autocast on GPU (it is never used on CPU)")
     g.add_argument("--save-every", type=int, default=100,
-                   help="optimizer steps between resumable states (train_state.pt); an epoch end always saves")
+                   help="optimizer steps between resumable states (train_state.pt); an epoch end always saves (0: "
+                        "only epoch ends)")
     g.add_argument("--resume", action="store_true",
                    help="continue the run in --out exactly where it stopped (weights, optimizer, schedule, RNG and "
-                        "data position); starts fresh when --out holds no state")
+                        "data position); refused when --out holds no run to continue")
     g.add_argument("--max-steps", type=int, default=None, help="stop after this many optimizer steps (a budget)")
     g.add_argument("--no-eval", dest="eval", action="store_false", help="skip the evaluation at each epoch end")
     g.add_argument("--seed", type=int, default=0, help="seed for initialisation, data order and augmentation")
@@ -135,24 +152,67 @@ def starting_model(args: argparse.Namespace, composer: str = "adaptive", compose
             model = load_checkpoint(args.init, new_composer=(composer, composer_kwargs or {}))
     else:
         with _random_init_notice() as notice:
-            model = CIRModel.create(args.model, args.pretrained, composer, **(composer_kwargs or {}))
+            model = CIRModel.create(args.model or DEFAULT_MODEL, args.pretrained, composer, **(composer_kwargs or {}))
         if notice.seen and announce:
             print(f"model: {args.model} starts from random weights and is trained from scratch (no --init "
                   f"checkpoint and no --pretrained weights were given)", file=sys.stderr, flush=True)
     return model.to(device).train()
 
 
+def check_starting_model(args: argparse.Namespace) -> None:
+    """Refuse contradicting model flags, and an unknown --model or a missing --init, before any work.
+
+    On return ``args.model`` is the architecture a run without --init starts from (``DEFAULT_MODEL`` when not
+    given), so that training_args.json records what was trained.
+    """
+    if args.init:
+        given = [flag for flag, value in (("--model", args.model), ("--pretrained", args.pretrained)) if value]
+        if given:
+            raise ValueError(f"--init {args.init} starts from that checkpoint's model, and {' and '.join(given)} "
+                             f"would choose another one; give --init to continue a checkpoint, or --model (with "
+                             f"--pretrained) to start a new model, not both")
+        read_checkpoint_config(args.init)  # a wrong folder is reported now, not after the data is read
+        return
+    if getattr(args, "init_composer", False):
+        raise ValueError("--init-composer keeps the composer of the --init checkpoint, and no --init was given; "
+                         "add --init, or leave --init-composer out")
+    args.model = args.model or DEFAULT_MODEL
+    check_model_name(args.model)
+
+
+def check_resume(args: argparse.Namespace) -> None:
+    """Refuse --resume when --out holds no run to continue: it would silently start a new run instead."""
+    if args.resume and not (Path(args.out) / STATE_FILE).is_file():
+        raise ValueError(f"--resume: {args.out} holds no run to continue (no {STATE_FILE}); leave out --resume to "
+                         f"start a new run there")
+
+
+def check_flags(args: argparse.Namespace, bounds: Mapping[str, Bounds] | None = None) -> None:
+    """Everything about a trainer's flags that can be checked in milliseconds, before its data or model is read:
+    the numbers (``LOOP_BOUNDS`` and the trainer's own ``bounds``), the starting model, ``--resume``."""
+    check_numeric_flags(args, {**LOOP_BOUNDS, **(bounds or {})})
+    if hasattr(args, "init"):
+        check_starting_model(args)
+    check_resume(args)
+
+
 def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Task], composer: str = "adaptive",
         composer_kwargs: dict | None = None,
         make_model: Callable[[DistInfo], torch.nn.Module] | None = None,
-        load_data: Callable[[], Any] | None = None) -> int:
-    """Set up the process (torchrun-aware), build the model and task, train; returns the exit code.
+        load_data: Callable[[], Any] | None = None, bounds: Mapping[str, Bounds] | None = None) -> int:
+    """Check the flags, set up the process (torchrun-aware), build the model and task, train; returns the exit code.
 
-    ``make_model`` replaces the stage's starting CIRModel by another trainable module (e.g. an embedding
-    transformation); its task then saves the output itself (``Task.save_output``). ``load_data`` opens and checks
-    the stage's data before the model is built, so that a wrong path is reported at once, before seconds of model
-    set-up and its messages (``build_task`` then uses what it opened).
+    ``bounds`` gives the allowed values of the trainer's own numeric flags (``check_flags``). ``make_model``
+    replaces the stage's starting CIRModel by another trainable module (e.g. an embedding transformation); its task
+    then saves the output itself (``Task.save_output``). ``load_data`` opens and checks the stage's data before the
+    model is built, so that a wrong path is reported at once, before seconds of model set-up and its messages
+    (``build_task`` then uses what it opened).
     """
+    try:
+        check_flags(args, bounds)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     info = init_distributed(args.device)
@@ -164,12 +224,15 @@ def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Tas
         task = build_task(model, info)
         result = Trainer(model, task, loop_config(args), info).fit()
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {command_line_message(e)}", file=sys.stderr)
         return 2
     finally:
         shutdown(info)
     if info.is_main:
         best = result["best_score"]
+        # Only the folders the run left: without an evaluation (--no-eval) there is no best/.
+        kept = " and ".join(f"{os.fspath(args.out)}/{name}" for name in ("best", "last")
+                            if (Path(args.out) / name).is_dir())
         print(f"done: {result['steps']} steps; best score {best if best is None else round(best, 2)}; "
-              f"checkpoints in {os.fspath(args.out)}/best and /last", file=sys.stderr)
+              f"checkpoints in {kept}", file=sys.stderr)
     return 0

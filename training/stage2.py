@@ -25,6 +25,7 @@ from typing import Sequence
 from torch import nn
 
 from cti_ir.data.image_text import open_image_text
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE
 from cti_ir.model.losses import contrastive_loss, multilabel_loss
 
 from training.attribute_words import build_vocabulary, label_matrix
@@ -113,6 +114,11 @@ class ConcatCorpus:
         return part.image_ref(j)
 
 
+#: The allowed values of stage 2's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
+STAGE2_BOUNDS = {"attribute_weight": NON_NEGATIVE, "attribute_vocab_size": AT_LEAST_ONE,
+                 "attribute_min_count": AT_LEAST_ONE}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage2", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
@@ -166,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       args.attribute_min_count)
         return FashionPretrainTask(model, train, val if len(val) else None, vocabulary, args.attribute_weight)
 
-    return run(args, build_task, load_data=load_data)
+    return run(args, build_task, load_data=load_data, bounds=STAGE2_BOUNDS)
 
 
 if __name__ == "__main__":

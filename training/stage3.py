@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from cti_ir.model.composers import COMPOSER_NAMES, compose_weighted
 from cti_ir.data import open_benchmark
 from cti_ir.evaluate.evaluator import evaluate
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE
 from cti_ir.model.losses import (
     balance_weight_target,
     composed_retrieval_loss,
@@ -176,6 +177,12 @@ def parse_data(values: list[str]) -> dict[str, str]:
     return out
 
 
+#: The allowed values of stage 3's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
+STAGE3_BOUNDS = {"eval_batch_size": AT_LEAST_ONE, "weight_loss": NON_NEGATIVE, "weight_temperature": POSITIVE,
+                 "target_queue": NON_NEGATIVE, "weight_forcing": SHARE, "phrasing_augment": SHARE,
+                 "phrasing_consistency": NON_NEGATIVE}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage3", description=__doc__.split("\n\n")[0],
                                 formatter_class=HelpWithDefaults)
@@ -259,7 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.composer == "adaptive":  # only what differs from the composer's defaults, so old configs read the same
         composer_kwargs.update({"residual": args.residual} if args.residual != "free" else {})
         composer_kwargs.update({"gate": args.gate} if args.gate != "modality" else {})
-    return run(args, build_task, composer=args.composer, composer_kwargs=composer_kwargs, load_data=load_data)
+    return run(args, build_task, composer=args.composer, composer_kwargs=composer_kwargs, load_data=load_data,
+               bounds=STAGE3_BOUNDS)
 
 
 if __name__ == "__main__":

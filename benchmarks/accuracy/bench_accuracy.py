@@ -123,7 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from data_prep import synth
 
         synth.main(["--out", str(data), "--size", args.size, "--seed", "0", "--caption-mix", args.caption_mix])
-    common = ["--model", args.model, "--batch-size", str(args.batch_size), "--no-progress", "--resume"]
+    # --resume continues an interrupted run (run_cli drops it where there is none yet); --model only where a run
+    # does not start from --init (the trainers refuse both).
+    common = ["--batch-size", str(args.batch_size), "--no-progress", "--resume"]
+    model = ["--model", args.model]
     if args.threads:
         common += ["--threads", str(args.threads)]
     runs = work / "runs"
@@ -136,14 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     needed = set() if args.finished_only else {VARIANTS[v][0] for v in args.variants}
     open_domain = Path(args.open_domain) if args.open_domain else data / "open_domain"
-    s1_argv = ["--data", str(open_domain), "--epochs", str(args.stage1_epochs), *common]
+    s1_argv = ["--data", str(open_domain), "--epochs", str(args.stage1_epochs), *model, *common]
     if needed & {"s1", "s2_full", "s2_noattr"}:
         timed("s1", stage1, [*s1_argv, "--out", str(runs / "s1")])
     corpora = ["--corpus", str(data / "fashioniq" / "product_descriptions.jsonl"),
                "--corpus", str(data / "shoes" / "product_descriptions.jsonl")]
     s2 = {"s2_full": ["--init", str(runs / "s1" / "best")],
           "s2_noattr": ["--init", str(runs / "s1" / "best"), "--attribute-weight", "0"],
-          "s2_scratch": []}
+          "s2_scratch": model}
     for name, extra in s2.items():
         if name in needed:
             timed(name, stage2, [*corpora, "--epochs", str(args.stage2_epochs), *common, *extra,
@@ -159,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             name = f"s3_{variant}_seed{seed}"
             if args.finished_only and not run_finished(runs / name):
                 continue
-            init = ["--init", str(runs / source / "best")] if source else []
+            init = ["--init", str(runs / source / "best")] if source else model
             timed(name, stage3, [*triplets, *init, "--composer", composer, "--epochs", str(args.stage3_epochs),
                                  "--lr", str(args.stage3_lr),
                                  *common, "--seed", str(seed), *extra, "--out", str(runs / name)])

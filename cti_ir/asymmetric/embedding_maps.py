@@ -10,8 +10,8 @@ below is our reconstruction: the paper's code is not public, and the residual-bo
 A trained transformation is its own folder::
 
     transform_config.json    format, version, registry name and kwargs, input/output dimensions, the fingerprints
-                             of the query model and of the gallery model(s) it connects, SHA-256 of the weights,
-                             and its own fingerprint
+                             of the query model and of the gallery model(s) it connects (and where their
+                             checkpoints were, for messages), SHA-256 of the weights, and its own fingerprint
     transform.safetensors    the weights
     training_args.json, metrics.json   (optional) how it was trained and how well it aligns
 
@@ -113,12 +113,13 @@ def build_embedding_map(name: str, d_in: int, d_out: int, **kwargs: Any) -> nn.M
 def save_embedding_map(module: nn.Module, path: str | os.PathLike, *, name: str, kwargs: dict[str, Any], d_in: int,
                    d_out: int, query_fingerprint: str, gallery_fingerprints: Sequence[str],
                    gallery_checkpoints: Sequence[str] = (), metrics: dict | None = None,
-                   training_args: dict | None = None) -> Path:
+                   training_args: dict | None = None, query_checkpoint: str | None = None) -> Path:
     """Write a transformation folder at ``path`` atomically (an old folder there is replaced).
 
     ``gallery_fingerprints`` lists the gallery model(s) whose embeddings the transformation reads, in input
-    order (several when it reads their concatenation). ``gallery_checkpoints`` records where they were, as a
-    hint for tools; the fingerprints are what is checked.
+    order (several when it reads their concatenation). ``gallery_checkpoints`` and ``query_checkpoint`` record
+    where the models were, for tools and for the messages that refuse a mismatch; the fingerprints are what is
+    checked.
     """
     final = Path(path)
     tmp = staging_dir(final)
@@ -130,7 +131,9 @@ def save_embedding_map(module: nn.Module, path: str | os.PathLike, *, name: str,
                        "query_fingerprint": query_fingerprint, "gallery_fingerprints": list(gallery_fingerprints)}
         fingerprint = hashlib.sha256(json.dumps({"sha256": sha, **description}, sort_keys=True).encode()).hexdigest()
         config = {"format": FORMAT, "format_version": FORMAT_VERSION, **description,
-                  "gallery_checkpoints": [str(c) for c in gallery_checkpoints], "files": {WEIGHTS_FILE: sha},
+                  "gallery_checkpoints": [str(c) for c in gallery_checkpoints],
+                  **({"query_checkpoint": str(query_checkpoint)} if query_checkpoint else {}),
+                  "files": {WEIGHTS_FILE: sha},
                   "fingerprint": fingerprint[:16]}
         write_json_atomic(tmp / CONFIG_FILE, config)
         if metrics is not None:
@@ -163,6 +166,19 @@ def read_embedding_map_config(path: str | os.PathLike) -> dict[str, Any]:
         raise EmbeddingMapError(f"{config_path} is not a version-{FORMAT_VERSION} {FORMAT} config")
     config["_folder"] = str(folder)
     return config
+
+
+def recorded_query_checkpoint(config: dict[str, Any]) -> str | None:
+    """Where the query model of a transformation was when it was trained: its config's ``query_checkpoint``, or
+    for folders written before that was recorded, the ``--query`` of its training_args.json (None if neither)."""
+    if config.get("query_checkpoint") or not config.get("_folder"):
+        return config.get("query_checkpoint")
+    args_file = Path(config["_folder"]) / "training_args.json"
+    try:
+        query = json.loads(args_file.read_text(encoding="utf-8")).get("query")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return str(query) if query else None
 
 
 def load_embedding_map(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:

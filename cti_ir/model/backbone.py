@@ -2,16 +2,18 @@
 
 Any open_clip source works: a built-in name with a pretrained tag or a weights file (``"ViT-B-32"`` +
 ``"laion2b_s34b_b79k"``), an ``hf-hub:org/repo`` id, a ``local-dir:/path`` folder, or one of the small configs of
-our own in ``cti_ir/model/configs`` (``cti-tiny``, ``cti-small``) for CPU work.
+our own in ``cti_ir/model/configs`` for CPU work (``local_config_names()``: cti-tiny, cti-small and the gallery
+models).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+if TYPE_CHECKING:  # annotations only: listing the configs (a CLI's --help) needs no torch
+    import torch
 
 MODEL_CONFIG_DIR = Path(__file__).parent / "configs"
 #: Sub-folder of a checkpoint holding the config of a Hugging Face text tower (``text_cfg.hf_model_name``).
@@ -47,6 +49,37 @@ def register_local_configs() -> None:
 def local_config_names() -> list[str]:
     """Names of the configs shipped in ``cti_ir/model/configs``."""
     return sorted(p.stem for p in MODEL_CONFIG_DIR.glob("*.json"))
+
+
+#: Model sources that are not names: they carry their own config (checked when they are opened).
+SOURCE_SCHEMAS = ("hf-hub:", "local-dir:")
+
+
+def unknown_model_message(name: str) -> str:
+    """The one sentence for a model name open_clip does not know (open_clip's own error lists all 140 names)."""
+    import difflib
+
+    import open_clip
+
+    register_local_configs()
+    close = difflib.get_close_matches(name, open_clip.list_models(), n=3)
+    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+    return (f"{name} is not an open_clip model name{hint}; use one of our configs ({', '.join(local_config_names())}), "
+            f"an open_clip name from open_clip.list_models() (e.g. ViT-B-32), hf-hub:ORG/REPO or local-dir:/path")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse, with `unknown_model_message`, a model name open_clip cannot build (before any model is built).
+
+    ``hf-hub:`` and ``local-dir:`` sources pass: what they hold is only known once they are opened.
+    """
+    if name.startswith(SOURCE_SCHEMAS):
+        return
+    import open_clip
+
+    register_local_configs()
+    if open_clip.get_model_config(name) is None:
+        raise ValueError(unknown_model_message(name))
 
 
 def create_backbone(model_name: str, pretrained: str | None = None, device: str | torch.device = "cpu",

@@ -22,9 +22,10 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from cti_ir.model.backbone import SOURCE_SCHEMAS, check_model_name, local_config_names, unknown_model_message
+
 #: Composers that need no training, so that an exported model is usable as it is.
 ZERO_SHOT_COMPOSERS = ("sum", "image", "text")
-_SCHEMAS = ("hf-hub:", "local-dir:")
 
 
 class ExportError(ValueError):
@@ -42,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                "that exists (see --overwrite).",
     )
     p.add_argument("--model", required=True,
-                   help="an open_clip model name (e.g. ViT-B-32, ViT-B-16-SigLIP, or our cti-tiny / cti-small), "
-                        "hf-hub:ORG/REPO, or local-dir:/path/to/folder (open_clip_config.json + weights)")
+                   help=f"an open_clip model name (e.g. ViT-B-32, ViT-B-16-SigLIP, or one of our configs: "
+                        f"{', '.join(local_config_names())}), hf-hub:ORG/REPO, or local-dir:/path/to/folder "
+                        f"(open_clip_config.json + weights)")
     p.add_argument("--pretrained", default=None,
                    help="for a model name: an open_clip pretrained tag (downloaded, e.g. laion2b_s34b_b79k) or a "
                         "weights file (.safetensors, or a PyTorch state dict loaded with weights_only=True). Not "
@@ -85,7 +87,7 @@ def resolve_preprocess(args: argparse.Namespace) -> dict[str, Any]:
 
     overrides: dict[str, Any] = {}
     if args.preprocess_from_tag:
-        if args.model.startswith(_SCHEMAS):
+        if args.model.startswith(SOURCE_SCHEMAS):
             raise ExportError("--preprocess-from-tag works with an open_clip model name; hf-hub: and local-dir: "
                               "sources carry their preprocessing in their config")
         tag_cfg = open_clip.get_pretrained_cfg(args.model, args.preprocess_from_tag)
@@ -102,7 +104,7 @@ def resolve_preprocess(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_source(args: argparse.Namespace) -> Path | None:
     """Refuse source combinations that open_clip would silently ignore or turn into a random model."""
-    if args.model.startswith(_SCHEMAS):
+    if args.model.startswith(SOURCE_SCHEMAS):
         if args.pretrained:
             raise ExportError(f"--pretrained is not used with {args.model.split(':')[0]}: sources, which carry their "
                               "own weights; drop it")
@@ -111,6 +113,10 @@ def check_source(args: argparse.Namespace) -> Path | None:
             if not (folder / "open_clip_config.json").is_file():
                 raise ExportError(f"{folder} is not an open_clip local-dir folder: open_clip_config.json is missing")
         return None
+    try:
+        check_model_name(args.model)  # before the weights: an unknown name is the first thing to fix
+    except ValueError as exc:
+        raise ExportError(str(exc)) from None
     if not args.pretrained:
         raise ExportError(f"--pretrained is required for {args.model}: a pretrained tag or a weights file (without "
                           "weights the model would be random, and a zero-shot checkpoint of a random model is "
@@ -214,8 +220,7 @@ def _explain_weights_error(model_name: str, weights: Path, exc: Exception) -> st
 def _explain_open_clip_error(args: argparse.Namespace, exc: Exception) -> str:
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "not found in built-ins" in text:
-        return (f"{args.model} is not an open_clip model name; see open_clip.list_models(), or use hf-hub:ORG/REPO "
-                "or local-dir:/path")
+        return unknown_model_message(args.model)
     if "download" in text.lower() or "hub" in text.lower():
         return (f"could not download the weights of {args.pretrained or args.model} (no network, or not on the "
                 "hub); download the weights file elsewhere and pass --model NAME --pretrained FILE, or a "
@@ -264,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model = load_checkpoint(folder)  # loads what was written, checksums included: the export is usable
     print("\n".join(describe(folder, model)))
-    from_file = not args.model.startswith(_SCHEMAS) and Path(os.path.expanduser(args.pretrained)).is_file()
+    from_file = not args.model.startswith(SOURCE_SCHEMAS) and Path(os.path.expanduser(args.pretrained)).is_file()
     asked = args.preprocess_from_tag or args.image_mean or args.image_std or args.interpolation or args.resize_mode
     if from_file and not asked:
         note = tag_preprocess_note(args.model, model.preprocess_cfg)

@@ -31,9 +31,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from cti_ir.adapt.storage import AdapterError, write_adapted_checkpoint
-from cti_ir.adapt.adapters import attach_adapters, granularity_name
+from cti_ir.model.adapter_files import AdapterError, write_adapted_checkpoint
+from cti_ir.model.adapters import attach_adapters, granularity_name
 from cti_ir.files import write_atomic, write_json_atomic
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_numeric_flags
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config, save_checkpoint
 from cti_ir.adapt.pseudo_labels import check_granularities, default_granularities, kmeans, nearest_neighbours
 
@@ -325,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of stopping with the list")
     g.add_argument("--resume", action="store_true",
                    help="continue the adaptation in the work folder: finished parts are reused, an interrupted "
-                        "phase continues where it stopped")
+                        "phase continues where it stopped (refused when the work folder holds none)")
     g.add_argument("--overwrite", action="store_true", help="delete the work folder and start again")
     k = p.add_argument_group("pseudo-granularities")
     k.add_argument("--granularities", default=None,
@@ -389,14 +390,38 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The allowed values of the numeric flags.
+ADAPT_BOUNDS = {
+    "kmeans_iterations": AT_LEAST_ONE, "full_finetune": AT_LEAST_ONE, "bottleneck": AT_LEAST_ONE,
+    "key_dim": AT_LEAST_ONE, "temperature": POSITIVE, "anchor_weight": NON_NEGATIVE,
+    "propagation_weight": NON_NEGATIVE, "neighbours": AT_LEAST_ONE, "set_epochs": AT_LEAST_ONE,
+    "fusion_epochs": AT_LEAST_ONE, "set_lr": POSITIVE, "fusion_lr": POSITIVE, "full_lr": POSITIVE,
+    "batch_size": AT_LEAST_ONE, "weight_decay": NON_NEGATIVE, "warmup_steps": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE, "save_every": AT_LEAST_ONE, "seed": NON_NEGATIVE, "cache_limit_gb": NON_NEGATIVE,
+    "workers": NON_NEGATIVE, "threads": AT_LEAST_ONE,
+}
+
+
+def check_flags(args: argparse.Namespace) -> None:
+    """Everything about the flags that can be checked before the model loads: numbers, contradictions, the
+    checkpoint folder, and --resume with nothing to resume."""
+    check_numeric_flags(args, ADAPT_BOUNDS)
+    if args.resume and args.overwrite:
+        raise ValueError("--resume and --overwrite contradict each other; choose one")
+    _parse_granularities(args.granularities)
+    read_checkpoint_config(args.checkpoint)
+    work = Path(args.work or f"{args.out}.work")
+    if args.resume and not (work / MANIFEST).is_file():
+        raise ValueError(f"--resume: {work} holds no adaptation to continue (no {MANIFEST}); leave out --resume to "
+                         f"start one")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    for flag in ("batch_size", "neighbours", "kmeans_iterations", "save_every", "key_dim"):
-        if getattr(args, flag) < 1:
-            print(f"error: --{flag.replace('_', '-')} must be at least 1", file=sys.stderr)
-            return 2
-    if args.resume and args.overwrite:
-        print("error: --resume and --overwrite contradict each other; choose one", file=sys.stderr)
+    try:
+        check_flags(args)
+    except (CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -405,7 +430,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         faiss.omp_set_num_threads(args.threads)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
-        read_checkpoint_config(args.checkpoint)
         metrics = Adaptation(args, device).run()
     except (CheckpointError, AdapterError, BadImagesError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

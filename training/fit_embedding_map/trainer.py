@@ -46,9 +46,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, SHARE_BELOW_ONE
 from cti_ir.index.catalogue import CatalogueItem, items_from_benchmark, items_from_folder
-from cti_ir.model.checkpoint import load_checkpoint
-from cti_ir.asymmetric.embedding_maps import EMBEDDING_MAPS, build_embedding_map, init_linear_least_squares, save_embedding_map
+from cti_ir.model.checkpoint import load_checkpoint, read_checkpoint_config
+from cti_ir.asymmetric.embedding_maps import (
+    EMBEDDING_MAPS,
+    build_embedding_map,
+    init_linear_least_squares,
+    save_embedding_map,
+)
 
 from training.common import HelpWithDefaults, add_loop_args, run
 from training.fit_embedding_map.embedding_cache import cached_embeddings, join_by_id
@@ -226,11 +232,18 @@ class MapFitTask:
                            d_in=sum(self.dims[j] for j in inp), d_out=self.d_out, query_fingerprint=self.query_fp,
                            gallery_fingerprints=[self.gallery_fps[j] for j in inp],
                            gallery_checkpoints=[self.gallery_paths[j] for j in inp], metrics=metrics,
-                           training_args=training_args)
+                           training_args=training_args, query_checkpoint=str(Path(self.args.query).resolve()))
 
 
 def embedding_map_kwargs(args) -> dict:
     return {"bottleneck": args.bottleneck, "paths": args.paths} if args.transform == "bottleneck" else {}
+
+
+#: The allowed values of this trainer's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
+MAP_FIT_BOUNDS = {"val_fraction": SHARE_BELOW_ONE, "encode_batch_size": AT_LEAST_ONE, "bottleneck": AT_LEAST_ONE,
+                  "paths": AT_LEAST_ONE, "clusters": AT_LEAST_ONE, "align_weight": NON_NEGATIVE,
+                  "kl_weight": NON_NEGATIVE, "cls_weight": NON_NEGATIVE, "temperature": POSITIVE,
+                  "cls_scale": POSITIVE, "triplet_weight": NON_NEGATIVE}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -375,7 +388,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             transforms, inputs = [build_embedding_map(args.transform, sum(dims), query.embed_dim,
                                                   **embedding_map_kwargs(args))], [list(range(len(dims)))]
         else:
-            transforms = [build_embedding_map(args.transform, d, query.embed_dim, **embedding_map_kwargs(args)) for d in dims]
+            transforms = [build_embedding_map(args.transform, d, query.embed_dim, **embedding_map_kwargs(args))
+                          for d in dims]
             inputs = [[j] for j in range(len(dims))]
         if args.init_least_squares:
             for transform, inp in zip(transforms, inputs):
@@ -391,7 +405,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{len(transforms)} transformation(s) {dims} -> {query.embed_dim}", file=sys.stderr)
         return MapFitModel(transforms, inputs, args.mode).to(info.device)
 
-    return run(args, lambda model, info: state["task"], make_model=make_model)
+    def check_inputs():  # cheap checks of the folders, before seconds of loading models and encoding images
+        parse_benchmarks(args.data, "--data")
+        parse_benchmarks(args.triplets, "--triplets")
+        for checkpoint in [args.query, *args.gallery]:
+            read_checkpoint_config(checkpoint)
+
+    return run(args, lambda model, info: state["task"], make_model=make_model, load_data=check_inputs,
+               bounds=MAP_FIT_BOUNDS)
 
 
 if __name__ == "__main__":

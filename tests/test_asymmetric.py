@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 import cti_ir.index.catalogue_index as index_mod
+import cti_ir.model.checkpoint
 import cti_ir.index.cli as index_cli
 from cti_ir.index.catalogue import items_from_benchmark
 from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
@@ -153,18 +154,27 @@ def test_ensemble_vector_is_the_renormalised_mean_of_the_transformed_ones(ensemb
 
 
 def test_mismatched_transformation_or_gallery_model_is_refused(tiny_checkpoint, gallery_ckpts, trained, tmp_path,
-                                                               synth_small, capsys):
+                                                               synth_small, capsys, monkeypatch):
     query = load_checkpoint(tiny_checkpoint)
-    with pytest.raises(EmbeddingMapError, match="was trained on gallery model"):
+    # The refusals name the checkpoints the transformation's config records, not only fingerprints.
+    with pytest.raises(EmbeddingMapError, match="was trained on the gallery model") as refused:
         load_ensemble(query, [f"{gallery_ckpts[1]}:{trained[0] / 'best'}"])   # the other gallery model
+    assert str(Path(gallery_ckpts[0]).resolve()) in str(refused.value) and str(gallery_ckpts[1]) in str(refused.value)
     other_query = load_checkpoint(gallery_ckpts[0])
-    with pytest.raises(EmbeddingMapError, match="maps into the space of query model"):
+    with pytest.raises(EmbeddingMapError, match="maps into the space of the query model") as refused:
         load_ensemble(other_query, [str(trained[0] / "best")])
+    assert str(Path(tiny_checkpoint).resolve()) in str(refused.value)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the transformation was checked")
+
+    monkeypatch.setattr(cti_ir.model.checkpoint, "load_checkpoint", no_loading)  # refused from the config files
     code = index_cli.main(["build", "--checkpoint", str(gallery_ckpts[0]), "--gallery-model",
                            str(trained[0] / "best"), "--dataset", "fashioniq", "--root",
                            str(synth_small / "fashioniq"), "--out", str(tmp_path / "idx"), "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: transformation") and "Traceback" not in err
+    assert str(Path(tiny_checkpoint).resolve()) in err and not (tmp_path / "idx").exists()
     with pytest.raises(ValueError, match="GALLERY_CHECKPOINT:TRANSFORM"):
         split_member_spec(str(tmp_path / "missing") + ":" + str(tmp_path / "also-missing"))
 

@@ -315,8 +315,10 @@ def test_add_cli_uses_the_recorded_checkpoint(checkpoint, catalogue, tmp_path, c
     copy_categories(catalogue, shop, CATEGORIES[1:2])
     capsys.readouterr()
     assert index_cli.main(["add", "--index", str(out), "--images", str(shop), "--no-progress"]) == 0
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["added"] == PER_CATEGORY and printed["count"] == 2 * PER_CATEGORY
+    printed = capsys.readouterr().out  # a short summary: what was added, how many in all, where the details are
+    assert printed.startswith(f"added {PER_CATEGORY} images to {out} ({PER_CATEGORY} already indexed); now "
+                              f"{2 * PER_CATEGORY} products")
+    assert read_index_info(out)["count"] == 2 * PER_CATEGORY
 
 
 def test_interrupted_add_resumes_and_an_add_of_other_images_leaves_no_duplicates(monkeypatch, model, catalogue,
@@ -557,7 +559,11 @@ def test_build_from_generated_fashioniq_folder(synth_root, checkpoint, tmp_path,
     out = tmp_path / "fiq-index"
     assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
                            "--out", str(out), "--no-progress"]) == 0
-    info = json.loads(capsys.readouterr().out)
+    printed = capsys.readouterr().out.splitlines()  # a few lines, not the whole index_info.json
+    assert printed[0] == f"built {out}: {len(items):,} products, embedded by the query model itself (symmetric index)"
+    assert printed[1].startswith("  index type IDMap,Flat (exact:") and len(printed) <= 5
+    assert printed[-1] == f"  everything recorded: python -m cti_ir.index info --index {out}"
+    info = read_index_info(out)
     assert info["count"] == len(items) and info["source"]["dataset"] == "fashioniq"
     assert [it["image_id"] for it in read_items(out)] == [it.image_id for it in items]
     assert CatalogueIndex(out).categories == ["dress", "shirt", "toptee"]

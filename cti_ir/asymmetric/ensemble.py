@@ -27,7 +27,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cti_ir.asymmetric.embedding_maps import EmbeddingMapError, load_embedding_map
+from cti_ir.asymmetric.embedding_maps import (
+    EmbeddingMapError,
+    load_embedding_map,
+    read_embedding_map_config,
+    recorded_query_checkpoint,
+)
 
 
 @dataclass
@@ -231,6 +236,62 @@ def split_member_spec(spec: str) -> tuple[str | None, str]:
                      f"folder alone")
 
 
+def member_of_spec(spec: str) -> tuple[str, list[str], dict[str, Any]]:
+    """(transformation folder, gallery checkpoint folders, transformation config) of one ``--gallery-model`` spec;
+    a bare transformation folder uses the gallery checkpoints its config records. Reads no model."""
+    gallery, transform_dir = split_member_spec(spec)
+    config = read_embedding_map_config(transform_dir)
+    paths = [gallery] if gallery else list(config.get("gallery_checkpoints") or [])
+    if not paths:
+        raise EmbeddingMapError(f"{transform_dir} does not record its gallery model; pass GALLERY_CHECKPOINT:"
+                                f"{transform_dir}")
+    if gallery and len(config["gallery_fingerprints"]) != 1:
+        raise EmbeddingMapError(f"{transform_dir} reads {len(config['gallery_fingerprints'])} gallery models "
+                                f"(a concatenation); pass the transformation folder alone")
+    return transform_dir, paths, config
+
+
+def check_member_fits(transform_dir: str, config: dict[str, Any], gallery_paths: Sequence[str],
+                      gallery_fingerprints: Sequence[str | None], query_fingerprint: str | None,
+                      query_dim: int) -> None:
+    """Refuse a transformation that does not read these gallery models or does not map into this query model's
+    space, naming the checkpoints its config records (a fingerprint of None is not checked)."""
+    expected = list(config["gallery_fingerprints"])
+    if any(got is not None and got != want for got, want in zip(gallery_fingerprints, expected)):
+        recorded = ", ".join(config.get("gallery_checkpoints") or []) or "a checkpoint it does not record"
+        raise EmbeddingMapError(
+            f"transformation {transform_dir} was trained on the gallery model {recorded} (fingerprint "
+            f"{', '.join(expected)}), but {', '.join(gallery_paths)} is another model (fingerprint "
+            f"{', '.join(str(f) for f in gallery_fingerprints)}); pass the gallery checkpoint it was trained with, "
+            f"or retrain it (python -m training.fit_embedding_map)")
+    if query_fingerprint is not None and config["query_fingerprint"] != query_fingerprint:
+        recorded = recorded_query_checkpoint(config) or "a query checkpoint it does not record"
+        raise EmbeddingMapError(
+            f"transformation {transform_dir} maps into the space of the query model {recorded} (fingerprint "
+            f"{config['query_fingerprint']}), not of this one (fingerprint {query_fingerprint}); use the query "
+            f"checkpoint it was trained for, or retrain it (python -m training.fit_embedding_map)")
+    if config["d_out"] != query_dim:
+        raise EmbeddingMapError(f"{transform_dir} outputs {config['d_out']} dimensions, the query model embeds "
+                                f"into {query_dim}")
+
+
+def check_ensemble_specs(specs: Sequence[str], query_checkpoint: str) -> None:
+    """What ``load_ensemble`` checks, from the folders' config files alone (milliseconds, no model loaded): a
+    CLI calls it before it loads anything. Adapted checkpoints are checked at load (their fingerprint depends on
+    the granularity chosen)."""
+    from cti_ir.model.checkpoint import read_checkpoint_config
+
+    def fingerprint(path: str) -> str | None:
+        config = read_checkpoint_config(path)
+        return None if config.get("adapters") else config.get("fingerprint")
+
+    query = read_checkpoint_config(query_checkpoint)
+    for spec in specs:
+        transform_dir, paths, config = member_of_spec(spec)
+        check_member_fits(transform_dir, config, paths, [fingerprint(p) for p in paths], fingerprint(query_checkpoint),
+                          int(query.get("embed_dim", config["d_out"])))
+
+
 def load_ensemble(query_model, specs: Sequence[str], device: str | torch.device = "cpu") -> EnsembleEncoder:
     """An ensemble encoder from ``--gallery-model`` specs, refusing any transformation that does not fit.
 
@@ -253,29 +314,10 @@ def load_ensemble(query_model, specs: Sequence[str], device: str | torch.device 
         return by_path[key]
 
     for spec in specs:
-        gallery, transform_dir = split_member_spec(spec)
-        transform, config = load_embedding_map(transform_dir)
-        recorded = config.get("gallery_checkpoints") or []
-        paths = [gallery] if gallery else recorded
-        if not paths:
-            raise EmbeddingMapError(f"{transform_dir} does not record its gallery model; pass GALLERY_CHECKPOINT:"
-                                 f"{transform_dir}")
-        if gallery and len(config["gallery_fingerprints"]) != 1:
-            raise EmbeddingMapError(f"{transform_dir} reads {len(config['gallery_fingerprints'])} gallery models "
-                                 f"(a concatenation); pass the transformation folder alone")
+        transform_dir, paths, _ = member_of_spec(spec)
+        transform, config = load_embedding_map(transform_dir)  # checksums first: a corrupt folder before a load
         idx = [model_index(p) for p in paths]
-        got = [models[i].fingerprint for i in idx]
-        if got != list(config["gallery_fingerprints"]):
-            raise EmbeddingMapError(
-                f"transformation {transform_dir} was trained on gallery model {config['gallery_fingerprints']} but "
-                f"{', '.join(paths)} is {got}; pass the gallery checkpoint it was trained with, or retrain it "
-                f"(python -m training.fit_embedding_map)")
-        if config["query_fingerprint"] != query_model.fingerprint:
-            raise EmbeddingMapError(
-                f"transformation {transform_dir} maps into the space of query model {config['query_fingerprint']}, "
-                f"not {query_model.fingerprint}; use the query checkpoint it was trained for, or retrain it")
-        if config["d_out"] != query_model.embed_dim:
-            raise EmbeddingMapError(f"{transform_dir} outputs {config['d_out']} dimensions, the query model embeds "
-                                 f"into {query_model.embed_dim}")
+        check_member_fits(transform_dir, config, paths, [models[i].fingerprint for i in idx],
+                          query_model.fingerprint, query_model.embed_dim)
         members.append(EnsembleMember(idx, transform.to(device), config))
     return EnsembleEncoder(query_model, models, checkpoints, members)

@@ -13,6 +13,10 @@ from typing import Sequence
 import torch
 
 from cti_ir.evaluate.evaluator import RECALL_KS, evaluate
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, Bounds, check_numeric_flags, command_line_message
+
+#: The allowed values of the numeric flags (--weight-sweep needs the weights 0 and 1 at least).
+EVALUATE_BOUNDS = {"batch_size": AT_LEAST_ONE, "workers": NON_NEGATIVE, "weight_sweep": Bounds(2)}
 
 
 def format_table(result: dict) -> str:
@@ -23,10 +27,24 @@ def format_table(result: dict) -> str:
     for name, r in result["splits"].items():
         lines.append(f"| {name} | " + " | ".join(f"{r[f'R@{k}']:.2f}" for k in ks)
                      + f" | {_kept(r, 'queries')} | {_kept(r, 'gallery')} |")
-    if len(result["splits"]) > 1:
-        lines.append("| average | " + " | ".join(f"{result['average'][f'R@{k}']:.2f}" for k in ks) + " | | |")
+    not_evaluated = result.get("not_evaluated") or {}
+    for name, r in not_evaluated.items():
+        lines.append(f"| {name} | " + " | ".join("not evaluated" for _ in ks)
+                     + f" | 0 / {r['queries_published']} | {r['gallery_published']} |")
+    if len(result["splits"]) > 1 or not_evaluated:
+        over = f" of {', '.join(result['splits'])}" if not_evaluated else ""
+        lines.append(f"| average{over} | " + " | ".join(f"{result['average'][f'R@{k}']:.2f}" for k in ks)
+                     + " | | |")
     label = "(avg R@10 + avg R@50) / 2" if result["dataset"] == "fashioniq" else "mean of R@1/R@10/R@50"
     lines.append(f"\nscore, {label}: {result['score']:.2f}")
+    if not_evaluated:
+        lines.append(f"not evaluated (left out of the averages and the score): {', '.join(not_evaluated)}: every "
+                     f"query has a missing or unreadable image")
+    gallery = result.get("gallery") or {}
+    if gallery.get("mode", "symmetric") != "symmetric":
+        n = len(gallery.get("members", []))
+        lines.append(f"galleries embedded by an ensemble of {n} gallery model{'s' if n != 1 else ''} carried into "
+                     f"the query model's space (asymmetric search); the queries by the query model alone")
     if result.get("reduced_protocol") is not None:
         lines.append(protocol_line(result))
     weights = [(name, r["image_weight"]) for name, r in result["splits"].items() if "image_weight" in r]
@@ -90,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-missing", action="store_true",
                    help="drop queries and gallery images whose files are missing or unreadable instead of stopping "
                         "with an error; the table and the JSON then say how many of the published queries and gallery "
-                        "images were kept (a REDUCED PROTOCOL line), so the numbers are not mistaken for full ones")
+                        "images were kept (a REDUCED PROTOCOL line), so the numbers are not mistaken for full ones; "
+                        "a category left with no query is reported as not evaluated and left out of the averages")
     p.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
                    help="asymmetric search: embed the galleries with this gallery model carried into --checkpoint's "
                         "space by its transformation (repeat for an ensemble, as `cti_ir.index build`); the "
@@ -112,13 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.weight_sweep is not None and args.weight_sweep < 2:
-        print(f"error: --weight-sweep needs at least 2 steps (the weights 0 and 1), got {args.weight_sweep}",
-              file=sys.stderr)
-        return 2
-    from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
+    from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 
     try:
+        check_numeric_flags(args, EVALUATE_BOUNDS)
+        read_checkpoint_config(args.checkpoint)  # cheap checks of the folders before the model loads
+        if args.gallery_model:
+            from cti_ir.asymmetric.ensemble import check_ensemble_specs
+
+            check_ensemble_specs(args.gallery_model, args.checkpoint)
         model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
         gallery = None
         if args.gallery_model:
@@ -129,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                           args.skip_missing, progress=True, categories=args.categories, gallery_encoder=gallery,
                           by_kind=args.by_kind, weight_sweep=args.weight_sweep)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {command_line_message(e)}", file=sys.stderr)
         return 2
     result["checkpoint"] = str(args.checkpoint)
     result["fingerprint"] = model.fingerprint

@@ -175,7 +175,22 @@ def evaluate(model, dataset: str, root: str | Path, split: str | None = None, pr
 
         kind_map = read_caption_kinds(bench.root)
     all_splits = bench.eval_splits(split=split, protocol=protocol, skip_missing=skip_missing)
-    eval_splits = [s for s in all_splits if s.name in categories] if categories else all_splits
+    unknown = sorted(set(categories or []) - {s.name for s in all_splits})
+    if unknown:
+        raise ValueError(f"unknown categor{'ies' if len(unknown) > 1 else 'y'} {', '.join(unknown)}; {root} has "
+                         f"{', '.join(s.name for s in all_splits)}")
+    chosen = [s for s in all_splits if s.name in categories] if categories else all_splits
+    # A category whose every query lost an image (skip_missing) has nothing to score: it is reported as not
+    # evaluated and left out of the averages, not scored 0.
+    eval_splits = [s for s in chosen if s.queries]
+    not_evaluated = {s.name: {"reason": "no queries left: every query has a missing or unreadable image",
+                              "queries_published": s.dropped_queries,
+                              "gallery_published": len(s.gallery) + s.dropped_gallery}
+                     for s in chosen if not s.queries}
+    if not eval_splits:
+        raise ValueError(f"no queries left to evaluate in {', '.join(not_evaluated)}: every query has a missing or "
+                         f"unreadable image; fetch the images (python -m data_prep.check --dataset {dataset} "
+                         f"--root {root} lists them)")
     per_split, outcomes, kinds = {}, [], []
     for s in eval_splits:
         if kind_map is not None:
@@ -191,6 +206,8 @@ def evaluate(model, dataset: str, root: str | Path, split: str | None = None, pr
     result = summarize(dataset, per_split)
     result.update(protocol=protocol, split=split, root=str(root),
                   reduced_protocol=protocol_coverage(per_split, [s.name for s in all_splits]))
+    if not_evaluated:
+        result["not_evaluated"] = not_evaluated
     if outcomes:
         from cti_ir.evaluate.by_kind import analyse_outcomes
 

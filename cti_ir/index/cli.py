@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, SHARE_BELOW_ONE, Bounds, check_numeric_flags
 from cti_ir.index.build import (
     benchmark_probe_queries,
     default_workers,
@@ -37,14 +38,8 @@ from cti_ir.index.catalogue_index import (
     embedded_count,
     read_index_info,
 )
-from cti_ir.index.factory import (
-    DEFAULT_MEMORY_BUDGET,
-    DEFAULT_TARGET_RECALL,
-    IndexOptions,
-    format_bytes,
-    parse_memory,
-    parse_search_params,
-)
+from cti_ir.index.factory import AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, format_bytes, parse_memory
+from cti_ir.index.tuning import IndexOptions, parse_search_params
 from cti_ir.model.images import ImageLoadError
 
 
@@ -106,9 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
     g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
                    help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
-                        "transformation (trained by `python -m training.fit_embedding_map`; use OUT/best). Repeat for an "
-                        "ensemble: the stored vector is the mean of the members'. A transformation folder alone "
-                        "uses the gallery checkpoint it recorded. Queries still need only --checkpoint")
+                        "transformation (trained by `python -m training.fit_embedding_map`; use OUT/best). Repeat "
+                        "for an ensemble: the stored vector is the mean of the members'. A transformation folder "
+                        "alone uses the gallery checkpoint it recorded. Queries still need only --checkpoint")
     g.add_argument("--reject-fraction", type=float, default=None,
                    help="leave the given fraction of most uncertain images (largest spread among the members' "
                         "embeddings) out of the index, e.g. 0.05; they are listed in rejected.jsonl. Needs 2+ "
@@ -121,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--checkpoint", default=None,
                    help="checkpoint the index was built with (default: the one recorded in index_info.json)")
     source_args(a)
-    i = sub.add_parser("info", help="print index_info.json")
+    i = sub.add_parser("info", help="print index_info.json, everything the build decided and recorded (build and "
+                                    "add print a short summary)")
     i.add_argument("--index", required=True, help="index folder")
     return p
 
@@ -140,16 +136,15 @@ def _recorded_gallery(index: str, model, device: str):
     return load_ensemble(model, specs, device=device)
 
 
-def _probe_queries(args, model):
-    """The queries an approximate index is tuned on (encoded only if the index needs tuning): --tune-queries, else
-    the training queries of --dataset, else None (held-out catalogue vectors)."""
-    if args.tune_queries:
-        queries = read_probe_queries(args.tune_queries)  # read now: a bad file is reported before encoding
+def _probe_queries(args, model, queries):
+    """The queries an approximate index is tuned on (encoded only if the index needs tuning): ``queries`` read from
+    --tune-queries, else the training queries of --dataset, else None (held-out catalogue vectors)."""
+    if queries is not None:
         return lambda: encode_probe_queries(model, queries)
     if args.dataset and args.root:
         def from_dataset():
-            queries = benchmark_probe_queries(args.dataset, args.root)
-            return encode_probe_queries(model, queries) if queries else None
+            found = benchmark_probe_queries(args.dataset, args.root)
+            return encode_probe_queries(model, found) if found else None
 
         return from_dataset
     return None
@@ -158,8 +153,6 @@ def _probe_queries(args, model):
 def _items(args) -> list[CatalogueItem]:
     if args.images:
         return items_from_folder(args.images, args.metadata)
-    if not args.root:
-        raise ValueError("--dataset needs --root")
     items = items_from_benchmark(args.dataset, args.root, args.splits)
     if not items:
         raise ValueError(f"{args.root} lists no images for --dataset {args.dataset}"
@@ -167,24 +160,96 @@ def _items(args) -> list[CatalogueItem]:
     return items
 
 
-def _check_arguments(args) -> None:
-    """Everything that can be checked before the model is loaded (seconds): numbers, folders, the checkpoint."""
+#: The allowed values of the numeric flags (``--workers`` is given its default before the check).
+INDEX_BOUNDS = {"batch_size": AT_LEAST_ONE, "chunk_size": AT_LEAST_ONE, "workers": NON_NEGATIVE,
+                "target_recall": Bounds(0, 1, low_open=True), "reject_fraction": SHARE_BELOW_ONE,
+                "reject_threshold": NON_NEGATIVE}
+
+
+def check_factory(factory: str, dim: int, catalogue_size: int) -> None:
+    """Refuse a FAISS factory string that FAISS cannot build for ``dim``-d vectors, or whose inverted lists
+    ``catalogue_size`` images cannot train, before any image is embedded (``auto`` always passes)."""
+    if factory == AUTO:
+        return
+    import re
+
+    import faiss
+
+    lists = [int(n) for n in re.findall(r"IVF(\d+)", factory)]
+    if lists and catalogue_size < 39 * max(lists):  # before FAISS allocates the lists (IVF1000000000 would fail)
+        raise ValueError(f"factory {factory!r} has {max(lists)} inverted lists and needs at least "
+                         f"{39 * max(lists)} vectors to train; the catalogue has {catalogue_size}. Use fewer lists "
+                         f"or 'IDMap,Flat'.")
+    try:
+        faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except (RuntimeError, MemoryError) as e:
+        text = (str(e).splitlines() or [""])[0]
+        reason = re.sub(r"^Error in .*?\.cpp:\d+: (Error: )?", "", text) or type(e).__name__
+        raise ValueError(f"--factory {factory!r} is not an index FAISS can build for this model's {dim}-d vectors "
+                         f"(FAISS: {reason}); use 'auto', or a factory string such as 'IDMap,Flat', 'HNSW32' or "
+                         f"'IVF256,Flat'") from None
+
+
+def _check_source_flags(args) -> None:
+    """Flags that belong to the other kind of catalogue source (--images vs --dataset) are refused, not ignored."""
+    if args.images:
+        for flag, value in (("--root", args.root), ("--splits", args.splits)):
+            if value is not None:
+                raise ValueError(f"{flag} belongs to --dataset, and --images {args.images} was given; leave it out")
+    else:
+        if args.metadata:
+            raise ValueError("--metadata describes the images of an --images folder; --dataset folders have their "
+                             "own descriptions, so leave it out")
+        if not args.root:
+            raise ValueError(f"--dataset {args.dataset} needs --root, the folder holding it")
+
+
+def _check_rejection(args) -> None:
+    if args.reject_fraction is None and args.reject_threshold is None:
+        return
+    if args.reject_fraction is not None and args.reject_threshold is not None:
+        raise ValueError("give --reject-fraction or --reject-threshold, not both")
+    if len(args.gallery_model or []) < 2:
+        raise ValueError("rejecting uncertain images needs an ensemble of at least two --gallery-model members "
+                         "(the uncertainty is the spread among their embeddings)")
+
+
+def _check_arguments(args) -> dict:
+    """Everything that can be checked before the model is loaded (milliseconds to seconds): numbers, flag
+    conflicts, folders, the checkpoint, the factory string, the gallery members, the tuning queries. Returns what
+    was read on the way: ``tune_queries`` and, for ``build``, the ``IndexOptions`` fields."""
     from cti_ir.model.checkpoint import read_checkpoint_config
 
-    for name in ("batch_size", "chunk_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if args.workers < 0:
-        raise ValueError(f"--workers must be 0 or more, got {args.workers}")
+    check_numeric_flags(args, INDEX_BOUNDS)
+    _check_source_flags(args)
     if args.metadata and not Path(args.metadata).is_file():
         raise FileNotFoundError(f"--metadata file not found: {args.metadata}")
+    prepared: dict = {"tune_queries": None}
     if args.command == "build":
-        read_checkpoint_config(args.checkpoint)
+        config = read_checkpoint_config(args.checkpoint)
+        dim = int(config.get("embed_dim") or config["model_cfg"]["embed_dim"])
         out = Path(args.out)
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; give a folder for the index")
-    elif args.checkpoint:
-        read_checkpoint_config(args.checkpoint)
+        _check_rejection(args)
+        prepared.update(memory_budget=parse_memory(args.memory_budget),
+                        search_params=parse_search_params(args.search_param))
+        if args.gallery_model:
+            from cti_ir.asymmetric.ensemble import check_ensemble_specs
+
+            check_ensemble_specs(args.gallery_model, args.checkpoint)
+    else:
+        if args.checkpoint:
+            read_checkpoint_config(args.checkpoint)
+        dim = int(read_index_info(args.index)["dim"])
+    if args.tune_queries:
+        queries = read_probe_queries(args.tune_queries)
+        if hasattr(queries, "shape") and queries.shape[1] != dim:
+            raise ValueError(f"the tuning query vectors of {args.tune_queries} have {queries.shape[1]} dimensions, "
+                             f"the model {dim}")
+        prepared["tune_queries"] = queries
+    prepared["dim"] = dim
+    return prepared
 
 
 def _failed_build_note(out: str) -> str:
@@ -196,67 +261,100 @@ def _failed_build_note(out: str) -> str:
     return ""
 
 
+def summary(info: dict, folder: str) -> str:
+    """A few lines on what a build or an add wrote (``index info`` prints the whole index_info.json)."""
+    from cti_ir.asymmetric.ensemble import index_mode_summary
+
+    if "added" in info:
+        lines = [(f"added {info['added']:,} images to {folder} ({info['already_indexed']:,} already indexed); now "
+                  f"{index_mode_summary(info)}")]
+    else:
+        lines = [f"built {folder}: {index_mode_summary(info)}"]
+    lines.append(f"  index type {info['factory']} ({info.get('factory_reason', 'given')})")
+    params, tuning = info.get("search_params") or {}, info.get("tuning") or {}
+    if params:
+        values = ", ".join(f"{name}={value:g}" for name, value in params.items())
+        how = ("set by hand" if tuning.get("given") else
+               f"tuned: recall@{tuning.get('k')} {tuning.get('recall', 0):.3f} on {tuning.get('queries')} queries, "
+               f"target {tuning.get('target_recall')}" + ("" if tuning.get("reached", True) else ", NOT reached"))
+        lines.append(f"  search parameter {values} ({how})")
+    if info.get("skipped"):
+        lines.append(f"  {info['skipped']:,} unreadable images left out (listed in index_info.json)")
+    lines.append(f"  everything recorded: python -m cti_ir.index info --index {folder}")
+    return "\n".join(lines)
+
+
+def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
+    """Load the model (and the gallery ensemble) and build the index; returns its info. On failure ``args.note``
+    says what the build left behind."""
+    model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
+    gallery = None
+    if args.gallery_model:
+        from cti_ir.asymmetric.ensemble import load_ensemble
+
+        gallery = load_ensemble(model, args.gallery_model, device=args.device)
+    source = {"images": args.images, "dataset": args.dataset, "root": args.root,
+              "checkpoint": str(Path(args.checkpoint).resolve())}
+    options = IndexOptions(args.factory, prepared["memory_budget"], args.target_recall, prepared["search_params"],
+                           verbose=args.progress, probes=_probe_queries(args, model, prepared["tune_queries"]))
+    try:
+        return build_index(model, prepared["items"], args.out, options, args.chunk_size, args.batch_size,
+                           args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
+                           args.reject_fraction, args.reject_threshold, shard=shard)
+    except (ImageLoadError, FileNotFoundError, ValueError) as e:
+        if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
+            args.note = _failed_build_note(args.out)
+        raise
+
+
+def _add(args, prepared: dict, load_checkpoint) -> dict:
+    checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
+    if not checkpoint:
+        raise ValueError("the index does not record its checkpoint; pass --checkpoint")
+    model = load_checkpoint(checkpoint, device=args.device)
+    from cti_ir.model.adapter_files import match_index_granularity  # an adapted checkpoint: the index's granularity
+
+    match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))
+    return add_to_index(model, prepared["items"], args.index, args.chunk_size, args.batch_size, args.workers,
+                        args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device),
+                        probes=_probe_queries(args, model, prepared["tune_queries"]))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
 
-    note = ""  # what a failed build left behind
+    args.note = ""  # what a failed build left behind
     shard = shard_from_env()  # one of several processes under torchrun (build only)
-    if args.workers is None:
+    if getattr(args, "workers", 0) is None:
         args.workers = default_workers()
     try:
         if shard.world > 1 and args.command != "build":
             raise ValueError(f"only `build` can run as several processes; run `{args.command}` without torchrun")
-        start_shard(shard)
-        if shard.world > 1 and str(args.device) == "cuda":
-            args.device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
             return 0
-        # Inputs first: a missing folder or checkpoint is reported at once, not after loading the model.
-        _check_arguments(args)
-        items = _items(args)
+        # Inputs first: a wrong flag, folder or checkpoint is reported at once, not after loading the model.
+        prepared = _check_arguments(args)
+        prepared["items"] = _items(args)
         if args.command == "build":
-            model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
-            gallery = None
-            if args.gallery_model:
-                from cti_ir.asymmetric.ensemble import load_ensemble
-
-                gallery = load_ensemble(model, args.gallery_model, device=args.device)
-            source = {"images": args.images, "dataset": args.dataset, "root": args.root,
-                      "checkpoint": str(Path(args.checkpoint).resolve())}
-            options = IndexOptions(args.factory, parse_memory(args.memory_budget), args.target_recall,
-                                   parse_search_params(args.search_param), verbose=args.progress,
-                                   probes=_probe_queries(args, model))
-            try:
-                info = build_index(model, items, args.out, options, args.chunk_size, args.batch_size,
-                                   args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
-                                   args.reject_fraction, args.reject_threshold, shard=shard)
-            except (ImageLoadError, FileNotFoundError, ValueError) as e:
-                if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
-                    note = _failed_build_note(args.out)
-                raise
-        else:
-            checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
-            if not checkpoint:
-                raise ValueError("the index does not record its checkpoint; pass --checkpoint")
-            model = load_checkpoint(checkpoint, device=args.device)
-            from cti_ir.model.adapter_files import match_index_granularity  # an adapted checkpoint: the index's granularity
-
-            match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))
-            info = add_to_index(model, items, args.index, args.chunk_size, args.batch_size, args.workers,
-                                args.skip_bad, args.progress, gallery=_recorded_gallery(args.index, model, args.device),
-                                probes=_probe_queries(args, model))
+            check_factory(args.factory, prepared["dim"], len(prepared["items"]))
+        start_shard(shard)
+        if shard.world > 1 and str(args.device) == "cuda":
+            args.device = f"cuda:{shard.local_rank}"  # one GPU per process on each machine
+        folder = args.out if args.command == "build" else args.index
+        info = _build(args, prepared, shard, load_checkpoint) if args.command == "build" else \
+            _add(args, prepared, load_checkpoint)
     except ImageLoadError as e:
-        print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index){note}", file=sys.stderr)
+        print(f"error: {e} (pass --skip-bad to leave unreadable images out of the index){args.note}", file=sys.stderr)
         return 2
     except (CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}{note}", file=sys.stderr)
+        print(f"error: {e}{args.note}", file=sys.stderr)
         return 2
     finally:
         stop_shard(shard)
     if shard.is_main:
-        print(json.dumps({k: v for k, v in info.items() if k != "skipped_examples"}, indent=2))
+        print(summary(info, folder))
     return 0
 
 

@@ -1,14 +1,101 @@
-"""Shared fixtures: tiny fake Fashion-IQ and Shoes folders (real layouts, a few 8x8 images)."""
+"""Shared fixtures: tiny fake Fashion-IQ and Shoes folders (real layouts, a few 8x8 images).
+
+Most tests run on these fakes or on the generated catalogue. The few that check the published protocol counts read
+the real annotation files (no images), a folder with ``fashioniq/`` and ``shoes/`` in the published layouts:
+
+- ``CTI_IR_BENCHMARKS=<folder>`` says where it is;
+- otherwise ``<repository>/../shared/benchmarks`` (where our development machines and CI keep it).
+
+Such a test is marked ``@needs_real_benchmarks("fashioniq")`` (or ``"shoes"``, or both). When its folder is not
+there it is skipped with the path that was looked at, and the run ends with one line counting those skips.
+``CTI_IR_REQUIRE_BENCHMARKS=1`` (set by ``.ci/run``) turns each such skip into a failure, so that a run where the
+files should be found cannot pass while silently leaving those tests out.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-REAL_BENCHMARKS = Path("/work/shared/benchmarks")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def find_real_benchmarks() -> Path:
+    """The folder of the published annotation files: ``$CTI_IR_BENCHMARKS``, else ``<repo>/../shared/benchmarks``."""
+    given = os.environ.get("CTI_IR_BENCHMARKS", "").strip()
+    return Path(given).expanduser().resolve() if given else REPO.parent / "shared" / "benchmarks"
+
+
+REAL_BENCHMARKS = find_real_benchmarks()
+REQUIRE_ENV = "CTI_IR_REQUIRE_BENCHMARKS"
+
+
+def needs_real_benchmarks(*datasets: str) -> pytest.MarkDecorator:
+    """Mark a test that reads the published annotation files of ``datasets`` (``fashioniq``, ``shoes``)."""
+    return pytest.mark.real_benchmarks(*(datasets or ("fashioniq", "shoes")))
+
+
+def missing_real_benchmarks(datasets) -> list[Path]:
+    return [REAL_BENCHMARKS / d for d in datasets if not (REAL_BENCHMARKS / d).is_dir()]
+
+
+def _benchmarks_required() -> bool:
+    return os.environ.get(REQUIRE_ENV, "").strip() not in ("", "0")
+
+
+#: The node ids of the tests skipped for want of the annotation files (counted in the run's last lines).
+_SKIPPED_REAL = pytest.StashKey[list]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "real_benchmarks(*datasets): reads the published annotation files under "
+                                       "$CTI_IR_BENCHMARKS or ../shared/benchmarks; skipped when they are absent")
+    config.stash[_SKIPPED_REAL] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture: skip (or, when required, fail) a test whose annotation files are not there."""
+    marker = item.get_closest_marker("real_benchmarks")
+    if marker is None:
+        return
+    missing = missing_real_benchmarks(marker.args or ("fashioniq", "shoes"))
+    if not missing:
+        return
+    why = (f"published annotation files not found: {', '.join(map(str, missing))} (set CTI_IR_BENCHMARKS to the "
+           f"folder holding fashioniq/ and shoes/)")
+    if _benchmarks_required():
+        pytest.fail(f"{why}; {REQUIRE_ENV} is set, so this test may not be skipped", pytrace=False)
+    pytest.skip(why)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> pytest.TestReport:
+    """Count the skips of tests that need the real files; when required, a skip of one (even by its own
+    ``pytest.skip``) is reported as a failure."""
+    report = yield
+    if report.skipped and item.get_closest_marker("real_benchmarks") is not None:
+        if _benchmarks_required():
+            reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+            report.outcome = "failed"
+            report.longrepr = (f"{item.nodeid} needs the published annotation files and was skipped ({reason}); "
+                               f"{REQUIRE_ENV} is set, so it may not be skipped")
+        else:
+            item.config.stash[_SKIPPED_REAL].append(item.nodeid)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    skipped = config.stash.get(_SKIPPED_REAL, [])
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests that need the published annotation files were skipped (looked for in "
+            f"{REAL_BENCHMARKS}; set CTI_IR_BENCHMARKS=<folder with fashioniq/ and shoes/>, and "
+            f"{REQUIRE_ENV}=1 to make such a skip a failure)", yellow=True)
 
 
 def write_image(path: Path, color=(200, 30, 30)) -> Path:

@@ -17,7 +17,7 @@ from data_prep import synth
 from data_prep.synth_caption_kinds import CAPTION_MIXES, draw_kinds, parse_caption_mix
 from data_prep.synth_catalogue import SIZES, plan_fashioniq, plan_shoes
 from data_prep.synth_writers import write_fashioniq, write_shoes
-from tests.conftest import REAL_BENCHMARKS
+from tests.conftest import REAL_BENCHMARKS, needs_real_benchmarks
 
 SEED = 7
 
@@ -118,10 +118,9 @@ def test_two_annotator_proxies():
     assert stats["partial_proxy"] == {"captions": 4, "count": 2, "share": 0.5}
 
 
+@needs_real_benchmarks("fashioniq", "shoes")
 def test_real_files_give_the_figures_the_readme_quotes(tmp_path, capsys):
     fiq, shoes = REAL_BENCHMARKS / "fashioniq", REAL_BENCHMARKS / "shoes"
-    if not (fiq / "captions").is_dir():
-        pytest.skip("real annotation files not available")
     assert real.main(["--fashioniq", str(fiq), "--shoes", str(shoes), "--output", str(tmp_path / "k.json")]) == 0
     out = capsys.readouterr().out
     assert ("fashioniq: 60268 captions: relative 44.4 % (26753), absolute 53.1 % (32030), vague 2.5 % (1485); "
@@ -139,14 +138,13 @@ def test_measuring_needs_a_folder(capsys):
     assert "give --fashioniq DIR" in capsys.readouterr().err
 
 
+@needs_real_benchmarks("fashioniq", "shoes")
 def test_real_vague_captions_replace_the_generated_ones_on_the_evaluation_splits(synth_small, tmp_path):
     import json
 
     from cti_ir.data import open_benchmark
     from data_prep import swap_real_captions
 
-    if not (REAL_BENCHMARKS / "fashioniq" / "captions").is_dir():
-        pytest.skip("real annotation files not available")
     out = tmp_path / "swapped"
     assert swap_real_captions.main(["--catalogue", str(synth_small), "--real", str(REAL_BENCHMARKS),
                                     "--out", str(out)]) == 0

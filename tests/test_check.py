@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from data_prep.check import main
-from tests.conftest import REAL_BENCHMARKS
+from tests.conftest import REAL_BENCHMARKS, needs_real_benchmarks
 
 FIQ_ROOT = REAL_BENCHMARKS / "fashioniq"
 SHOES_ROOT = REAL_BENCHMARKS / "shoes"
-real = pytest.mark.skipif(not FIQ_ROOT.is_dir() or not SHOES_ROOT.is_dir(), reason="real annotations not present")
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -28,7 +27,7 @@ def eval_counts(result: dict) -> dict:
     return {c["category"]: (c["queries"], c["gallery"]) for c in result["eval"]["categories"]}
 
 
-@real
+@needs_real_benchmarks("fashioniq")
 def test_fiq_published_counts_text(capsys: pytest.CaptureFixture) -> None:
     assert main(["--dataset", "fashioniq", "--root", str(FIQ_ROOT), "--annotations-only"]) == 0
     out = capsys.readouterr().out
@@ -36,7 +35,7 @@ def test_fiq_published_counts_text(capsys: pytest.CaptureFixture) -> None:
         assert needle in out, needle
 
 
-@real
+@needs_real_benchmarks("fashioniq")
 def test_fiq_published_counts_json(capsys: pytest.CaptureFixture) -> None:
     code, res = run_json(capsys, "--dataset", "fashioniq", "--root", str(FIQ_ROOT), "--annotations-only")
     assert code == 0 and res["ok"] and res["images"] is None
@@ -53,7 +52,7 @@ def test_fiq_published_counts_json(capsys: pytest.CaptureFixture) -> None:
     assert eval_counts(res) == {"dress": (4034, 2628), "shirt": (4075, 3089), "toptee": (3920, 2902)}
 
 
-@real
+@needs_real_benchmarks("shoes")
 def test_shoes_published_counts(capsys: pytest.CaptureFixture) -> None:
     code, res = run_json(capsys, "--dataset", "shoes", "--root", str(SHOES_ROOT), "--annotations-only")
     assert code == 0
@@ -67,7 +66,7 @@ def test_shoes_published_counts(capsys: pytest.CaptureFixture) -> None:
     assert "8,990" in out and "1,761" in out and "4,658" in out
 
 
-@real
+@needs_real_benchmarks("shoes")
 def test_real_roots_have_no_images(capsys: pytest.CaptureFixture) -> None:
     code, res = run_json(capsys, "--dataset", "shoes", "--root", str(SHOES_ROOT), "--no-decode")
     assert code == 1 and not res["ok"]

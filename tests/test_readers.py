@@ -24,11 +24,18 @@ from cti_ir.data import (
     open_benchmark,
     open_image_text,
 )
-from tests.conftest import REAL_BENCHMARKS, SHOES_EVAL, make_fake_shoes, write_image
+from tests.conftest import (
+    REAL_BENCHMARKS,
+    SHOES_EVAL,
+    make_fake_shoes,
+    needs_real_benchmarks,
+    write_image,
+)
 
 FIQ_ROOT = REAL_BENCHMARKS / "fashioniq"
 SHOES_ROOT = REAL_BENCHMARKS / "shoes"
-real = pytest.mark.skipif(not FIQ_ROOT.is_dir() or not SHOES_ROOT.is_dir(), reason="real annotations not present")
+real_fiq = needs_real_benchmarks("fashioniq")
+real_shoes = needs_real_benchmarks("shoes")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +55,7 @@ def _counts(splits: list[EvalSplit]) -> dict[str, tuple[int, int]]:
 # -- Fashion-IQ, real annotations ------------------------------------------------------------------------------------
 
 
-@real
+@real_fiq
 def test_fiq_standard_protocol_counts(fiq: FashionIQ) -> None:
     splits = fiq.eval_splits("val", "standard", check=False)
     assert _counts(splits) == {"dress": (2017, 3817), "shirt": (2038, 6346), "toptee": (1961, 5373)}
@@ -63,12 +70,12 @@ def test_fiq_standard_protocol_counts(fiq: FashionIQ) -> None:
     assert dress.dropped_queries == 0 and dress.image_report is None
 
 
-@real
+@real_fiq
 def test_fiq_default_split_is_val(fiq: FashionIQ) -> None:
     assert _counts(fiq.eval_splits(check=False)) == _counts(fiq.eval_splits("val", check=False))
 
 
-@real
+@real_fiq
 def test_fiq_val_protocol_counts(fiq: FashionIQ) -> None:
     splits = fiq.eval_splits("val", protocol="val", check=False)
     assert _counts(splits) == {"dress": (4034, 2628), "shirt": (4075, 3089), "toptee": (3920, 2902)}
@@ -79,7 +86,7 @@ def test_fiq_val_protocol_counts(fiq: FashionIQ) -> None:
     ]
 
 
-@real
+@real_fiq
 def test_fiq_triplet_and_pool_counts(fiq: FashionIQ) -> None:
     expected = {
         ("train", "dress"): (5985, 11452), ("val", "dress"): (2017, 3817), ("test", "dress"): (2024, 3818),
@@ -98,7 +105,7 @@ def test_fiq_triplet_and_pool_counts(fiq: FashionIQ) -> None:
     assert len(shirt & toptee) == 3302
 
 
-@real
+@real_fiq
 def test_fiq_test_split_has_no_targets(fiq: FashionIQ) -> None:
     test = fiq.triplets("test")
     assert len(test) == 6118 and all(t.target is None for t in test)
@@ -107,7 +114,7 @@ def test_fiq_test_split_has_no_targets(fiq: FashionIQ) -> None:
         fiq.eval_splits("test", check=False)
 
 
-@real
+@real_fiq
 def test_fiq_empty_captions(fiq: FashionIQ) -> None:
     def empty(split: str) -> int:
         return sum(1 for t in fiq.triplets(split) for c in t.captions if c == "")
@@ -115,11 +122,12 @@ def test_fiq_empty_captions(fiq: FashionIQ) -> None:
     # README/STATS: 15 empty captions in the labelled (train + val) files, 12 + 3; the test files hold one more.
     assert empty("train") + empty("val") == 15
     assert (empty("train"), empty("val"), empty("test")) == (12, 3, 1)
-    t = fiq.triplets("train", "dress")[0]
-    assert isinstance(t, Triplet) and len(t.captions) == 2 and t.category == "dress"
+    first = json.loads((FIQ_ROOT / "captions" / "cap.dress.train.json").read_text())[0]
+    assert fiq.triplets("train", "dress")[0] == Triplet(first["candidate"], first["target"], tuple(first["captions"]),
+                                                        "dress")
 
 
-@real
+@real_fiq
 def test_fiq_categories_subset_and_errors(fiq: FashionIQ) -> None:
     dress = FashionIQ(FIQ_ROOT, categories=["dress"])
     assert dress.categories == ("dress",)
@@ -142,7 +150,7 @@ def test_join_captions_like_clip4cir() -> None:
 # -- Shoes, real annotations -----------------------------------------------------------------------------------------
 
 
-@real
+@real_shoes
 def test_shoes_counts(shoes: Shoes) -> None:
     assert len(shoes.triplets("train")) == 8990
     assert len(shoes.triplets("test")) == 1761
@@ -156,7 +164,7 @@ def test_shoes_counts(shoes: Shoes) -> None:
     assert q.text == q.text.strip() and q.reference.endswith(".jpg")
 
 
-@real
+@real_shoes
 def test_shoes_reference_equals_target_kept(shoes: Shoes) -> None:
     raw = shoes.all_triplets()
     assert len(raw) == 10751
@@ -166,7 +174,7 @@ def test_shoes_reference_equals_target_kept(shoes: Shoes) -> None:
     assert len(kept) == 27  # every triplet lies within one split, odd ones included
 
 
-@real
+@real_shoes
 def test_shoes_split_aliases_and_errors(shoes: Shoes) -> None:
     for alias in ("eval", "val", "test"):
         assert len(shoes.triplets(alias)) == 1761
@@ -180,16 +188,22 @@ def test_shoes_split_aliases_and_errors(shoes: Shoes) -> None:
         shoes.eval_splits(protocol="val", check=False)
 
 
-@real
-def test_open_benchmark() -> None:
-    assert isinstance(open_benchmark("fashioniq", FIQ_ROOT), FashionIQ)
-    assert isinstance(open_benchmark("Fashion-IQ", FIQ_ROOT, categories=["shirt"]), FashionIQ)
-    assert isinstance(open_benchmark("shoes", SHOES_ROOT), Shoes)
+def test_open_benchmark_reads_the_named_dataset(fake_fiq: Path, fake_shoes: Path) -> None:
+    for name in ("fashioniq", "Fashion-IQ", "fashion_iq", "FIQ"):
+        bench = open_benchmark(name, fake_fiq)
+        assert bench.categories == ("dress", "shirt", "toptee")
+        assert bench.triplets("val") == FashionIQ(fake_fiq).triplets("val") and len(bench.triplets("val")) == 12
+    shirt = open_benchmark("Fashion-IQ", fake_fiq, categories=["shirt"])  # keyword arguments reach the reader
+    assert shirt.categories == ("shirt",) and {t.category for t in shirt.triplets("train")} == {"shirt"}
+    shoes = open_benchmark("shoes", fake_shoes)
+    assert shoes.triplets("train") == Shoes(fake_shoes).triplets("train") and shoes.categories == ("shoes",)
+    with pytest.raises(DatasetLayoutError):  # a folder of the other dataset is refused, not misread
+        open_benchmark("shoes", fake_fiq)
     with pytest.raises(ValueError, match="unknown benchmark"):
-        open_benchmark("cirr", FIQ_ROOT)
+        open_benchmark("cirr", fake_fiq)
 
 
-@real
+@real_fiq
 def test_eval_splits_need_images_by_default(fiq: FashionIQ) -> None:
     with pytest.raises(MissingImagesError, match=r"15,415 of 15,415 .*images does not exist"):
         fiq.eval_splits()

@@ -1,9 +1,14 @@
-"""A local image host for the fetcher tests, and a small Fashion-IQ folder made from the real annotation files.
+"""A local image host for the fetcher tests, and small Fashion-IQ folders to fetch for.
 
 `ImageHost` is an ``http.server`` on 127.0.0.1 in a thread. Each URL path is given a behaviour: a good JPEG or PNG,
 a 404, an HTML error page, an empty or truncated file, a connection dropped half-way, a request that never gets an
 answer (until the test releases it), redirects, a redirect loop, a server that is busy once then answers, a 1x1 GIF
 placeholder, a WebP. It counts the requests per path, so tests can check that nothing is downloaded twice.
+
+The Fashion-IQ folders come from one of two sources of annotations: ``GENERATED`` (made here, in the published
+formats, with Amazon-style ASINs and URLs, one URL with an escaped ``%2B`` and one image in two categories, as the
+published files have), which every machine has, or ``PUBLISHED``, the first triplets of the real annotation files
+and URL lists (tests using it are marked ``needs_real_benchmarks("fashioniq")``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from PIL import Image, ImageDraw
 from tests.conftest import REAL_BENCHMARKS
 
 FIQ_ANNOTATIONS = REAL_BENCHMARKS / "fashioniq"
+GENERATED, PUBLISHED = "generated", "published"
+CATEGORIES = ("dress", "shirt", "toptee")
+SPLITS = ("train", "val", "test")
 
 
 def product_image(key: str, fmt: str = "JPEG", size: tuple[int, int] = (48, 64)) -> bytes:
@@ -172,11 +180,54 @@ class ImageHost:
         h.wfile.write(body)
 
 
+_CAPTIONS = ("is red", "has long sleeves", "is shorter and darker", " is more flowing", "", "Is a Black Dress!",
+             "has a v-neck", "is lighter", "fits looser", "has stripes")
+
+
+@functools.cache
+def _generated() -> tuple[dict[tuple[str, str], list], dict[str, str]]:
+    """Annotation files (name -> content) and ASIN -> URL, in the published formats, made up here.
+
+    Per category and split: 6 triplets (test ones without a target, as published) and a split list of their images
+    plus 4 others. The first image of shirt's val list is also in toptee's (the published lists share images).
+    """
+    files: dict[tuple[str, str], list] = {}
+    urls: dict[str, str] = {}
+    n = 0
+
+    def new_asin() -> str:
+        nonlocal n
+        n += 1
+        asin = f"B0{zlib.crc32(str(n).encode()):08X}"
+        tail = f"{zlib.crc32(asin.encode()):08x}"
+        image = f"{n % 9 + 1}{tail[:4]}{'%2B' if n == 2 else ''}{tail[4:]}L._SY445_.jpg"
+        urls[asin] = f"http://ecx.images-amazon.com/images/I/{image}"
+        return asin
+
+    shared = None
+    for cat in CATEGORIES:
+        for split in SPLITS:
+            trips, pool = [], []
+            for i in range(6):
+                row = {"candidate": new_asin(), "captions": [_CAPTIONS[n % 10], _CAPTIONS[(n + 3) % 10]]}
+                if split != "test":
+                    row = {"target": new_asin(), **row}
+                trips.append(row)
+            pool = [i for t in trips for i in (t.get("target"), t["candidate"]) if i] + [new_asin() for _ in range(4)]
+            if (cat, split) == ("shirt", "val"):
+                shared = pool[0]
+            if (cat, split) == ("toptee", "val"):
+                pool.insert(1, shared)
+            files[("captions", f"cap.{cat}.{split}.json")] = trips
+            files[("image_splits", f"split.{cat}.{split}.json")] = pool
+    return files, urls
+
+
 @functools.lru_cache(maxsize=1)
-def real_url_lines() -> dict[str, str]:
+def _published_urls() -> dict[str, str]:
     """ASIN -> URL of the published lists (as they are: ``ASIN \\t URL``)."""
     urls = {}
-    for cat in ("dress", "shirt", "toptee"):
+    for cat in CATEGORIES:
         for line in (FIQ_ANNOTATIONS / "extra_from_yanbeic_VAL" / "image_url" / f"asin2url.{cat}.txt").open():
             fields = line.split()
             if len(fields) >= 2:
@@ -184,24 +235,34 @@ def real_url_lines() -> dict[str, str]:
     return urls
 
 
-@functools.lru_cache(maxsize=None)
-def _real_json(folder: str, name: str) -> list:
+@functools.cache
+def _published_json(folder: str, name: str) -> list:
     return json.loads((FIQ_ANNOTATIONS / folder / name).read_text())
 
 
+def annotation_json(source: str, folder: str, name: str) -> list:
+    """The content of ``folder/name`` (a caption file or a split list) of ``source``."""
+    return _published_json(folder, name) if source == PUBLISHED else _generated()[0][(folder, name)]
+
+
+def url_lines(source: str) -> dict[str, str]:
+    """ASIN -> URL of ``source``'s lists."""
+    return _published_urls() if source == PUBLISHED else _generated()[1]
+
+
 def make_small_fashioniq(root: Path, per_split: dict[str, int], extra_pool: int = 2,
-                         splits: tuple[str, ...] = ("train", "val", "test")) -> Path:
-    """A Fashion-IQ root with the first triplets of the real annotation files (real ASINs and captions).
+                         splits: tuple[str, ...] = SPLITS, source: str = GENERATED) -> Path:
+    """A Fashion-IQ root with the first triplets of ``source``'s annotation files.
 
     Per category and split: the first ``per_split[split]`` triplets, and as the split list their images plus the
-    first ``extra_pool`` other ASINs of the real split list.
+    first ``extra_pool`` other ASINs of the source's split list.
     """
     (root / "captions").mkdir(parents=True)
     (root / "image_splits").mkdir()
-    for cat in ("dress", "shirt", "toptee"):
+    for cat in CATEGORIES:
         for split in splits:
-            trips = _real_json("captions", f"cap.{cat}.{split}.json")[: per_split[split]]
-            real_pool = _real_json("image_splits", f"split.{cat}.{split}.json")
+            trips = annotation_json(source, "captions", f"cap.{cat}.{split}.json")[: per_split[split]]
+            real_pool = annotation_json(source, "image_splits", f"split.{cat}.{split}.json")
             used = list(dict.fromkeys(i for t in trips for i in (t["candidate"], t.get("target")) if i))
             others = [a for a in real_pool if a not in used][:extra_pool]
             (root / "captions" / f"cap.{cat}.{split}.json").write_text(json.dumps(trips))
@@ -209,17 +270,18 @@ def make_small_fashioniq(root: Path, per_split: dict[str, int], extra_pool: int 
     return root
 
 
-def write_url_lists(root: Path, host: ImageHost, kinds: dict[str, str], leave_out: tuple[str, ...] = ()) -> Path:
-    """``root/image_url/asin2url.<cat>.txt`` in the published format, every URL moved to ``host`` (same path).
+def write_url_lists(root: Path, host: ImageHost, kinds: dict[str, str], leave_out: tuple[str, ...] = (),
+                    source: str = GENERATED) -> Path:
+    """``root/image_url/asin2url.<cat>.txt`` in the published format, ``source``'s URLs moved to ``host`` (same path).
 
     ``kinds`` maps each ASIN to its behaviour; ASINs in ``leave_out`` get no line (a URL missing from the lists).
     """
-    real = real_url_lines()
+    real = url_lines(source)
     folder = root / "image_url"
     folder.mkdir(parents=True, exist_ok=True)
-    for cat in ("dress", "shirt", "toptee"):
+    for cat in CATEGORIES:
         ids = set()
-        for split in ("train", "val", "test"):
+        for split in SPLITS:
             f = root / "image_splits" / f"split.{cat}.{split}.json"
             if f.is_file():
                 ids.update(json.loads(f.read_text()))

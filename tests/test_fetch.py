@@ -1,9 +1,9 @@
 """python -m data_prep.fetch fashioniq: against a local image host with dead links of every kind, resumed, killed.
 
-The Fashion-IQ folder is made of the first triplets of the real annotation files (real ASINs, captions, split
-lists); the URL lists are the published ones in their published format, moved to a local server that gives each
-URL a behaviour (good JPEG / PNG, redirect, a server that fails twice, 404, HTML page, empty, truncated, dropped
-connection, no answer, redirect loop, 1x1 GIF, WebP).
+The Fashion-IQ folder is made of the first triplets of annotation files in the published formats (generated ones,
+and for the main test also the real ones when they are there); the URL lists, in their published format, are moved
+to a local server that gives each URL a behaviour (good JPEG / PNG, redirect, a server that fails twice, 404, HTML
+page, empty, truncated, dropped connection, no answer, redirect loop, 1x1 GIF, WebP).
 """
 
 from __future__ import annotations
@@ -21,12 +21,14 @@ from data_prep import check
 from data_prep.fetch import main
 from data_prep.fetch_http import FetchError, HostRateLimiter, HttpResponse, RetryPolicy, fetch_with_retries
 from data_prep.fetch_images import VerifyOptions, verify_image_bytes
+from tests.conftest import needs_real_benchmarks
 from tests.fetch_fixtures import (
     DEAD_KINDS,
-    FIQ_ANNOTATIONS,
+    GENERATED,
     GIF_PIXEL,
     GOOD_KINDS,
     HTML_PAGE,
+    PUBLISHED,
     ImageHost,
     make_small_fashioniq,
     product_image,
@@ -34,7 +36,6 @@ from tests.fetch_fixtures import (
     write_url_lists,
 )
 
-pytestmark = pytest.mark.skipif(not FIQ_ANNOTATIONS.is_dir(), reason="real Fashion-IQ annotations not present")
 REPO = Path(__file__).resolve().parents[1]
 #: Fast settings: the "no answer" URL (only in the tests that need one) costs two 0.5 s timeouts; retries wait 10 ms.
 FAST = ["--timeout", "0.5", "--retries", "1", "--backoff", "0.01", "--workers", "8", "--rate", "1000", "--quiet"]
@@ -77,11 +78,11 @@ def assign_kinds(ids: list[str], dead_kinds=tuple(DEAD_KINDS)) -> tuple[dict[str
     return kinds, left_out
 
 
-def make_fiq(tmp_path: Path, host: ImageHost, dead_kinds=QUICK_DEAD_KINDS):
-    root = make_small_fashioniq(tmp_path / "fiq", {"train": 2, "val": 4, "test": 2})
+def make_fiq(tmp_path: Path, host: ImageHost, dead_kinds=QUICK_DEAD_KINDS, source: str = GENERATED):
+    root = make_small_fashioniq(tmp_path / "fiq", {"train": 2, "val": 4, "test": 2}, source=source)
     all_ids = sorted(set().union(*needed_ids(root).values()))
     kinds, left_out = assign_kinds(all_ids, dead_kinds)
-    lists = write_url_lists(root, host, kinds, leave_out=(left_out,))
+    lists = write_url_lists(root, host, kinds, leave_out=(left_out,), source=source)
     return root, lists, kinds, left_out
 
 
@@ -91,10 +92,11 @@ def fiq(tmp_path, host):
     return make_fiq(tmp_path, host)
 
 
-@pytest.fixture
-def fiq_with_timeout(tmp_path, host):
-    """The same with every kind of dead link, including a URL that never answers."""
-    return make_fiq(tmp_path, host, tuple(DEAD_KINDS))
+@pytest.fixture(params=[GENERATED, pytest.param(PUBLISHED, marks=needs_real_benchmarks("fashioniq"))])
+def fiq_with_timeout(request, tmp_path, host):
+    """The same with every kind of dead link, including a URL that never answers; on generated annotations and on
+    the first triplets of the published ones (real ASINs, captions and URL lists)."""
+    return make_fiq(tmp_path, host, tuple(DEAD_KINDS), source=request.param)
 
 
 def run_json(capsys, *argv) -> tuple[int, dict]:
@@ -131,6 +133,11 @@ def test_fetch_gets_every_good_image_and_reports_every_bad_one(fiq_with_timeout,
     by_kind = {k: host.hits[url_path(lists, a)] for a, k in kinds.items() if a != left_out}
     assert by_kind["timeout"] == 2 and by_kind["short"] == 2 and by_kind["flaky"] == 2
     assert by_kind["404"] == 1 and by_kind["html"] == 1 and by_kind["truncated"] == 1
+    # every other image was asked for once, also one that two categories' lists name (the generated annotations
+    # have one in shirt's and toptee's)
+    for asin, kind in kinds.items():
+        if asin != left_out and kind in ("jpeg", "png", "redirect"):
+            assert host.hits[url_path(lists, asin)] == 1, (asin, kind)
 
     needed = needed_ids(root)
     rows = {(r["category"], r["split"]): r for r in report["splits"]}

@@ -94,9 +94,27 @@ def test_exported_checkpoint_runs_index_search_page_and_evaluation(exported, fak
     assert result["splits"]["shoes"]["queries"] == 2 and result["fingerprint"] == engine.model.fingerprint
 
 
-def test_zero_shot_checkpoint_is_a_stage3_starting_point(exported):
-    model = load_checkpoint(exported, new_composer=("adaptive", {}))  # what training.stage3 --init does
-    assert model.composer_name == "adaptive"
+def test_zero_shot_checkpoint_is_a_stage3_starting_point(exported, fake_shoes, tmp_path):
+    """The next step the export prints, `python -m training.stage3 --init CHECKPOINT`, trains from it: one step on a
+    tiny Shoes folder writes checkpoints that load, with an adaptive composer on the exported encoders."""
+    from training import stage3
+
+    run = tmp_path / "run"
+    assert stage3.main(["--data", f"shoes={fake_shoes}", "--init", str(exported), "--out", str(run), "--max-steps", "1",
+                        "--batch-size", "2", "--threads", "1", "--no-progress", "--image-cache", "none"]) == 0
+    start = load_checkpoint(exported)
+    for name in ("best", "last"):
+        model = load_checkpoint(run / name)
+        assert model.composer_name == "adaptive" and model.embed_dim == start.embed_dim
+        assert json.loads((run / name / "training_args.json").read_text())["init"] == str(exported)
+        assert json.loads((run / name / "metrics.json").read_text())["step"] == 1
+    before, after = start.backbone.state_dict(), model.backbone.state_dict()
+    assert set(after) == set(before)
+    moved = max((after[k].float() - before[k].float()).abs().max().item() for k in before)
+    assert 0 < moved < 0.01  # the exported encoders, after one small optimizer step
+    with torch.no_grad():
+        out = model.compose(model.encode_images(model.preprocess(photo()).unsqueeze(0)), model.encode_texts(TEXTS[:1]))
+    assert out.query.shape == (1, start.embed_dim) and 0 < out.image_weight.item() < 1
 
 
 def _local_dir(folder: Path, model_cfg: dict, preprocess_cfg: dict) -> Path:

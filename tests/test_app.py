@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import pytest
 from PIL import Image
 
 import app
-import cti_ir.serve.gradio_io as gradio_io
 import cti_ir.serve.page as page_mod
 import cti_ir.serve.server as server_mod
 from cti_ir.model.checkpoint import save_checkpoint
 from cti_ir.model.cir_model import CIRModel
 from cti_ir.serve.engine import MAX_TEXT_CHARS, SearchEngine
-from tests.app_fixtures import free_port, make_tiny_catalogue, write_decompression_bomb
+from tests.app_fixtures import make_tiny_catalogue, write_decompression_bomb
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +153,7 @@ def test_bad_images_give_messages(page, tmp_path, red_dress):
                       "Upload a smaller photo.", kept=shown.hits)
     assert "max_pixels" not in out.status and ">" not in out.status
     assert_error(bad(str(tmp_path / "gone.png")), "no longer on the server", "Upload it again", kept=shown.hits)
-    assert_error(bad(12345), "The image must be an uploaded image file", "got a int", kept=shown.hits)
+    assert_error(bad(12345), "The image must be an uploaded image file", "got the number 12345", kept=shown.hits)
     assert bad(12345).history == shown.history  # a failed query adds no turn
     assert_ok(page.search(red_dress, "is red", "All", 3), 3)  # and the next query works
 
@@ -185,7 +181,8 @@ def test_empty_and_bad_parameters_give_messages(page, red_dress, caplog):
     assert_error(page.search(None, " \u200b\t\x00\n "), "Give a reference image")  # nothing left once cleaned
     assert_error(page.search("", None), "Give a reference image")
     assert_error(page.search(red_dress, "x", "handbags"), "Unknown category 'handbags'; choose one of dress, shirt")
-    assert_error(page.search(red_dress, "x", 7), "The category must be a name, got 7")
+    assert_error(page.search(red_dress, "x", 7), "The category must be a name, got the number 7")
+    assert_error(page.search(red_dress, ["is", "red"]), "The text must be a string, got a list")
     assert_error(page.search(red_dress, "x", "All", 0), "k must be between 1 and 200, got 0")
     assert_error(page.search(red_dress, "x", "All", "lots"), "k must be a whole number between 1 and 200, got 'lots'")
     assert_error(page.search(red_dress, "x", "All", 2.7), "k must be a whole number between 1 and 200, got 2.7")
@@ -195,7 +192,7 @@ def test_empty_and_bad_parameters_give_messages(page, red_dress, caplog):
     assert_error(page.search(red_dress, "x", "All", 5, override="maybe"), "override must be true or false")
     # Expected mistakes: one line each at INFO, naming the parameter; never a traceback.
     refused = [r for r in caplog.records if r.name.startswith("cti_ir")]
-    assert len(refused) == 11 and all(r.levelname == "INFO" and not r.exc_info for r in refused)
+    assert len(refused) == 12 and all(r.levelname == "INFO" and not r.exc_info for r in refused)
     assert "search refused (k): k must be a whole number" in caplog.text
     history = [{"turn": 1, "reference": "—", "text": "t", "category": "All", "top": "x", "weights": "0 / 1"}]
     kept = page.search(None, "", history=history)
@@ -265,13 +262,75 @@ def test_picker_and_results_show_labels_and_thumbnails(engine, tmp_path, red_dre
     assert all(image == thumbs.path_for(h["path"]) for (image, _), h in zip(out.gallery, out.hits))
 
 
+def test_an_upload_is_decoded_once_for_all_its_searches(engine, red_dress):
+    page = page_mod.SearchPage(engine, seed=0)
+    assert page.reference_uploaded(red_dress).reference_label == "Reference: your uploaded image"
+    first = page.search(red_dress, "is blue", "All", 3)
+    again = page.search(red_dress, "is green", "shirt", 2)
+    more = page.more_like_this(image=red_dress, k=2)
+    assert page.pixels.decoded == 1  # decoded when it was uploaded, never again
+    assert_ok(first, 3)
+    assert_ok(again, 2)
+    assert result_ids(more)[0] == "dress/red_dress"  # the photo itself is the nearest product
+    expected = engine.search(image=Image.open(red_dress), text="is blue", k=3)
+    assert result_ids(first) == [h.image_id for h in expected.hits]
+
+
+def test_a_picked_product_is_shown_as_a_thumbnail_and_searched_with_its_photo(engine, tmp_path, red_dress):
+    from cti_ir.serve.batching import SearchBatcher
+    from cti_ir.serve.thumbnails import REFERENCE_SIZE, ThumbnailCache
+
+    thumbs = ThumbnailCache(tmp_path / "thumbs", size=32)
+    batcher = SearchBatcher(engine, max_wait_ms=0)
+    page = page_mod.SearchPage(engine, seed=0, searcher=batcher, thumbnails=thumbs)
+    try:
+        first = page.search(red_dress, "is blue", "All", 5)
+        ref = page.select_result(first.hits, gr.SelectData(None, {"index": 1, "value": None}))
+        picked = first.hits[1]
+        assert Path(ref.image).parent.parent == tmp_path / "thumbs"  # the thumbnail folder: all the server sends
+        assert ref.image == thumbs.path_for(picked["path"], REFERENCE_SIZE)
+        refined = page.search(ref.image, "is green", "All", 5, reference_id=ref.reference_id, history=first.history)
+        with_photo = page.search(picked["path"], "is green", "All", 5, reference_id=ref.reference_id)
+        assert result_ids(refined) == result_ids(with_photo) and picked["image_id"] not in result_ids(refined)
+        assert refined.history_rows[-1][1] == picked["image_id"]
+        # "More like this" of a catalogue product: the index's own vector, through the batcher, nothing decoded.
+        decoded, queries = page.pixels.decoded, batcher.stats.queries
+        more = page.more_like_this(ref.image, ref.reference_id, k=3)
+        assert page.pixels.decoded == decoded and batcher.stats.queries == queries + 1
+        stored = engine.prepare_similar(image_id=picked["image_id"], k=3)
+        assert stored.vector is not None and stored.pixels is None
+        by_photo = engine.similar(image=Image.open(picked["path"]), k=4)
+        assert result_ids(more) == [h.image_id for h in by_photo.hits if h.image_id != picked["image_id"]][:3]
+        # A product id that no longer matches the image shown (a stale state) is not trusted: the upload counts.
+        stale = page.search(red_dress, "is green", "All", 5, reference_id=ref.reference_id)
+        assert stale.history_rows[-1][1] == "uploaded image"
+    finally:
+        batcher.close()
+
+
+def test_a_missing_photo_shows_the_placeholder_file(engine, catalogue, tmp_path, red_dress):
+    from cti_ir.serve.thumbnails import ThumbnailCache
+
+    page = page_mod.SearchPage(engine, seed=0, thumbnails=ThumbnailCache(tmp_path / "thumbs", size=32))
+    assert Path(page.placeholder).parent == tmp_path / "thumbs"  # a file: not a PIL image encoded per request
+    victim = catalogue.images / "shoes" / "red_shoes.png"
+    hidden = victim.with_suffix(".hidden")
+    shutil.move(victim, hidden)
+    try:
+        out = page.search(red_dress, "", "shoes", 4)
+    finally:
+        shutil.move(hidden, victim)
+    slot = result_ids(out).index("shoes/red_shoes")
+    assert out.gallery[slot][0] == page.placeholder and "missing from disk" in out.status
+
+
 # ------------------------------------------------------------------------------------------- app and CLI
-def test_build_app_and_catalogue_dirs(engine, catalogue):
+def test_build_app_has_two_public_endpoints_and_takes_every_input_raw(engine):
     demo = server_mod.build_app(engine, example_texts=["is red"])
-    assert isinstance(demo, gr.Blocks)
-    api = [d for d in demo.config["dependencies"] if d.get("api_name") == "search"]
-    assert len(api) == 1
-    assert sorted(gradio_io.catalogue_dirs(engine)) == sorted(str(catalogue.images / c) for c in ("dress", "shirt", "shoes"))
+    public = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_visibility") == "public"}
+    assert public == {"search", "more_like_this"}
+    ours = [fn for fn in demo.fns.values() if fn.api_name != "load_example"]
+    assert len(ours) == 12 and all(fn.preprocess is False for fn in ours)  # the handlers check every value
 
 
 def test_help_explains_every_flag(capsys):
@@ -360,98 +419,3 @@ def test_prepare_demo_without_demo_model_uses_a_labelled_stand_in(tmp_path, monk
     assert any(m.startswith("[3/3] index: using the cached index") for m in messages)
     with pytest.raises(ValueError, match="demo size"):
         demo.prepare_demo(tmp_path, size="huge")
-
-
-# ------------------------------------------------------------------------------------------- end to end
-@pytest.fixture(scope="module")
-def served(engine, tmp_path_factory):
-    """The page and the JSON API launched on a free loopback port, as ``python app.py`` serves them."""
-    server = server_mod.create_server(engine, thumbnail_dir=tmp_path_factory.mktemp("thumbs"), max_upload_mb=0.05)
-    port = free_port()
-    gradio_io.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, max_upload_mb=0.05,
-               api=server.api, thumbnails=server.thumbnails)
-    try:
-        yield server, f"http://127.0.0.1:{port}/"
-    finally:
-        server.demo.close()
-        server.batcher.close()
-
-
-@pytest.mark.filterwarnings("ignore:::gradio.queueing")  # pandas deprecations inside Gradio's queue, not ours
-def test_served_app_answers_the_search_api(served, catalogue, tmp_path):
-    from gradio_client import Client, handle_file
-
-    server, url = served
-    client = Client(url, verbose=False)
-    red_dress = catalogue.images / "dress" / "red_dress.png"
-    gallery, weights, status, history = client.predict(
-        handle_file(str(red_dress)), "is blue and has long sleeves", "shoes", 3, False, 0.5, api_name="/search")
-    assert "Found **3** products in `shoes` (image + text)" in status
-    assert "predicted by the composer" in weights
-    assert len(gallery) == 3
-    for item in gallery:
-        assert item["caption"].startswith("shoes · ") and Path(item["image"]).is_file()  # served and downloaded
-        assert Path(item["image"]).suffix == ".jpg"  # a thumbnail, not the PNG photo
-    assert history["data"][0][2] == "is blue and has long sleeves"
-
-    not_image = tmp_path / "renamed.png"
-    not_image.write_text("plain text pretending to be a PNG")
-    gallery, _, status, _ = client.predict(handle_file(str(not_image)), "is red", "All", 5, False, 0.5,
-                                           api_name="/search")
-    assert len(gallery) == 3 and status.startswith("**Error:**") and "not an image" in status  # results kept
-
-    noise = tmp_path / "noise.png"  # ~120 kB, over the 0.05 MB upload limit: refused before the handler
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8)).save(noise)
-    with pytest.raises(ValueError, match="exceeds the maximum file size"):
-        client.predict(handle_file(str(noise)), "is red", "All", 5, False, 0.5, api_name="/search")
-
-    gallery, weights, status, _ = client.predict(handle_file(str(red_dress)), "is red", "All", 4, True, 0.25,
-                                                 api_name="/search")
-    assert len(gallery) == 4 and "image **0.25** · text **0.75**" in weights
-    assert server.batcher.stats.queries >= 2  # the page's searches went through the shared batcher
-
-
-@pytest.mark.filterwarnings("ignore:::gradio.queueing")
-def test_api_declares_what_it_accepts_and_names_the_parameter_of_each_bad_input(served, catalogue, capfd, caplog):
-    from gradio_client import Client, handle_file
-    from gradio_client.exceptions import AppError
-
-    _, url = served
-    client = Client(url, verbose=False)
-    info = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/search"]
-    params = {p["parameter_name"]: p for p in info["parameters"]}
-    assert params["image"]["parameter_has_default"] and params["image"]["parameter_default"] is None  # optional
-    assert params["k"]["type"]["type"] == "integer" and "between 1 and 200" in params["k"]["type"]["description"]
-    assert params["text"]["parameter_has_default"]
-    red = handle_file(str(catalogue.images / "dress" / "red_dress.png"))
-    caplog.set_level("INFO", logger="cti_ir")
-    capfd.readouterr()
-    bad = {  # arguments -> what the status must say
-        ("All", "lots", False, 0.5): "k must be a whole number between 1 and 200, got 'lots'",
-        ("All", 2.7, False, 0.5): "k must be a whole number between 1 and 200, got 2.7",
-        ("All", 201, False, 0.5): "k must be between 1 and 200, got 201",
-        ("All", 5, True, "heavy"): "The image weight must be a number between 0 and 1, got 'heavy'",
-        ("All", 5, True, 1.5): "The image weight must be between 0 and 1, got 1.5",
-        ("hats", 5, False, 0.5): "Unknown category 'hats'; choose one of dress, shirt, shoes",
-    }
-    for args, message in bad.items():
-        _, _, status, _ = client.predict(red, "is red", *args, api_name="/search")
-        assert status == f"**Error:** {message}.", status
-    _, _, status, _ = client.predict(red, "is red", "All", 200, False, 0.5, api_name="/search")
-    assert "Found **12** products" in status  # the engine's limit is reachable: the whole tiny catalogue
-    for image, message in (("not-a-file", "The image must be an uploaded image file"),
-                           (handle_file("http://example.invalid/dress.jpg"), "could not be fetched from")):
-        with pytest.raises(AppError, match=message):
-            client.predict(image, "is red", "All", 5, False, 0.5, api_name="/search")
-    # A path on the server (gradio_client would upload the file, so raw HTTP): refused with our message.
-    body = json.dumps({"data": [{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}, "is red", "All", 5,
-                                False, 0.5]}).encode()
-    request = urllib.request.Request(url + "gradio_api/call/search", data=body,
-                                     headers={"Content-Type": "application/json"})
-    event = json.loads(urllib.request.urlopen(request, timeout=30).read())["event_id"]
-    answer = urllib.request.urlopen(f"{url}gradio_api/call/search/{event}", timeout=30).read().decode()
-    assert "event: error" in answer and "/etc/passwd is not a file uploaded to this server" in answer
-    # One INFO line per refused request, and no traceback anywhere in the server's output.
-    refused = [r for r in caplog.records if r.name.startswith("cti_ir") and "refused" in r.getMessage()]
-    assert len(refused) == len(bad) + 3 and all(r.levelname == "INFO" and not r.exc_info for r in refused)
-    assert "Traceback" not in capfd.readouterr().err

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -72,8 +74,10 @@ def test_composed_query_from_a_form_upload(client, engine, red_dress):
     assert [h["image_id"] for h in body["hits"]] == [h.image_id for h in expected.hits]
     assert [h["score"] for h in body["hits"]] == pytest.approx([h.score for h in expected.hits], abs=1e-5)
     hit = body["hits"][0]
-    assert hit["image_url"] == "/files" + expected.hits[0].path and hit["thumbnail_url"].endswith(".jpg")
+    assert hit["image_url"] == "/api/image/shoes/red_shoes" and hit["thumbnail_url"].endswith(".jpg")
     assert hit["description"].startswith("a ") and body["took_ms"] > 0
+    photo = client.get(hit["image_url"])  # the indexed photo itself, by product id
+    assert photo.status_code == 200 and photo.content == Path(expected.hits[0].path).read_bytes()
 
 
 def test_json_body_text_only_manual_weights_and_base64_image(client, red_dress):
@@ -136,3 +140,75 @@ def test_a_server_bug_is_a_500_without_details_and_a_logged_traceback(engine, ca
     error = assert_refused(response, 500, None, "error on the server", "server log")
     assert "secret" not in error["message"]
     assert any(r.exc_info and "secret internal detail" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_values_are_quoted_as_sent_and_short(client):
+    post = lambda body: client.post(API_PATH, json=body)  # noqa: E731
+    error = assert_refused(post({"text": "x", "k": 1e308}), 400, "k", "k must be between 1 and 200, got 1e+308")
+    assert len(error["message"]) < 80  # not the 309 digits of int(1e308)
+    assert_refused(post({"text": "x", "k": 10 ** 400}), 400, "k", "got a number too large to show")
+    # JSON's own spelling, not Python's: true, not True; lists and objects as sent.
+    assert_refused(post({"text": "x", "k": True}), 400, "k", "k must be a whole number between 1 and 200, got true.")
+    assert_refused(post({"text": "x", "k": [5]}), 400, "k", "got [5].")
+    assert_refused(post({"text": "x", "image_weight": False}), 400, "image_weight", "got false.")
+    assert_refused(post({"text": ["is", "red"]}), 400, "text", 'text must be a string, got ["is", "red"].')
+    error = assert_refused(post({"text": "x", "category": "h" * 5000}), 400, "category", "Unknown category 'hhh")
+    assert len(error["message"]) < 200
+
+
+def test_nested_json_is_a_400_not_a_recursion_error(client, caplog):
+    caplog.set_level(logging.INFO, logger="cti_ir")
+    deep = "[" * 5000 + "]" * 5000  # 10 KB
+    for body in (deep, '{"text": ' + deep + "}"):
+        response = client.post(API_PATH, content=body, headers={"content-type": "application/json"})
+        assert_refused(response, 400, None, "nested too deeply", "one flat JSON object")
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_an_empty_image_is_refused_not_dropped(client, red_dress):
+    assert_refused(client.post(API_PATH, files={"image": ("empty.jpg", b"", "image/jpeg")}, data={"text": "is red"}),
+                   400, "image", "The uploaded file is empty")
+    assert_refused(client.post(API_PATH, json={"image_base64": "", "text": "is red"}), 400, "image_base64",
+                   "The uploaded file is empty")
+    # An HTML form whose file input was left empty sends a nameless empty file: that is no image at all.
+    body = client.post(API_PATH, files={"image": ("", b"", "application/octet-stream")}, data={"text": "is red"})
+    assert body.status_code == 200 and body.json()["mode"] == "text"
+
+
+def test_base64_with_a_data_url_prefix_or_line_breaks(client, red_dress):
+    encoded = base64.b64encode(red_dress).decode()
+    assert_refused(client.post(API_PATH, json={"image_base64": "data:image/png;base64," + encoded}), 400,
+                   "image_base64", "drop the data URL prefix", "data:image/jpeg;base64,")
+    wrapped = "\n".join(encoded[i:i + 76] for i in range(0, len(encoded), 76)) + "\n"  # as `base64 photo.png`
+    body = client.post(API_PATH, json={"image_base64": wrapped, "k": 1}).json()
+    assert body["mode"] == "image" and body["hits"][0]["image_id"] == "dress/red_dress"
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_every_other_method_gets_our_405(client, method):
+    response = client.request(method, API_PATH, json={"text": "x"})
+    assert_refused(response, 405, None, f"POST request to {API_PATH}, not {method}")
+    assert response.headers["allow"] == "POST" and "detail" not in response.json()
+    response = client.request(method, "/api/image/dress/red_dress")
+    assert_refused(response, 405, None, "GET /api/image/")
+
+
+def test_product_photos_are_sent_by_id_only(client, catalogue):
+    assert client.get("/api/image/dress/red_dress").content == (catalogue.images / "dress/red_dress.png").read_bytes()
+    outside = ("dress/nope", "..%2F..%2F..%2Fetc%2Fpasswd", "dress/red_dress.png", str(catalogue.images / "dress"))
+    for image_id in outside:
+        assert_refused(client.get(f"/api/image/{image_id}"), 404, "image_id", "no product")
+
+
+def test_a_chunked_body_is_read_only_up_to_the_limit(client):
+    def chunks():  # 5 MB without a Content-Length, for a 200 kB limit
+        for _ in range(5 * 1024):
+            yield b"x" * 1024
+
+    body = json.dumps({"text": "is red"}).encode()
+    response = client.post(API_PATH, content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert_refused(response, 413, None, "larger than 0.191 MB")
+    response = client.post(API_PATH, content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
+    assert_refused(response, 413, None, "larger than")
+    assert client.post(API_PATH, content=iter([body]), headers={"content-type": "application/json"}).status_code == 200

@@ -298,3 +298,53 @@ def test_batcher_hands_an_engine_failure_to_every_caller_of_the_batch(engine):
             batcher.search(text=TEXT)
     finally:
         batcher.close()
+
+
+# ------------------------------------------------------------------------------------- more like this, stored
+def test_more_like_this_uses_the_vector_the_index_holds(engine, vectors, reference):
+    item, image = reference
+    position = engine.position_of(item["image_id"])
+    query = engine.prepare_similar(image_id=item["image_id"], k=5)
+    assert query.pixels is None and query.exclude == item["image_id"]  # nothing to decode or encode
+    np.testing.assert_array_equal(query.vector.numpy(), vectors[position])
+    result = engine.similar(image_id=item["image_id"], k=5)
+    by_photo = engine.similar(image=image, k=6)  # the photo finds the product itself first; the id leaves it out
+    assert [h.image_id for h in result.hits] == [h.image_id for h in by_photo.hits][1:]
+    np.testing.assert_allclose([h.score for h in result.hits], [h.score for h in by_photo.hits][1:], atol=1e-4)
+
+
+@pytest.mark.parametrize("factory, stored", [("HNSW32", True), ("IVF4,Flat", False)])
+def test_stored_vectors_of_other_index_types(checkpoint, workdir, factory, stored):
+    folder = workdir / f"index-{factory.replace(',', '-')}"
+    if not folder.exists():
+        build_index(load_checkpoint(checkpoint), items_from_folder(workdir / "catalogue"), folder, factory=factory,
+                    chunk_size=64, progress=False)
+    engine = SearchEngine(checkpoint, folder)
+    held = stored_vectors(folder)
+    for position in (0, 7, len(held) - 1):
+        query = engine.prepare_similar(image_id=engine.index.items[position]["image_id"], k=3)
+        if stored:  # HNSW under an id map whose ids are not in insertion order: rows found through the map
+            np.testing.assert_array_equal(query.vector.numpy(), held[position])
+        else:  # an IVF index cannot give its vectors back: the photo is encoded instead
+            assert query.vector is None and query.pixels is not None
+        assert engine.similar(image_id=engine.index.items[position]["image_id"], k=3).hits
+
+
+def test_similar_and_composed_queries_share_a_batch(engine, reference):
+    item, image = reference
+    queries = [engine.prepare(text=TEXT, k=4), engine.prepare_similar(image_id=item["image_id"], k=3),
+               engine.prepare_similar(image=image, k=2, category="shoes"), engine.prepare(image=image, k=2)]
+    batched = engine.search_batch(queries)
+    assert [r.mode for r in batched] == ["text", "similar", "similar", "image"]
+    assert_same_result(batched[1], engine.similar(image_id=item["image_id"], k=3))
+    assert_same_result(batched[2], engine.similar(image=image, k=2, category="shoes"))
+    assert_same_result(batched[0], engine.search(text=TEXT, k=4))
+
+
+@pytest.mark.parametrize("k, message", [
+    (1e308, "got 1e+308"), (10 ** 400, "got a number too large to show"), ("x" * 5000, "got 'xxxx"),
+])
+def test_k_is_quoted_short(engine, k, message):
+    with pytest.raises(QueryError) as error:
+        engine.prepare(text=TEXT, k=k)
+    assert message in str(error.value) and len(str(error.value)) < 100

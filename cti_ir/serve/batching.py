@@ -11,6 +11,9 @@ one. :class:`SearchBatcher` sits between the request threads and a :class:`~cti_
   text-encoder pass, one FAISS search per category filter;
 - each request thread gets exactly its own result (or the batch's exception) back.
 
+"More like this" queries (:meth:`SearchBatcher.similar`) share the batches too: a catalogue product's stored vector
+needs no encoder at all, and the FAISS search is shared with the other queries of its index and category.
+
 Under load the worker is busy while new queries queue up, so the next batch starts at once, with no waiting at
 all; the wait only matters when traffic is light, and is bounded by ``max_wait_ms``.
 
@@ -91,6 +94,11 @@ class SearchBatcher:
                weights: Sequence[float] | None = None) -> SearchResult:
         """Same as :meth:`SearchEngine.search`, answered in a batch with whatever other queries are waiting."""
         return self.submit(self.engine.prepare(image, text, k, category, weights))
+
+    def similar(self, image=None, image_id: str | None = None, k: Any = 10, category: str | None = None,
+                granularity: str | None = None) -> SearchResult:
+        """Same as :meth:`SearchEngine.similar` ("more like this"), answered in a batch like every search."""
+        return self.submit(self.engine.prepare_similar(image, image_id, k, category, granularity))
 
     def submit(self, query: SearchQuery) -> SearchResult:
         """Queue a prepared query and block until its batch has been answered."""

@@ -7,19 +7,22 @@
 
 from __future__ import annotations
 
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable, Sequence  # noqa: E402
+import argparse
+import errno
+import logging
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
 
-from cti_ir.model.images import DEFAULT_MAX_PIXELS  # noqa: E402
-from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS  # noqa: E402
-from cti_ir.serve.engine import SearchEngine  # noqa: E402
-from cti_ir.serve.gradio_io import launch  # noqa: E402
-from cti_ir.serve.http_api import API_PATH  # noqa: E402
-from cti_ir.serve.server import create_server  # noqa: E402
+from cti_ir.model.images import DEFAULT_MAX_PIXELS
+from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
+from cti_ir.serve.engine import SearchEngine
+from cti_ir.serve.gradio_io import launch
+from cti_ir.serve.http_api import API_PATH
+from cti_ir.serve.server import create_server, warm_thumbnails
+from cti_ir.serve.thumbnails import ThumbnailCache
 
 # Prepares the built-in demo: (cache dir, checkpoint or None, size, progress) -> (checkpoint, index, info). The
 # library cannot import the generator (``data_prep`` sits above it), so ``app.py`` passes it in.
@@ -45,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "this\"; the page then offers a choice of granularity (the main index serves its own too)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for the network)")
-    p.add_argument("--port", type=int, default=7860, help="port to listen on (default 7860)")
+    p.add_argument("--port", type=int, default=7860,
+                   help="port to listen on, 1 to 65535 (default 7860); checked before anything is loaded")
     p.add_argument("--share", action="store_true",
                    help="also open a temporary public *.gradio.live link (off by default; needs internet)")
     p.add_argument("--cache-dir", default=None,
@@ -67,8 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"how long a search may wait for others to share its batch, in milliseconds (default "
                         f"{DEFAULT_MAX_WAIT_MS:g}; only matters when traffic is light, 0 = never wait)")
     p.add_argument("--thumbnail-dir", default=None,
-                   help="where result thumbnails are cached (default: $CTI_IR_CACHE/thumbnails, else "
-                        "~/.cache/cti-ir/thumbnails)")
+                   help="where result thumbnails are kept, a folder of their own: the server sends every file in "
+                        "it, and no other catalogue file (default: $CTI_IR_CACHE/thumbnails, else "
+                        "~/.cache/cti-ir/thumbnails). Missing thumbnails are made in the background at start")
     p.add_argument("--threads", type=int, default=1,
                    help="torch and FAISS threads per search (default 1: on a few cores, single queries are several "
                         "times faster with one thread than with threads competing; see benchmarks/README.md)")
@@ -95,23 +100,67 @@ def resolve_model_and_index(args: argparse.Namespace, prepare_demo: DemoPreparer
     return checkpoint, index
 
 
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on ``host:port`` (a sentence naming the flag to change), or None.
+
+    Checked before the model and index load, which can take minutes: a taken port is reported at once.
+    """
+    if not 1 <= port <= 65535:
+        return f"--port must be between 1 and 65535, got {port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError):
+        return (f"--host {host!r} is not an address this machine can listen on; use 127.0.0.1 (this machine "
+                f"only) or 0.0.0.0 (the network)")
+    with socket.socket(family, kind, proto) as probe:
+        # As the server will: a port whose last connections are still closing (TIME_WAIT) is free to use.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                return (f"port {port} on {host} is already in use (another server, perhaps an earlier "
+                        f"`python app.py`); stop it, or choose another port with --port")
+            if e.errno == errno.EACCES:
+                return f"port {port} needs administrator rights; choose one above 1023 with --port"
+            if e.errno == errno.EADDRNOTAVAIL:
+                return (f"--host {host} is not an address of this machine; use 127.0.0.1 (this machine only) or "
+                        f"0.0.0.0 (the network)")
+            return f"cannot listen on {host}:{port} ({e.strerror or e}); choose another --host or --port"
+    return None
+
+
+def _flag_problem(args: argparse.Namespace) -> str | None:
+    """What is wrong with the flags, checked before anything is loaded (None: nothing)."""
+    if args.concurrency < 1 or args.queue_size < 1 or args.max_batch < 1 or args.threads < 1:
+        return "--concurrency, --queue-size, --max-batch and --threads must be at least 1"
+    if not args.max_upload_mb > 0 or args.max_upload_mb > 1024:
+        return f"--max-upload-mb must be more than 0 and at most 1024, got {args.max_upload_mb:g}"
+    if not 0 <= args.max_wait_ms <= 1000:
+        return f"--max-wait-ms must be between 0 and 1000, got {args.max_wait_ms:g}"
+    foreign = ThumbnailCache(args.thumbnail_dir).foreign_entries()
+    if foreign:
+        return (f"the thumbnail folder {ThumbnailCache(args.thumbnail_dir).folder} holds other files "
+                f"({', '.join(foreign)}); the server sends every file in it, so give --thumbnail-dir a folder of "
+                f"its own")
+    return listen_problem(args.host, args.port)
+
+
 def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = None) -> int:
     """Command-line entry point; serves until interrupted. Returns the exit status.
 
     ``prepare_demo`` builds (or loads from its cache) the demo catalogue and index when neither --index nor
     --checkpoint is given; ``app.py`` passes the generator's."""
     args = build_parser().parse_args(argv)
-    if args.concurrency < 1 or args.queue_size < 1 or args.max_batch < 1 or args.max_upload_mb <= 0 \
-            or args.max_wait_ms < 0:
-        print("error: --concurrency, --queue-size and --max-batch must be >= 1, --max-upload-mb > 0 and "
-              "--max-wait-ms >= 0", file=sys.stderr)
+    problem = _flag_problem(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
         return 2
-    if args.threads >= 1:  # process-wide settings, made here in the entry point and nowhere at import
-        import faiss
-        import torch
+    import faiss  # process-wide settings, made here in the entry point and nowhere at import
+    import torch
 
-        torch.set_num_threads(args.threads)
-        faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
+    faiss.omp_set_num_threads(args.threads)
     # Warnings only: the libraries below log a line per HTTP request at INFO level. Ours log each refused query
     # as one INFO line (what was wrong), and tracebacks only for our own bugs.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -136,9 +185,12 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         _, url, share_url = launch(server.demo, engine, host=args.host, port=args.port, share=args.share,
                                    queue_size=args.queue_size, max_upload_mb=args.max_upload_mb, api=server.api,
                                    thumbnails=server.thumbnails, quiet=True, prevent_thread_lock=True)
-    except OSError as e:  # e.g. the port is taken
-        print(f"error: cannot start the server on {args.host}:{args.port}: {e}", file=sys.stderr)
+    except (OSError, ValueError) as e:  # the port was taken while the model loaded; a thumbnail folder in use
+        problem = listen_problem(args.host, args.port) if isinstance(e, OSError) else str(e)
+        print(f"error: {problem or f'cannot start the server on {args.host}:{args.port}'}", file=sys.stderr)
+        server.batcher.close()
         return 2
+    warm_thumbnails(engine, server.thumbnails, progress=lambda m: print(m, flush=True))
     where = "this machine only; --host 0.0.0.0 serves the network" if args.host in ("127.0.0.1", "localhost") \
         else f"listening on {args.host}"
     print(f"search page: {url} ({where})", flush=True)

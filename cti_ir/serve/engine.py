@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image
 
-from cti_ir.adapt.storage import granularity_fingerprint, match_index_granularity
+from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
 
@@ -64,10 +64,26 @@ def parse_k(k: Any) -> int:
             value = None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not value.is_integer()):
-        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {k!r}", "k")
+        raise QueryError(f"k must be a whole number between 1 and {MAX_K}, got {brief_repr(k)}", "k")
     if not 1 <= value <= MAX_K:
-        raise QueryError(f"k must be between 1 and {MAX_K}, got {int(value)}", "k")
+        raise QueryError(f"k must be between 1 and {MAX_K}, got {_shown_number(value)}", "k")
     return int(value)
+
+
+def brief_repr(value: Any, limit: int = 40) -> str:
+    """``repr(value)`` cut to ``limit`` characters: a message quotes what was sent, not a megabyte of it."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _shown_number(value: float) -> str:
+    # 1e308 is shown as such: int() would print all of its 309 digits (and a 400-digit int cannot become a float)
+    if abs(value) < 1e15:
+        return str(int(value)) if float(value).is_integer() else f"{value:g}"
+    try:
+        return f"{float(value):.3g}"
+    except OverflowError:
+        return "a number too large to show"
 
 
 def parse_image_weight(value: Any) -> tuple[float, float]:
@@ -78,10 +94,13 @@ def parse_image_weight(value: Any) -> tuple[float, float]:
             w = float(w.strip())
         except ValueError:
             w = None
+    if isinstance(w, int) and not isinstance(w, bool):
+        w = float(w) if abs(w) < 1e300 else math.inf  # float() of a 400-digit int would raise
     if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
-        raise QueryError(f"the image weight must be a number between 0 and 1, got {value!r}", "image_weight")
+        raise QueryError(f"the image weight must be a number between 0 and 1, got {brief_repr(value)}",
+                         "image_weight")
     if not 0.0 <= w <= 1.0:
-        raise QueryError(f"the image weight must be between 0 and 1, got {w}", "image_weight")
+        raise QueryError(f"the image weight must be between 0 and 1, got {_shown_number(w)}", "image_weight")
     return float(w), 1.0 - float(w)
 
 
@@ -124,7 +143,8 @@ class SearchResult:
 
 @dataclass
 class SearchQuery:
-    """One checked query, ready to be answered alone or in a batch (made by :meth:`SearchEngine.prepare`)."""
+    """One checked query, ready to be answered alone or in a batch (made by :meth:`SearchEngine.prepare` or
+    :meth:`SearchEngine.prepare_similar`)."""
 
     pixels: torch.Tensor | None          # the preprocessed reference image (C, H, W), or None
     text: str                            # cleaned text ("" for none)
@@ -132,10 +152,16 @@ class SearchQuery:
     category: str | None
     weights: tuple[float, float] | None  # manual (w_img, w_txt), summing to one; None: the composer decides
     notes: list[str] = field(default_factory=list)
+    exclude: str | None = None           # a product id left out of the results (the reference product itself)
+    similar: bool = False                # "more like this": image only, in the similar-products index below
+    granularity: str | None = None       # that index's granularity (similar queries only)
+    vector: torch.Tensor | None = None   # a catalogue product's stored vector, used instead of encoding pixels
 
     @property
     def mode(self) -> str:
-        """``"composed"``, ``"image"`` or ``"text"``."""
+        """``"composed"``, ``"image"``, ``"text"`` or ``"similar"``."""
+        if self.similar:
+            return "similar"
         if self.pixels is not None:
             return "composed" if self.text else "image"
         return "text"
@@ -200,7 +226,17 @@ class SearchEngine:
         """Products that look like ``image``, or like the catalogue product ``image_id`` (left out of the results).
 
         Image only, with the image encoder at ``granularity`` (default: the first of ``similar_granularities``);
-        raises :class:`QueryError` naming the parameter at fault.
+        a catalogue product's stored vector is used as it is, nothing is decoded or encoded. Raises
+        :class:`QueryError` naming the parameter at fault.
+        """
+        return self.submit(self.prepare_similar(image, image_id, k, category, granularity))
+
+    def prepare_similar(self, image: Image.Image | None = None, image_id: str | None = None, k: Any = 10,
+                        category: str | None = None, granularity: str | None = None,
+                        pixels: torch.Tensor | None = None) -> SearchQuery:
+        """Check a "more like this" query (see :meth:`similar`) for :meth:`search_batch`.
+
+        ``pixels`` is an image already preprocessed by :meth:`preprocess` (a page keeps an upload's pixels).
         """
         k = parse_k(k)
         available = self.similar_granularities
@@ -208,60 +244,90 @@ class SearchEngine:
             granularity = available[0]
         if granularity not in self.similar_indexes:
             shown = ", ".join(str(g) for g in available)
-            raise QueryError(f"no similar-products index for granularity {granularity!r}; available: {shown}",
-                             "granularity")
+            raise QueryError(f"no similar-products index for granularity {brief_repr(granularity)}; available: "
+                             f"{shown}", "granularity")
         index = self.similar_indexes[granularity]
         if category and category not in index.categories:
-            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(index.categories)}",
+            raise QueryError(f"unknown category {brief_repr(category)}; choose one of {', '.join(index.categories)}",
                              "category")
-        if image is None:
+        vector = None
+        if image is not None:
+            pixels = self.preprocess(image)
+        elif pixels is None:
             if not image_id:
                 raise QueryError("give a photo or a catalogue product to find similar products")
-            item = self._item_by_id(index, image_id)
-            if item is None:
-                raise QueryError(f"product {image_id!r} is not in the catalogue", "image_id")
-            from cti_ir.model.images import load_image
+            position = self.position_of(image_id, index)
+            if position is None:
+                raise QueryError(f"product {brief_repr(image_id)} is not in the catalogue", "image_id")
+            vector = self._stored_vector(index, position)
+            if vector is None:  # an index type that cannot give its vectors back (IVF): encode the photo
+                from cti_ir.model.images import load_image
 
-            image = load_image(item["path"])
-        pixels = self.model.preprocess(image.convert("RGB"))[None].to(self.model.device)
-        with torch.no_grad():
-            adapters = getattr(self.model, "adapters", None)
-            if adapters is not None and granularity is not None:
-                with adapters.using(granularity):
-                    vector = self.model.encode_images(pixels)
-            else:
-                vector = self.model.encode_images(pixels)
-        extra = 1 if image_id else 0  # the product itself comes first: ask for one more and leave it out
-        scores, ids = index.search(vector.float().cpu().numpy(), min(k + extra, MAX_K + 1), category or None)
-        hits = [h for h in self._hits(scores[0], ids[0], index) if h.image_id != image_id][:k]
+                pixels = self.preprocess(load_image(index.items[position]["path"]))
         notes = [f"similar products at granularity {granularity}"] if granularity else []
-        return SearchResult(hits=hits, mode="similar", image_weight=1.0, text_weight=0.0, notes=notes)
+        return SearchQuery(pixels=pixels, text="", k=k, category=category or None, weights=None, notes=notes,
+                           exclude=image_id or None, similar=True, granularity=granularity, vector=vector)
+
+    def preprocess(self, image: Image.Image) -> torch.Tensor:
+        """A decoded image as the image encoder's input ``(C, H, W)``; what :meth:`prepare` takes as ``pixels``."""
+        return self.model.preprocess(image.convert("RGB"))
 
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
-                category: str | None = None, weights: Sequence[float] | None = None) -> SearchQuery:
+                category: str | None = None, weights: Sequence[float] | None = None,
+                pixels: torch.Tensor | None = None, exclude: str | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
-        to :meth:`search_batch`.
+        to :meth:`search_batch`. ``pixels`` replaces ``image`` with its :meth:`preprocess` output; ``exclude``
+        leaves one product out of the results (the reference, when it is a catalogue product).
         """
         text, notes = clean_text(text)
-        if image is None and not text:
+        if image is None and pixels is None and not text:
             raise QueryError("give a reference image, a text, or both")
         k = parse_k(k)
         if category and category not in self.index.categories:
-            raise QueryError(f"unknown category {category!r}; choose one of {', '.join(self.index.categories)}",
-                             "category")
+            raise QueryError(f"unknown category {brief_repr(category)}; choose one of "
+                             f"{', '.join(self.index.categories)}", "category")
         manual = _normalised_weights(weights) if weights is not None else None
-        pixels = self.model.preprocess(image.convert("RGB")) if image is not None else None
-        return SearchQuery(pixels=pixels, text=text, k=k, category=category or None, weights=manual, notes=notes)
+        if image is not None:
+            pixels = self.preprocess(image)
+        return SearchQuery(pixels=pixels, text=text, k=k, category=category or None, weights=manual, notes=notes,
+                           exclude=exclude or None)
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[SearchQuery]) -> tuple[torch.Tensor, list[tuple[float, float]]]:
-        """The query vectors ``(N, D)`` and the (image, text) weights used, one encoder pass per tower.
+        """The query vectors ``(N, D)`` (float32, on the CPU) and the (image, text) weights used.
 
         Every reference image of the batch goes through the image encoder at once, every text through the text
         encoder at once; composed queries are composed together (those with manual weights in a second call).
+        "More like this" queries use their stored vector, or are encoded together per granularity.
         """
+        vectors: list[torch.Tensor | None] = [None] * len(queries)
+        weights: list[tuple[float, float]] = [(1.0, 0.0)] * len(queries)
+        plain = [i for i, q in enumerate(queries) if not q.similar]
+        if plain:
+            out, used = self._encode_plain([queries[i] for i in plain])
+            for r, i in enumerate(plain):
+                vectors[i], weights[i] = out[r], used[r]
+        by_granularity: dict[str | None, list[int]] = {}
+        for i, q in enumerate(queries):
+            if q.similar and q.vector is not None:
+                vectors[i] = q.vector
+            elif q.similar:
+                by_granularity.setdefault(q.granularity, []).append(i)
+        adapters = getattr(self.model, "adapters", None)
+        for granularity, rows in by_granularity.items():
+            pixels = torch.stack([queries[i].pixels for i in rows]).to(self.model.device)
+            if adapters is not None and granularity is not None:
+                with adapters.using(granularity):
+                    out = self.model.encode_images(pixels)
+            else:
+                out = self.model.encode_images(pixels)
+            for r, i in enumerate(rows):
+                vectors[i] = out[r]
+        return torch.stack([v.float().cpu() for v in vectors]), weights
+
+    def _encode_plain(self, queries: Sequence[SearchQuery]) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
         model = self.model
         with_image = [i for i, q in enumerate(queries) if q.pixels is not None]
         with_text = [i for i, q in enumerate(queries) if q.text]
@@ -292,40 +358,63 @@ class SearchEngine:
             for r, i in enumerate(rows):
                 vectors[i] = out.query[r]
                 weights[i] = (float(out.image_weight[r]), float(out.text_weight[r]))
-        return torch.stack(vectors), weights
+        return vectors, weights
 
     def search_batch(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
         """Answer prepared queries together; result ``i`` is exactly what ``search`` gives for query ``i``.
 
-        FAISS searches all the queries of one category filter in one call, for the largest ``k`` among them; each
-        query keeps its own first ``k`` hits (the top-k of a longer exact ranking are the same items).
+        FAISS searches all the queries of one index and category filter in one call, for the largest ``k`` among
+        them; each query keeps its own first ``k`` hits (the top-k of a longer exact ranking are the same items).
         """
         if not queries:
             return []
         vectors, weights = self.encode_queries(queries)
-        vectors = vectors.float().cpu().numpy()
-        by_category: dict[str | None, list[int]] = {}
+        vectors = vectors.numpy()
+        groups: dict[tuple, list[int]] = {}
         for i, q in enumerate(queries):
-            by_category.setdefault(q.category, []).append(i)
+            groups.setdefault((q.similar, q.granularity if q.similar else None, q.category), []).append(i)
         results: list[SearchResult | None] = [None] * len(queries)
-        for category, rows in by_category.items():
-            k_max = max(queries[i].k for i in rows)
-            scores, ids = self.index.search(vectors[rows], k_max, category)
+        for (similar, granularity, category), rows in groups.items():
+            index = self.similar_indexes[granularity] if similar else self.index
+            # One more for a query whose reference product comes first and is left out.
+            k_max = max(queries[i].k + (1 if queries[i].exclude else 0) for i in rows)
+            scores, ids = index.search(vectors[rows], k_max, category)
             for r, i in enumerate(rows):
                 q = queries[i]
-                results[i] = SearchResult(hits=self._hits(scores[r][:q.k], ids[r][:q.k]), mode=q.mode,
-                                          image_weight=weights[i][0], text_weight=weights[i][1], text=q.text,
-                                          notes=list(q.notes))
+                hits = [h for h in self._hits(scores[r], ids[r], index) if h.image_id != q.exclude][:q.k]
+                results[i] = SearchResult(hits=hits, mode=q.mode, image_weight=weights[i][0],
+                                          text_weight=weights[i][1], text=q.text, notes=list(q.notes))
         return results
 
-    @staticmethod
-    def _item_by_id(index: CatalogueIndex, image_id: str) -> dict | None:
+    def submit(self, query: SearchQuery) -> SearchResult:
+        """Answer one prepared query (a :class:`~cti_ir.serve.batching.SearchBatcher` has the same method)."""
+        return self.search_batch([query])[0]
+
+    def item(self, image_id: str) -> dict | None:
+        """The main index's entry (image_id, path, categories, description) of a product, or None."""
+        position = self.position_of(image_id)
+        return None if position is None else self.index.items[position]
+
+    def position_of(self, image_id: str, index: CatalogueIndex | None = None) -> int | None:
+        """Where product ``image_id`` is in ``index`` (default: the main index), or None."""
+        index = index or self.index
         # A table made on first use and kept on the index (read-only after that, so threads may share it).
-        table = getattr(index, "_items_by_id", None)
+        table = getattr(index, "_positions_by_id", None)
         if table is None:
-            table = {it["image_id"]: it for it in index.items}
-            index._items_by_id = table
-        return table.get(image_id)
+            table = {it["image_id"]: i for i, it in enumerate(index.items)}
+            index._positions_by_id = table
+        return table.get(image_id) if isinstance(image_id, str) else None
+
+    @staticmethod
+    def _stored_vector(index: CatalogueIndex, position: int) -> torch.Tensor | None:
+        """The vector the index holds for ``position``, or None when its type cannot give it back."""
+        rows = getattr(index, "_rows_by_position", None)
+        if rows is None:
+            rows = index._rows_by_position = _rows_by_position(index.index)
+        if rows is False:
+            return None
+        index_type, row_of = rows
+        return torch.from_numpy(index_type.reconstruct(int(row_of[position]) if row_of is not None else position))
 
     def _hits(self, scores, ids, index: CatalogueIndex | None = None) -> list[Hit]:
         items = (index or self.index).items
@@ -346,4 +435,32 @@ class SearchEngine:
         composer's predicted weights (they are renormalised to sum to one). Raises :class:`QueryError` for a query
         that cannot be answered.
         """
-        return self.search_batch([self.prepare(image, text, k, category, weights)])[0]
+        return self.submit(self.prepare(image, text, k, category, weights))
+
+
+def _rows_by_position(faiss_index):
+    """``(index, rows)`` such that ``index.reconstruct(rows[p])`` is the stored vector of position ``p``
+    (``rows`` None: the row is the position), or False when the index type cannot give its vectors back.
+
+    Only types whose ``reconstruct`` reads the full vectors are used: flat storage, HNSW over flat storage, and
+    a refined index (its exact re-ranking copy). An ``IndexIDMap`` itself has no ``reconstruct`` (calling it
+    aborts the process), so the index under it is used, with the rows its id map gives (the wrapper, which owns
+    it, stays alive on the ``CatalogueIndex``).
+    """
+    import faiss
+    import numpy as np
+
+    outer = faiss.downcast_index(faiss_index)
+    inner, rows = outer, None
+    if isinstance(outer, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        inner = faiss.downcast_index(outer.index)
+        ids = faiss.vector_to_array(outer.id_map)
+        if len(ids) != inner.ntotal or (len(ids) and (ids.min() < 0 or ids.max() >= len(ids))):
+            return False
+        rows = np.empty(len(ids), dtype=np.int64)
+        rows[ids] = np.arange(len(ids), dtype=np.int64)
+    if isinstance(inner, faiss.IndexRefine):
+        inner = faiss.downcast_index(inner.refine_index)
+    if not isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat)):
+        return False
+    return inner, rows

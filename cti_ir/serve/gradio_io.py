@@ -1,37 +1,45 @@
 """How the search page bends Gradio to its rules: every input reaches our handler, every error is our sentence.
 
-Gradio checks some inputs itself before the handler runs: a slider refuses a value outside its range, a dropdown
+Gradio checks some inputs itself before a handler runs: a slider refuses a value outside its range, a dropdown
 one outside its choices, an image a payload that is not a file. Its refusals are its own words ("Value: hats is
-not in the list of choices: [...]", or, for a type error, only "The upstream Gradio app has raised an exception"),
-and each one writes a traceback to the server log. The page's rule is the JSON API's: the handler parses, the
-engine validates and raises ``QueryError`` naming the parameter, and the user reads our own sentence. So:
+not in the list of choices: [...]", or only "The upstream Gradio app has raised an exception") and each one writes
+a traceback to the server log. The page's rule is the JSON API's: the handler parses, the engine validates and
+raises ``QueryError`` naming the parameter, and the user reads our own sentence. So:
 
-- :func:`raw_input` makes a component hand the raw value to the handler (which checks it like the JSON API does);
-- :func:`upload_image` gives the handler the uploaded file's path, decoded later by ``cti_ir.model.images``;
-- :func:`report_unreadable_inputs` turns what Gradio still refuses before any component sees it (a non-file
-  ``image``, a URL it cannot fetch, a server path that is not an upload) into a one-line log entry and a
-  ``gr.Error`` with our message, without a traceback.
+- every event of the page is registered with ``preprocess=False`` (Gradio's public switch): handlers get the raw
+  values, and the image as Gradio's file payload, whose path Gradio has checked is an upload of this server or
+  a file it serves (``cti_ir.serve.references`` decodes it with our own checks);
+- :func:`report_unreadable_inputs` turns what Gradio still refuses before any handler runs (a non-file ``image``,
+  a path that is not an upload) into a one-line log entry and a ``gr.Error`` with our message, and refuses an
+  image URL before Gradio would fetch it. This is the one place that relies on a Gradio internal
+  (``Blocks.preprocess_data``); it checks at start-up that the method is still what it wraps, and the tests pin
+  the behaviour (``tests/test_serve_gradio.py``), so a Gradio upgrade that changes it fails loudly.
 
-Also here: Markdown escaping for the status area, and :func:`launch`, which serves the page, the catalogue's
-folders, the thumbnails and the JSON API's routes on one server.
-
-Overrides are set on instances, not subclasses: a subclass of a Gradio component or of ``gr.Blocks`` makes Gradio's
-metaclass write ``.pyi`` stubs at import time.
+Also here: Markdown escaping for the status area, and :func:`launch`, which serves the page, the thumbnails (the
+only catalogue images the server sends) and the JSON API's routes on one server, every request body bounded.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
 import urllib.parse
-from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it reads it at import
 
 import gradio as gr  # noqa: E402
 
+from cti_ir.serve.body_limit import BodyLimit  # noqa: E402
+from cti_ir.serve.messages import describe_value  # noqa: E402
+
 log = logging.getLogger("cti_ir.app")
+
+#: The parameters of ``gradio.Blocks.preprocess_data`` that :func:`report_unreadable_inputs` wraps.
+PREPROCESS_DATA_PARAMETERS = ("self", "block_fn", "inputs", "state", "explicit_call")
+#: Request bodies above the largest upload by more than this are refused (form fields, JSON envelopes).
+BODY_MARGIN_BYTES = 1024 * 1024
 
 #: Result and picker captions: the product label and score on the first line, then the description, wrapped (three
 #: lines, all of it on hover) instead of Gradio's one clipped line; the picker's captions span the thumbnail. The
@@ -50,76 +58,73 @@ PAGE_CSS = """
 """
 
 
-def _override_preprocess(component, preprocess):
-    # Remembered under a name of ours: report_unreadable_inputs puts it back on the per-session copies Gradio makes.
-    component.preprocess = component._cti_ir_preprocess = preprocess
-    return component
+def _is_url(path: str) -> bool:
+    return path.lower().startswith(("http://", "https://", "ftp://", "//"))
 
 
-def raw_input(component):
-    """``component`` hands its raw payload to the handler: no range, choice or type check of Gradio's own."""
-    return _override_preprocess(component, lambda payload: payload)
+def image_payload_problem(value) -> str | None:
+    """Our sentence for an image payload refused before Gradio touches it (None: let Gradio check it).
 
-
-def upload_image(**kwargs) -> gr.Image:
-    """``gr.Image(type="filepath")`` that hands the handler the uploaded file's path without opening it.
-
-    Gradio's own preprocessing opens the upload with PIL; a file that is not an image (or a decompression bomb)
-    then fails inside Gradio with a generic error before our handler runs. Here the handler gets the path and
-    validates it with ``cti_ir.model.images.load_image``, which reports a clear reason in the status area. Gradio has
-    already checked that the path is an upload of this server (or a file it served), so no other file can be read.
+    A file payload is a dict with a ``path``; a URL there would make Gradio download it from the server, which is
+    not what a search needs and not what this server should do for strangers.
     """
-    component = gr.Image(type="filepath", **kwargs)
-    gradio_preprocess = component.preprocess
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        return (f"The image must be an uploaded image file (in Python: gradio_client.handle_file(path)), or nothing "
+                f"for a text-only search; got {describe_value(value)}.")
+    path = str(value.get("path") or "")
+    if _is_url(path):
+        return (f"Image URLs are not accepted ({path[:200]}): this server does not fetch images from the web. "
+                f"Download the photo and upload the file (in Python: gradio_client.handle_file(\"photo.jpg\") with "
+                f"a local path).")
+    return None
 
-    def preprocess(payload):
-        if payload is not None and getattr(payload, "path", None) and not str(payload.url or "").startswith("data:"):
-            return str(payload.path)
-        return gradio_preprocess(payload)
 
-    return _override_preprocess(component, preprocess)
-
-
-def _image_payload_message(value) -> str:
-    if isinstance(value, dict):
-        source = str(value.get("url") or value.get("path") or "")
-        if source.startswith(("http://", "https://")):
-            return (f"The image could not be fetched from {source[:200]}; the server may have no internet access. "
-                    f"Upload the file instead (in Python: gradio_client.handle_file(path)).")
-        if source:
-            return (f"The image {source[:200]} is not a file uploaded to this server. Upload the file (in Python: "
-                    f"gradio_client.handle_file(path)).")
+def _refused_payload_message(value) -> str:
+    source = str(value.get("path") or value.get("url") or "") if isinstance(value, dict) else ""
+    if source:
+        return (f"The image {source[:200]} is not a file uploaded to this server. Upload the file (in Python: "
+                f"gradio_client.handle_file(path)).")
     return (f"The image must be an uploaded image file (in Python: gradio_client.handle_file(path)), or nothing "
-            f"for a text-only search; got a {type(value).__name__}.")
+            f"for a text-only search; got {describe_value(value)}.")
+
+
+def check_preprocess_data_hook() -> None:
+    """Fail loudly, at start-up, if this Gradio no longer has the method :func:`report_unreadable_inputs` wraps."""
+    method = getattr(gr.Blocks, "preprocess_data", None)
+    params = tuple(inspect.signature(method).parameters) if callable(method) else ()
+    if params != PREPROCESS_DATA_PARAMETERS or not inspect.iscoroutinefunction(method):
+        raise RuntimeError(
+            f"gradio {gr.__version__} changed Blocks.preprocess_data (parameters {params}, expected "
+            f"{PREPROCESS_DATA_PARAMETERS}), which the page wraps to word the refusals of bad image payloads; "
+            f"install the gradio version in pyproject.toml, or adapt cti_ir/serve/gradio_io.py")
 
 
 def report_unreadable_inputs(demo: gr.Blocks, image: gr.components.Component) -> gr.Blocks:
     """Failures of Gradio's own input processing become our message, logged as one line (see the module doc).
 
-    Every other input of the page hands its raw value to the handler (:func:`raw_input`), so a failure here is
-    about ``image``: the only input whose payload Gradio validates, fetches or checks against its upload folder.
-
-    Also, before each event: when a handler updates a component's properties (``gr.update(...)``), Gradio rebuilds
-    that component for the session from its constructor arguments, and the rebuilt copy has Gradio's own
-    ``preprocess`` again; ours is put back on it here, so the rules hold for the whole session.
+    Every input of the page reaches its handler raw (``preprocess=False``), so what can still fail here is
+    ``image``: the only input whose payload Gradio validates, or checks against its upload folder.
     """
+    check_preprocess_data_hook()
     gradio_preprocess_data = demo.preprocess_data
 
-    async def preprocess_data(block_fn, inputs, state, *args, **kwargs):
-        if state is not None:
-            for block in block_fn.inputs:
-                ours = getattr(block, "_cti_ir_preprocess", None)
-                if ours is not None and block._id in state and state[block._id] is not block:
-                    state[block._id].preprocess = ours
+    def refuse(message: str, why: str):
+        log.info("request refused (image): %s [%s]", message, why)
+        return gr.Error(message, title="Cannot search", print_exception=False)
+
+    async def preprocess_data(block_fn, inputs, state, explicit_call=False):
+        value = next((v for block, v in zip(block_fn.inputs, inputs) if block is image), None)
+        problem = image_payload_problem(value)
+        if problem is not None:
+            raise refuse(problem, "payload")
         try:
-            return await gradio_preprocess_data(block_fn, inputs, state, *args, **kwargs)
+            return await gradio_preprocess_data(block_fn, inputs, state, explicit_call)
         except gr.Error:
             raise
         except Exception as e:  # noqa: BLE001 - whatever Gradio raised, the caller gets one sentence
-            value = next((v for block, v in zip(block_fn.inputs, inputs) if block is image), None)
-            message = _image_payload_message(value)
-            log.info("request refused (image): %s [%s]", message, type(e).__name__)
-            raise gr.Error(message, title="Cannot search", print_exception=False) from None
+            raise refuse(_refused_payload_message(value), type(e).__name__) from None
 
     demo.preprocess_data = preprocess_data
     return demo
@@ -148,35 +153,37 @@ def gradio_file_url(path: str) -> str:
     return "/gradio_api/file=" + urllib.parse.quote(str(path), safe="/")
 
 
-def catalogue_dirs(engine) -> list[str]:
-    """The folders holding the indexed images: the only files the server may send besides its own."""
-    parents = sorted({str(Path(it["path"]).parent) for it in engine.index.items})
-    kept: list[str] = []
-    for p in parents:  # sorted, so a folder comes before its sub-folders
-        if not any(p == k or p.startswith(k.rstrip(os.sep) + os.sep) for k in kept):
-            kept.append(p)
-    return kept
-
-
-def launch(demo: gr.Blocks, engine, host: str = "127.0.0.1", port: int | None = 7860,
+def launch(demo: gr.Blocks, engine=None, host: str = "127.0.0.1", port: int | None = 7860,
            share: bool = False, queue_size: int = 64, max_upload_mb: float = 20, api=None, thumbnails=None,
            **kwargs):
-    """Queue and launch ``demo``, serving the catalogue's image folders; returns Gradio's (app, url, share_url).
+    """Queue and launch ``demo``; returns Gradio's (app, url, share_url).
 
-    ``api`` adds the JSON API's routes to the same server; ``thumbnails`` adds their folder to the files served.
+    The server sends no file of the catalogue's folders: only the thumbnail folder of ``thumbnails`` (a
+    ``ThumbnailCache``: result thumbnails and the picked reference, see ``cti_ir.serve.thumbnails``) and what Gradio
+    keeps itself (uploads). ``api`` (a ``SearchApi``) adds the JSON API's routes, which send a catalogue photo only
+    by its product id. Every request body is bounded (``cti_ir.serve.body_limit``). ``engine`` is unused (kept so
+    that earlier callers still work).
     """
-    allowed = catalogue_dirs(engine)
     if thumbnails is not None:
+        foreign = thumbnails.foreign_entries()
+        if foreign:
+            raise ValueError(f"the thumbnail folder {thumbnails.folder} holds other files ({', '.join(foreign)}); "
+                             f"the server sends every file in it to whoever asks, so give it a folder of its own "
+                             f"(--thumbnail-dir)")
         thumbnails.folder.mkdir(parents=True, exist_ok=True)
-        # First: Gradio checks a served file against the allowed folders in order, resolving each path.
-        allowed.insert(0, str(thumbnails.folder))
-        # Thumbnails never change (a new photo gets a new name), so Gradio may send them as they are: a result
-        # page's ten files are then neither checked against every allowed folder, hashed nor copied into its
-        # cache, which was half of the server's work per page search. (Gradio keeps this list per process.)
+        # Static: thumbnails never change (a new photo gets a new name), so Gradio sends them as they are, without
+        # copying and hashing each into its cache per page search. (Gradio keeps this list per process.)
         gr.set_static_paths([thumbnails.folder])
     demo.queue(max_size=queue_size)
-    # Routes given to the app's constructor come before Gradio's own, so /api/search is ours.
-    app_kwargs = {"routes": api.routes()} if api is not None else None
-    return demo.launch(server_name=host, server_port=port, share=share, allowed_paths=allowed,
-                       max_file_size=int(max_upload_mb * 1024 * 1024), show_error=False, css=PAGE_CSS,
-                       app_kwargs=app_kwargs, **kwargs)
+    max_bytes = int(max_upload_mb * 1024 * 1024)
+    app_kwargs = {"middleware": [_middleware(BodyLimit, limit=max(max_bytes * 4 // 3, max_bytes) + BODY_MARGIN_BYTES)]}
+    if api is not None:  # routes given to the app's constructor come before Gradio's own, so /api/... are ours
+        app_kwargs["routes"] = api.routes()
+    return demo.launch(server_name=host, server_port=port, share=share, allowed_paths=[],
+                       max_file_size=max_bytes, show_error=False, css=PAGE_CSS, app_kwargs=app_kwargs, **kwargs)
+
+
+def _middleware(cls, **options):
+    from starlette.middleware import Middleware
+
+    return Middleware(cls, **options)

@@ -18,9 +18,11 @@ Fields (all optional, but an image or a text must be given):
   rest); leave it out to let the composer decide per query.
 
 The answer is ``{"mode", "image_weight", "text_weight", "text", "notes", "took_ms", "hits": [{"rank", "image_id",
-"score", "categories", "description", "image_url", "thumbnail_url"}]}``. A request that cannot be answered gets
-``{"error": {"status", "parameter", "message"}}`` with HTTP 400 (bad input: ``parameter`` names the field), 413
-(upload too large), 415 (another content type) or 405 (not a POST); anything else is our bug: HTTP 500 with a short
+"score", "categories", "description", "image_url", "thumbnail_url"}]}``; ``image_url`` is
+``GET /api/image/<image_id>``, which sends an indexed product's photo (and no other file). A request that cannot
+be answered gets ``{"error": {"status", "parameter", "message"}}`` with HTTP 400 (bad input: ``parameter`` names
+the field), 404 (no such product), 413 (body too large, however it is sent: the body is read up to the limit and
+no further), 415 (another content type) or 405 (another method); anything else is our bug: HTTP 500 with a short
 message, and the traceback goes to the server log only. Expected mistakes are logged as one line at INFO level.
 
 The handler only parses and formats: the engine checks the query (``SearchEngine.prepare`` raises ``QueryError``
@@ -33,7 +35,10 @@ import base64
 import binascii
 import json
 import logging
+import os
+import re
 import time
+import urllib.parse
 from typing import Any, Callable
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_bytes
@@ -43,6 +48,9 @@ from cti_ir.serve.engine import QueryError, SearchResult, parse_image_weight
 log = logging.getLogger("cti_ir.api")
 
 API_PATH = "/api/search"
+IMAGE_PATH = "/api/image"
+METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all of them get our answer, 405 included
+ENVELOPE_BYTES = 64 * 1024  # form boundaries and the other fields, on top of the image
 FIELDS = ("image", "text", "k", "category", "image_weight")
 JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight")
 DEFAULT_K = 10
@@ -79,7 +87,8 @@ class SearchApi:
         """Starlette routes to hand to a FastAPI/Starlette app (``routes=`` or ``app.router.routes``)."""
         from starlette.routing import Route
 
-        return [Route(API_PATH, self.endpoint, methods=["GET", "POST"], name="cti_ir_api_search")]
+        return [Route(API_PATH, self.endpoint, methods=METHODS, name="cti_ir_api_search"),
+                Route(IMAGE_PATH + "/{image_id:path}", self.image_endpoint, methods=METHODS, name="cti_ir_api_image")]
 
     def app(self):
         """A FastAPI app serving only the JSON API (tests; serving it without the page)."""
@@ -95,15 +104,13 @@ class SearchApi:
         started = time.perf_counter()
         try:
             if request.method != "POST":
-                raise ApiError(405, f"Send the search as a POST request to {API_PATH} (see the README for the "
-                                    f"fields).")
-            fields, image_bytes = await self._read_request(request)
+                raise ApiError(405, f"Send the search as a POST request to {API_PATH}, not {request.method} (see "
+                                    f"the README for the fields).")
+            fields, image_bytes, image_field = await self._read_request(request)
             # Decoding, encoding and searching block: in a worker thread, so the server keeps accepting requests.
-            answer = await run_in_threadpool(self._answer, fields, image_bytes)
+            answer = await run_in_threadpool(self._answer, fields, image_bytes, image_field)
         except ApiError as e:
-            log.info("%s %s refused (%d%s): %s", request.method, API_PATH, e.status,
-                     f", {e.parameter}" if e.parameter else "", e.message)
-            return JSONResponse(e.payload(), status_code=e.status)
+            return self._refused(request, e)
         except Exception:  # noqa: BLE001 - our bug: the details go to the log, never to the caller
             log.exception("%s %s failed", request.method, API_PATH)
             return JSONResponse(ApiError(500, "The search failed because of an error on the server; the details "
@@ -111,21 +118,47 @@ class SearchApi:
         answer["took_ms"] = round((time.perf_counter() - started) * 1000, 2)
         return JSONResponse(answer)
 
-    async def _read_request(self, request) -> tuple[dict[str, Any], bytes | None]:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_upload_bytes + 64 * 1024:
-            raise ApiError(413, self._too_large())
+    def _refused(self, request, e: ApiError):
+        from starlette.responses import JSONResponse
+
+        log.info("%s %s refused (%d%s): %s", request.method, request.url.path[:200], e.status,
+                 f", {e.parameter}" if e.parameter else "", e.message)
+        headers = {"Allow": "POST" if request.url.path == API_PATH else "GET, HEAD"} if e.status == 405 else None
+        return JSONResponse(e.payload(), status_code=e.status, headers=headers)
+
+    async def _read_request(self, request) -> tuple[dict[str, Any], bytes | None, str]:
+        """The fields, the image's bytes (None: no image) and the image's field name, the body read up to the
+        limit of its type and no further (a chunked body announces no length)."""
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == "application/json":
-            return self._json_fields(await request.body())
+            # base64 makes the photo a third larger
+            return self._json_fields(await self._body(request, self.max_upload_bytes * 4 // 3 + ENVELOPE_BYTES))
         if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
-            return await self._form_fields(request)
+            body = await self._body(request, self.max_upload_bytes + ENVELOPE_BYTES)
+            return await self._form_fields(request, body)
         raise ApiError(415, "Send the search as multipart/form-data (curl -F image=@photo.jpg -F text=...) or as "
                             f"application/json, not {content_type or 'a body without a Content-Type'}.")
 
-    async def _form_fields(self, request) -> tuple[dict[str, Any], bytes | None]:
+    async def _body(self, request, limit: int) -> bytes:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise ApiError(413, self._too_large())
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:  # stop reading: the rest of a huge body is never taken in
+                raise ApiError(413, self._too_large())
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _form_fields(self, request, body: bytes) -> tuple[dict[str, Any], bytes | None, str]:
+        from starlette.requests import Request
+
+        async def replay():  # the body, already read within the limit, for Starlette's form parser
+            return {"type": "http.request", "body": body, "more_body": False}
+
         try:
-            form = await request.form(max_files=2, max_fields=len(FIELDS) + 2)
+            form = await Request(request.scope, replay).form(max_files=2, max_fields=len(FIELDS) + 2)
         except Exception:  # noqa: BLE001 - Starlette's parser raises several types for malformed bodies
             raise ApiError(400, "The request body is not valid form data; send the fields with curl -F or an "
                                 "HTML form.") from None
@@ -154,56 +187,65 @@ class SearchApi:
                         raise ApiError(400, "The image must be a file upload (curl -F image=@photo.jpg), not "
                                             "text.", "image")
                 else:
-                    image_bytes = await image.read(self.max_upload_bytes + 1)
-                    if len(image_bytes) > self.max_upload_bytes:
-                        raise ApiError(413, self._too_large(), "image")
-            return fields, image_bytes
+                    image_bytes = await image.read()
+                    if not image_bytes and not image.filename:
+                        image_bytes = None  # an HTML form's file input left empty: no image, as with curl
+            return fields, image_bytes, "image"
         finally:
             await form.close()
 
-    def _json_fields(self, body: bytes) -> tuple[dict[str, Any], bytes | None]:
+    def _json_fields(self, body: bytes) -> tuple[dict[str, Any], bytes | None, str]:
         try:
             data = json.loads(body)
+        except RecursionError:  # Python's parser recurses once per level: 5,000 nested brackets exhaust it
+            raise ApiError(400, "The request body is nested too deeply; send one flat JSON object of the search "
+                                "fields.") from None
         except (ValueError, UnicodeDecodeError):
             raise ApiError(400, "The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise ApiError(400, "The request body must be a JSON object with the search fields.")
         unknown = sorted(set(data) - set(JSON_FIELDS))
         if unknown:
-            raise ApiError(400, f"Unknown field {', '.join(unknown)}; the fields are {', '.join(JSON_FIELDS)}.",
-                           unknown[0])
+            raise ApiError(400, f"Unknown field {_short(', '.join(unknown))}; the fields are "
+                                f"{', '.join(JSON_FIELDS)}.", _short(unknown[0]))
         image_bytes = None
         encoded = data.pop("image_base64", None)
         if encoded is not None:
-            if not isinstance(encoded, str):
-                raise ApiError(400, "image_base64 must be a string: the photo file's bytes in base64.",
-                               "image_base64")
-            try:
-                image_bytes = base64.b64decode(encoded, validate=True)
-            except (binascii.Error, ValueError):
-                raise ApiError(400, "image_base64 is not valid base64; encode the photo file's bytes in base64.",
-                               "image_base64") from None
-            if len(image_bytes) > self.max_upload_bytes:
-                raise ApiError(413, self._too_large(), "image_base64")
-        text = data.get("text")
-        if text is not None and not isinstance(text, str):
-            raise ApiError(400, f"text must be a string, got {json.dumps(text)[:60]}.", "text")
-        category = data.get("category")
-        if category is not None and not isinstance(category, str):
-            raise ApiError(400, f"category must be a string, got {json.dumps(category)[:60]}.", "category")
-        return data, image_bytes
+            image_bytes = self._decode_base64(encoded)
+        for name, what in (("text", "a string"), ("category", "a string")):
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ApiError(400, f"{name} must be {what}, got {_json_value(value)}.", name)
+        for name, what in (("k", "a whole number between 1 and 200"), ("image_weight", "a number between 0 and 1")):
+            value = data.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float, str))):
+                raise ApiError(400, f"{name} must be {what}, got {_json_value(value)}.", name)
+        return data, image_bytes, "image_base64"
+
+    def _decode_base64(self, encoded: Any) -> bytes:
+        if not isinstance(encoded, str):
+            raise ApiError(400, f"image_base64 must be a string: the photo file's bytes in base64, got "
+                                f"{_json_value(encoded)}.", "image_base64")
+        if encoded.lstrip()[:5].lower() == "data:":
+            raise ApiError(400, "image_base64 must be the photo file's bytes in base64 alone: drop the data URL "
+                                "prefix (data:image/jpeg;base64, up to and including the comma).", "image_base64")
+        try:  # line breaks, as `base64` writes every 76 characters, are fine; anything else is not base64
+            return base64.b64decode(re.sub(r"\s+", "", encoded), validate=True)
+        except (binascii.Error, ValueError):
+            raise ApiError(400, "image_base64 is not valid base64; encode the photo file's bytes in base64.",
+                           "image_base64") from None
 
     def _too_large(self) -> str:
-        return f"The upload is larger than {self.max_upload_bytes / 1024 / 1024:g} MB. Send a smaller photo."
+        return f"The upload is larger than {self.max_upload_bytes / 1024 / 1024:.3g} MB. Send a smaller photo."
 
     # ------------------------------------------------------------------------------------------------- search
-    def _answer(self, fields: dict[str, Any], image_bytes: bytes | None) -> dict:
+    def _answer(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str = "image") -> dict:
         image = None
-        if image_bytes is not None and len(image_bytes) > 0:
+        if image_bytes is not None:  # an empty file is refused as the page refuses it, not searched as text only
             try:
-                image = load_image_bytes(image_bytes, name="image", max_pixels=self.max_pixels)
+                image = load_image_bytes(image_bytes, name=image_field, max_pixels=self.max_pixels)
             except ImageLoadError as e:
-                raise ApiError(400, image_error_message(e, self.max_pixels), "image") from None
+                raise ApiError(400, image_error_message(e, self.max_pixels), image_field) from None
         try:
             weights = None
             if fields.get("image_weight") not in (None, ""):
@@ -223,7 +265,7 @@ class SearchApi:
             hit = {"rank": rank, "image_id": h.image_id, "score": round(h.score, 6), "categories": h.categories,
                    "description": h.description}
             if self.file_url is not None:
-                hit["image_url"] = self.file_url(h.path)
+                hit["image_url"] = image_url(h.image_id)
                 thumb = self.thumbnails.path_for(h.path) if self.thumbnails is not None else None
                 hit["thumbnail_url"] = self.file_url(thumb) if thumb else None
             hits.append(hit)
@@ -232,3 +274,37 @@ class SearchApi:
                 "weights_source": "manual" if manual and result.mode == "composed" else (
                     "composer" if result.mode == "composed" else "single modality"),
                 "text": result.text, "notes": result.notes, "hits": hits}
+
+    # ------------------------------------------------------------------------------------------ product photos
+    async def image_endpoint(self, request):
+        """``GET /api/image/<image_id>``: an indexed product's photo; nothing else on disk is reachable here."""
+        from starlette.responses import FileResponse
+
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise ApiError(405, f"Fetch a product photo with GET {IMAGE_PATH}/<image_id>, not {request.method}.")
+            image_id = request.path_params["image_id"]
+            engine = getattr(self.searcher, "engine", self.searcher)
+            item = engine.item(image_id) if hasattr(engine, "item") else None
+            if item is None:
+                raise ApiError(404, f"There is no product {_short(image_id)!r} in the catalogue.", "image_id")
+            if not os.path.isfile(item["path"]):
+                raise ApiError(404, f"The photo of product {_short(image_id)!r} is no longer on the server.",
+                               "image_id")
+        except ApiError as e:
+            return self._refused(request, e)
+        return FileResponse(item["path"])
+
+
+def image_url(image_id: str) -> str:
+    """The URL path at which the server sends the photo of product ``image_id``."""
+    return f"{IMAGE_PATH}/{urllib.parse.quote(image_id, safe='/')}"
+
+
+def _short(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _json_value(value: Any) -> str:
+    """A value as JSON writes it (``true``, ``[1, 2]``), cut short: messages quote what was sent."""
+    return _short(json.dumps(value, ensure_ascii=False))

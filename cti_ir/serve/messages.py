@@ -7,9 +7,10 @@ DOS attack"), no Markdown escapes, no Python reprs beyond the value the user sen
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from cti_ir.model.images import ImageLoadError
-from cti_ir.serve.engine import QueryError
+from cti_ir.serve.engine import QueryError, brief_repr
 
 SUPPORTED_FORMATS = "JPEG, PNG or WebP"
 
@@ -53,3 +54,24 @@ def query_error_message(error: QueryError) -> str:
     if not (error.parameter and text.startswith(error.parameter + " ")):
         text = text[:1].upper() + text[1:]
     return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def describe_value(value: Any) -> str:
+    """What was sent, in words for a message: ``the number 5``, ``true``, ``a list``, ``the text 'abc'``.
+
+    JSON's spelling for true, false and null: the page's API and the JSON API both travel as JSON.
+    """
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {brief_repr(value)}"
+    if isinstance(value, str):
+        return f"the text {brief_repr(value)}"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    name = type(value).__name__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Sequence  # noqa: E402
+import threading
+from types import SimpleNamespace
+from typing import NamedTuple, Sequence
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 
-from cti_ir.asymmetric.ensemble import index_mode_summary  # noqa: E402
-from cti_ir.model.images import DEFAULT_MAX_PIXELS  # noqa: E402
-from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, SearchBatcher  # noqa: E402
-from cti_ir.serve.engine import MAX_K, SearchEngine  # noqa: E402
-from cti_ir.serve.gradio_io import (  # noqa: E402,F401
-    catalogue_dirs,
-    gradio_file_url,
-    launch,
-    md_code,
-    md_escape,
-    raw_input,
-    report_unreadable_inputs,
-    upload_image,
-)
-from cti_ir.serve.http_api import SearchApi  # noqa: E402
+from cti_ir.asymmetric.ensemble import index_mode_summary
+from cti_ir.model.images import DEFAULT_MAX_PIXELS
+from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, SearchBatcher
+from cti_ir.serve.engine import MAX_K, SearchEngine
+from cti_ir.serve.gradio_io import gradio_file_url, launch, report_unreadable_inputs  # noqa: F401 (launch: re-exported)
+from cti_ir.serve.http_api import SearchApi
 from cti_ir.serve.page import ALL_CATEGORIES, DEFAULT_K, EXAMPLE_TEXTS, HISTORY_HEADERS, SearchPage
-from cti_ir.serve.thumbnails import ThumbnailCache  # noqa: E402
+from cti_ir.serve.thumbnails import ThumbnailCache
 
 
 def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS, concurrency: int = 16,
@@ -44,8 +37,8 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         history = gr.State([])
         with gr.Row():
             with gr.Column(scale=1):
-                image = upload_image(label="Reference image", sources=["upload", "clipboard"],
-                                    height=280, elem_id="reference-image")
+                image = gr.Image(type="filepath", label="Reference image", sources=["upload", "clipboard"],
+                                 height=280, elem_id="reference-image")
                 reference_label = gr.Markdown("No reference image: the search will use the text only.",
                                               elem_id="reference-label")
                 # A heading of our own: Gradio's floating label covered the first thumbnail.
@@ -58,23 +51,21 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
                                   elem_id="modification")
                 gr.Examples([[t] for t in example_texts], inputs=[text], label="Example modifications")
                 with gr.Row():
-                    # raw_input: the handler checks these values (see cti_ir.serve.gradio_io), as the JSON API's does.
-                    category = raw_input(gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
-                                                     elem_id="category"))
-                    k = raw_input(gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, precision=0, label="Results (K)",
-                                            elem_id="k"))
+                    category = gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
+                                           elem_id="category")
+                    k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, precision=0, label="Results (K)", elem_id="k")
                 with gr.Accordion("Image / text weights", open=False):
-                    override = raw_input(gr.Checkbox(False, label="Set the weights manually"))
-                    image_weight = raw_input(gr.Slider(0.0, 1.0, value=0.5, step=0.05, interactive=False,
-                                                       label="Image weight (text weight = 1 − image weight)"))
+                    override = gr.Checkbox(False, label="Set the weights manually")
+                    image_weight = gr.Slider(0.0, 1.0, value=0.5, step=0.05, interactive=False,
+                                             label="Image weight (text weight = 1 − image weight)")
                 with gr.Row():
                     search_button = gr.Button("Search", variant="primary", elem_id="search-button")
                     more_button = gr.Button("More like this", elem_id="more-like-this")
                     clear_button = gr.Button("New session", elem_id="new-session")
                 choices = page.granularity_choices()
                 # Shown only when there is a choice: an adapted checkpoint with its similar-products indexes.
-                granularity = raw_input(gr.Dropdown(choices, value=choices[0][1], label="More like this: similar at",
-                                                    visible=len(choices) > 1, elem_id="granularity"))
+                granularity = gr.Dropdown(choices, value=choices[0][1], label="More like this: similar at",
+                                          visible=len(choices) > 1, elem_id="granularity")
                 status = gr.Markdown("", label="Status", elem_id="status")
                 weights = gr.Markdown("", label="Weights", elem_id="weights")
         results = gr.Gallery(label="Results", columns=5, height="auto",
@@ -82,26 +73,50 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         history_table = gr.Dataframe(headers=HISTORY_HEADERS, value=[], interactive=False, label="Turns",
                                      wrap=True, elem_id="history")
 
-        search_inputs = [image, text, category, k, override, image_weight, reference_id, history, hits]
-        search_outputs = [results, weights, status, hits, history, history_table]
-        reference_outputs = [image, reference_id, reference_label, text, status, samples]
-        search_button.click(page.search, search_inputs, search_outputs, api_name="search",
-                            concurrency_limit=concurrency, concurrency_id="search")
-        # Enter in the text box searches too; same queue slot, not a second public endpoint.
-        text.submit(page.search, search_inputs, search_outputs, api_visibility="private",
-                    concurrency_limit=concurrency, concurrency_id="search")
-        more_button.click(page.more_like_this, [image, reference_id, granularity, category, k, history, hits],
-                          search_outputs, api_name="more_like_this", concurrency_limit=concurrency,
-                          concurrency_id="search")
-        results.select(page.select_result, [hits], reference_outputs, api_visibility="private")
-        samples.select(page.select_sample, None, reference_outputs, api_visibility="private")
-        random_button.click(page.random_product, None, reference_outputs, api_visibility="private")
-        image.upload(page.reference_uploaded, [image], reference_outputs, api_visibility="private")
-        image.clear(page.reference_cleared, None, [reference_id, reference_label], api_visibility="private")
-        override.change(page.toggle_override, [override], [image_weight], api_visibility="private")
-        clear_button.click(page.new_session, None, [results, hits, history, history_table, status],
-                           api_visibility="private")
+        # The API endpoints (gradio_client) have triggers of their own that no one sees: the page's events keep
+        # their failures in the status line, the endpoints raise them, so a script can tell a refusal from a
+        # success. Both run the same code and share the batches.
+        api_search = gr.Button(visible=False)
+        api_more = gr.Button(visible=False)
+        _events(page, concurrency, SimpleNamespace(
+            image=image, text=text, category=category, k=k, override=override, image_weight=image_weight,
+            granularity=granularity, reference_id=reference_id, history=history, hits=hits, results=results,
+            weights=weights, status=status, history_table=history_table, reference_label=reference_label,
+            samples=samples, search_button=search_button, more_button=more_button, clear_button=clear_button,
+            random_button=random_button, api_search=api_search, api_more=api_more))
     return report_unreadable_inputs(demo, image)
+
+
+def _events(page: SearchPage, concurrency: int, ui: SimpleNamespace) -> None:
+    """Wire the page's events. Every one takes its inputs raw (``preprocess=False``): the handlers check them."""
+    raw = {"preprocess": False}
+    searching = {"concurrency_limit": concurrency, "concurrency_id": "search", **raw}
+    search_inputs = [ui.image, ui.text, ui.category, ui.k, ui.override, ui.image_weight, ui.reference_id,
+                     ui.history, ui.hits]
+    search_outputs = [ui.results, ui.weights, ui.status, ui.hits, ui.history, ui.history_table]
+    reference_outputs = [ui.image, ui.reference_id, ui.reference_label, ui.text, ui.status, ui.samples]
+    # Names of their own: Gradio would name them after the handlers, and the public endpoints would get suffixes.
+    private = {"api_visibility": "private", **raw}
+    ui.search_button.click(page.search, search_inputs, search_outputs, api_name="page_search", **private,
+                           concurrency_limit=concurrency, concurrency_id="search")
+    ui.text.submit(page.search, search_inputs, search_outputs, api_name="page_search_enter", **private,
+                   concurrency_limit=concurrency, concurrency_id="search")
+    ui.more_button.click(page.more_like_this, [ui.image, ui.reference_id, ui.granularity, ui.category, ui.k,
+                                               ui.history, ui.hits], search_outputs, api_name="page_more_like_this",
+                         **private, concurrency_limit=concurrency, concurrency_id="search")
+    api_outputs = [ui.results, ui.weights, ui.status, ui.history, ui.history_table]
+    ui.api_search.click(page.api_search, [ui.image, ui.text, ui.category, ui.k, ui.override, ui.image_weight,
+                                          ui.history], api_outputs, api_name="search", **searching)
+    ui.api_more.click(page.api_more_like_this, [ui.image, ui.granularity, ui.category, ui.k, ui.history],
+                      api_outputs, api_name="more_like_this", **searching)
+    ui.results.select(page.select_result, [ui.hits], reference_outputs, **private)
+    ui.samples.select(page.select_sample, None, reference_outputs, **private)
+    ui.random_button.click(page.random_product, None, reference_outputs, **private)
+    ui.image.upload(page.reference_uploaded, [ui.image], reference_outputs, **private)
+    ui.image.clear(page.reference_cleared, None, [ui.reference_id, ui.reference_label], **private)
+    ui.override.change(page.toggle_override, [ui.override], [ui.image_weight], **private)
+    ui.clear_button.click(page.new_session, None, [ui.results, ui.hits, ui.history, ui.history_table, ui.status],
+                          **private)
 
 
 class Server(NamedTuple):
@@ -123,3 +138,27 @@ def create_server(engine: SearchEngine, concurrency: int = 16, max_batch: int = 
     api = SearchApi(batcher, max_upload_bytes=int(max_upload_mb * 1024 * 1024), max_pixels=max_pixels,
                     file_url=gradio_file_url, thumbnails=thumbnails)
     return Server(build_app(engine, concurrency=concurrency, page=page), api, batcher, thumbnails)
+
+
+def warm_thumbnails(engine: SearchEngine, thumbnails: ThumbnailCache, stop: threading.Event | None = None,
+                    progress=None) -> threading.Thread:
+    """Make the missing thumbnails of every indexed product in a background thread (started; returned).
+
+    The first view of a result page then finds its thumbnails ready instead of making up to ``k`` of them while
+    the shopper waits. On Linux the thread runs at the lowest CPU priority, so searches come first.
+    """
+    paths = list(dict.fromkeys(it["path"] for index in engine.similar_indexes.values() for it in index.items))
+
+    def run() -> None:
+        if hasattr(os, "setpriority"):  # per thread on Linux: the thread's own id is a "process" to setpriority
+            try:
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+            except OSError:
+                pass
+        made = thumbnails.warm(paths, stop)
+        if progress is not None and made:
+            progress(f"made {made} result thumbnails in {thumbnails.folder}")
+
+    thread = threading.Thread(target=run, name="thumbnails", daemon=True)
+    thread.start()
+    return thread

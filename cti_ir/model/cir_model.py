@@ -10,6 +10,7 @@ from torch import nn
 
 from cti_ir.model.backbone import Backbone, create_backbone
 from cti_ir.model.composers import ComposeOutput, build_composer
+from cti_ir.model.zeroshot import PromptEncoder, TextMemo
 
 
 class CIRModel(nn.Module):
@@ -34,6 +35,13 @@ class CIRModel(nn.Module):
         # Image-tower adapters (cti_ir.model.adapters.ImageAdapters), attached by label-free adaptation or by loading an
         # adapted checkpoint; they hook into the tower, so encode_images needs no change.
         self.adapters: nn.Module | None = None
+        # Only for composers that read the raw modification texts (cti_ir.model.zeroshot): where compose finds the
+        # texts, and the text tower with a pseudo-token slot.
+        self.text_memo: TextMemo | None = None
+        self.prompt_encoder: PromptEncoder | None = None
+        if getattr(self.composer, "reads_text", False):
+            self.text_memo = TextMemo()
+            self.prompt_encoder = PromptEncoder(self.backbone, self.tokenizer, self.encode_tokens)
 
     @classmethod
     def create(cls, model_name: str, pretrained: str | None = None, composer: str = "adaptive", **composer_kwargs):
@@ -67,16 +75,28 @@ class CIRModel(nn.Module):
 
     def encode_texts(self, texts: Sequence[str]) -> torch.Tensor:
         """L2-normalised text embeddings of raw strings."""
-        return self.encode_tokens(self.tokenize(texts).to(self.device))
+        features = self.encode_tokens(self.tokenize(texts).to(self.device))
+        if self.text_memo is not None:  # a composer that reads the raw texts finds them again in compose
+            self.text_memo.remember(features, texts)
+        return features
 
     def compose(
         self,
         image_features: torch.Tensor,
         text_features: torch.Tensor,
         weights: tuple[torch.Tensor, torch.Tensor] | None = None,
+        texts: Sequence[str] | None = None,
     ) -> ComposeOutput:
-        """Compose reference-image and text embeddings into a query; ``weights`` overrides (w_img, w_txt)."""
-        return self.composer(image_features, text_features, weights)
+        """Compose reference-image and text embeddings into a query; ``weights`` overrides (w_img, w_txt).
+
+        A composer that reads the modification texts (``reads_text``, the pseudo-token composer) gets ``texts``,
+        by default those this model's ``encode_texts`` turned into ``text_features``, and the text tower.
+        """
+        if self.text_memo is None:
+            return self.composer(image_features, text_features, weights)
+        if texts is None:
+            texts = self.text_memo.recall(text_features)
+        return self.composer(image_features, text_features, weights, texts=list(texts), encoder=self.prompt_encoder)
 
     def describe(self) -> dict[str, Any]:
         """What the checkpoint records about this model besides its weights."""

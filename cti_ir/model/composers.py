@@ -208,10 +208,14 @@ def balance_in_words(image_weight: float) -> str:
 
 
 COMPOSER_NAMES = ("adaptive", "combiner", "sum", "image", "text")
+#: Composers that also read the raw modification text through the text tower (``reads_text``), so they compose
+#: only through ``CIRModel.compose``: ``pseudo-token`` (``cti_ir.model.zeroshot``, trained without triplets).
+TEXT_READING_COMPOSER_NAMES = ("pseudo-token",)
 
 
 def build_composer(name: str, dim: int, **kwargs) -> nn.Module:
-    """Create a composer by name (one of ``COMPOSER_NAMES``) for ``dim``-dimensional features."""
+    """Create a composer by name (one of ``COMPOSER_NAMES`` or ``TEXT_READING_COMPOSER_NAMES``) for
+    ``dim``-dimensional features."""
     if name == "adaptive":
         return AdaptiveWeightingComposer(dim, **kwargs)
     if name == "combiner":
@@ -222,4 +226,10 @@ def build_composer(name: str, dim: int, **kwargs) -> nn.Module:
         return ImageOnlyComposer()
     if name == "text":
         return TextOnlyComposer()
-    raise ValueError(f"unknown composer {name!r}; choose one of {', '.join(COMPOSER_NAMES)}")
+    if name == "pseudo-token":
+        # Imported here: cti_ir.model.zeroshot builds on this module's ComposeOutput.
+        from cti_ir.model.zeroshot import PseudoTokenComposer
+
+        return PseudoTokenComposer(dim, **kwargs)
+    names = COMPOSER_NAMES + TEXT_READING_COMPOSER_NAMES
+    raise ValueError(f"unknown composer {name!r}; choose one of {', '.join(names)}")

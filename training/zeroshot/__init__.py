@@ -1,0 +1,1 @@
+"""``python -m training.zeroshot``: composed search trained without triplets (see ``training.zeroshot.cli``)."""

@@ -1,0 +1,5 @@
+import sys
+
+from training.zeroshot.cli import main
+
+sys.exit(main())

@@ -1,21 +1,17 @@
 """The catalogue index: FAISS over the gallery embeddings, with a table of what each vector is.
 
-    python -m cti_ir.index build --checkpoint runs/stage3/best --images shop_photos/ --out index/
+    python -m cti_ir.index build --checkpoint runs/stage3/best --images shop_photos/ --out index/ [--products p.csv]
     python -m cti_ir.index build --checkpoint ... --dataset fashioniq --root data/fashioniq --out index/
     python -m cti_ir.index add   --index index/ --images new_photos/
     python -m cti_ir.index info  --index index/
 
-An index folder holds::
-
-    index.faiss        the FAISS index (inner product over L2-normalised vectors = cosine), ids 0..N-1
-    items.jsonl        one line per id: image_id, path, categories, description
-    index_info.json    model fingerprint, dimension, normalisation, factory, count, skipped images
-    embeddings/        the embeddings, chunk by chunk (part-NNNNN.npy + .json); they make an interrupted build
-                       resumable and let the index be rebuilt with another factory without re-encoding
+What an index folder holds is described in ``cti_ir.index.layout``; removals, photo and product-field updates are
+in ``cti_ir.index.lifecycle``, searching in ``cti_ir.index.searching``.
 
 Embedding chunks are written atomically and skipped when present, so a build that was killed resumes where it
-stopped, without duplicates or losses. The index is rebuilt from all chunks at the end, so resuming gives the
-same index as an uninterrupted build.
+stopped, without duplicates or losses. The index is rebuilt from all chunks at the end (``cti_ir.index.chunk_log``
+replays them) and published as a new version (``cti_ir.index.versions``), so resuming gives the same index as an
+uninterrupted build, and a server reading the folder never sees half of a change.
 """
 
 from __future__ import annotations
@@ -32,31 +28,47 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from cti_ir.files import write_atomic, write_json_atomic, write_text_atomic
+from cti_ir.files import sha256_file, write_atomic, write_json_atomic
 from cti_ir.index.build import (
     ChunkLoader,
     Shard,
 )
 from cti_ir.index.catalogue import CatalogueItem
-from cti_ir.index.factory import AUTO, search_parameters
+from cti_ir.index.chunk_log import (  # noqa: F401 - embedded_count is part of this module's interface
+    chunk_files,
+    drop_chunks_from,
+    embedded_count,
+    read_log,
+    save_npy,
+    write_change_chunk,
+)
+from cti_ir.index.factory import AUTO
+from cti_ir.index.layout import (  # noqa: F401 - the names callers import from here
+    ADD_PLAN_FILE,
+    CHANGE_PLAN_FILE,
+    EMBEDDINGS_DIR,
+    INDEX_FILE,
+    INFO_FILE,
+    ITEMS_FILE,
+    PLAN_FILE,
+    REJECTED_FILE,
+    IndexMismatchError,
+    check_compatible,
+    read_index_info,
+    read_version,
+)
+from cti_ir.index.products import PRODUCTS_FILE, ProductTable
+from cti_ir.index.searching import CatalogueIndex  # noqa: F401 - importable from here as before
 from cti_ir.index.tuning import IndexOptions, build_tuned_index
+from cti_ir.index.versions import current_dir, link_or_copy, publish_version, remove_versions
 from cti_ir.model.images import ImageLoadError
 
-INDEX_FILE = "index.faiss"
-ITEMS_FILE = "items.jsonl"
-INFO_FILE = "index_info.json"
-REJECTED_FILE = "rejected.jsonl"
-PLAN_FILE = "build_plan.json"
-ADD_PLAN_FILE = "add_plan.json"
-EMBEDDINGS_DIR = "embeddings"
 # Images per embedding chunk, the unit of resumption: a kill loses at most one chunk's work (about a second of
 # encoding on a CPU for a small model), and a catalogue of a few hundred images already has resume points.
 DEFAULT_CHUNK_SIZE = 512
 DEFAULT_FACTORY = AUTO
-
-
-class IndexMismatchError(ValueError):
-    """An index was built by another model than the one it is used with, or is incomplete."""
+#: ``products=`` of ``_finalize``: keep the product fields of the version served now.
+KEEP_PRODUCTS = "keep"
 
 
 # ---------------------------------------------------------------------------------------------------- encoding
@@ -132,8 +144,9 @@ def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, ba
         chunk = items[bounds[c][0]:bounds[c][1]]
         vecs, kept, bad, uncertainty = embed_items(model, chunk, batch_size, workers, skip_bad,
                                                    batches=loader.batches_of(*bounds[c]))
-        write_atomic(part.with_suffix(".npy"), lambda tmp: _save_npy(tmp, vecs))
-        records = [chunk[k].to_json() for k in kept]
+        write_atomic(part.with_suffix(".npy"), lambda tmp: save_npy(tmp, vecs))
+        # The file's hash lets `update` re-embed only the photos whose content changed.
+        records = [{**chunk[k].to_json(), "sha256": sha256_file(chunk[k].path)} for k in kept]
         if uncertainty is not None:  # kept with the chunk so a rejection rule can change without re-encoding
             for record, u in zip(records, uncertainty):
                 record["uncertainty"] = round(float(u), 6)
@@ -145,102 +158,127 @@ def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, ba
     bar.close()
 
 
-def _save_npy(path: str, array: np.ndarray) -> None:
-    # Through an open file: np.save(path) would append ".npy" to the temporary name. Closed here, before the
-    # atomic rename, rather than whenever the garbage collector gets to it.
-    with open(path, "wb") as f:
-        np.save(f, array)
-
-
-def _read_parts(out: Path) -> tuple[np.ndarray, list[dict], list[dict]]:
-    emb_dir = out / EMBEDDINGS_DIR
-    vecs, items, skipped = [], [], []
-    for meta_file in sorted(emb_dir.glob("part-*.json")):
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        v = np.load(meta_file.with_suffix(".npy"), allow_pickle=False)
-        if len(v) != len(meta["items"]):
-            raise IndexMismatchError(f"{meta_file} lists {len(meta['items'])} items but its .npy holds {len(v)}")
-        vecs.append(v)
-        items += meta["items"]
-        skipped += meta["skipped"]
-    dim = vecs[0].shape[1] if vecs else 0
-    return (np.concatenate(vecs) if vecs else np.zeros((0, dim), np.float32)), items, _unique_skipped(skipped, items)
-
-
-def _unique_skipped(skipped: list[dict], items: list[dict]) -> list[dict]:
-    """One entry per unreadable file that is not in the index, with its latest error.
-
-    ``add`` retries the files an earlier run skipped (they may have been fixed since); without this, a file that
-    is still unreadable would be counted once more by every ``add``.
-    """
-    indexed = {it["path"] for it in items}
-    latest = {s["path"]: s for s in skipped if s["path"] not in indexed}
-    return list(latest.values())
-
-
 def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None = None,
-              rejection: dict | None = None) -> dict:
-    """Build the FAISS index and the item table from all embedding chunks.
+              rejection: dict | None = None, products: ProductTable | str | None = KEEP_PRODUCTS) -> dict:
+    """Build the FAISS index and the item table from all embedding chunks and publish them as the next version.
 
     ``gallery`` describes the gallery encoder (``{"mode": "symmetric"}`` when None). For an ensemble index,
     ``rejection`` (``{"fraction": F}`` or ``{"threshold": U}``) leaves the most uncertain images out of the FAISS
     index; they stay listed in ``rejected.jsonl`` with their uncertainty, and their embeddings stay in the chunks,
-    so running the build again with another rule brings them back without re-encoding.
+    so running the build again with another rule brings them back without re-encoding. ``products`` is the
+    product table of the new version (``KEEP_PRODUCTS``: the served version's; None: none).
     """
     import faiss
 
-    from cti_ir.asymmetric.ensemble import rejection_mask
-
-    vectors, items, skipped = _read_parts(out)
+    vectors, items, skipped = read_log(out)
     if len(items) == 0:
         reasons = "; ".join(s["error"] for s in skipped[:3])
         raise ValueError(f"none of the {len(skipped)} catalogue images could be read, so there is nothing to index"
                          + (f"; the first reasons: {reasons}" if reasons else ""))
-    n_parts = len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
+    n_parts = len(chunk_files(out))
     gallery = gallery or {"mode": "symmetric"}
-    rejection_info = None
-    if gallery["mode"] != "symmetric" and items and "uncertainty" in items[0]:
-        uncertainty = np.array([it["uncertainty"] for it in items], dtype=np.float64)
-        rule = rejection or {}
-        reject, threshold = rejection_mask(uncertainty, rule.get("fraction"), rule.get("threshold"))
-        rejected = sorted((it for it, r in zip(items, reject) if r), key=lambda it: -it["uncertainty"])
-        write_text_atomic(out / REJECTED_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in rejected))
-        if reject.all():
-            raise ValueError("the rejection rule rejects every image; use a smaller --reject-fraction or a higher "
-                             "--reject-threshold")
-        vectors, items = vectors[~reject], [it for it, r in zip(items, reject) if not r]
-        rejection_info = {"rule": rule, "threshold": threshold, "rejected": int(reject.sum()),
-                          "uncertainty": {"mean": float(uncertainty.mean()), "median": float(np.median(uncertainty)),
-                                          "p95": float(np.quantile(uncertainty, 0.95)),
-                                          "max": float(uncertainty.max())}}
+    vectors, items, rejected, rejection_info = _apply_rejection(vectors, items, gallery, rejection)
     # `factory` is a factory string or IndexOptions (auto, memory budget, recall target): see index_factory.
     index, decided = build_tuned_index(vectors, factory)
-    write_atomic(out / INDEX_FILE, lambda tmp: faiss.write_index(index, tmp))
-    write_text_atomic(out / ITEMS_FILE, "".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items))
     info = {
         "format": "cti-ir-index", "format_version": 1, "model_fingerprint": model.fingerprint,
         "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", **decided,
         "count": len(items), "skipped": len(skipped), "skipped_examples": skipped[:20], "source": source,
-        "parts": n_parts,  # embedding chunks the index was built from; `add` numbers its chunks after them
+        "parts": n_parts,  # embedding chunks the index was built from; later changes number theirs after them
         "gallery": gallery,  # symmetric, or the asymmetric ensemble that embedded the catalogue
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "complete": True,
     }
     if rejection_info is not None:
         info["rejection"] = rejection_info
-    write_json_atomic(out / INFO_FILE, info)
+
+    def write_files(folder: Path) -> None:
+        faiss.write_index(index, str(folder / INDEX_FILE))
+        _write_jsonl(folder / ITEMS_FILE, items)
+        if rejected is not None:
+            _write_jsonl(folder / REJECTED_FILE, rejected)
+
+    return publish_index_version(out, info, write_files, products, {it["image_id"] for it in items})
+
+
+def _apply_rejection(vectors: np.ndarray, items: list[dict], gallery: dict, rejection: dict | None):
+    """(vectors, items) kept after an ensemble index's rejection rule, the rejected items (None for a symmetric
+    index) and what to record about the rule."""
+    from cti_ir.asymmetric.ensemble import rejection_mask
+
+    if gallery["mode"] == "symmetric" or not items or "uncertainty" not in items[0]:
+        return vectors, items, None, None
+    uncertainty = np.array([it["uncertainty"] for it in items], dtype=np.float64)
+    rule = rejection or {}
+    reject, threshold = rejection_mask(uncertainty, rule.get("fraction"), rule.get("threshold"))
+    rejected = sorted((it for it, r in zip(items, reject) if r), key=lambda it: -it["uncertainty"])
+    if reject.all():
+        raise ValueError("the rejection rule rejects every image; use a smaller --reject-fraction or a higher "
+                         "--reject-threshold")
+    info = {"rule": rule, "threshold": threshold, "rejected": int(reject.sum()),
+            "uncertainty": {"mean": float(uncertainty.mean()), "median": float(np.median(uncertainty)),
+                            "p95": float(np.quantile(uncertainty, 0.95)), "max": float(uncertainty.max())}}
+    return vectors[~reject], [it for it, r in zip(items, reject) if not r], rejected, info
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+
+
+def served_products(out: str | Path) -> ProductTable | None:
+    """The product table of the version an index folder serves now (None: it has none)."""
+    version = current_dir(out)
+    if not (version / PRODUCTS_FILE).is_file() or not (version / INFO_FILE).is_file():
+        return None
+    info = json.loads((version / INFO_FILE).read_text(encoding="utf-8"))
+    return ProductTable.read_stored(version / PRODUCTS_FILE, (info.get("products") or {}).get("columns", {}))
+
+
+def publish_index_version(out: Path, info: dict, write_files, products, indexed_ids: set[str]) -> dict:
+    """Publish the next version of ``out``: ``write_files(folder)`` writes the index files, this adds the product
+    table (``KEEP_PRODUCTS``: the served one) and ``index_info.json`` (with the version number) last."""
+    table = served_products(out) if products == KEEP_PRODUCTS else products
+
+    def write(folder: Path, number: int) -> None:
+        write_files(folder)
+        info.pop("products", None)
+        if table is not None:
+            table.write(folder / PRODUCTS_FILE)
+            info["products"] = {**table.describe(), "indexed": sum(1 for i in table.rows if i in indexed_ids)}
+        info["version"] = number
+        write_json_atomic(folder / INFO_FILE, info)
+
+    publish_version(out, write)
     return info
+
+
+def republish(out: Path, products: ProductTable | None, note: dict | None = None) -> dict:
+    """A new version with the served index and items (hard links: nothing rebuilt, nothing re-encoded) and
+    another product table."""
+    info, version = read_version(out)
+    info = {**info, **(note or {}), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    with open(version / ITEMS_FILE, encoding="utf-8") as f:
+        indexed = {json.loads(line)["image_id"] for line in f if line.strip()}
+
+    def write_files(folder: Path) -> None:
+        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE):
+            if (version / name).is_file():
+                link_or_copy(version / name, folder / name)
+
+    return publish_index_version(out, info, write_files, products, indexed)
 
 
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
                 overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
                 reject_fraction: float | None = None, reject_threshold: float | None = None,
-                shard: Shard | None = None) -> dict:
+                shard: Shard | None = None, products: ProductTable | str | None = KEEP_PRODUCTS) -> dict:
     """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
 
     The catalogue is embedded by ``model``'s own image tower, or by ``gallery`` (an ``EnsembleEncoder`` of
     ``cti_ir.asymmetric.ensemble``: asymmetric search), in which case ``reject_fraction`` / ``reject_threshold`` leave the most
-    uncertain images out (see ``_finalize``). Running the same build again with another rule or factory
+    uncertain images out (see ``_finalize``). ``products`` (``cti_ir.index.products.read_products``) attaches the
+    shop's product fields (by default a build run again keeps those attached since). Running the same build again with another rule or factory
     re-finalises from the stored embeddings without re-encoding.
 
     A build that fails leaves ``out`` as its resume point when it holds embedded images, and removes what it wrote
@@ -280,7 +318,8 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
         shard.barrier()  # every chunk is on disk
         if not shard.is_main:
             return {"rank": shard.rank, "world": shard.world}
-        return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection)
+        return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection,
+                         products)
     except BaseException:
         if shard.is_main and shard.world == 1 and embedded_count(out) == 0:
             # nothing worth resuming from: leave no half-made folder behind
@@ -288,17 +327,6 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
             if created:
                 shutil.rmtree(out, ignore_errors=True)
         raise
-
-
-def embedded_count(out: str | Path) -> int:
-    """Images embedded so far in an index folder's chunks (what a resumed build or add does not encode again)."""
-    count = 0
-    for meta_file in Path(out, EMBEDDINGS_DIR).glob("part-*.json"):
-        try:
-            count += len(json.loads(meta_file.read_text(encoding="utf-8"))["items"])
-        except (OSError, ValueError, KeyError):
-            continue
-    return count
 
 
 def _rejection_rule(gallery, fraction: float | None, threshold: float | None) -> dict | None:
@@ -315,7 +343,9 @@ def _rejection_rule(gallery, fraction: float | None, threshold: float | None) ->
 
 
 def _clear(out: Path) -> None:
-    for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE, PLAN_FILE, ADD_PLAN_FILE):
+    remove_versions(out)
+    for name in (INDEX_FILE, ITEMS_FILE, INFO_FILE, PLAN_FILE, ADD_PLAN_FILE, CHANGE_PLAN_FILE, REJECTED_FILE,
+                 PRODUCTS_FILE):
         (out / name).unlink(missing_ok=True)
     shutil.rmtree(out / EMBEDDINGS_DIR, ignore_errors=True)
 
@@ -331,133 +361,101 @@ def add_to_index(model, items: Sequence[CatalogueItem], out: str | Path, chunk_s
     out = Path(out)
     info = read_index_info(out)
     check_compatible(info, model)
-    recorded = info.get("gallery") or {"mode": "symmetric"}
-    encoder = as_gallery_encoder(gallery if gallery is not None else model)
-    if recorded["mode"] != encoder.mode or recorded.get("encoder_fingerprint", encoder.fingerprint) != \
-            encoder.fingerprint:
-        raise IndexMismatchError(
-            f"{out} was embedded by a {recorded['mode']} gallery encoder "
-            f"{recorded.get('encoder_fingerprint', '')}, not by this {encoder.mode} one; add with the same "
-            f"--gallery-model members the index was built with (by default `add` uses the recorded ones)")
-    with open(out / ITEMS_FILE, encoding="utf-8") as f:
-        indexed = {json.loads(line)["image_id"] for line in f if line.strip()}
-    if (out / REJECTED_FILE).is_file():  # rejected images are catalogued too: not new, not re-encoded
-        with open(out / REJECTED_FILE, encoding="utf-8") as f:
-            indexed |= {json.loads(line)["image_id"] for line in f if line.strip()}
+    encoder = change_encoder(out, info, model, gallery)
+    indexed = catalogued_ids(out)
     count_before = info["count"]
     new = [it for it in items if it.image_id not in indexed]
     if new:
-        pending = out / ADD_PLAN_FILE
-        old_plan = json.loads(pending.read_text(encoding="utf-8")) if pending.is_file() else None
-        # Chunks numbered from `start` on are not in the finalized index (left by an interrupted add, if any).
-        start = info.get("parts")
-        if start is None:  # an index written before "parts" was recorded
-            start = old_plan["start_part"] if old_plan else len(list((out / EMBEDDINGS_DIR).glob("part-*.json")))
-        plan = _plan_of(new, chunk_size, encoder.fingerprint, start)
-        if old_plan == plan:
-            pass  # resume an interrupted add of the same images: its finished chunks are kept
-        else:
-            # Chunks left by an interrupted add of *other* images: the new plan lists their images again (they
-            # are not in items.jsonl), so keeping them would index those images twice.
-            for meta_file in (out / EMBEDDINGS_DIR).glob("part-*.json"):
-                if int(meta_file.stem.split("-")[1]) >= start:
-                    meta_file.unlink()
-                    meta_file.with_suffix(".npy").unlink(missing_ok=True)
-            write_json_atomic(pending, plan, indent=None)
-        _encode_chunks(encoder, new, out, chunk_size, start, batch_size, workers, skip_bad, progress)
-        rule = (info.get("rejection") or {}).get("rule") or None
-        options = replace(IndexOptions.recorded(info), probes=probes)
-        info = _finalize(out, model, options, info.get("source", {}), encoder.describe(), rule)
-        pending.unlink(missing_ok=True)
+        plan = _plan_of(new, chunk_size, encoder.fingerprint)
+        info = apply_change(out, model, encoder, info, plan, new, chunk_size, batch_size, workers, skip_bad,
+                            progress, probes=probes)
     # Counted from the index, not from `new`: unreadable images skipped with skip_bad are not added.
     info["added"] = info["count"] - count_before
     info["already_indexed"] = len(items) - len(new)
     return info
 
 
-# ------------------------------------------------------------------------------------------------------ serve
-def read_index_info(folder: str | Path) -> dict:
-    """The ``index_info.json`` of an index folder, with clear errors when it is not a complete index."""
-    folder = Path(folder)
-    info_file = folder / INFO_FILE
-    if not info_file.is_file():
-        hint = " (an interrupted build: run the same build command again to resume it)" \
-            if (folder / PLAN_FILE).is_file() else ""
-        raise FileNotFoundError(f"no index at {folder}: {INFO_FILE} is missing{hint}")
-    info = json.loads(info_file.read_text(encoding="utf-8"))
-    for name in (INDEX_FILE, ITEMS_FILE):
-        if not (folder / name).is_file():
-            raise IndexMismatchError(f"index {folder} is incomplete: {name} is missing; rebuild it")
+def change_encoder(out: Path, info: dict, model, gallery=None):
+    """The gallery encoder a change of ``out`` embeds with: ``gallery``, else ``model``'s own image tower; it
+    must be the one the index was built with (checked by fingerprint)."""
+    recorded = info.get("gallery") or {"mode": "symmetric"}
+    encoder = as_gallery_encoder(gallery if gallery is not None else model)
+    if recorded["mode"] != encoder.mode or recorded.get("encoder_fingerprint", encoder.fingerprint) != \
+            encoder.fingerprint:
+        raise IndexMismatchError(
+            f"{out} was embedded by a {recorded['mode']} gallery encoder "
+            f"{recorded.get('encoder_fingerprint', '')}, not by this {encoder.mode} one; change it with the same "
+            f"--gallery-model members the index was built with (by default the recorded ones are used)")
+    return encoder
+
+
+def catalogued_ids(out: Path) -> dict[str, dict]:
+    """The served version's item records by id, the rejected ones of an ensemble index included (they are
+    catalogued too: not new, not re-encoded)."""
+    _, version = read_version(out)
+    records: dict[str, dict] = {}
+    for name in (ITEMS_FILE, REJECTED_FILE):
+        if (version / name).is_file():
+            with open(version / name, encoding="utf-8") as f:
+                for line in f:
+                    if line.strip():
+                        record = json.loads(line)
+                        records[record["image_id"]] = record
+    return records
+
+
+def apply_change(out: Path, model, encoder, info: dict, plan: dict, to_embed: Sequence[CatalogueItem],
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0,
+                 skip_bad: bool = False, progress: bool = True, removed: Sequence[str] = (),
+                 records: Sequence[dict] = (), products=KEEP_PRODUCTS, probes=None) -> dict:
+    """Apply one change to the index at ``out`` and publish it: embed ``to_embed`` (new products or changed
+    photos), then record ``removed`` ids and changed ``records`` in a chunk of their own, then rebuild.
+
+    ``plan`` describes the change; it is kept in ``change_plan.json`` until the change is published, so a killed
+    change run again with the same plan keeps its finished chunks, and one with another plan first drops them
+    (they would otherwise be applied twice).
+    """
+    pending = out / CHANGE_PLAN_FILE
+    old_plan = json.loads(pending.read_text(encoding="utf-8")) if pending.is_file() else None
+    # Chunks numbered from `start` on are not in the served index (left by an interrupted change, if any).
+    start = info.get("parts")
+    if start is None:  # an index written before "parts" was recorded
+        start = old_plan["start_part"] if old_plan else len(chunk_files(out))
+    plan = {**plan, "start_part": start}
+    if old_plan != plan:
+        drop_chunks_from(out, start)
+        write_json_atomic(pending, plan, indent=None)
+    to_embed = list(to_embed)
+    if to_embed:
+        _encode_chunks(encoder, to_embed, out, chunk_size, start, batch_size, workers, skip_bad, progress)
+    if removed or records:
+        number = start + (len(to_embed) + chunk_size - 1) // chunk_size
+        if not (out / EMBEDDINGS_DIR / f"part-{number:05d}.json").is_file():
+            write_change_chunk(out, number, int(info["dim"]), list(removed), list(records))
+    rule = (info.get("rejection") or {}).get("rule") or None
+    options = replace(IndexOptions.recorded(info), probes=probes)
+    info = _finalize(out, model, options, info.get("source", {}), encoder.describe(), rule, products)
+    pending.unlink(missing_ok=True)
     return info
 
 
-def check_compatible(info: dict, model) -> None:
-    """Refuse a model whose embeddings are not those stored in the index."""
-    if info["dim"] != model.embed_dim:
-        raise IndexMismatchError(
-            f"the index holds {info['dim']}-dimensional vectors but the checkpoint embeds into {model.embed_dim}; "
-            f"use the checkpoint the index was built with or rebuild the index")
-    if info["model_fingerprint"] != model.fingerprint:
-        raise IndexMismatchError(
-            f"the index was built with model {info['model_fingerprint']} but the checkpoint is {model.fingerprint}; "
-            f"queries would be compared with vectors of another embedding space. Use the checkpoint the index was "
-            f"built with, or rebuild the index with this one")
+def index_from_vectors(out: str | Path, vectors: np.ndarray, records: Sequence[dict], model_fingerprint: str,
+                       factory=DEFAULT_FACTORY, products: ProductTable | None = None,
+                       chunk_size: int = 65_536) -> dict:
+    """Write an index folder from vectors already computed (L2-normalised, row i = ``records[i]``, each with at
+    least ``image_id`` and ``path``): benchmarks, tests and migrations. The folder is what a build writes."""
+    out = Path(out)
+    if (out / INFO_FILE).exists():
+        raise IndexMismatchError(f"{out} already holds an index")
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    for c, start in enumerate(range(0, len(records), chunk_size)):
+        part = out / EMBEDDINGS_DIR / f"part-{c:05d}"
+        chunk = vectors[start:start + chunk_size]
+        write_atomic(part.with_suffix(".npy"), lambda tmp, chunk=chunk: save_npy(tmp, chunk))
+        write_json_atomic(part.with_suffix(".json"), {"items": list(records[start:start + chunk_size]),
+                                                      "skipped": []}, indent=None)
 
+    class Recorded:  # what _finalize records about the model: its fingerprint
+        fingerprint = model_fingerprint
 
-class CatalogueIndex:
-    """A built index opened for searching (memory-mapped, read-only by default)."""
-
-    def __init__(self, folder: str | Path, mmap: bool = True):
-        import faiss
-
-        self.folder = Path(folder)
-        self.info = read_index_info(self.folder)
-        # IO_FLAG_MMAP alone maps only IVF inverted lists: flat and HNSW indexes (the default "IDMap,Flat"
-        # included) were read fully into memory. IO_FLAG_MMAP_IFC (faiss >= 1.8) maps the codes of every type.
-        flags = (getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY) if mmap else 0
-        self.index = faiss.read_index(str(self.folder / INDEX_FILE), flags)
-        with open(self.folder / ITEMS_FILE, encoding="utf-8") as f:
-            self.items = [json.loads(line) for line in f if line.strip()]
-        if self.index.ntotal != len(self.items):
-            raise IndexMismatchError(f"{self.folder}: the FAISS index has {self.index.ntotal} vectors but "
-                                     f"{ITEMS_FILE} lists {len(self.items)} items; rebuild the index")
-        self._by_category: dict[str, np.ndarray] = {}
-        for i, it in enumerate(self.items):
-            for c in it.get("categories") or []:
-                self._by_category.setdefault(c, []).append(i)
-        self._by_category = {c: np.asarray(v, dtype=np.int64) for c, v in self._by_category.items()}
-        # One FAISS selector per category, made on first use and shared by later searches (and threads: searching
-        # only reads it). Building one per query costs ~18 ms at 1M items, 50x an IVF search.
-        self._selectors: dict[str, object] = {}
-        # efSearch / nprobe tuned at build time for the recall target (index_factory); {} for exact search.
-        self.search_params = dict(self.info.get("search_params") or {})
-
-    @property
-    def categories(self) -> list[str]:
-        return sorted(self._by_category)
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int | None = None,
-               search_params: dict | None = None):
-        """Top-``k`` (scores, ids) of each query row, optionally among one category's items only.
-
-        The index is searched with the parameters recorded at build time; ``search_params`` (efSearch, nprobe,
-        k_factor) or ``nprobe`` override them for this call.
-        """
-        import faiss
-
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        k = max(1, min(int(k), len(self.items)))
-        selector = None
-        if category:
-            if category not in self._by_category:
-                raise ValueError(f"unknown category {category!r}; the index has {', '.join(self.categories)}")
-            selector = self._selectors.get(category)
-            if selector is None:
-                selector = self._selectors[category] = faiss.IDSelectorBatch(self._by_category[category])
-        values = {**self.search_params, **(search_params or {}), **({"nprobe": nprobe} if nprobe else {})}
-        params, _keep = search_parameters(self.index, values, selector)  # _keep: what params points to
-        scores, ids = self.index.search(queries, k, params=params)
-        return scores, ids
+    return _finalize(out, Recorded, factory, {"vectors": True}, None, None, products)

@@ -38,6 +38,7 @@ from cti_ir.index.catalogue_index import (
     embedded_count,
     read_index_info,
 )
+from cti_ir.index.cli_changes import CHANGE_COMMANDS, add_change_parsers, run_change
 from cti_ir.index.factory import AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, format_bytes, parse_memory
 from cti_ir.index.tuning import IndexOptions, parse_search_params
 from cti_ir.model.images import ImageLoadError
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--search-param", action="append", default=None, metavar="NAME=VALUE",
                    help="set efSearch, nprobe or k_factor by hand instead of tuning it (repeatable)")
     b.add_argument("--overwrite", action="store_true", help="replace whatever --out holds")
+    b.add_argument("--products", default=None, metavar="FILE",
+                   help="the shop's product fields to attach (JSONL or CSV: id, title, price, currency, in_stock, "
+                        "brand, sizes, url, any other column); later: python -m cti_ir.index products")
     g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
     g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
                    help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
@@ -116,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--checkpoint", default=None,
                    help="checkpoint the index was built with (default: the one recorded in index_info.json)")
     source_args(a)
+    add_change_parsers(sub)
     i = sub.add_parser("info", help="print index_info.json, everything the build decided and recorded (build and "
                                     "add print a short summary)")
     i.add_argument("--index", required=True, help="index folder")
@@ -232,6 +237,10 @@ def _check_arguments(args) -> dict:
         if out.exists() and not out.is_dir():
             raise ValueError(f"--out {out} is a file; give a folder for the index")
         _check_rejection(args)
+        if args.products:  # read and checked now: a bad line is reported before any image is embedded
+            from cti_ir.index.products import read_products
+
+            prepared["products"] = read_products(args.products)
         prepared.update(memory_budget=parse_memory(args.memory_budget),
                         search_params=parse_search_params(args.search_param))
         if args.gallery_model:
@@ -300,7 +309,8 @@ def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
     try:
         return build_index(model, prepared["items"], args.out, options, args.chunk_size, args.batch_size,
                            args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
-                           args.reject_fraction, args.reject_threshold, shard=shard)
+                           args.reject_fraction, args.reject_threshold, shard=shard,
+                           **({"products": prepared["products"]} if "products" in prepared else {}))
     except (ImageLoadError, FileNotFoundError, ValueError) as e:
         if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
             args.note = _failed_build_note(args.out)
@@ -333,6 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"only `build` can run as several processes; run `{args.command}` without torchrun")
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
+            return 0
+        if args.command in CHANGE_COMMANDS:  # products, remove, update (cti_ir.index.cli_changes)
+            print(run_change(args, load_checkpoint, _items))
             return 0
         # Inputs first: a wrong flag, folder or checkpoint is reported at once, not after loading the model.
         prepared = _check_arguments(args)

@@ -16,6 +16,7 @@ import pytest
 import cti_ir.index.catalogue_index as index_mod
 import cti_ir.index.cli as index_cli
 import cti_ir.index.factory as index_factory
+import cti_ir.index.searching as index_searching
 import cti_ir.index.tuning as index_tuning
 from cti_ir.index.catalogue import items_from_folder
 from cti_ir.index.catalogue_index import CatalogueIndex, build_index, read_index_info
@@ -188,7 +189,7 @@ def test_auto_build_picks_hnsw_for_a_large_catalogue_and_serves_its_tuned_ef_sea
         seen.append(dict(values))
         return real(index, values, selector)
 
-    monkeypatch.setattr(index_mod, "search_parameters", spy)
+    monkeypatch.setattr(index_searching, "search_parameters", spy)  # where CatalogueIndex.search takes it
     opened.search(vectors[:1], 5)
     _, ids = opened.search(vectors[:1], 70, category="shoes", search_params={"efSearch": 300})
     assert seen == [info["search_params"], {"efSearch": 300}]

@@ -149,8 +149,9 @@ _LENGTH = {"mini": (("mini-length", "mini"), "mini"), "knee": (("knee-length",),
 def _length(c: Mapping, t: Mapping, rng: random.Random, plural: bool) -> dict:
     new, old = _LENGTH[t["length"]], _LENGTH[c["length"]]
     steps = DRESS_LENGTHS.index(t["length"]) - DRESS_LENGTHS.index(c["length"])
-    return dict(pred=rng.choice(new[0]), mod=f"in {new[1]} length", noun=f"a {new[1]} length", value=new[1],
-                attr=_pick(rng, "length", "hemline"), old_pred=old[0][0], old_noun=f"a {old[1]} length",
+    word, old_word = new[1].removesuffix("-length"), old[1].removesuffix("-length")  # "a knee length"
+    return dict(pred=rng.choice(new[0]), mod=f"in {word} length", noun=f"a {word} length", value=new[1],
+                attr=_pick(rng, "length", "hemline"), old_pred=old[0][0], old_noun=f"a {old_word} length",
                 old_value=old[1], comp="{adv}longer" if steps > 0 else "{adv}shorter", big=abs(steps) >= 2)
 
 

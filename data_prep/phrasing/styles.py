@@ -100,6 +100,21 @@ def _t_negation_anymore(ctx: Context) -> str:
                  for c in ctx.changes], "; ")
 
 
+# Connectors that do not say which side is new: "black vs beige" is only clear with the reference in view (it is
+# beige), which is how a shopper reads an unfamiliar "X <connector> Y" too. Training on them, in either order,
+# teaches the model to take the reference image's value as the old one instead of trusting the word order.
+_SYMMETRIC_CONNECTORS = ("vs", "versus", "/", "or", "&", "and")
+
+
+def _t_both_values(ctx: Context) -> str:
+    items = []
+    for c in ctx.changes:
+        pair = [c.noun, c.old_noun]
+        ctx.rng.shuffle(pair)
+        items.append(f"{pair[0]} {ctx.rng.choice(_SYMMETRIC_CONNECTORS)} {pair[1]}")
+    return "; ".join(items)
+
+
 def _t_replace(ctx: Context) -> str:
     items = [f"replace {'' if c.old_noun.startswith(('no ', 'a ')) else 'the '}{c.old_noun} with {c.noun}"
              for c in ctx.changes]
@@ -178,6 +193,7 @@ TRAIN_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxyTy
         ("train.contrastive.replace", _t_replace),
         ("train.contrastive.from_to",
          lambda x: "change " + join([f"the {c.attr} from {c.old_value} to {c.value}" for c in x.changes])),
+        ("train.contrastive.both_values", _t_both_values),
     ),
     "terse": (
         ("train.terse.comma", lambda x: ", ".join(c.pred for c in x.changes)),

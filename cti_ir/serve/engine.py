@@ -33,6 +33,9 @@ from PIL import Image
 from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+from cti_ir.serve import session_search
+from cti_ir.serve.session import HistoryError, Session, SessionPlan
+from cti_ir.serve.session_search import ALL_CATEGORIES, SAME_CATEGORY
 
 MAX_TEXT_CHARS = 1000   # longer texts are cut (the tokenizer would truncate to its context anyway)
 MAX_K = 200
@@ -139,6 +142,8 @@ class SearchResult:
     text_weight: float
     text: str = ""         # the text actually used (cleaned, possibly cut)
     notes: list[str] = field(default_factory=list)   # e.g. "text was cut to 1000 characters"
+    category: str | None = None   # the category searched (None: every category)
+    carried: list[str] = field(default_factory=list)  # what a session carried into this search ("colour: black")
 
 
 @dataclass
@@ -156,6 +161,7 @@ class SearchQuery:
     similar: bool = False                # "more like this": image only, in the similar-products index below
     granularity: str | None = None       # that index's granularity (similar queries only)
     vector: torch.Tensor | None = None   # a catalogue product's stored vector, used instead of encoding pixels
+    plan: SessionPlan | None = None      # a shopping session's constraints and seen products (session_search)
 
     @property
     def mode(self) -> str:
@@ -274,41 +280,55 @@ class SearchEngine:
 
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
                 category: str | None = None, weights: Sequence[float] | None = None,
-                pixels: torch.Tensor | None = None, exclude: str | None = None) -> SearchQuery:
+                pixels: torch.Tensor | None = None, exclude: str | None = None,
+                session: Session | list | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
         to :meth:`search_batch`. ``pixels`` replaces ``image`` with its :meth:`preprocess` output; ``exclude``
-        leaves one product out of the results (the reference, when it is a catalogue product).
+        leaves one product out of the results (the reference, when it is a catalogue product). ``category``
+        ``"auto"`` keeps the reference's category unless the text asks another, ``"all"`` (or None) searches
+        every category; ``session`` (a :class:`~cti_ir.serve.session.Session` or its JSON list of turns) makes
+        this a turn of a shopping session (``cti_ir.serve.session``).
         """
         text, notes = clean_text(text)
         if image is None and pixels is None and not text:
             raise QueryError("give a reference image, a text, or both")
         k = parse_k(k)
-        if category and category not in self.index.categories:
+        if category not in (None, "", SAME_CATEGORY, ALL_CATEGORIES) and category not in self.index.categories:
             raise QueryError(f"unknown category {brief_repr(category)}; choose one of "
                              f"{', '.join(self.index.categories)}", "category")
         manual = _normalised_weights(weights) if weights is not None else None
         if image is not None:
             pixels = self.preprocess(image)
-        return SearchQuery(pixels=pixels, text=text, k=k, category=category or None, weights=manual, notes=notes,
-                           exclude=exclude or None)
+        category, why = session_search.resolve_category(self, category, text, exclude)
+        notes += [n for n in [session_search.category_note(category, why)] if n]
+        try:
+            plan = session_search.plan_session(self, session, text, exclude) if session is not None else None
+        except HistoryError as e:
+            raise QueryError(str(e), "history") from None
+        return SearchQuery(pixels=pixels, text=text, k=k, category=category, weights=manual, notes=notes,
+                           exclude=exclude or None, plan=plan)
 
     @torch.no_grad()
-    def encode_queries(self, queries: Sequence[SearchQuery]) -> tuple[torch.Tensor, list[tuple[float, float]]]:
+    def encode_queries(self, queries: Sequence[SearchQuery], image_vectors: dict | None = None
+                       ) -> tuple[torch.Tensor, list[tuple[float, float]]]:
         """The query vectors ``(N, D)`` (float32, on the CPU) and the (image, text) weights used.
 
         Every reference image of the batch goes through the image encoder at once, every text through the text
         encoder at once; composed queries are composed together (those with manual weights in a second call).
         "More like this" queries use their stored vector, or are encoded together per granularity.
+        ``image_vectors``, when given, receives query number -> its reference image's own vector.
         """
         vectors: list[torch.Tensor | None] = [None] * len(queries)
         weights: list[tuple[float, float]] = [(1.0, 0.0)] * len(queries)
         plain = [i for i, q in enumerate(queries) if not q.similar]
         if plain:
-            out, used = self._encode_plain([queries[i] for i in plain])
+            out, used, images = self._encode_plain([queries[i] for i in plain])
             for r, i in enumerate(plain):
                 vectors[i], weights[i] = out[r], used[r]
+                if image_vectors is not None and images[r] is not None:
+                    image_vectors[i] = images[r].float().cpu().numpy()
         by_granularity: dict[str | None, list[int]] = {}
         for i, q in enumerate(queries):
             if q.similar and q.vector is not None:
@@ -327,7 +347,7 @@ class SearchEngine:
                 vectors[i] = out[r]
         return torch.stack([v.float().cpu() for v in vectors]), weights
 
-    def _encode_plain(self, queries: Sequence[SearchQuery]) -> tuple[list[torch.Tensor], list[tuple[float, float]]]:
+    def _encode_plain(self, queries: Sequence[SearchQuery]) -> tuple[list, list[tuple[float, float]], list]:
         model = self.model
         with_image = [i for i, q in enumerate(queries) if q.pixels is not None]
         with_text = [i for i, q in enumerate(queries) if q.text]
@@ -358,7 +378,7 @@ class SearchEngine:
             for r, i in enumerate(rows):
                 vectors[i] = out.query[r]
                 weights[i] = (float(out.image_weight[r]), float(out.text_weight[r]))
-        return vectors, weights
+        return vectors, weights, [img[img_row[i]] if i in img_row else None for i in range(len(queries))]
 
     def search_batch(self, queries: Sequence[SearchQuery]) -> list[SearchResult]:
         """Answer prepared queries together; result ``i`` is exactly what ``search`` gives for query ``i``.
@@ -368,12 +388,21 @@ class SearchEngine:
         """
         if not queries:
             return []
-        vectors, weights = self.encode_queries(queries)
+        images: dict[int, Any] = {}
+        vectors, weights = self.encode_queries(queries, images)
         vectors = vectors.numpy()
         groups: dict[tuple, list[int]] = {}
-        for i, q in enumerate(queries):
-            groups.setdefault((q.similar, q.granularity if q.similar else None, q.category), []).append(i)
         results: list[SearchResult | None] = [None] * len(queries)
+        # "auto" with an uploaded reference: the category of the catalogue product closest to the photo
+        decided = [session_search.final_category(self.index, q.category, q.notes, images.get(i)) for i, q in
+                   enumerate(queries)]
+        for i, (q, (category, notes)) in enumerate(zip(queries, decided)):
+            if q.plan is not None:
+                scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude)
+                results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
+                                          notes, category, q.plan.describe())
+            else:
+                groups.setdefault((q.similar, q.granularity if q.similar else None, category), []).append(i)
         for (similar, granularity, category), rows in groups.items():
             index = self.similar_indexes[granularity] if similar else self.index
             # One more for a query whose reference product comes first and is left out.
@@ -383,7 +412,8 @@ class SearchEngine:
                 q = queries[i]
                 hits = [h for h in self._hits(scores[r], ids[r], index) if h.image_id != q.exclude][:q.k]
                 results[i] = SearchResult(hits=hits, mode=q.mode, image_weight=weights[i][0],
-                                          text_weight=weights[i][1], text=q.text, notes=list(q.notes))
+                                          text_weight=weights[i][1], text=q.text, notes=decided[i][1],
+                                          category=category)
         return results
 
     def submit(self, query: SearchQuery) -> SearchResult:
@@ -428,14 +458,16 @@ class SearchEngine:
         return hits
 
     def search(self, image: Image.Image | None = None, text: str | None = None, k: int = 10,
-               category: str | None = None, weights: tuple[float, float] | None = None) -> SearchResult:
+               category: str | None = None, weights: tuple[float, float] | None = None,
+               session: Session | list | None = None, exclude: str | None = None) -> SearchResult:
         """Top-``k`` products for a reference image, a modification text, or both.
 
-        ``category`` restricts results to one catalogue category; ``weights`` = (w_img, w_txt) overrides the
-        composer's predicted weights (they are renormalised to sum to one). Raises :class:`QueryError` for a query
-        that cannot be answered.
+        ``category`` restricts results to one catalogue category (``"auto"``: the reference's, see
+        :meth:`prepare`); ``weights`` = (w_img, w_txt) overrides the composer's predicted weights (renormalised to
+        sum to one); ``session`` and ``exclude`` as in :meth:`prepare`. Raises :class:`QueryError` for a query that
+        cannot be answered.
         """
-        return self.submit(self.prepare(image, text, k, category, weights))
+        return self.submit(self.prepare(image, text, k, category, weights, exclude=exclude, session=session))
 
 
 def _rows_by_position(faiss_index):

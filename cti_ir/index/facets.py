@@ -1,0 +1,304 @@
+"""Product facets in words: what a description or a shopper's request says about colour, sleeves, heel, ...
+
+A catalogue's descriptions ("v-neck burgundy maxi dress, no sleeves, loose cut") and a shopper's requests ("make
+it black with long sleeves", "blue instead of white", "with a higher heel") are read with one vocabulary of
+fashion facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colour``, ``accent_colour`` for a
+pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``,
+``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
+reading hyphens as spaces; a word one letter away from a vocabulary word of five letters or more counts as that
+word (a misspelling). Words outside the vocabulary are simply not read: a facet nobody can read is unknown, and
+unknown never counts against a product.
+
+:func:`read_description` gives a product's facets; :func:`read_request` gives what a request asks, relative to
+the reference's facets: a value the reference already has is what the shopper moves away from ("blue instead of
+white" on a white reference wants blue and not white), a comparative ("longer sleeves", "a higher heel",
+"darker") allows the values beyond the reference's, and a negated value ("not red", "without the stripes") is
+excluded. The vocabulary is general fashion English; a shop with other facets extends it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
+         "finish", "closure")
+
+_COLOURS = {
+    "black": ("black", "jet black"), "white": ("white", "snow white", "cream"), "grey": ("grey", "gray"),
+    "red": ("red", "bright red", "cherry red"), "blue": ("blue", "royal blue", "bright blue", "light blue"),
+    "navy": ("navy", "navy blue", "dark blue"), "green": ("green", "forest green", "lime"),
+    "yellow": ("yellow", "lemon", "golden"), "pink": ("pink", "light pink", "hot pink"),
+    "purple": ("purple", "violet", "lilac"), "orange": ("orange", "tangerine"),
+    "brown": ("brown", "dark brown", "tan brown"), "beige": ("beige", "tan", "khaki"),
+    "burgundy": ("burgundy", "maroon", "dark red"), "teal": ("teal", "turquoise", "blue green"),
+}
+_VALUES = {
+    "pattern": {
+        "solid": ("solid", "plain", "solid coloured", "solid colored", "no pattern", "without a pattern",
+                  "without pattern", "no print"),
+        "stripes": ("stripes", "stripe", "striped", "pinstripes"),
+        "dots": ("polka dots", "polka dot", "polka dotted", "dots", "dotted", "spots", "spotted"),
+        "checks": ("checks", "check pattern", "checked", "check", "plaid", "tartan", "gingham"),
+        "floral": ("floral", "floral print", "flowers", "flowery", "flower print"),
+        "graphic": ("graphic print", "graphic", "printed", "logo"),  # a bare "print" is the slot's name
+    },
+    "sleeves": {
+        "sleeveless": ("sleeveless", "no sleeves", "without sleeves"),
+        "short": ("short sleeves", "short sleeve", "short sleeved"),
+        "three_quarter": ("three quarter sleeves", "three quarter sleeve", "three quarter sleeved", "three quarter",
+                          "3/4 sleeves", "3/4 sleeve", "3/4 sleeved", "3/4", "elbow length sleeves"),
+        "long": ("long sleeves", "long sleeve", "long sleeved", "full length sleeves", "full sleeves"),
+    },
+    "neckline": {
+        "collar": ("collar", "collared", "pointed collar"),
+        "crew": ("crew neck", "crew necked", "round neck", "crewneck"),
+        "scoop": ("scoop neck", "scoop necked", "scoop neckline", "scoop"),
+        "v_neck": ("v neck", "v necked", "v neckline", "vneck"),
+    },
+    "length": {
+        "mini": ("mini", "mini length"), "knee": ("knee length", "knee"), "midi": ("midi", "midi length"),
+        "maxi": ("maxi", "maxi length", "floor length", "ankle length"),
+    },
+    "fit": {
+        "fitted": ("fitted", "slim fit", "slim fitting", "fitted cut", "tight", "tighter", "form fitting"),
+        "loose": ("loose", "loose fit", "loose fitting", "loose cut", "relaxed fit", "relaxed", "looser", "baggy",
+                  "oversized"),
+    },
+    "shoe_type": {
+        "sneaker": ("sneaker", "sneakers", "trainers"),
+        "running_shoe": ("running shoe", "running shoes", "athletic shoes", "athletic shoe", "runners"),
+        "pump": ("pump", "pumps", "court shoes"), "flat": ("ballet flat", "ballet flats", "flats", "ballerinas"),
+        "stiletto": ("stiletto", "stilettos"), "rain_boot": ("rain boot", "rain boots", "wellies", "wellingtons"),
+        "sandal": ("sandal", "sandals"), "clog": ("clog", "clogs"),
+        "boot": ("tall boot", "tall boots", "boot", "boots", "knee high boots"),
+        "ankle_boot": ("ankle boot", "ankle boots", "booties"),
+        "bridal": ("wedding shoe", "wedding shoes", "bridal shoes", "bridal"),
+    },
+    "heel": {
+        "flat": ("flat", "no heel", "no heels", "flat heel"),
+        "low": ("low heel", "low heels", "low heeled"), "mid": ("mid heel", "mid heels", "medium heel", "mid heeled"),
+        "high": ("high heel", "high heels", "high heeled"),
+    },
+    "finish": {"matte": ("matte", "less shiny"), "shiny": ("shiny", "glossy", "patent", "shinier")},
+    "closure": {
+        "laces": ("laces", "lace up", "lace up fastening", "laced"),
+        "strap": ("strap", "straps", "strappy", "ankle strap", "buckle strap"),
+        "none": ("slip on", "no laces or straps", "slip on opening"),
+    },
+}
+# Ordered slots, for comparatives: "longer sleeves" allows every longer value than the reference's.
+ORDERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "sleeves": ("sleeveless", "short", "three_quarter", "long"), "length": ("mini", "knee", "midi", "maxi"),
+    "heel": ("flat", "low", "mid", "high"), "neckline": ("crew", "scoop", "v_neck"),  # by depth; a collar has none
+})
+# comparative word -> (slot it applies to by default, direction); the slot noun after it may change the slot
+_COMPARATIVES = {"longer": ("length", 1), "shorter": ("length", -1), "higher": ("heel", 1), "lower": ("heel", -1),
+                 "deeper": ("neckline", 1)}
+_SLOT_NOUNS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
+               "neck": "neckline", "hemline": "length", "hem": "length"}
+# "darker"/"lighter" say the colour changes, not to what: the reference's colour is excluded.
+_COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
+# A bare noun under a negation names the absence of the thing: "lose the sleeves" -> sleeveless.
+_REMOVALS = {"sleeves": ("sleeves", "sleeveless"), "sleeve": ("sleeves", "sleeveless"), "heel": ("heel", "flat"),
+             "heels": ("heel", "flat"), "pattern": ("pattern", "solid"), "print": ("pattern", "solid")}
+# What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
+_ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims")
+NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never", "minus", "lose", "ditch",
+                        "drop", "remove", "removed", "except", "nor", "isn't", "aren't", "don't", "n't", "replace",
+                        "swap"))
+_NEGATION_WINDOW = 3
+# Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
+NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "!", "?"))
+_CLAUSE_BREAKS = frozenset((",", ".", ";", "!", "?"))
+
+
+def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
+    vocab: dict[tuple[str, ...], tuple[str, str]] = {}
+    for value, phrases in _COLOURS.items():
+        for p in phrases:
+            vocab[tuple(p.split())] = ("colour", value)
+    for slot, values in _VALUES.items():
+        for value, phrases in values.items():
+            for p in phrases:
+                vocab.setdefault(tuple(p.split()), (slot, value))
+    return vocab
+
+
+VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_vocabulary())
+_LONGEST = max(len(k) for k in VOCABULARY)
+_KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(_SLOT_NOUNS) | frozenset(_COMPARATIVES)
+                | frozenset(_ACCENT_AFTER))
+# Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
+_PROTECTED = frozenset(("while", "shirt", "shirts", "skirt", "skirts", "where", "there", "these", "those", "three",
+                        "dress", "shoes", "brows", "blown", "lighter", "tighter", "longer", "bolder", "flash"))
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One phrase of a text that names a facet value (token positions ``start``..``end``, end exclusive)."""
+
+    slot: str
+    value: str
+    start: int
+    end: int
+    negated: bool = False
+
+
+@dataclass
+class Constraint:
+    """What a request asks of one slot: the values it allows (None: any) and the values it excludes."""
+
+    allowed: frozenset[str] | None = None
+    excluded: frozenset[str] = field(default_factory=frozenset)
+
+    def accepts(self, value: str | None) -> bool:
+        """Whether a product with this value fits (an unknown value always does)."""
+        if value is None:
+            return True
+        return value not in self.excluded and (self.allowed is None or value in self.allowed)
+
+    def to_json(self) -> dict:
+        return {"allowed": sorted(self.allowed) if self.allowed is not None else None,
+                "excluded": sorted(self.excluded)}
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-cased words; hyphens read as spaces, punctuation as its own token (a clause boundary)."""
+    text = text.lower().replace("-", " ").replace("’", "'")
+    return re.findall(r"3/4|[a-z0-9']+|[,.;:!?()]", text)
+
+
+@functools.lru_cache(maxsize=65536)
+def _correct(word: str) -> str:
+    """A vocabulary word one edit away from ``word`` (five letters or more), else ``word`` itself."""
+    if len(word) < 5 or word in _KNOWN_WORDS or word in _PROTECTED:
+        return word
+    for known in _KNOWN_WORDS:
+        if abs(len(known) - len(word)) <= 1 and len(known) >= 5 and _one_edit(word, known):
+            return known
+    return word
+
+
+def _one_edit(a: str, b: str) -> bool:
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long_ = (a, b) if len(a) < len(b) else (b, a)
+    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def mentions(text: str) -> tuple[list[Mention], list[str]]:
+    """The facet phrases of ``text`` (longest match first, left to right) and its words."""
+    words = [_correct(w) for w in tokens(text)]
+    found: list[Mention] = []
+    i, last_end = 0, 0
+    while i < len(words):
+        for n in range(min(_LONGEST, len(words) - i), 0, -1):
+            hit = VOCABULARY.get(tuple(words[i:i + n]))
+            if hit is not None:
+                between = words[max(last_end, i - _NEGATION_WINDOW):i]
+                resets = [j for j, w in enumerate(between) if w in NEGATION_RESETS]
+                between = between[resets[-1] + 1:] if resets else between
+                found.append(Mention(hit[0], hit[1], i, i + n, any(w in NEGATIONS for w in between)))
+                i, last_end = i + n, i + n
+                break
+        else:
+            i += 1
+    return _accent_colours(found, words), words
+
+
+def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
+    """Colours right before a pattern or a sole ("white stripes", "red and white striped", "black soles"), right
+    after "<pattern> in/to" ("striped in white"), or after "sole"/"trim" in the same clause ("set the sole colour
+    to pink") are accent colours."""
+    out = []
+    for k, m in enumerate(found):
+        if m.slot == "colour":
+            nxt = found[k + 1] if k + 1 < len(found) else None
+            before_pattern = nxt is not None and nxt.slot == "pattern" and nxt.start == m.end and nxt.value != "solid"
+            before_sole = m.end < len(words) and words[m.end] in _ACCENT_AFTER
+            prev = found[k - 1] if k > 0 else None
+            between = words[prev.end:m.start] if prev is not None else []
+            after_pattern = (prev is not None and prev.slot == "pattern" and prev.value != "solid"
+                             and between in (["in"], ["to"], ["from"], [":"]))
+            # "from blue to beige" after a pattern or a sole: the second colour is the accent's new value
+            chained = prev is not None and out[-1].slot == "accent_colour" and between == ["to"]
+            clause = words[prev.end if prev is not None else 0:m.start]
+            breaks = [i for i, w in enumerate(clause) if w in _CLAUSE_BREAKS]
+            clause = clause[breaks[-1] + 1:] if breaks else clause
+            after_sole = any(w in _ACCENT_AFTER for w in clause[-5:])
+            if before_pattern or before_sole or after_pattern or chained or after_sole:
+                m = Mention("accent_colour", m.value, m.start, m.end, m.negated)
+        out.append(m)
+    return out
+
+
+def read_description(text: str | None) -> dict[str, str]:
+    """A product's facets from its description: the first value each slot is given (none: unknown)."""
+    facets: dict[str, str] = {}
+    for m in mentions(text or "")[0]:
+        if not m.negated:
+            facets.setdefault(m.slot, m.value)
+    return facets
+
+
+def read_request(text: str, reference: Mapping[str, str] | None = None) -> dict[str, Constraint]:
+    """What ``text`` asks of each slot, read against the reference's facets (``reference``; None: unknown)."""
+    reference = reference or {}
+    found, words = mentions(text)
+    named: dict[str, list[str]] = {}
+    negated: dict[str, list[str]] = {}
+    for m in found:
+        (negated if m.negated else named).setdefault(m.slot, []).append(m.value)
+    out: dict[str, Constraint] = {}
+    for slot in set(named) | set(negated):
+        current = reference.get(slot)
+        new = [v for v in named.get(slot, []) if v != current]
+        # A value both asked for and negated ("white plaid rather than plaid") is asked for: the negation was
+        # about something else (its colour). The reference's own value, named beside a new one, is the old one.
+        excluded = set(negated.get(slot, [])) - set(named.get(slot, []))
+        if new:
+            excluded |= {current} if current is not None and current in named.get(slot, []) else set()
+            out[slot] = Constraint(frozenset(new[:1]), frozenset(excluded - {new[0]}))
+        elif excluded:
+            out[slot] = Constraint(None, frozenset(excluded))
+    _removals(words, found, out)
+    _comparatives(words, found, reference, out)
+    return out
+
+
+def _removals(words: list[str], found: list[Mention], out: dict[str, Constraint]) -> None:
+    taken = {i for m in found for i in range(m.start, m.end)}
+    for i, w in enumerate(words):
+        if w in _REMOVALS and i not in taken and any(x in NEGATIONS for x in words[max(0, i - 3):i]):
+            slot, value = _REMOVALS[w]
+            current = out.get(slot)
+            if current is None or current.allowed is None:
+                out[slot] = Constraint(frozenset((value,)), current.excluded if current else frozenset())
+
+
+def _comparatives(words: list[str], found: list[Mention], reference: Mapping[str, str],
+                  out: dict[str, Constraint]) -> None:
+    for i, w in enumerate(words):
+        if w in _COLOUR_CHANGES and reference.get("colour") and "colour" not in out:
+            out["colour"] = Constraint(None, frozenset((reference["colour"],)))
+        if w not in _COMPARATIVES:
+            continue
+        slot, direction = _COMPARATIVES[w]
+        noun = next((_SLOT_NOUNS[x] for x in words[i + 1:i + 3] if x in _SLOT_NOUNS), None)
+        slot = noun or slot
+        if slot == "neckline":  # a lower neckline is a deeper one
+            direction = 1 if w in ("lower", "deeper") else -1
+        order = ORDERS[slot]
+        current = reference.get(slot)
+        if current not in order or (slot in out and out[slot].allowed is not None):
+            continue
+        at = order.index(current)
+        allowed = order[at + 1:] if direction > 0 else order[:at]
+        if allowed:
+            out[slot] = Constraint(frozenset(allowed), out[slot].excluded if slot in out else frozenset())

@@ -4,8 +4,8 @@
     python -m benchmarks.load_page --url http://127.0.0.1:7860/ --pid $! --clients 16 --duration 20
     python -m benchmarks.load_page --serve --cache-dir /tmp/cti_demo --clients 16 --duration 20   # starts app.py
 
-A page request is what a browser sends when Search is pressed: Gradio's queue protocol (``POST
-/gradio_api/queue/join`` for the page's own search event, then its event stream until the results arrive), with
+A page request is what a browser sends when Search is pressed: ``POST /gradio_api/run/page_search`` for the page's
+own search event (or, for an event on Gradio's queue, ``POST /gradio_api/queue/join`` and its event stream), with
 the client's reference photo uploaded once per shopper session (``POST /gradio_api/upload`` and the page's upload
 event, as the browser does); a session lasts ``--turns`` searches, then the client starts a new one, so histories
 stay shopper-sized. A JSON API request is ``POST /api/search`` with the same photo (multipart) and text. Each client
@@ -97,10 +97,12 @@ class PageClient:
         self.session = self.payload = None
 
     def _event(self, name: str, data: list) -> dict:
-        fn_index, trigger = self.events[name]
-        joined = self.conn.json("POST", "/gradio_api/queue/join", {
-            "data": data, "event_data": None, "fn_index": fn_index, "trigger_id": trigger,
-            "session_hash": self.session})
+        fn_index, trigger, queued = self.events[name]
+        body = {"data": data, "event_data": None, "fn_index": fn_index, "trigger_id": trigger,
+                "session_hash": self.session}
+        if not queued:  # an event that skips the queue: one request, one answer (as the browser sends it)
+            return self.conn.json("POST", f"/gradio_api/run/{name}", body)
+        joined = self.conn.json("POST", "/gradio_api/queue/join", body)
         response = self.conn.request("GET", f"/gradio_api/queue/data?session_hash={self.session}")
         done = None
         for line in response:  # server-sent events, one JSON object per "data:" line
@@ -198,9 +200,9 @@ def run_phase(name: str, make_client: Callable[[], Callable[[int], None]], clien
 
 
 def page_events(base: str) -> dict:
-    """``{api_name: (fn_index, trigger id)}`` of the page's events, from its config."""
+    """``{api_name: (fn_index, trigger id, queued)}`` of the page's events, from its config."""
     config = Connection(base).json("GET", "/config")
-    return {d["api_name"]: (d["id"], d["targets"][0][0] if d.get("targets") else None)
+    return {d["api_name"]: (d["id"], d["targets"][0][0] if d.get("targets") else None, d.get("queue") is not False)
             for d in config["dependencies"] if d.get("api_name")}
 
 

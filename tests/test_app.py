@@ -276,6 +276,14 @@ def test_an_upload_is_decoded_once_for_all_its_searches(engine, red_dress):
     assert result_ids(first) == [h.image_id for h in expected.hits]
 
 
+def test_the_history_keeps_its_last_fifty_turns(page):
+    history = [{"turn": n, "reference": "—", "text": f"t{n}", "category": "All", "top": "x", "weights": "0 / 1"}
+               for n in range(1, 51)]
+    out = page.search(None, "is red", "All", 2, history=history)
+    assert len(out.history) == len(out.history_rows) == 50  # every search sends the table back: it stays small
+    assert out.history[0]["turn"] == 2 and out.history[-1]["turn"] == 51
+
+
 def test_a_picked_product_is_shown_as_a_thumbnail_and_searched_with_its_photo(engine, tmp_path, red_dress):
     from cti_ir.serve.batching import SearchBatcher
     from cti_ir.serve.thumbnails import REFERENCE_SIZE, ThumbnailCache

@@ -212,3 +212,24 @@ def test_a_chunked_body_is_read_only_up_to_the_limit(client):
     response = client.post(API_PATH, content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
     assert_refused(response, 413, None, "larger than")
     assert client.post(API_PATH, content=iter([body]), headers={"content-type": "application/json"}).status_code == 200
+
+
+def test_a_busy_server_answers_503_and_the_page_says_try_again(engine):
+    from starlette.testclient import TestClient
+
+    from cti_ir.serve.batching import ServerBusy
+    from cti_ir.serve.page import SearchPage
+
+    class Busy:
+        engine = None
+
+        @staticmethod
+        def search(*args, **kwargs):
+            raise ServerBusy("64 searches are already waiting")
+
+        submit = search
+
+    with TestClient(SearchApi(Busy()).app()) as busy:
+        assert_refused(busy.post(API_PATH, data={"text": "is red"}), 503, None, "busy", "try again in a moment")
+    out = SearchPage(engine, searcher=Busy()).search(None, "is red")
+    assert out.status == "**Error:** The server is busy with other searches right now; please try again in a moment."

@@ -348,3 +348,41 @@ def test_k_is_quoted_short(engine, k, message):
     with pytest.raises(QueryError) as error:
         engine.prepare(text=TEXT, k=k)
     assert message in str(error.value) and len(str(error.value)) < 100
+
+
+def test_batcher_turns_away_searches_beyond_max_pending(engine):
+    import threading
+
+    from cti_ir.serve.batching import SearchBatcher, ServerBusy
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow:
+        index, categories = engine.index, engine.categories
+        prepare = staticmethod(engine.prepare)
+
+        @staticmethod
+        def search_batch(queries):
+            started.set()
+            release.wait(30)
+            return engine.search_batch(queries)
+
+    batcher = SearchBatcher(Slow(), max_batch=1, max_wait_ms=0, max_pending=1)
+    results = []
+    try:
+        first = threading.Thread(target=lambda: results.append(batcher.search(text=TEXT, k=1)))
+        first.start()
+        assert started.wait(30)  # the worker is busy with the first search
+        second = threading.Thread(target=lambda: results.append(batcher.search(text=TEXT, k=2)))
+        second.start()
+        while not batcher._queue:  # the second one waits
+            second.join(0.01)
+        with pytest.raises(ServerBusy, match="1 searches are already waiting"):
+            batcher.search(text=TEXT, k=3)
+        release.set()
+        first.join(30)
+        second.join(30)
+        assert sorted(len(r.hits) for r in results) == [1, 2] and batcher.stats.turned_away == 1
+    finally:
+        release.set()
+        batcher.close()

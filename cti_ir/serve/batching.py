@@ -38,6 +38,11 @@ DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_WAIT_MS = 5.0
 
 
+class ServerBusy(RuntimeError):
+    """More searches are waiting than the batcher accepts (``max_pending``): this one is turned away at once,
+    rather than waiting behind all of them; the caller is told to try again in a moment."""
+
+
 @dataclass
 class _Pending:
     query: SearchQuery
@@ -53,6 +58,7 @@ class BatchStats:
     batches: int = 0
     queries: int = 0
     largest: int = 0
+    turned_away: int = 0   # refused with ServerBusy
 
     @property
     def mean_batch(self) -> float:
@@ -67,13 +73,16 @@ class SearchBatcher:
     """
 
     def __init__(self, engine: SearchEngine, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS):
+                 max_wait_ms: float = DEFAULT_MAX_WAIT_MS, max_pending: int | None = None):
         if max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, got {max_batch}")
         if max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must not be negative, got {max_wait_ms}")
+        if max_pending is not None and max_pending < 1:
+            raise ValueError(f"max_pending must be at least 1, got {max_pending}")
         self.engine = engine
         self.max_batch = max_batch
+        self.max_pending = max_pending  # None: no limit
         self.max_wait = max_wait_ms / 1000.0
         self.stats = BatchStats()
         self._queue: deque[tuple[float, _Pending]] = deque()
@@ -91,9 +100,9 @@ class SearchBatcher:
         return self.engine.categories
 
     def search(self, image=None, text: str | None = None, k: Any = 10, category: str | None = None,
-               weights: Sequence[float] | None = None) -> SearchResult:
+               weights: Sequence[float] | None = None, filters: dict | None = None) -> SearchResult:
         """Same as :meth:`SearchEngine.search`, answered in a batch with whatever other queries are waiting."""
-        return self.submit(self.engine.prepare(image, text, k, category, weights))
+        return self.submit(self.engine.prepare(image, text, k, category, weights, filters=filters))
 
     def similar(self, image=None, image_id: str | None = None, k: Any = 10, category: str | None = None,
                 granularity: str | None = None) -> SearchResult:
@@ -106,6 +115,9 @@ class SearchBatcher:
         with self._wake:
             if self._closed:
                 raise RuntimeError("the search batcher is closed")
+            if self.max_pending is not None and len(self._queue) >= self.max_pending:
+                self.stats.turned_away += 1
+                raise ServerBusy(f"{len(self._queue)} searches are already waiting")
             if self._worker is None:
                 self._worker = threading.Thread(target=self._run, name="search-batcher", daemon=True)
                 self._worker.start()

@@ -62,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="largest upload accepted, in megabytes (default 20); images above "
                         f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels are refused whatever their file size")
     p.add_argument("--concurrency", type=int, default=16,
-                   help="page searches handled at the same time (default 16); they share the batches below, "
-                        "others wait in the queue")
+                   help="gradio_client searches handled at the same time (default 16); they share the batches "
+                        "below with the page and the JSON API, others wait in Gradio's queue")
     p.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH,
                    help=f"most searches (page and JSON API together) answered in one encoder pass and one FAISS "
                         f"search (default {DEFAULT_MAX_BATCH})")
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch and FAISS threads per search (default 1: on a few cores, single queries are several "
                         "times faster with one thread than with threads competing; see benchmarks/README.md)")
     p.add_argument("--queue-size", type=int, default=64,
-                   help="requests that may wait in the queue before new ones are turned away (default 64)")
+                   help="searches that may wait for the model (page, JSON API and gradio_client together) before "
+                        "new ones are turned away with \"busy, try again\" (default 64)")
     return p
 
 
@@ -179,7 +180,7 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         return 2
     server = create_server(engine, concurrency=args.concurrency, max_batch=args.max_batch,
                            max_wait_ms=args.max_wait_ms, thumbnail_dir=args.thumbnail_dir,
-                           max_upload_mb=args.max_upload_mb)
+                           max_upload_mb=args.max_upload_mb, max_pending=args.queue_size)
     try:
         # quiet: Gradio's own start-up lines tell users to edit launch(); ours name our flags instead.
         _, url, share_url = launch(server.demo, engine, host=args.host, port=args.port, share=args.share,

@@ -22,8 +22,9 @@ The answer is ``{"mode", "image_weight", "text_weight", "text", "notes", "took_m
 ``GET /api/image/<image_id>``, which sends an indexed product's photo (and no other file). A request that cannot
 be answered gets ``{"error": {"status", "parameter", "message"}}`` with HTTP 400 (bad input: ``parameter`` names
 the field), 404 (no such product), 413 (body too large, however it is sent: the body is read up to the limit and
-no further), 415 (another content type) or 405 (another method); anything else is our bug: HTTP 500 with a short
-message, and the traceback goes to the server log only. Expected mistakes are logged as one line at INFO level.
+no further), 415 (another content type), 405 (another method) or 503 (too many searches waiting: try again);
+anything else is our bug: HTTP 500 with a short message, and the traceback goes to the server log only. Expected
+mistakes are logged as one line at INFO level.
 
 The handler only parses and formats: the engine checks the query (``SearchEngine.prepare`` raises ``QueryError``
 naming the parameter) and ``cti_ir.model.images`` checks the photo.
@@ -42,6 +43,8 @@ import urllib.parse
 from typing import Any, Callable
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_bytes
+from cti_ir.serve.batching import ServerBusy
+from cti_ir.serve.catalogue_api import FILTER_FIELDS, filters_of, product_of, status_route
 from cti_ir.serve.messages import image_error_message, query_error_message
 from cti_ir.serve.engine import QueryError, SearchResult, parse_image_weight
 
@@ -51,8 +54,8 @@ API_PATH = "/api/search"
 IMAGE_PATH = "/api/image"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all of them get our answer, 405 included
 ENVELOPE_BYTES = 64 * 1024  # form boundaries and the other fields, on top of the image
-FIELDS = ("image", "text", "k", "category", "image_weight")
-JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight")
+FIELDS = ("image", "text", "k", "category", "image_weight") + FILTER_FIELDS
+JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight") + FILTER_FIELDS
 DEFAULT_K = 10
 
 
@@ -88,7 +91,8 @@ class SearchApi:
         from starlette.routing import Route
 
         return [Route(API_PATH, self.endpoint, methods=METHODS, name="cti_ir_api_search"),
-                Route(IMAGE_PATH + "/{image_id:path}", self.image_endpoint, methods=METHODS, name="cti_ir_api_image")]
+                Route(IMAGE_PATH + "/{image_id:path}", self.image_endpoint, methods=METHODS, name="cti_ir_api_image"),
+                status_route(lambda: getattr(self.searcher, "engine", self.searcher))]  # GET /api/status
 
     def app(self):
         """A FastAPI app serving only the JSON API (tests; serving it without the page)."""
@@ -253,9 +257,13 @@ class SearchApi:
             k = fields.get("k")
             result = self.searcher.search(image=image, text=fields.get("text"),
                                           k=DEFAULT_K if k in (None, "") else k,
-                                          category=fields.get("category") or None, weights=weights)
+                                          category=fields.get("category") or None, weights=weights,
+                                          **({"filters": spec} if (spec := filters_of(fields)) else {}))
         except QueryError as e:
             raise ApiError(400, query_error_message(e), e.parameter) from None
+        except ServerBusy:
+            raise ApiError(503, "The server is busy with other searches right now; try again in a moment.") \
+                from None
         return self.format(result, manual=weights is not None)
 
     def format(self, result: SearchResult, manual: bool = False) -> dict:
@@ -263,7 +271,7 @@ class SearchApi:
         hits = []
         for rank, h in enumerate(result.hits, 1):
             hit = {"rank": rank, "image_id": h.image_id, "score": round(h.score, 6), "categories": h.categories,
-                   "description": h.description}
+                   "description": h.description, "product": product_of(h)}
             if self.file_url is not None:
                 hit["image_url"] = image_url(h.image_id)
                 thumb = self.thumbnails.path_for(h.path) if self.thumbnails is not None else None

@@ -39,6 +39,7 @@ from typing import Any, Callable  # noqa: E402
 import gradio as gr  # noqa: E402
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError  # noqa: E402
+from cti_ir.serve.batching import ServerBusy  # noqa: E402
 from cti_ir.serve.engine import QueryError, SearchEngine, parse_image_weight  # noqa: E402
 from cti_ir.serve.gradio_io import md_code, md_escape  # noqa: E402,F401
 from cti_ir.serve.messages import describe_value, image_error_message, query_error_message  # noqa: E402
@@ -56,11 +57,13 @@ from cti_ir.serve.page_view import (  # noqa: E402,F401
     item_label,
     status_markdown,
     weights_markdown,
+    with_turn,
 )
 from cti_ir.serve.references import ReferencePixels, reference_source  # noqa: E402
 from cti_ir.serve.thumbnails import REFERENCE_SIZE, ThumbnailCache, placeholder_image  # noqa: E402
 
 log = logging.getLogger("cti_ir.app")
+BUSY_MESSAGE = "The server is busy with other searches right now; please try again in a moment."
 
 
 def _keep_reference(status: str) -> ReferenceOutput:
@@ -188,6 +191,9 @@ class SearchPage:
         except QueryError as e:
             log.info("%s refused (%s): %s", what, e.parameter or "query", e)
             return query_error_message(e)
+        except ServerBusy as e:
+            log.warning("%s turned away: %s", what, e)
+            return BUSY_MESSAGE
         except OSError as e:
             log.warning("%s failed: %s", what, e)
             return f"A file could not be read ({e.strerror or e}); please try again."
@@ -247,12 +253,10 @@ class SearchPage:
         result = self.searcher.submit(query)
         hits = hit_dicts(result.hits)
         gallery, missing = self._gallery(hits)
-        turn = {"turn": len(history) + 1,
-                "reference": (reference_id or "uploaded image") if pixels is not None else "—",
-                "text": result.text, "category": category or ALL_CATEGORIES,
-                "top": hits[0]["image_id"] if hits else "—",
-                "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}"}
-        history = history + [turn]
+        history = with_turn(history, {
+            "reference": (reference_id or "uploaded image") if pixels is not None else "—",
+            "text": result.text, "category": category or ALL_CATEGORIES, "top": hits[0]["image_id"] if hits else "—",
+            "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}"})
         status = status_markdown(result, hits, missing, override, category)
         return SearchOutput(gallery, weights_markdown(result, override and result.mode == "composed"),
                             status, hits, history, history_rows(history))
@@ -307,11 +311,11 @@ class SearchPage:
         used = granularity or self.engine.similar_granularities[0]
         hits = hit_dicts(result.hits)
         gallery, missing = self._gallery(hits)
-        turn = {"turn": len(history) + 1, "reference": reference_id or "uploaded image",
-                "text": f"(more like this: {used})" if used else "(more like this)",
-                "category": category or ALL_CATEGORIES, "top": hits[0]["image_id"] if hits else "—",
-                "weights": "1.00 / 0.00"}
-        history = history + [turn]
+        history = with_turn(history, {
+            "reference": reference_id or "uploaded image",
+            "text": f"(more like this: {used})" if used else "(more like this)",
+            "category": category or ALL_CATEGORIES, "top": hits[0]["image_id"] if hits else "—",
+            "weights": "1.00 / 0.00"})
         status = status_markdown(result, hits, missing, False, category)
         return SearchOutput(gallery, weights_markdown(result, False), status, hits, history, history_rows(history))
 

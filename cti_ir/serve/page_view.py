@@ -17,6 +17,8 @@ DEFAULT_K = 10
 CAPTION_DESCRIPTION_CHARS = 160
 ID_TAIL_CHARS = 12
 HISTORY_TEXT_CHARS = 80
+#: Turns kept in a session's history (the oldest go first): every search sends the table back, so it stays small.
+HISTORY_MAX_TURNS = 50
 HISTORY_HEADERS = ["turn", "reference", "modification", "category", "top result", "weights (image / text)"]
 EXAMPLE_TEXTS = (
     "is red and has long sleeves",
@@ -80,13 +82,25 @@ def caption(hit: dict) -> str:
     if len(description) > CAPTION_DESCRIPTION_CHARS:
         description = description[:CAPTION_DESCRIPTION_CHARS - 1] + "…"
     text = f"{item_label(hit)} · score {hit['score']:.3f}"
+    shop = product_line(hit.get("product") or {})
+    text = f"{text}\n{shop}" if shop else text
     return f"{text}\n{description}" if description else text
+
+
+def product_line(product: dict) -> str:
+    """The shop's fields a result shows, those that exist: ``Red dress · 19.90 EUR · in stock``."""
+    parts = [str(product["title"])[:CAPTION_DESCRIPTION_CHARS]] if product.get("title") else []
+    if isinstance(product.get("price"), (int, float)):
+        parts.append(f"{product['price']:.2f}" + (f" {product['currency']}" if product.get("currency") else ""))
+    if isinstance(product.get("in_stock"), bool):
+        parts.append("in stock" if product["in_stock"] else "out of stock")
+    return " · ".join(parts)
 
 
 def hit_dicts(hits) -> list[dict]:
     """The engine's hits as the plain dicts the page keeps in its state."""
     return [{"image_id": h.image_id, "path": h.path, "score": h.score, "categories": h.categories,
-             "description": h.description} for h in hits]
+             "description": h.description, "product": dict(getattr(h, "product", None) or {})} for h in hits]
 
 
 def weights_markdown(result, override: bool) -> str:
@@ -127,3 +141,9 @@ def history_rows(history: list[dict]) -> list[list]:
         text = t["text"] if len(t["text"]) <= HISTORY_TEXT_CHARS else t["text"][:HISTORY_TEXT_CHARS - 1] + "…"
         rows.append([t["turn"], t["reference"], text, t["category"], t["top"], t["weights"]])
     return rows
+
+
+def with_turn(history: list[dict], turn: dict) -> list[dict]:
+    """``history`` with ``turn`` appended (numbered after the last one), at most ``HISTORY_MAX_TURNS`` long."""
+    turn = {"turn": (history[-1]["turn"] + 1) if history else 1, **turn}
+    return (history + [turn])[-HISTORY_MAX_TURNS:]

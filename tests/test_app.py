@@ -15,7 +15,7 @@ import cti_ir.serve.server as server_mod
 from cti_ir.model.checkpoint import save_checkpoint
 from cti_ir.model.cir_model import CIRModel
 from cti_ir.serve.engine import MAX_TEXT_CHARS, SearchEngine
-from tests.app_fixtures import make_tiny_catalogue, write_decompression_bomb
+from tests.app_fixtures import free_port, make_tiny_catalogue, write_decompression_bomb
 
 
 @pytest.fixture(scope="module")
@@ -353,8 +353,9 @@ def test_help_explains_every_flag(capsys):
 
 
 def test_main_reports_bad_paths_without_traceback(tmp_path, capsys, catalogue):
-    assert app.main(["--checkpoint", str(tmp_path / "nope"), "--index", str(catalogue.index)]) == 2
-    assert app.main(["--index", str(tmp_path / "nope")]) == 2
+    free = ["--port", str(free_port()), "--thumbnail-dir", str(tmp_path / "thumbs")]  # checked first
+    assert app.main(["--checkpoint", str(tmp_path / "nope"), "--index", str(catalogue.index), *free]) == 2
+    assert app.main(["--index", str(tmp_path / "nope"), *free]) == 2
     err = capsys.readouterr().err
     assert err.count("error:") == 2 and "Traceback" not in err
 

@@ -21,7 +21,9 @@ def no_loading(monkeypatch):
         calls.append(args)
         raise AssertionError("loaded something before checking the flags")
 
-    monkeypatch.setattr(cli, "SearchEngine", fail)
+    import cti_ir.serve.engine
+
+    monkeypatch.setattr(cti_ir.serve.engine, "SearchEngine", fail)
     return fail, calls
 
 

@@ -30,9 +30,10 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from cti_ir.serve.engine import SearchEngine, SearchQuery, SearchResult
+if TYPE_CHECKING:  # annotations only: the batcher's constants load without torch (python app.py --help is quick)
+    from cti_ir.serve.engine import SearchEngine, SearchQuery, SearchResult
 
 DEFAULT_MAX_BATCH = 16
 DEFAULT_MAX_WAIT_MS = 5.0

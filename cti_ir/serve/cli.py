@@ -16,12 +16,9 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+# Light imports only: the flags are checked (and refused in a second) before torch, FAISS and Gradio load.
 from cti_ir.model.images import DEFAULT_MAX_PIXELS
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
-from cti_ir.serve.engine import SearchEngine
-from cti_ir.serve.gradio_io import launch
-from cti_ir.serve.http_api import API_PATH
-from cti_ir.serve.server import create_server, warm_thumbnails
 from cti_ir.serve.thumbnails import ThumbnailCache
 
 # Prepares the built-in demo: (cache dir, checkpoint or None, size, progress) -> (checkpoint, index, info). The
@@ -159,6 +156,11 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         return 2
     import faiss  # process-wide settings, made here in the entry point and nowhere at import
     import torch
+
+    from cti_ir.serve.engine import SearchEngine
+    from cti_ir.serve.gradio_io import launch
+    from cti_ir.serve.http_api import API_PATH
+    from cti_ir.serve.server import create_server, warm_thumbnails
 
     torch.set_num_threads(args.threads)
     faiss.omp_set_num_threads(args.threads)

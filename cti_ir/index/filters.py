@@ -184,6 +184,8 @@ class FilterMasks:
         return mask
 
     def _clause_mask(self, clause: Clause) -> np.ndarray:
+        if clause.column not in self.columns:  # parsed for an earlier version that had the column: none passes
+            return np.zeros(len(self.image_ids), dtype=bool)
         data = self._column(clause.column)
         if clause.flag is not None:
             return data == (1 if clause.flag else 0)

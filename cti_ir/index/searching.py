@@ -202,3 +202,8 @@ def _flat_vectors(faiss_index) -> np.ndarray | None:
         out[order] = view
         return out
     return view
+
+
+def open_index(folder: str | Path, mmap: bool = True):
+    """The served version of an index folder, opened for searching with its recorded backend (FAISS by default)."""
+    return CatalogueIndex(folder, mmap=mmap)

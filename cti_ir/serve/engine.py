@@ -33,6 +33,7 @@ from PIL import Image
 from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+from cti_ir.serve.live_index import watch_engine_index
 from cti_ir.serve import session_search
 from cti_ir.serve.session import HistoryError, Session, SessionPlan
 from cti_ir.serve.session_search import ALL_CATEGORIES, SAME_CATEGORY
@@ -130,6 +131,7 @@ class Hit:
     score: float           # cosine similarity to the query
     categories: list[str] = field(default_factory=list)
     description: str = ""
+    product: dict = field(default_factory=dict)   # the shop's fields (title, price, in_stock, ...), if attached
 
 
 @dataclass
@@ -162,6 +164,7 @@ class SearchQuery:
     granularity: str | None = None       # that index's granularity (similar queries only)
     vector: torch.Tensor | None = None   # a catalogue product's stored vector, used instead of encoding pixels
     plan: SessionPlan | None = None      # a shopping session's constraints and seen products (session_search)
+    filters: Any = None                  # a checked product-field filter (cti_ir.index.filters.ProductFilter)
 
     @property
     def mode(self) -> str:
@@ -202,6 +205,8 @@ class SearchEngine:
         for folder in similar_indexes:
             extra = CatalogueIndex(folder, mmap=mmap)
             self.similar_indexes[self._granularity_of(extra, folder)] = extra
+        # A changed index folder (a new version) is picked up while serving: cti_ir.serve.live_index.
+        self.index_watcher = watch_engine_index(self, index, mmap)
 
     @property
     def categories(self) -> list[str]:
@@ -281,7 +286,7 @@ class SearchEngine:
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
                 category: str | None = None, weights: Sequence[float] | None = None,
                 pixels: torch.Tensor | None = None, exclude: str | None = None,
-                session: Session | list | None = None) -> SearchQuery:
+                session: Session | list | None = None, filters: dict | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
@@ -307,8 +312,12 @@ class SearchEngine:
             plan = session_search.plan_session(self, session, text, exclude) if session is not None else None
         except HistoryError as e:
             raise QueryError(str(e), "history") from None
+        try:  # product fields: in stock, price range, brand, size, any column (cti_ir.index.filters)
+            product_filter = self.index.parse_filters(filters)
+        except ValueError as e:
+            raise QueryError(str(e), "filters") from None
         return SearchQuery(pixels=pixels, text=text, k=k, category=category, weights=manual, notes=notes,
-                           exclude=exclude or None, plan=plan)
+                           exclude=exclude or None, plan=plan, filters=product_filter)
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[SearchQuery], image_vectors: dict | None = None
@@ -388,6 +397,7 @@ class SearchEngine:
         """
         if not queries:
             return []
+        self.index_watcher.poll()  # a new index version is opened in the background, then served
         images: dict[int, Any] = {}
         vectors, weights = self.encode_queries(queries, images)
         vectors = vectors.numpy()
@@ -402,12 +412,13 @@ class SearchEngine:
                 results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
                                           notes, category, q.plan.describe())
             else:
-                groups.setdefault((q.similar, q.granularity if q.similar else None, category), []).append(i)
-        for (similar, granularity, category), rows in groups.items():
+                groups.setdefault((q.similar, q.granularity if q.similar else None, category, q.filters),
+                                  []).append(i)
+        for (similar, granularity, category, product_filter), rows in groups.items():
             index = self.similar_indexes[granularity] if similar else self.index
             # One more for a query whose reference product comes first and is left out.
             k_max = max(queries[i].k + (1 if queries[i].exclude else 0) for i in rows)
-            scores, ids = index.search(vectors[rows], k_max, category)
+            scores, ids = index.search(vectors[rows], k_max, category, filters=product_filter)
             for r, i in enumerate(rows):
                 q = queries[i]
                 hits = [h for h in self._hits(scores[r], ids[r], index) if h.image_id != q.exclude][:q.k]
@@ -447,27 +458,33 @@ class SearchEngine:
         return torch.from_numpy(index_type.reconstruct(int(row_of[position]) if row_of is not None else position))
 
     def _hits(self, scores, ids, index: CatalogueIndex | None = None) -> list[Hit]:
-        items = (index or self.index).items
+        index = index or self.index
+        items = index.items
         hits = []
         for score, i in zip(scores, ids):
             if i < 0:  # FAISS pads with -1 when fewer than k items match (small category)
                 continue
             item = items[int(i)]
             hits.append(Hit(id=int(i), image_id=item["image_id"], path=item["path"], score=float(score),
-                            categories=list(item.get("categories") or []), description=item.get("description", "")))
+                            categories=list(item.get("categories") or []), description=item.get("description", ""),
+                            product=index.products.get(item["image_id"])))
         return hits
 
     def search(self, image: Image.Image | None = None, text: str | None = None, k: int = 10,
                category: str | None = None, weights: tuple[float, float] | None = None,
-               session: Session | list | None = None, exclude: str | None = None) -> SearchResult:
+               session: Session | list | None = None, exclude: str | None = None,
+               filters: dict | None = None) -> SearchResult:
         """Top-``k`` products for a reference image, a modification text, or both.
 
         ``category`` restricts results to one catalogue category (``"auto"``: the reference's, see
         :meth:`prepare`); ``weights`` = (w_img, w_txt) overrides the composer's predicted weights (renormalised to
-        sum to one); ``session`` and ``exclude`` as in :meth:`prepare`. Raises :class:`QueryError` for a query that
+        sum to one); ``session`` and ``exclude`` as in :meth:`prepare`; ``filters`` keeps only the products whose
+        fields pass (``{"in_stock": True, "price_max": 50, "brand": "Acme", "size": "M"}``: ``cti_ir.index.filters``,
+        inside the search, combined with the category). Raises :class:`QueryError` for a query that
         cannot be answered.
         """
-        return self.submit(self.prepare(image, text, k, category, weights, exclude=exclude, session=session))
+        return self.submit(self.prepare(image, text, k, category, weights, exclude=exclude, session=session,
+                                        filters=filters))
 
 
 def _rows_by_position(faiss_index):

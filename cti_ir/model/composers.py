@@ -15,21 +15,12 @@ for any other anywhere (training, evaluation, index search).
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-class ComposeOutput(NamedTuple):
-    """A composed query and the weights behind it."""
-
-    query: torch.Tensor          # (N, D), L2-normalised
-    image_weight: torch.Tensor   # (N,), how much the reference image counted
-    text_weight: torch.Tensor    # (N,), how much the text counted
-    weight_logits: torch.Tensor | None = None  # (N, 2) pre-softmax weights, for the self-supervised loss
-    residual: torch.Tensor | None = None       # (N, D) the adaptive composer's residual, for the oracle target
+from cti_ir.model.compose_output import ComposeOutput  # noqa: F401 (the composers' output type)
+from cti_ir.model.zeroshot import PseudoTokenComposer
 
 
 def _constant_weights(features: torch.Tensor, image_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,9 +218,6 @@ def build_composer(name: str, dim: int, **kwargs) -> nn.Module:
     if name == "text":
         return TextOnlyComposer()
     if name == "pseudo-token":
-        # Imported here: cti_ir.model.zeroshot builds on this module's ComposeOutput.
-        from cti_ir.model.zeroshot import PseudoTokenComposer
-
         return PseudoTokenComposer(dim, **kwargs)
     names = COMPOSER_NAMES + TEXT_READING_COMPOSER_NAMES
     raise ValueError(f"unknown composer {name!r}; choose one of {', '.join(names)}")

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cti_ir.model.composers import ComposeOutput
+from cti_ir.model.compose_output import ComposeOutput
 
 #: The word of a prompt whose token embedding the pseudo-token replaces.
 PLACEHOLDER = "*"

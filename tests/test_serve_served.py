@@ -195,6 +195,7 @@ def test_only_thumbnails_and_indexed_photos_are_sent(served, catalogue):
     hit = answer["hits"][0]
     status, headers, thumb = fetch(url.rstrip("/") + hit["thumbnail_url"])
     assert status == 200 and thumb[:3] == b"\xff\xd8\xff"  # a JPEG thumbnail
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"  # its name changes with its content
     status, _, photo = fetch(url.rstrip("/") + hit["image_url"])
     assert status == 200 and photo[:4] == b"\x89PNG"  # the indexed photo, by product id
     # Nothing else of the catalogue's folders: neither the photos by path nor a file beside them.

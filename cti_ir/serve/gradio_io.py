@@ -176,11 +176,36 @@ def launch(demo: gr.Blocks, engine=None, host: str = "127.0.0.1", port: int | No
         gr.set_static_paths([thumbnails.folder])
     demo.queue(max_size=queue_size)
     max_bytes = int(max_upload_mb * 1024 * 1024)
-    app_kwargs = {"middleware": [_middleware(BodyLimit, limit=max(max_bytes * 4 // 3, max_bytes) + BODY_MARGIN_BYTES)]}
+    middleware = [_middleware(BodyLimit, limit=max(max_bytes * 4 // 3, max_bytes) + BODY_MARGIN_BYTES)]
+    if thumbnails is not None:
+        middleware.append(_middleware(ImmutableFiles, prefix=gradio_file_url(str(thumbnails.folder))))
+    app_kwargs = {"middleware": middleware}
     if api is not None:  # routes given to the app's constructor come before Gradio's own, so /api/... are ours
         app_kwargs["routes"] = api.routes()
     return demo.launch(server_name=host, server_port=port, share=share, allowed_paths=[],
                        max_file_size=max_bytes, show_error=False, css=PAGE_CSS, app_kwargs=app_kwargs, **kwargs)
+
+
+class ImmutableFiles:
+    """ASGI middleware: files sent under ``prefix`` may be kept by browsers for a year (``Cache-Control:
+    immutable``). Thumbnails are named after their original's path, size and date, so a name never changes
+    content; a shopper who sees a product again does not fetch its thumbnail again."""
+
+    def __init__(self, app, prefix: str):
+        self.app = app
+        self.prefix = urllib.parse.unquote(prefix).rstrip("/") + "/"
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or not scope.get("path", "").startswith(self.prefix):
+            return await self.app(scope, receive, send)
+
+        async def send_with_header(message):
+            if message["type"] == "http.response.start" and message.get("status") == 200:
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"cache-control", b"public, max-age=31536000, immutable")]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def _middleware(cls, **options):

@@ -55,7 +55,8 @@ class ThumbnailCache:
     def __init__(self, folder: str | os.PathLike | None = None, size: int = DEFAULT_THUMBNAIL_SIZE):
         if size < 16:
             raise ValueError(f"thumbnail size must be at least 16 pixels, got {size}")
-        self.folder = Path(folder).expanduser() if folder else default_thumbnail_dir()
+        # Absolute: the pages send these paths as URLs, which must not depend on the working directory.
+        self.folder = (Path(folder).expanduser() if folder else default_thumbnail_dir()).absolute()
         self.size = size
 
     def path_for(self, image_path: str | os.PathLike, size: int | None = None) -> str | None:

@@ -13,12 +13,15 @@ Fields (all optional, but an image or a text must be given):
 - ``image``: the reference photo, a file upload (JSON: ``image_base64``, the file's bytes in base64);
 - ``text``: how the wanted product differs from the photo;
 - ``k``: how many results, a whole number from 1 to 200 (default 10);
-- ``category``: only products of this catalogue category;
+- ``category``: only products of this catalogue category; left out, the reference's own category (or the one the
+  words ask for), ``"all"`` for every category;
+- ``history`` and ``reference_id``: a turn of a shopping session (``cti_ir.serve.session_api``);
 - ``image_weight``: a number from 0 to 1 that replaces the composer's predicted image weight (the text gets the
   rest); leave it out to let the composer decide per query.
 
 The answer is ``{"mode", "image_weight", "text_weight", "text", "notes", "took_ms", "hits": [{"rank", "image_id",
-"score", "categories", "description", "image_url", "thumbnail_url"}]}``; ``image_url`` is
+"score", "categories", "description", "image_url", "thumbnail_url"}], "category", "turn"}`` (plus ``"session"``
+in a session); ``image_url`` is
 ``GET /api/image/<image_id>``, which sends an indexed product's photo (and no other file). A request that cannot
 be answered gets ``{"error": {"status", "parameter", "message"}}`` with HTTP 400 (bad input: ``parameter`` names
 the field), 404 (no such product), 413 (body too large, however it is sent: the body is read up to the limit and
@@ -46,6 +49,7 @@ from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_b
 from cti_ir.serve.batching import ServerBusy
 from cti_ir.serve.catalogue_api import FILTER_FIELDS, filters_of, product_of, status_route
 from cti_ir.serve.messages import image_error_message, query_error_message
+from cti_ir.serve.session_api import SESSION_FIELDS, category_of, history_of, reference_of, session_answer
 from cti_ir.serve.engine import QueryError, SearchResult, parse_image_weight
 
 log = logging.getLogger("cti_ir.api")
@@ -54,8 +58,8 @@ API_PATH = "/api/search"
 IMAGE_PATH = "/api/image"
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]  # all of them get our answer, 405 included
 ENVELOPE_BYTES = 64 * 1024  # form boundaries and the other fields, on top of the image
-FIELDS = ("image", "text", "k", "category", "image_weight") + FILTER_FIELDS
-JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight") + FILTER_FIELDS
+FIELDS = ("image", "text", "k", "category", "image_weight") + FILTER_FIELDS + SESSION_FIELDS
+JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight") + FILTER_FIELDS + SESSION_FIELDS
 DEFAULT_K = 10
 
 
@@ -255,16 +259,23 @@ class SearchApi:
             if fields.get("image_weight") not in (None, ""):
                 weights = parse_image_weight(fields["image_weight"])
             k = fields.get("k")
-            result = self.searcher.search(image=image, text=fields.get("text"),
-                                          k=DEFAULT_K if k in (None, "") else k,
-                                          category=fields.get("category") or None, weights=weights,
-                                          **({"filters": spec} if (spec := filters_of(fields)) else {}))
+            common = dict(k=DEFAULT_K if k in (None, "") else k, category=category_of(fields), weights=weights,
+                          **({"filters": spec} if (spec := filters_of(fields)) else {}))
+            engine = getattr(self.searcher, "engine", self.searcher)
+            image, reference_id = reference_of(engine, fields, image)
+            history = history_of(fields)  # a shopping session (cti_ir.serve.session_api)
+            if history is None and reference_id is None:
+                result = self.searcher.search(image=image, text=fields.get("text"), **common)
+            else:
+                result = self.searcher.submit(engine.prepare(image, fields.get("text"), exclude=reference_id,
+                                                             session=history, **common))
         except QueryError as e:
             raise ApiError(400, query_error_message(e), e.parameter) from None
         except ServerBusy:
             raise ApiError(503, "The server is busy with other searches right now; try again in a moment.") \
                 from None
-        return self.format(result, manual=weights is not None)
+        return {**self.format(result, manual=weights is not None),
+                **session_answer(result, reference_id, history is not None)}
 
     def format(self, result: SearchResult, manual: bool = False) -> dict:
         """The JSON answer for a search result."""

@@ -1,0 +1,79 @@
+"""Shopping sessions in the JSON API: the ``history`` and ``reference_id`` fields of ``POST /api/search``, the
+category default, and the session part of the answer.
+
+The API keeps no session on the server: the client sends the session's earlier turns with every request and
+appends the ``turn`` each answer returns (adding ``picked``, the product the shopper chose)::
+
+    {"reference_id": "B00X", "text": "make it black",
+     "history": [{"text": "with long sleeves", "reference": "B00A", "shown": ["B00X", "B00Y"], "picked": "B00X"}]}
+
+- ``history``: the earlier turns, oldest first, at most ``cti_ir.serve.session.MAX_TURNS`` (a form sends it as its
+  JSON text); each turn ``{"text", "reference", "shown", "picked"}``, every id a catalogue product;
+- ``reference_id``: a catalogue product as the reference (its photo is used; no upload needed, and the session
+  knows its facets), instead of ``image``;
+- ``category``: left out, the reference's category (or the one the words ask for: "as a shirt"); ``"all"``:
+  every category; a category name: that one. The answer says which was searched (``category``, null for all).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cti_ir.model.images import ImageLoadError, load_image
+from cti_ir.serve.engine import QueryError
+from cti_ir.serve.session_search import SAME_CATEGORY
+
+SESSION_FIELDS = ("history", "reference_id")
+
+
+def history_of(fields: dict[str, Any]) -> list | None:
+    """The ``history`` field as a list of turns (None: not a session); :class:`QueryError` ("history")."""
+    history = fields.get("history")
+    if isinstance(history, str):
+        if not history.strip():
+            return None
+        try:
+            history = json.loads(history)
+        except (ValueError, RecursionError):
+            raise QueryError("history must be a JSON list of turns such as [{\"text\": \"in black\", \"shown\": "
+                             "[...], \"picked\": \"...\"}]", "history") from None
+    if history is not None and not isinstance(history, list):
+        raise QueryError("history must be a list of turns, each {\"text\", \"reference\", \"shown\", \"picked\"}",
+                         "history")
+    return history
+
+
+def reference_of(engine, fields: dict[str, Any], image) -> tuple[Any, str | None]:
+    """``(image, reference id)``: the photo of the ``reference_id`` product when one is named; QueryError when
+    it is not a catalogue product, is not a string, or comes with an uploaded image too."""
+    reference_id = fields.get("reference_id")
+    if reference_id in (None, ""):
+        return image, None
+    if not isinstance(reference_id, str):
+        raise QueryError("reference_id must be the id of a catalogue product (a string)", "reference_id")
+    if image is not None:
+        raise QueryError("send either an image or a reference_id, not both", "reference_id")
+    item = engine.item(reference_id)
+    if item is None:
+        raise QueryError(f"reference_id {reference_id[:60]!r} is not a product of the catalogue", "reference_id")
+    try:
+        return load_image(item["path"]), reference_id
+    except ImageLoadError:
+        raise QueryError(f"the photo of product {reference_id[:60]!r} can no longer be read on the server",
+                         "reference_id") from None
+
+
+def category_of(fields: dict[str, Any]) -> str:
+    """The requested category; left out: the reference's own (``"auto"``)."""
+    return fields.get("category") or SAME_CATEGORY
+
+
+def session_answer(result, reference_id: str | None, in_session: bool) -> dict:
+    """What the answer adds: the category searched, what the session carried over, and the turn to append."""
+    out = {"category": result.category}
+    if in_session:
+        out["session"] = {"carried": list(result.carried)}
+    out["turn"] = {"text": result.text, "reference": reference_id, "shown": [h.image_id for h in result.hits],
+                   "picked": None}
+    return out

@@ -1,0 +1,76 @@
+"""Shopping sessions through the JSON API: the client sends its history, the answer returns the turn to append."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cti_ir.serve.batching import SearchBatcher
+from cti_ir.serve.engine import SearchEngine
+from cti_ir.serve.http_api import SearchApi
+from cti_ir.serve.session import MAX_TURNS
+from tests.app_fixtures import make_tiny_catalogue
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory):
+    from starlette.testclient import TestClient
+
+    catalogue = make_tiny_catalogue(tmp_path_factory.mktemp("session_api_catalogue"))
+    batcher = SearchBatcher(SearchEngine(catalogue.checkpoint, catalogue.index), max_wait_ms=1)
+    with TestClient(SearchApi(batcher).app()) as test_client:
+        yield test_client
+    batcher.close()
+
+
+def search(client, **fields):
+    return client.post("/api/search", json=fields)
+
+
+def test_a_session_round_trip(client):
+    first = search(client, reference_id="dress/red_dress", text="make it green", k=3, history=[])
+    assert first.status_code == 200, first.text
+    answer = first.json()
+    assert answer["category"] == "dress", "the reference's category by default"
+    assert answer["session"]["carried"] == ["colour: green"]
+    turn = answer["turn"]
+    assert turn["reference"] == "dress/red_dress" and turn["shown"] == [h["image_id"] for h in answer["hits"]]
+    assert "dress/red_dress" not in turn["shown"], "the reference itself is never shown"
+    turn["picked"] = turn["shown"][0]
+    second = search(client, reference_id=turn["picked"], text="", k=3, category="all", history=[turn]).json()
+    assert second["session"]["carried"] == ["colour: green"], "the first turn's request holds"
+    assert second["category"] is None
+    # every dress was shown or used: the green products not yet shown come first
+    assert {h["image_id"] for h in second["hits"][:2]} == {"shirt/green_shirt", "shoes/green_shoes"}
+
+
+def test_a_session_in_a_form(client):
+    history = json.dumps([{"text": "make it blue", "reference": "shirt/red_shirt", "shown": ["shirt/blue_shirt"],
+                           "picked": "shirt/blue_shirt"}])
+    response = client.post("/api/search", data={"reference_id": "shirt/blue_shirt", "text": "as shoes",
+                                                "history": history, "k": "2"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["category"] == "shoes", "the words ask for another category"
+    assert answer["session"]["carried"] == ["colour: blue"]
+    assert [h["image_id"] for h in answer["hits"]][0] == "shoes/blue_shoes"
+
+
+@pytest.mark.parametrize("fields, fragment", [
+    ({"history": "not json", "text": "red"}, "history must be a JSON list of turns"),
+    ({"history": {"text": "red"}, "text": "red"}, "history must be a list of turns"),
+    ({"history": [{"text": "red"}] * (MAX_TURNS + 1), "text": "red"}, f"at most {MAX_TURNS} are accepted"),
+    ({"history": [{"text": ["red"]}], "text": "red"}, "must be a string"),
+    ({"history": [{"shown": ["dress/red_dress", 7]}], "text": "red"}, "must be a list of product ids"),
+    ({"history": [{"picked": "dress/purple_dress"}], "text": "red"}, "which is not in the catalogue"),
+    ({"reference_id": "dress/purple_dress", "text": "red"}, "is not a product of the catalogue"),
+    ({"reference_id": 12, "text": "red"}, "reference_id must be the id of a catalogue product"),
+])
+def test_bad_session_input_gets_our_4xx_message(client, fields, fragment):
+    response = search(client, **fields)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    parameter = "reference_id" if "reference_id" in fields else "history"
+    assert error["parameter"] == parameter and fragment in error["message"]
+    assert "Traceback" not in response.text

@@ -1,8 +1,8 @@
 """Load test of the search page and the JSON API on loopback: latency percentiles and the server's CPU per request.
 
     python app.py --port 7860 &
-    python -m benchmarks.load_page --url http://127.0.0.1:7860/ --pid $! --clients 16 --duration 20
-    python -m benchmarks.load_page --serve --cache-dir /tmp/cti_demo --clients 16 --duration 20   # starts app.py
+    python -m benchmarks.speed.load_page --url http://127.0.0.1:7860/ --pid $! --clients 16 --duration 20
+    python -m benchmarks.speed.load_page --serve --cache-dir /tmp/cti_demo --clients 16 --duration 20   # starts app.py
 
 A page request is what a browser sends when Search is pressed: ``POST /gradio_api/run/page_search`` for the page's
 own search event (or, for an event on Gradio's queue, ``POST /gradio_api/queue/join`` and its event stream), with
@@ -29,7 +29,7 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEXTS = ("is red and has long sleeves", "is shorter and has no sleeves", "is blue rather than white with a v-neck",
          "has a floral print and is more casual", "are black with a higher heel", "have a shiny finish and no straps")
 
@@ -225,7 +225,7 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.load_page", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m benchmarks.speed.load_page", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--url", default=None, help="a running server (else --serve starts one)")
     p.add_argument("--pid", type=int, default=None, help="the running server's process id, for its CPU time")

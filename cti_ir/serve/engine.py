@@ -31,10 +31,11 @@ import torch
 from PIL import Image
 
 from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
-from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.model.inference import load_inference_model
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+from cti_ir.index.searching import open_index
 from cti_ir.serve.live_index import watch_engine_index
-from cti_ir.serve import session_search
+from cti_ir.serve import session_search, stored_references
 from cti_ir.serve.session import HistoryError, Session, SessionPlan
 from cti_ir.serve.session_search import ALL_CATEGORIES, SAME_CATEGORY
 
@@ -163,6 +164,7 @@ class SearchQuery:
     similar: bool = False                # "more like this": image only, in the similar-products index below
     granularity: str | None = None       # that index's granularity (similar queries only)
     vector: torch.Tensor | None = None   # a catalogue product's stored vector, used instead of encoding pixels
+                                         # (the reference of a composed query, or of "more like this")
     plan: SessionPlan | None = None      # a shopping session's constraints and seen products (session_search)
     filters: Any = None                  # a checked product-field filter (cti_ir.index.filters.ProductFilter)
 
@@ -171,7 +173,7 @@ class SearchQuery:
         """``"composed"``, ``"image"``, ``"text"`` or ``"similar"``."""
         if self.similar:
             return "similar"
-        if self.pixels is not None:
+        if self.pixels is not None or self.vector is not None:
             return "composed" if self.text else "image"
         return "text"
 
@@ -194,9 +196,11 @@ class SearchEngine:
     """Composed text-plus-image search over a catalogue index."""
 
     def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
-                 similar_indexes: Sequence[str | Path] = ()):
-        self.model = load_checkpoint(checkpoint, device=device)
-        self.index = CatalogueIndex(index, mmap=mmap)
+                 similar_indexes: Sequence[str | Path] = (), backend: str = "torch",
+                 onnx_dir: str | Path | None = None):
+        # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.
+        self.model = load_inference_model(checkpoint, backend, device=device, onnx_dir=onnx_dir)
+        self.index = open_index(index, mmap=mmap)  # FAISS, or the Milvus collection the index records
         # An adapted checkpoint serves several embedding spaces: composed queries use the one the index was built in.
         self.granularity = match_index_granularity(self.model, self.index.info.get("model_fingerprint"))
         check_compatible(self.index.info, self.model)
@@ -286,7 +290,8 @@ class SearchEngine:
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,
                 category: str | None = None, weights: Sequence[float] | None = None,
                 pixels: torch.Tensor | None = None, exclude: str | None = None,
-                session: Session | list | None = None, filters: dict | None = None) -> SearchQuery:
+                session: Session | list | None = None, filters: dict | None = None,
+                reference_id: str | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
@@ -294,17 +299,27 @@ class SearchEngine:
         leaves one product out of the results (the reference, when it is a catalogue product). ``category``
         ``"auto"`` keeps the reference's category unless the text asks another, ``"all"`` (or None) searches
         every category; ``session`` (a :class:`~cti_ir.serve.session.Session` or its JSON list of turns) makes
-        this a turn of a shopping session (``cti_ir.serve.session``).
+        this a turn of a shopping session (``cti_ir.serve.session``). ``reference_id`` makes a catalogue product the
+        reference (``cti_ir.serve.stored_references``: its stored vector, no decoding, no encoding), left out of
+        the results.
         """
         text, notes = clean_text(text)
-        if image is None and pixels is None and not text:
+        if image is None and pixels is None and not reference_id and not text:
             raise QueryError("give a reference image, a text, or both")
         k = parse_k(k)
         if category not in (None, "", SAME_CATEGORY, ALL_CATEGORIES) and category not in self.index.categories:
             raise QueryError(f"unknown category {brief_repr(category)}; choose one of "
                              f"{', '.join(self.index.categories)}", "category")
         manual = _normalised_weights(weights) if weights is not None else None
-        if image is not None:
+        vector = None
+        if reference_id:
+            position = self.position_of(reference_id) if isinstance(reference_id, str) else None
+            if position is None:
+                raise QueryError(f"product {brief_repr(reference_id)} is not in the catalogue", "reference_id")
+            pixels, vector, why_encoded = stored_references.catalogue_reference(self, position, image, pixels)
+            notes += why_encoded
+            exclude = exclude or reference_id
+        elif image is not None:
             pixels = self.preprocess(image)
         category, why = session_search.resolve_category(self, category, text, exclude)
         notes += [n for n in [session_search.category_note(category, why)] if n]
@@ -317,7 +332,7 @@ class SearchEngine:
         except ValueError as e:
             raise QueryError(str(e), "filters") from None
         return SearchQuery(pixels=pixels, text=text, k=k, category=category, weights=manual, notes=notes,
-                           exclude=exclude or None, plan=plan, filters=product_filter)
+                           exclude=exclude or None, plan=plan, filters=product_filter, vector=vector)
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[SearchQuery], image_vectors: dict | None = None
@@ -358,10 +373,9 @@ class SearchEngine:
 
     def _encode_plain(self, queries: Sequence[SearchQuery]) -> tuple[list, list[tuple[float, float]], list]:
         model = self.model
-        with_image = [i for i, q in enumerate(queries) if q.pixels is not None]
+        with_image = [i for i, q in enumerate(queries) if q.pixels is not None or q.vector is not None]
         with_text = [i for i, q in enumerate(queries) if q.text]
-        img = model.encode_images(torch.stack([queries[i].pixels for i in with_image]).to(model.device)) \
-            if with_image else None
+        img = stored_references.image_features(model, queries, with_image)
         txt = model.encode_texts([queries[i].text for i in with_text]) if with_text else None
         img_row = {i: r for r, i in enumerate(with_image)}
         txt_row = {i: r for r, i in enumerate(with_text)}
@@ -449,6 +463,8 @@ class SearchEngine:
     @staticmethod
     def _stored_vector(index: CatalogueIndex, position: int) -> torch.Tensor | None:
         """The vector the index holds for ``position``, or None when its type cannot give it back."""
+        if getattr(index, "index", None) is None:  # a vector database (Milvus) gives its vectors back itself
+            return torch.from_numpy(index.vector_at(position))
         rows = getattr(index, "_rows_by_position", None)
         if rows is None:
             rows = index._rows_by_position = _rows_by_position(index.index)

@@ -205,6 +205,14 @@ def test_texts_and_images_train_together(exported, corpus, fake_shoes, tmp_path)
     assert len(list((run / "image_embeddings").rglob("*.npy"))) >= 1
     n_images = len([p for p in fake_shoes.rglob("*.jpg")])
     assert len([r for r in log_rows(run) if "loss" in r]) == (96 + n_images) // 16
+    check = next(r["eval"] for r in log_rows(run) if "eval" in r)
+    assert (check["check_texts"], check["check_images"]) == (16, n_images)
+    assert check["score"] == pytest.approx((check["text_r1"] + check["image_r1"]) / 2)
+    # Images alone (Pic2Word's setting) train too, and their check still keeps a best/ checkpoint.
+    alone = tmp_path / "images-only"
+    assert cli.main(["--init", str(exported), "--images", str(fake_shoes), "--out", str(alone), "--batch-size", "4",
+                     "--epochs", "1", "--threads", "1", "--no-progress"]) == 0
+    assert (alone / "best" / "composer.safetensors").is_file()
 
 
 def test_every_flag_is_explained():

@@ -8,8 +8,9 @@ The output (``OUT/best``, ``OUT/last``) is an ordinary checkpoint: the --init ch
 with a ``pseudo-token`` composer (``cti_ir.model.zeroshot``), so the index, evaluation, the search page and the
 JSON API use it as they use any other. Training material: texts (self-masking, after LinCIR: product
 descriptions, captions, any text corpus) and/or unlabeled images (after Pic2Word). No triplet is read. The
-per-epoch check is on held-out texts (the corpus rows of --val-split), or on a fixed sample of the training
-texts when there are none; it never looks at a benchmark.
+per-epoch check (which keeps ``best/``) asks each held-out text (the corpus rows of --val-split; the first
+training texts when there are none) and each of the first training images to find itself through its
+pseudo-token; it never looks at a benchmark.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from training.zeroshot.task import ZeroShotTask, say
 ZEROSHOT_BOUNDS: dict[str, Bounds] = {
     "mask_share": Bounds(0, 1, low_open=True), "noise": NON_NEGATIVE, "temperature": POSITIVE,
     "hidden_dim": AT_LEAST_ONE, "dropout": Bounds(0, 1, high_open=True), "sum_weight": NON_NEGATIVE,
-    "max_check_texts": AT_LEAST_ONE, "encode_batch_size": AT_LEAST_ONE,
+    "check_size": AT_LEAST_ONE, "encode_batch_size": AT_LEAST_ONE,
 }
 
 
@@ -61,8 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--train-split", default="train", help="value of --split-column to train on")
     g.add_argument("--val-split", default="val",
                    help="value of --split-column whose texts are held out for the per-epoch check")
-    g.add_argument("--max-check-texts", type=int, default=2000,
-                   help="at most this many texts in the per-epoch check (the first ones)")
+    g.add_argument("--check-size", type=int, default=2000,
+                   help="at most this many texts, and as many images, in the per-epoch check (the first ones)")
     g.add_argument("--encode-batch-size", type=int, default=256,
                    help="texts or images per batch when the frozen encoders embed the material once")
     c = p.add_argument_group("pseudo-token composer")
@@ -163,7 +164,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not data["held_out"] and texts:
             say("no held-out texts (--val-split): the per-epoch check reads training texts")
         return ZeroShotTask(model, texts, embed_texts(model, texts, args.encode_batch_size), data["image_sources"],
-                            check[:args.max_check_texts], args.seed, args.mask_share, args.noise, args.temperature)
+                            check[:args.check_size], args.seed, args.mask_share, args.noise, args.temperature,
+                            check_images=args.check_size)
 
     return run(args, build_task, make_model=make_model, load_data=load_data, bounds=ZEROSHOT_BOUNDS)
 

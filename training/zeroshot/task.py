@@ -100,7 +100,8 @@ class ZeroShotTask:
     name = "zeroshot"
 
     def __init__(self, model, texts: list[str], text_sources: torch.Tensor, image_sources: torch.Tensor,
-                 check_texts: list[str], seed: int, mask_share: float, noise: float, temperature: float):
+                 check_texts: list[str], seed: int, mask_share: float, noise: float, temperature: float,
+                 check_images: int = 0):
         composer, encoder = model.composer, model.prompt_encoder
         self.model = model
         self.dataset = ZeroShotExamples(texts, len(image_sources), model.tokenizer, composer.template,
@@ -108,32 +109,47 @@ class ZeroShotTask:
         self.collate = collate
         self.sources = torch.cat([text_sources, image_sources]).float()
         self.temperature, self.check_texts, self.seed, self.mask_share = temperature, check_texts, seed, mask_share
+        self.check_images = min(check_images, len(image_sources))
 
     def build_module(self, model):
         return PseudoTokenModule(model, self.sources, self.temperature)
 
     @torch.no_grad()
     def evaluate(self, model):
-        """How often a masked check text, read with its pseudo-token, finds its own text among the check texts
-        (R@1, in percent); the masking is fixed, so epochs compare. Needs no triplets; None without texts."""
-        texts = self.check_texts
-        if not texts:
-            return None
+        """R@1 (percent) of the check material against itself: a masked check text, read with its pseudo-token,
+        must find its own text among the check texts, and "a photo of *" with an image's pseudo-token its own
+        image among the check images (the first training images). The masking is fixed, so epochs compare;
+        ``score`` is the mean of the two. Needs no triplets."""
         was_training = model.training
         model.eval()
-        targets = torch.cat([model.encode_tokens(model.tokenize(texts[i:i + 512]).to(model.device))
-                             for i in range(0, len(texts), 512)])
-        hits = 0
-        for start in range(0, len(texts), 512):
-            chunk = texts[start:start + 512]
+        out, scores = {}, []
+        if self.check_texts:
+            texts = self.check_texts
+            targets = torch.cat([model.encode_tokens(model.tokenize(texts[i:i + 512]).to(model.device))
+                                 for i in range(0, len(texts), 512)])
             tokens = torch.stack([self.dataset.text_prompt_tokens(t, mask_keywords(
-                t, example_rng(self.seed, -1, start + i), self.mask_share)) for i, t in enumerate(chunk)])
-            query = model.prompt_encoder.encode_ids(tokens.to(model.device),
-                                                    model.composer.pseudo_tokens(targets[start:start + len(chunk)]))
-            best = (query @ targets.T).argmax(dim=1).cpu()
-            hits += int((best == torch.arange(start, start + len(chunk))).sum())
+                t, example_rng(self.seed, -1, i), self.mask_share)) for i, t in enumerate(texts)])
+            out.update(text_r1=self._self_recall(model, tokens, targets), check_texts=len(texts))
+            scores.append(out["text_r1"])
+        if self.check_images:
+            targets = self.sources[len(self.sources) - self.dataset.n_images:][:self.check_images]
+            tokens = self.dataset.image_tokens.expand(len(targets), -1)
+            out.update(image_r1=self._self_recall(model, tokens, targets.to(model.device)),
+                       check_images=len(targets))
+            scores.append(out["image_r1"])
         model.train(was_training)
-        return {"score": 100.0 * hits / len(texts), "check_texts": len(texts)}
+        return {"score": sum(scores) / len(scores), **out} if scores else None
+
+    @staticmethod
+    def _self_recall(model, tokens: torch.Tensor, targets: torch.Tensor) -> float:
+        hits = 0
+        for start in range(0, len(targets), 512):
+            rows = slice(start, start + 512)
+            query = model.prompt_encoder.encode_ids(tokens[rows].to(model.device),
+                                                    model.composer.pseudo_tokens(targets[rows]))
+            best = (query @ targets.T).argmax(dim=1).cpu()
+            hits += int((best == torch.arange(start, start + len(query))).sum())
+        return 100.0 * hits / len(targets)
 
     def checkpoint_files(self):
         return {}

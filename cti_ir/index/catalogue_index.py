@@ -57,18 +57,23 @@ from cti_ir.index.layout import (  # noqa: F401 - the names callers import from 
     read_index_info,
     read_version,
 )
+from cti_ir.index.milvus_backend import decided as milvus_decided
 from cti_ir.index.products import PRODUCTS_FILE, ProductTable
+from cti_ir.index.publishing import (  # noqa: F401 - importable from here
+    KEEP_PRODUCTS,
+    publish_index_version,
+    republish,
+    served_products,
+)
 from cti_ir.index.searching import CatalogueIndex  # noqa: F401 - importable from here as before
 from cti_ir.index.tuning import IndexOptions, build_tuned_index
-from cti_ir.index.versions import current_dir, link_or_copy, publish_version, remove_versions
+from cti_ir.index.versions import remove_versions
 from cti_ir.model.images import ImageLoadError
 
 # Images per embedding chunk, the unit of resumption: a kill loses at most one chunk's work (about a second of
 # encoding on a CPU for a small model), and a catalogue of a few hundred images already has resume points.
 DEFAULT_CHUNK_SIZE = 512
 DEFAULT_FACTORY = AUTO
-#: ``products=`` of ``_finalize``: keep the product fields of the version served now.
-KEEP_PRODUCTS = "keep"
 
 
 # ---------------------------------------------------------------------------------------------------- encoding
@@ -159,14 +164,16 @@ def _encode_chunks(model, items, out: Path, chunk_size: int, start_part: int, ba
 
 
 def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None = None,
-              rejection: dict | None = None, products: ProductTable | str | None = KEEP_PRODUCTS) -> dict:
+              rejection: dict | None = None, products: ProductTable | str | None = KEEP_PRODUCTS,
+              backend: dict | None = None) -> dict:
     """Build the FAISS index and the item table from all embedding chunks and publish them as the next version.
 
     ``gallery`` describes the gallery encoder (``{"mode": "symmetric"}`` when None). For an ensemble index,
     ``rejection`` (``{"fraction": F}`` or ``{"threshold": U}``) leaves the most uncertain images out of the FAISS
     index; they stay listed in ``rejected.jsonl`` with their uncertainty, and their embeddings stay in the chunks,
     so running the build again with another rule brings them back without re-encoding. ``products`` is the
-    product table of the new version (``KEEP_PRODUCTS``: the served version's; None: none).
+    product table of the new version (``KEEP_PRODUCTS``: the served version's; None: none). With a Milvus
+    ``backend`` (``cti_ir.index.milvus_backend``) the vectors go to a collection instead of a FAISS file.
     """
     import faiss
 
@@ -179,7 +186,7 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
     gallery = gallery or {"mode": "symmetric"}
     vectors, items, rejected, rejection_info = _apply_rejection(vectors, items, gallery, rejection)
     # `factory` is a factory string or IndexOptions (auto, memory budget, recall target): see index_factory.
-    index, decided = build_tuned_index(vectors, factory)
+    index, decided = (None, milvus_decided(backend)) if backend else build_tuned_index(vectors, factory)
     info = {
         "format": "cti-ir-index", "format_version": 1, "model_fingerprint": model.fingerprint,
         "dim": int(vectors.shape[1]), "normalized": True, "metric": "inner_product", **decided,
@@ -190,14 +197,17 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
     }
     if rejection_info is not None:
         info["rejection"] = rejection_info
+    if backend:
+        info["backend"] = dict(backend)
 
     def write_files(folder: Path) -> None:
-        faiss.write_index(index, str(folder / INDEX_FILE))
+        if index is not None:
+            faiss.write_index(index, str(folder / INDEX_FILE))
         _write_jsonl(folder / ITEMS_FILE, items)
         if rejected is not None:
             _write_jsonl(folder / REJECTED_FILE, rejected)
 
-    return publish_index_version(out, info, write_files, products, {it["image_id"] for it in items})
+    return publish_index_version(out, info, write_files, products, items, vectors)
 
 
 def _apply_rejection(vectors: np.ndarray, items: list[dict], gallery: dict, rejection: dict | None):
@@ -225,60 +235,19 @@ def _write_jsonl(path: Path, rows: list[dict]) -> None:
         f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
-def served_products(out: str | Path) -> ProductTable | None:
-    """The product table of the version an index folder serves now (None: it has none)."""
-    version = current_dir(out)
-    if not (version / PRODUCTS_FILE).is_file() or not (version / INFO_FILE).is_file():
-        return None
-    info = json.loads((version / INFO_FILE).read_text(encoding="utf-8"))
-    return ProductTable.read_stored(version / PRODUCTS_FILE, (info.get("products") or {}).get("columns", {}))
-
-
-def publish_index_version(out: Path, info: dict, write_files, products, indexed_ids: set[str]) -> dict:
-    """Publish the next version of ``out``: ``write_files(folder)`` writes the index files, this adds the product
-    table (``KEEP_PRODUCTS``: the served one) and ``index_info.json`` (with the version number) last."""
-    table = served_products(out) if products == KEEP_PRODUCTS else products
-
-    def write(folder: Path, number: int) -> None:
-        write_files(folder)
-        info.pop("products", None)
-        if table is not None:
-            table.write(folder / PRODUCTS_FILE)
-            info["products"] = {**table.describe(), "indexed": sum(1 for i in table.rows if i in indexed_ids)}
-        info["version"] = number
-        write_json_atomic(folder / INFO_FILE, info)
-
-    publish_version(out, write)
-    return info
-
-
-def republish(out: Path, products: ProductTable | None, note: dict | None = None) -> dict:
-    """A new version with the served index and items (hard links: nothing rebuilt, nothing re-encoded) and
-    another product table."""
-    info, version = read_version(out)
-    info = {**info, **(note or {}), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    with open(version / ITEMS_FILE, encoding="utf-8") as f:
-        indexed = {json.loads(line)["image_id"] for line in f if line.strip()}
-
-    def write_files(folder: Path) -> None:
-        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE):
-            if (version / name).is_file():
-                link_or_copy(version / name, folder / name)
-
-    return publish_index_version(out, info, write_files, products, indexed)
-
-
 def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory: str = DEFAULT_FACTORY,
                 chunk_size: int = DEFAULT_CHUNK_SIZE, batch_size: int = 128, workers: int = 0, skip_bad: bool = False,
                 overwrite: bool = False, progress: bool = True, source: dict | None = None, gallery=None,
                 reject_fraction: float | None = None, reject_threshold: float | None = None,
-                shard: Shard | None = None, products: ProductTable | str | None = KEEP_PRODUCTS) -> dict:
+                shard: Shard | None = None, products: ProductTable | str | None = KEEP_PRODUCTS,
+                backend: dict | None = None) -> dict:
     """Embed ``items`` and write an index folder at ``out`` for queries of ``model``; resumes an interrupted build.
 
     The catalogue is embedded by ``model``'s own image tower, or by ``gallery`` (an ``EnsembleEncoder`` of
     ``cti_ir.asymmetric.ensemble``: asymmetric search), in which case ``reject_fraction`` / ``reject_threshold`` leave the most
     uncertain images out (see ``_finalize``). ``products`` (``cti_ir.index.products.read_products``) attaches the
-    shop's product fields (by default a build run again keeps those attached since). Running the same build again with another rule or factory
+    shop's product fields (by default a build run again keeps those attached since); ``backend`` (``milvus_backend.
+    backend_spec``) stores the vectors in Milvus instead of a FAISS file. Running the same build again with another rule or factory
     re-finalises from the stored embeddings without re-encoding.
 
     A build that fails leaves ``out`` as its resume point when it holds embedded images, and removes what it wrote
@@ -319,7 +288,7 @@ def build_index(model, items: Sequence[CatalogueItem], out: str | Path, factory:
         if not shard.is_main:
             return {"rank": shard.rank, "world": shard.world}
         return _finalize(out, model, factory, source or {}, as_gallery_encoder(encoder).describe(), rejection,
-                         products)
+                         products, backend)
     except BaseException:
         if shard.is_main and shard.world == 1 and embedded_count(out) == 0:
             # nothing worth resuming from: leave no half-made folder behind
@@ -434,14 +403,15 @@ def apply_change(out: Path, model, encoder, info: dict, plan: dict, to_embed: Se
             write_change_chunk(out, number, int(info["dim"]), list(removed), list(records))
     rule = (info.get("rejection") or {}).get("rule") or None
     options = replace(IndexOptions.recorded(info), probes=probes)
-    info = _finalize(out, model, options, info.get("source", {}), encoder.describe(), rule, products)
+    info = _finalize(out, model, options, info.get("source", {}), encoder.describe(), rule, products,
+                     info.get("backend"))
     pending.unlink(missing_ok=True)
     return info
 
 
 def index_from_vectors(out: str | Path, vectors: np.ndarray, records: Sequence[dict], model_fingerprint: str,
                        factory=DEFAULT_FACTORY, products: ProductTable | None = None,
-                       chunk_size: int = 65_536) -> dict:
+                       chunk_size: int = 65_536, backend: dict | None = None) -> dict:
     """Write an index folder from vectors already computed (L2-normalised, row i = ``records[i]``, each with at
     least ``image_id`` and ``path``): benchmarks, tests and migrations. The folder is what a build writes."""
     out = Path(out)
@@ -458,4 +428,4 @@ def index_from_vectors(out: str | Path, vectors: np.ndarray, records: Sequence[d
     class Recorded:  # what _finalize records about the model: its fingerprint
         fingerprint = model_fingerprint
 
-    return _finalize(out, Recorded, factory, {"vectors": True}, None, None, products)
+    return _finalize(out, Recorded, factory, {"vectors": True}, None, None, products, backend)

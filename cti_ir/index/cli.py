@@ -38,7 +38,7 @@ from cti_ir.index.catalogue_index import (
     embedded_count,
     read_index_info,
 )
-from cti_ir.index.cli_changes import CHANGE_COMMANDS, add_change_parsers, run_change
+from cti_ir.index.cli_changes import CHANGE_COMMANDS, add_backend_args, add_change_parsers, backend_of_args, run_change
 from cti_ir.index.factory import AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, format_bytes, parse_memory
 from cti_ir.index.tuning import IndexOptions, parse_search_params
 from cti_ir.model.images import ImageLoadError
@@ -102,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--products", default=None, metavar="FILE",
                    help="the shop's product fields to attach (JSONL or CSV: id, title, price, currency, in_stock, "
                         "brand, sizes, url, any other column); later: python -m cti_ir.index products")
+    add_backend_args(b)
     g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
     g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
                    help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
@@ -241,6 +242,7 @@ def _check_arguments(args) -> dict:
             from cti_ir.index.products import read_products
 
             prepared["products"] = read_products(args.products)
+        prepared["backend"] = backend_of_args(args)
         prepared.update(memory_budget=parse_memory(args.memory_budget),
                         search_params=parse_search_params(args.search_param))
         if args.gallery_model:
@@ -310,6 +312,7 @@ def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
         return build_index(model, prepared["items"], args.out, options, args.chunk_size, args.batch_size,
                            args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
                            args.reject_fraction, args.reject_threshold, shard=shard,
+                           backend=prepared["backend"],
                            **({"products": prepared["products"]} if "products" in prepared else {}))
     except (ImageLoadError, FileNotFoundError, ValueError) as e:
         if not isinstance(e, IndexMismatchError):  # a refused --out was not touched

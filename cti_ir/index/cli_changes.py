@@ -122,3 +122,27 @@ def _update(args, load_checkpoint, read_items) -> str:
         return f"nothing changed: {args.index} is up to date{new}"
     return (f"updated {args.index}: {c['re_embedded']:,} photos embedded again, {c['records']:,} moved or "
             f"re-described, {c['products']:,} products' fields changed{new}; now version {info['version']}")
+
+
+def add_backend_args(build) -> None:
+    """``--backend`` and the Milvus flags of ``build`` (later changes use what the index records)."""
+    g = build.add_argument_group("vector store (FAISS by default; Milvus for catalogues beyond one machine)")
+    g.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
+                   help="where the vectors are searched: a FAISS file in the index folder (default), or a Milvus "
+                        "collection per index version (the folder keeps the items, product fields and versions)")
+    g.add_argument("--milvus-uri", default=None,
+                   help="Milvus Lite file (e.g. INDEX/milvus.db: one machine, tests) or a Milvus server or cluster "
+                        "address (http://host:19530); the token, if any, in the MILVUS_TOKEN environment variable")
+    g.add_argument("--milvus-index", default="FLAT", choices=["FLAT", "HNSW"],
+                   help="FLAT: exact search (default); HNSW: approximate")
+
+
+def backend_of_args(args) -> dict | None:
+    """The backend ``build`` records (None: FAISS); refuses Milvus flags without ``--backend milvus``."""
+    if args.backend != "milvus":
+        if args.milvus_uri:
+            raise ValueError("--milvus-uri belongs to --backend milvus; add it, or leave --milvus-uri out")
+        return None
+    from cti_ir.index.milvus_backend import backend_spec
+
+    return backend_spec(args.milvus_uri, args.milvus_index)

@@ -51,7 +51,8 @@ def read_version(folder: str | Path) -> tuple[dict, Path]:
             if (folder / PLAN_FILE).is_file() else ""
         raise FileNotFoundError(f"no index at {folder}: {INFO_FILE} is missing{hint}")
     info = json.loads(info_file.read_text(encoding="utf-8"))
-    for name in (INDEX_FILE, ITEMS_FILE):
+    needed = (ITEMS_FILE,) if (info.get("backend") or {}).get("kind") == "milvus" else (INDEX_FILE, ITEMS_FILE)
+    for name in needed:  # a Milvus-backed index keeps its vectors in a collection, not in index.faiss
         if not (version / name).is_file():
             raise IndexMismatchError(f"index {folder} is incomplete: {name} is missing; rebuild it")
     return info, version

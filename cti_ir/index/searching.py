@@ -18,16 +18,15 @@ come back whenever ``k`` exist:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
 from cti_ir.index.factory import ivf_lists, search_parameters, tunable_parameter
-from cti_ir.index.filters import FilterMasks, ProductFilter
-from cti_ir.index.layout import INDEX_FILE, ITEMS_FILE, IndexMismatchError, read_version
-from cti_ir.index.products import PRODUCTS_FILE, ProductTable
+from cti_ir.index.filters import ProductFilter
+from cti_ir.index.item_table import ItemTable
+from cti_ir.index.layout import INDEX_FILE, ITEMS_FILE, IndexMismatchError
 from cti_ir.index.tuning import EF_SEARCH_MAX
 
 #: What efSearch / nprobe are when an index records none (FAISS's HNSW default; the engine's old nprobe).
@@ -36,59 +35,24 @@ DEFAULT_SEARCH_PARAMETER = 16
 EXACT_SUBSET_MAX = 8192
 
 
-class CatalogueIndex:
+class CatalogueIndex(ItemTable):
     """A built index opened for searching (memory-mapped, read-only by default): one version of the folder."""
 
     def __init__(self, folder: str | Path, mmap: bool = True):
         import faiss
 
-        self.folder = Path(folder)
-        self.info, self.version_dir = read_version(self.folder)
+        super().__init__(folder)
         # IO_FLAG_MMAP alone maps only IVF inverted lists: flat and HNSW indexes (the default "IDMap,Flat"
         # included) were read fully into memory. IO_FLAG_MMAP_IFC (faiss >= 1.8) maps the codes of every type.
         flags = (getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP) | faiss.IO_FLAG_READ_ONLY) if mmap else 0
         self.index = faiss.read_index(str(self.version_dir / INDEX_FILE), flags)
-        with open(self.version_dir / ITEMS_FILE, encoding="utf-8") as f:
-            self.items = [json.loads(line) for line in f if line.strip()]
         if self.index.ntotal != len(self.items):
             raise IndexMismatchError(f"{self.folder}: the FAISS index has {self.index.ntotal} vectors but "
                                      f"{ITEMS_FILE} lists {len(self.items)} items; rebuild the index")
-        products_file = self.version_dir / PRODUCTS_FILE
-        columns = (self.info.get("products") or {}).get("columns", {})
-        self.products = ProductTable.read_stored(products_file, columns) if products_file.is_file() \
-            else ProductTable()
-        self.filters = FilterMasks([it["image_id"] for it in self.items], self.products)
-        self._by_category: dict[str, Any] = {}
-        for i, it in enumerate(self.items):
-            for c in it.get("categories") or []:
-                self._by_category.setdefault(c, []).append(i)
-        self._by_category = {c: np.asarray(v, dtype=np.int64) for c, v in self._by_category.items()}
         # One FAISS selector per category, made on first use and shared by later searches (and threads: searching
         # only reads it). Building one per query costs ~18 ms at 1M items, 50x an IVF search.
         self._selectors: dict[str, object] = {}
-        # efSearch / nprobe tuned at build time for the recall target (index_factory); {} for exact search.
-        self.search_params = dict(self.info.get("search_params") or {})
         self._vectors: np.ndarray | None | bool = False  # the stored vectors as an array view, made on first use
-
-    @property
-    def categories(self) -> list[str]:
-        return sorted(self._by_category)
-
-    @property
-    def version(self) -> int:
-        """The version number of this index (0 for a folder written before versions existed)."""
-        return int(self.info.get("version", 0))
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def product(self, position: int) -> dict:
-        """The product fields of the item at ``position`` ({} when it has none)."""
-        return self.products.get(self.items[position]["image_id"])
-
-    def parse_filters(self, filters: Mapping[str, Any] | ProductFilter | None) -> ProductFilter | None:
-        """A checked filter for this index's product columns; ``ValueError`` naming what is wrong."""
-        return self.filters.parse(filters)
 
     def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int | None = None,
                search_params: dict | None = None, filters: Mapping[str, Any] | ProductFilter | None = None):
@@ -102,8 +66,7 @@ class CatalogueIndex:
 
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         k = max(1, min(int(k), len(self.items)))
-        if category and category not in self._by_category:
-            raise ValueError(f"unknown category {category!r}; the index has {', '.join(self.categories)}")
+        self.check_category(category)
         values = {**self.search_params, **(search_params or {}), **({"nprobe": nprobe} if nprobe else {})}
         product_filter = self.parse_filters(filters)
         if product_filter is not None:
@@ -118,11 +81,6 @@ class CatalogueIndex:
                 selector = self._selectors[category] = faiss.IDSelectorBatch(self._by_category[category])
         params, _keep = search_parameters(self.index, values, selector)  # _keep: what params points to
         return self.index.search(queries, k, params=params)
-
-    def _category_mask(self, category: str) -> np.ndarray:
-        mask = np.zeros(len(self.items), dtype=bool)
-        mask[self._by_category[category]] = True
-        return mask
 
     # -------------------------------------------------------------------------------------- filtered search
     def _masked_search(self, queries: np.ndarray, k: int, mask: np.ndarray, values: dict):
@@ -205,5 +163,12 @@ def _flat_vectors(faiss_index) -> np.ndarray | None:
 
 
 def open_index(folder: str | Path, mmap: bool = True):
-    """The served version of an index folder, opened for searching with its recorded backend (FAISS by default)."""
+    """The served version of an index folder, opened for searching with its recorded backend (FAISS by default,
+    or Milvus: ``cti_ir.index.milvus_backend``)."""
+    from cti_ir.index.layout import read_index_info
+
+    if (read_index_info(folder).get("backend") or {}).get("kind") == "milvus":
+        from cti_ir.index.milvus_backend import MilvusCatalogueIndex
+
+        return MilvusCatalogueIndex(folder)
     return CatalogueIndex(folder, mmap=mmap)

@@ -57,6 +57,9 @@ def test_a_sessions_later_turns_through_the_batcher_cost_no_image_encoding(engin
             result = batcher.submit(engine.prepare(text=text, reference_id=reference, k=5))
             reference = result.hits[0].image_id
         assert engine.model.image_encodes == before
+        stats = batcher.stats  # what each query cost, by the size of the batch it was answered in
+        assert sum(size * count for size, (count, _) in stats.by_size.items()) == stats.queries == 4
+        assert all(ms > 0 for ms in stats.per_item_ms().values())
     finally:
         batcher.close()
 

@@ -60,10 +60,25 @@ class BatchStats:
     queries: int = 0
     largest: int = 0
     turned_away: int = 0   # refused with ServerBusy
+    #: batch size -> [batches answered, seconds spent in ``search_batch``]: what a query costs at each size
+    by_size: dict[int, list] = field(default_factory=dict)
 
     @property
     def mean_batch(self) -> float:
         return self.queries / self.batches if self.batches else 0.0
+
+    def record(self, size: int, seconds: float) -> None:
+        """Count one answered batch of ``size`` queries that took ``seconds``."""
+        self.batches += 1
+        self.queries += size
+        self.largest = max(self.largest, size)
+        entry = self.by_size.setdefault(size, [0, 0.0])
+        entry[0] += 1
+        entry[1] += seconds
+
+    def per_item_ms(self) -> dict[int, float]:
+        """Mean milliseconds of model and index work per query, by batch size (the gain of batching, measured)."""
+        return {size: 1000.0 * seconds / (count * size) for size, (count, seconds) in sorted(self.by_size.items())}
 
 
 class SearchBatcher:
@@ -157,6 +172,7 @@ class SearchBatcher:
             batch = self._next_batch()
             if not batch:
                 return
+            started = time.perf_counter()
             try:
                 results = self.engine.search_batch([p.query for p in batch])
             except BaseException as e:  # noqa: BLE001 - handed to every waiting caller, who reports it
@@ -165,8 +181,6 @@ class SearchBatcher:
             else:
                 for p, r in zip(batch, results):
                     p.result = r
-            self.stats.batches += 1
-            self.stats.queries += len(batch)
-            self.stats.largest = max(self.stats.largest, len(batch))
+            self.stats.record(len(batch), time.perf_counter() - started)
             for p in batch:
                 p.done.set()

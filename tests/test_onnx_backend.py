@@ -278,3 +278,21 @@ def test_the_commands_flags_have_help_and_bounds():
     for parser, bounds in ((onnx_export.build_parser(), {}),
                            (backend_check.build_parser(), backend_check.BACKEND_CHECK_BOUNDS)):
         assert help_problems(parser) == [] and unchecked_numeric_flags(parser, bounds) == []
+
+
+def test_index_build_takes_the_model_backend_flag(checkpoint, export, workdir, capsys):
+    from cti_ir.index import cli as index_cli
+    from tests.test_index import draw_catalogue, stored_vectors
+
+    images = draw_catalogue(workdir / "cli-catalogue", per_category=3)
+    for backend in ("torch", "onnx"):
+        assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(images), "--out",
+                               str(workdir / f"cli-{backend}"), "--model-backend", backend, "--workers", "0",
+                               "--no-progress"]) == 0
+    capsys.readouterr()
+    assert abs(stored_vectors(workdir / "cli-torch") - stored_vectors(workdir / "cli-onnx")).max() < 1e-5
+    assert index_cli.main(["build", "--checkpoint", str(checkpoint), "--images", str(images), "--out",
+                           str(workdir / "cli-x"), "--model-backend", "onnx", "--onnx-dir", str(workdir / "none"),
+                           "--workers", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no ONNX export in") and err.count("\n") == 1

@@ -18,6 +18,7 @@ from typing import Sequence
 
 import torch
 
+from cti_ir.model.backend_flags import add_backend_flags
 from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, SHARE_BELOW_ONE, Bounds, check_numeric_flags
 from cti_ir.index.build import (
     benchmark_probe_queries,
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="leave out unreadable images (counted in index_info.json) instead of stopping")
         sp.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="torch device")
         sp.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+        # --backend is the vector store's (faiss, milvus) here: the model's is --model-backend.
+        add_backend_flags(sp, "--model-backend")
 
     b = sub.add_parser("build", help="embed a catalogue and write a new index (resumes an interrupted build)")
     b.add_argument("--checkpoint", required=True, help="checkpoint folder whose image encoder embeds the catalogue")
@@ -298,7 +301,8 @@ def summary(info: dict, folder: str) -> str:
 def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
     """Load the model (and the gallery ensemble) and build the index; returns its info. On failure ``args.note``
     says what the build left behind."""
-    model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
+    model = _on_backend(args, load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity),
+                        args.checkpoint)
     gallery = None
     if args.gallery_model:
         from cti_ir.asymmetric.ensemble import load_ensemble
@@ -320,11 +324,20 @@ def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
         raise
 
 
+def _on_backend(args, model, checkpoint):
+    """The loaded model with its image tower on ``--model-backend`` (cti_ir.model.inference)."""
+    if args.model_backend == "torch":
+        return model
+    from cti_ir.model.inference import with_backend
+
+    return with_backend(model, args.model_backend, checkpoint, args.onnx_dir, text_cache_size=0)
+
+
 def _add(args, prepared: dict, load_checkpoint) -> dict:
     checkpoint = args.checkpoint or read_index_info(args.index).get("source", {}).get("checkpoint")
     if not checkpoint:
         raise ValueError("the index does not record its checkpoint; pass --checkpoint")
-    model = load_checkpoint(checkpoint, device=args.device)
+    model = _on_backend(args, load_checkpoint(checkpoint, device=args.device), checkpoint)
     from cti_ir.model.adapter_files import match_index_granularity  # an adapted checkpoint: the index's granularity
 
     match_index_granularity(model, read_index_info(args.index).get("model_fingerprint"))

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from cti_ir.model.backend_flags import BACKENDS
 from cti_ir.model.checkpoint import load_checkpoint, read_checkpoint_config
 from cti_ir.model.onnx_backend import (
     CONFIG_FILE,
@@ -41,7 +42,6 @@ from cti_ir.model.onnx_backend import (
 )
 from cti_ir.model.text_cache import DEFAULT_CAPACITY, TextEmbeddingCache, normaliser_for
 
-BACKENDS = ("torch", "onnx", "onnx-int8", "auto")
 #: The accuracy bar of ``auto``: the most R@10 (points, on every layout measured) a backend may lose against
 #: PyTorch fp32, and the least share of PyTorch's top-10 result lists it must return.
 MAX_R10_DROP = 0.3
@@ -260,3 +260,4 @@ def time_composed_query(models: dict[str, InferenceModel], rounds: int = AUTO_RO
     for m in models.values():  # the probe's encodings are not the caller's work
         m.image_encodes, m.text_encodes = 0, 0
     return {name: statistics.median(values) for name, values in seconds.items()}
+

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 # Light imports only: the flags are checked (and refused in a second) before torch, FAISS and Gradio load.
+from cti_ir.model.backend_flags import add_backend_flags
 from cti_ir.model.images import DEFAULT_MAX_PIXELS
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 from cti_ir.serve.thumbnails import ThumbnailCache
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-size", type=int, default=64,
                    help="searches that may wait for the model (page, JSON API and gradio_client together) before "
                         "new ones are turned away with \"busy, try again\" (default 64)")
+    add_backend_flags(p, "--backend", "--model-backend")
     return p
 
 
@@ -174,9 +176,10 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         checkpoint, index = resolve_model_and_index(args, prepare_demo)
         start = time.perf_counter()
         print(f"loading model {checkpoint} and index {index}", flush=True)
-        engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index)
-        print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s; starting the server",
-              flush=True)
+        engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index, backend=args.model_backend,
+                              onnx_dir=args.onnx_dir)
+        print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s (model on "
+              f"{engine.model.describe_backend()}); starting the server", flush=True)
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,8 +7,9 @@
     python -m benchmarks.speed.bench_speed --parts app --duration 30          # launches app.py on a free loopback port
     python -m benchmarks.speed.bench_speed --parts app --url http://127.0.0.1:7860/   # an app that is already running
     python -m benchmarks.speed.bench_speed --parts launch                    # `python app.py`: first and later launch
+    python -m benchmarks.speed.bench_speed --parts backends --threads 1 --workdir runs/bench/backends   # ONNX, int8
 
-Five parts, each optional (``--parts``):
+Six parts, each optional (``--parts``):
 
 search    Composed-query latency and ANN recall at catalogue scale (``speed_search.py``): real vectors (the demo
           model's embeddings of the ``large`` generated catalogue, extended to 1M as ``scale_vectors.py``
@@ -24,6 +25,9 @@ app       p50/p95 latency of the app under N concurrent clients on loopback, the
           API, every failed request counted (``speed_app.py``).
 launch    Seconds from starting ``python app.py`` until its page answers, on an empty demo cache and then on the
           filled one (``speed_app.py``).
+backends  The inference backends (PyTorch, ONNX Runtime fp32 and int8) on the demo model and a random ViT-B-32:
+          per-query stages, index build images/s, per-query cost by batch size, catalogue references, and the
+          demo model's accuracy against PyTorch fp32 (``speed_backends.py``).
 
 The parts are the modules beside this one, in ``benchmarks/speed/``; this script chooses, runs and reports them.
 Results go to a JSON file (``--out``) and are printed as Markdown tables. This is a measurement script, not a
@@ -44,7 +48,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from benchmarks.common import REPO_ROOT, error, set_threads
-from benchmarks.speed import speed_app, speed_indexing, speed_search, speed_training
+from benchmarks.speed import speed_app, speed_backends, speed_indexing, speed_search, speed_training
 
 
 # ------------------------------------------------------------------------------------------------------- helpers
@@ -99,6 +103,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         lines += speed_indexing.markdown(results["indexing"])
     if results.get("training"):
         lines += speed_training.markdown(results["training"])
+    if results.get("backends"):
+        lines += speed_backends.markdown(results["backends"])
     lines += speed_app.markdown(results)
     return "\n".join(lines)
 
@@ -201,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line: the general flags, then one group of flags per part."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.speed.bench_speed", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "training", "app", "launch"],
+    p.add_argument("--parts", nargs="+", choices=["search", "indexing", "training", "app", "launch", "backends"],
                    default=["search", "indexing"],
                    help="which measurements to run")
     p.add_argument("--checkpoint", default=None,
@@ -214,7 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random galleries and generated images")
     p.add_argument("--threads", type=int, default=None,
                    help="torch and faiss threads (default: their own default, all cores)")
-    for add_flags in (add_search_flags, add_indexing_flags, add_training_flags, add_app_flags, add_launch_flags):
+    for add_flags in (add_search_flags, add_indexing_flags, add_training_flags, add_app_flags, add_launch_flags,
+                      speed_backends.add_flags):
         add_flags(p)
     return p
 
@@ -255,6 +262,8 @@ def run_parts(args, checkpoint: Path, workdir: Path, results: dict[str, Any], lo
         except RuntimeError as e:  # the app did not start: say why, keep what was measured before
             log(f"error: app part failed: {e}")
             results["app_error"] = str(e)
+    if "backends" in args.parts:
+        results["backends"] = speed_backends.bench_backends(args, checkpoint, workdir, log)
     if "launch" in args.parts:
         try:
             results["launch"] = speed_app.bench_launch(args, workdir, log)

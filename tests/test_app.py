@@ -42,7 +42,7 @@ def result_ids(out: page_mod.SearchOutput) -> list[str]:
     return [h["image_id"] for h in out.hits]
 
 
-def assert_ok(out: page_mod.SearchOutput, k: int) -> None:
+def assert_ok(out: page_mod.SearchOutput, k: int, by_score: bool = True) -> None:
     assert "Error" not in out.status, out.status
     assert len(out.gallery) == len(out.hits) == k
     for (image, caption), hit in zip(out.gallery, out.hits):
@@ -51,7 +51,8 @@ def assert_ok(out: page_mod.SearchOutput, k: int) -> None:
         assert caption.startswith(f"{category} · {name} · score ")
         assert hit["description"] in caption
     scores = [h["score"] for h in out.hits]
-    assert scores == sorted(scores, reverse=True)
+    # A later turn of a session ranks by what the session asks first (cti_ir.serve.session), by score within that.
+    assert scores == sorted(scores, reverse=True) or not by_score
 
 
 def assert_error(out: page_mod.SearchOutput, *fragments: str, kept: list | None = None) -> None:
@@ -112,7 +113,8 @@ def test_click_to_refine_updates_reference_and_history(page, red_dress):
     assert ref.image == picked["path"] and ref.reference_id == picked["image_id"]
     assert f"`{picked['image_id']}`" in ref.reference_label and ref.text == ""
     second = page.search(ref.image, "is green", "All", 5, reference_id=ref.reference_id, history=first.history)
-    assert_ok(second, 5)
+    assert_ok(second, 5, by_score=False)
+    assert all("green" in i for i in result_ids(second)[:2]), "the second turn is a session turn: green first"
     assert picked["image_id"] not in result_ids(second)  # the reference itself is left out of its results
     assert [row[1] for row in second.history_rows] == ["uploaded image", picked["image_id"]]
     assert [row[0] for row in second.history_rows] == [1, 2]
@@ -298,7 +300,8 @@ def test_a_picked_product_is_shown_as_a_thumbnail_and_searched_with_its_photo(en
         assert Path(ref.image).parent.parent == tmp_path / "thumbs"  # the thumbnail folder: all the server sends
         assert ref.image == thumbs.path_for(picked["path"], REFERENCE_SIZE)
         refined = page.search(ref.image, "is green", "All", 5, reference_id=ref.reference_id, history=first.history)
-        with_photo = page.search(picked["path"], "is green", "All", 5, reference_id=ref.reference_id)
+        with_photo = page.search(picked["path"], "is green", "All", 5, reference_id=ref.reference_id,
+                                 history=first.history)  # the same session turn, the photo instead of its thumbnail
         assert result_ids(refined) == result_ids(with_photo) and picked["image_id"] not in result_ids(refined)
         assert refined.history_rows[-1][1] == picked["image_id"]
         # "More like this" of a catalogue product: the index's own vector, through the batcher, nothing decoded.

@@ -74,3 +74,23 @@ def test_bad_session_input_gets_our_4xx_message(client, fields, fragment):
     parameter = "reference_id" if "reference_id" in fields else "history"
     assert error["parameter"] == parameter and fragment in error["message"]
     assert "Traceback" not in response.text
+
+
+def test_the_page_carries_a_session_and_new_session_forgets_it(tmp_path_factory):
+    from cti_ir.serve.page import SearchPage
+    from cti_ir.serve.session_api import SAME_CATEGORY_CHOICE
+
+    catalogue = make_tiny_catalogue(tmp_path_factory.mktemp("session_page_catalogue"))
+    page = SearchPage(SearchEngine(catalogue.checkpoint, catalogue.index), seed=0)
+    assert page.categories[:2] == [SAME_CATEGORY_CHOICE, "All"], "the reference's category is the default"
+    red = str(catalogue.images / "dress" / "red_dress.png")
+    first = page.search(red, "make it green", SAME_CATEGORY_CHOICE, 3, reference_id="dress/red_dress")
+    assert all(h["categories"] == ["dress"] for h in first.hits) and "`dress`" in first.status
+    picked = first.hits[0]
+    second = page.search(picked["path"], "", "All", 3, reference_id=picked["image_id"], history=first.history)
+    assert "carried over from the earlier turns: colour: green" in second.status
+    assert {h["image_id"] for h in second.hits[:2]} == {"shirt/green_shirt", "shoes/green_shoes"}
+    results, hits, history, rows, status = page.new_session()
+    assert history == [] and rows == []
+    fresh = page.search(picked["path"], "", "All", 3, reference_id=picked["image_id"], history=history)
+    assert "carried over" not in fresh.status

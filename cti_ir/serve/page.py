@@ -60,6 +60,8 @@ from cti_ir.serve.page_view import (  # noqa: E402,F401
     with_turn,
 )
 from cti_ir.serve.references import ReferencePixels, reference_source  # noqa: E402
+from cti_ir.serve.session_api import SAME_CATEGORY_CHOICE, carried_note, page_session  # noqa: E402
+from cti_ir.serve.session_search import SAME_CATEGORY  # noqa: E402
 from cti_ir.serve.thumbnails import REFERENCE_SIZE, ThumbnailCache, placeholder_image  # noqa: E402
 
 log = logging.getLogger("cti_ir.app")
@@ -95,8 +97,8 @@ class SearchPage:
     # ------------------------------------------------------------------------------------------------ helpers
     @property
     def categories(self) -> list[str]:
-        """Choices of the category filter."""
-        return [ALL_CATEGORIES] + list(self.engine.categories)
+        """Choices of the category filter: the reference's own (the default), every category, or one."""
+        return [SAME_CATEGORY_CHOICE, ALL_CATEGORIES] + list(self.engine.categories)
 
     def _sample_items(self, n: int) -> list[dict]:
         """A few catalogue products to pick a reference from: one per category, largest categories first."""
@@ -169,6 +171,8 @@ class SearchPage:
     def _category(category: Any) -> str | None:
         if category is not None and not isinstance(category, str):
             raise QueryError(f"the category must be a name, got {describe_value(category)}", "category")
+        if category == SAME_CATEGORY_CHOICE:
+            return SAME_CATEGORY
         return None if category in (None, "", ALL_CATEGORIES) else category
 
     @staticmethod
@@ -218,7 +222,7 @@ class SearchPage:
         return out.gallery, out.weights, out.status, out.history, out.history_rows
 
     # ----------------------------------------------------------------------------------------------- search
-    def search(self, image: Any = None, text: Any = None, category: Any = ALL_CATEGORIES, k: Any = DEFAULT_K,
+    def search(self, image: Any = None, text: Any = None, category: Any = SAME_CATEGORY_CHOICE, k: Any = DEFAULT_K,
                override: Any = False, image_weight: Any = 0.5, reference_id: str | None = None,
                history: list[dict] | None = None, hits: list[dict] | None = None) -> SearchOutput:
         """Run one query; every failure becomes a message in the status, never an exception.
@@ -230,7 +234,7 @@ class SearchPage:
                                                           reference_id, history))
         return self._on_page(out, hits, history)
 
-    def api_search(self, image: Any = None, text: Any = "", category: Any = ALL_CATEGORIES, k: Any = DEFAULT_K,
+    def api_search(self, image: Any = None, text: Any = "", category: Any = SAME_CATEGORY_CHOICE, k: Any = DEFAULT_K,
                    override: Any = False, image_weight: Any = 0.5, history: list[dict] | None = None) -> tuple:
         """The ``/search`` endpoint of ``gradio_client``: the page's search, but a refusal raises ``gr.Error``.
 
@@ -247,17 +251,23 @@ class SearchPage:
         category = self._category(category)
         override = self._flag(override, "override")
         weights = parse_image_weight(image_weight) if override else None
-        # The reference product itself would come first; the engine leaves it out.
+        # The reference product itself would come first; the engine leaves it out. From the second turn on, the
+        # turns are a shopping session (cti_ir.serve.session): their requests hold, what they showed steps back;
+        # a first search is the plain composed search.
+        session = page_session(history)
         query = self.engine.prepare(text=text, k=k, category=category, weights=weights, pixels=pixels,
-                                    exclude=reference_id)
+                                    exclude=reference_id, session=session or None)
         result = self.searcher.submit(query)
+        result.notes += [n for n in [carried_note(result.carried)] if n]
         hits = hit_dicts(result.hits)
         gallery, missing = self._gallery(hits)
         history = with_turn(history, {
             "reference": (reference_id or "uploaded image") if pixels is not None else "—",
-            "text": result.text, "category": category or ALL_CATEGORIES, "top": hits[0]["image_id"] if hits else "—",
-            "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}"})
-        status = status_markdown(result, hits, missing, override, category)
+            "text": result.text, "category": result.category or ALL_CATEGORIES,
+            "top": hits[0]["image_id"] if hits else "—",
+            "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}",
+            "session_turn": {"text": result.text, "reference": reference_id, "shown": [h["image_id"] for h in hits]}})
+        status = status_markdown(result, hits, missing, override, result.category)
         return SearchOutput(gallery, weights_markdown(result, override and result.mode == "composed"),
                             status, hits, history, history_rows(history))
 
@@ -293,6 +303,9 @@ class SearchPage:
 
     def _more_like_this(self, image, reference_id, granularity, category, k, history) -> SearchOutput:
         category = self._category(category)
+        if category == SAME_CATEGORY:  # a catalogue product's own category; an upload's: every category
+            item = self.engine.item(reference_id) if isinstance(reference_id, str) and reference_id else None
+            category = (item.get("categories") or [None])[0] if item else None
         if granularity is not None and not isinstance(granularity, str):
             raise QueryError(f"the granularity must be a name, got {describe_value(granularity)}", "granularity")
         granularity = None if granularity in (None, "", "default") else granularity
@@ -315,7 +328,8 @@ class SearchPage:
             "reference": reference_id or "uploaded image",
             "text": f"(more like this: {used})" if used else "(more like this)",
             "category": category or ALL_CATEGORIES, "top": hits[0]["image_id"] if hits else "—",
-            "weights": "1.00 / 0.00"})
+            "weights": "1.00 / 0.00",
+            "session_turn": {"text": "", "reference": reference_id, "shown": [h["image_id"] for h in hits]}})
         status = status_markdown(result, hits, missing, False, category)
         return SearchOutput(gallery, weights_markdown(result, False), status, hits, history, history_rows(history))
 

@@ -15,7 +15,7 @@ from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS, Search
 from cti_ir.serve.engine import MAX_K, SearchEngine
 from cti_ir.serve.gradio_io import gradio_file_url, launch, report_unreadable_inputs  # noqa: F401 (launch: re-exported)
 from cti_ir.serve.http_api import SearchApi
-from cti_ir.serve.page import ALL_CATEGORIES, DEFAULT_K, EXAMPLE_TEXTS, HISTORY_HEADERS, SearchPage
+from cti_ir.serve.page import DEFAULT_K, EXAMPLE_TEXTS, HISTORY_HEADERS, SearchPage
 from cti_ir.serve.thumbnails import ThumbnailCache
 
 
@@ -51,7 +51,7 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
                                   elem_id="modification")
                 gr.Examples([[t] for t in example_texts], inputs=[text], label="Example modifications")
                 with gr.Row():
-                    category = gr.Dropdown(page.categories, value=ALL_CATEGORIES, label="Category",
+                    category = gr.Dropdown(page.categories, value=page.categories[0], label="Category",
                                            elem_id="category")
                     k = gr.Slider(1, MAX_K, value=DEFAULT_K, step=1, precision=0, label="Results (K)", elem_id="k")
                 with gr.Accordion("Image / text weights", open=False):

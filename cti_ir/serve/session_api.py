@@ -22,6 +22,7 @@ from typing import Any
 
 from cti_ir.model.images import ImageLoadError, load_image
 from cti_ir.serve.engine import QueryError
+from cti_ir.serve.session import MAX_TURNS
 from cti_ir.serve.session_search import SAME_CATEGORY
 
 SESSION_FIELDS = ("history", "reference_id")
@@ -77,3 +78,26 @@ def session_answer(result, reference_id: str | None, in_session: bool) -> dict:
     out["turn"] = {"text": result.text, "reference": reference_id, "shown": [h.image_id for h in result.hits],
                    "picked": None}
     return out
+
+
+# ------------------------------------------------------------------------------------------------- the page
+#: The page's category choice that keeps the reference's category (the default; "All" searches everything).
+SAME_CATEGORY_CHOICE = "Same as the reference"
+
+
+def page_session(history: list[dict]) -> list[dict]:
+    """The session the page's history makes (its last ``MAX_TURNS`` turns): each turn's ``session_turn``, with
+    ``picked`` the next turn's reference when it was among that turn's results (the shopper clicked it)."""
+    turns = [dict(t["session_turn"]) for t in history if isinstance(t, dict) and "session_turn" in t]
+    turns = turns[-MAX_TURNS:]
+    for turn, following in zip(turns, turns[1:]):
+        if following.get("reference") in (turn.get("shown") or []):
+            turn["picked"] = following["reference"]
+    return turns
+
+
+def carried_note(carried: list[str]) -> str | None:
+    """The page's note on what the session carried into this search."""
+    if not carried:
+        return None
+    return f"carried over from the earlier turns: {'; '.join(carried)} (New session forgets them)"

@@ -85,3 +85,24 @@ def test_repeated_texts_are_encoded_once(engine):
     for _ in range(3):
         engine.search(text="has  a floral print and is BLUE")  # same tokens: a cache hit
     assert model.text_encodes == before and model.text_cache.hits >= 3
+
+
+def test_the_json_apis_catalogue_references_cost_no_image_encoding(tmp_path_factory):
+    from starlette.testclient import TestClient
+
+    from cti_ir.serve.http_api import SearchApi
+    from tests.app_fixtures import make_tiny_catalogue
+
+    catalogue = make_tiny_catalogue(tmp_path_factory.mktemp("api_references"))
+    engine = SearchEngine(catalogue.checkpoint, catalogue.index)
+    batcher = SearchBatcher(engine, max_wait_ms=1)
+    try:
+        with TestClient(SearchApi(batcher).app()) as client:
+            before = engine.model.image_encodes
+            for text in ("make it green", "make it blue"):
+                answer = client.post("/api/search", json={"reference_id": "dress/red_dress", "text": text, "k": 3})
+                assert answer.status_code == 200, answer.text
+                assert "dress/red_dress" not in [h["image_id"] for h in answer.json()["hits"]]
+            assert engine.model.image_encodes == before
+    finally:
+        batcher.close()

@@ -267,7 +267,8 @@ class SearchApi:
             if history is None and reference_id is None:
                 result = self.searcher.search(image=image, text=fields.get("text"), **common)
             else:
-                result = self.searcher.submit(engine.prepare(image, fields.get("text"), exclude=reference_id,
+                # A catalogue reference: the index's stored vector (no encoding) where the index allows it.
+                result = self.searcher.submit(engine.prepare(image, fields.get("text"), reference_id=reference_id,
                                                              session=history, **common))
         except QueryError as e:
             raise ApiError(400, query_error_message(e), e.parameter) from None

@@ -249,7 +249,11 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precision
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / CONFIG_FILE).is_file())):
         raise OnnxError(f"{out} exists and is not an ONNX export; name an empty or new folder with --out")
     model = load_checkpoint(checkpoint)
-    tmp = staging_dir(out)
+    try:
+        tmp = staging_dir(out)
+    except OSError as e:  # e.g. a checkpoint folder installed read-only
+        raise OnnxError(f"cannot write into {out.parent} ({e.strerror or e}); name a writable folder with --out") \
+            from None
     try:
         towers = export_towers(model, tmp, precisions, log, int8_layers)
         files = {name: sha256_file(tmp / name)

@@ -116,7 +116,10 @@ def check_passing(index: CatalogueIndex, ids: np.ndarray, spec: dict, category=N
 
 
 @pytest.mark.parametrize("spec", FILTERS)
-def test_exact_filtered_search_equals_brute_force_over_the_passing_products(catalogue, spec):
+@pytest.mark.parametrize("path", ["subset scan", "selector"])
+def test_exact_filtered_search_equals_brute_force_over_the_passing_products(catalogue, spec, path, monkeypatch):
+    if path != "subset scan":  # FAISS's flat search with the bitmap selector
+        monkeypatch.setattr(searching, "EXACT_SUBSET_MAX", 0)
     index = CatalogueIndex(catalogue["folders"]["exact"])
     for category in (None, "shirt"):
         truth, passing = brute_force(catalogue["vectors"], catalogue["queries"], catalogue["records"],

@@ -161,3 +161,18 @@ def test_products_attached_later_without_re_encoding(shop, tmp_path, capsys, mon
     assert index_cli.main(["products", "--index", str(out), "--file", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {bad}:1: in_stock must be true or false, got 3"
     assert tree_digest(out) == digest
+
+
+def test_generated_shop_fields_are_valid_and_stable_per_product(shop, tmp_path):
+    from data_prep.shop_fields import main as shop_fields_main, shop_fields
+
+    out = tmp_path / "index"
+    build_index(shop["model"], items_from_folder(shop["images"]), out, chunk_size=8, progress=False)
+    assert shop_fields_main(["--index", str(out), "--out", str(tmp_path / "p.jsonl")]) == 0
+    table = read_products(tmp_path / "p.jsonl")  # the generated file passes the products file's checks
+    assert set(table.rows) == set(shop["ids"])
+    assert {"title", "price", "currency", "in_stock", "brand", "url"} <= set(table.columns)
+    # A product's fields depend on its id and the seed only, not on the rest of the catalogue.
+    one = shop["ids"][3]
+    assert shop_fields(one, ["dresses"], seed=0) == {"id": one, **table.rows[one]}
+    assert shop_fields(one, ["dresses"], seed=1) != shop_fields(one, ["dresses"], seed=0)

@@ -15,7 +15,7 @@ before its switch is replaced when the change runs again.
 
 Milvus does not compose a query: the engine computes the query vector (image + text) as always and hands it over.
 ``FLAT`` is exact search (the same results as FAISS's exact index); ``HNSW`` is the approximate index, searched
-with ``ef`` (raised for a filter's share of products as for FAISS, ``cti_ir.index.searching``).
+with ``ef`` (divided by a filter's share of passing products, as for FAISS: ``cti_ir.index.searching``).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class MilvusCatalogueIndex(ItemTable):
         ef = {**self.search_params, **(search_params or {})}.get("ef")
         if ef is not None and product_filter is not None:  # as for FAISS: a filter's passing neighbours lie farther
             share = max(float(self.filters.mask(product_filter).mean()), 1.0 / len(self.items))
-            ef = min(int(np.ceil(ef / np.sqrt(share))), EF_MAX)
+            ef = min(int(np.ceil(ef / share)), EF_MAX)
         return search(self.backend, self.collection, queries, k,
                       expression(product_filter, category, self.products.columns), ef)
 

@@ -15,13 +15,13 @@ baseline every composed-retrieval paper reports), ``image`` or ``text``; a learn
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from cti_ir.files import sha256_file
 from cti_ir.model.backbone import SOURCE_SCHEMAS, check_model_name, local_config_names, unknown_model_message
 
 #: Composers that need no training, so that an exported model is usable as it is.
@@ -71,14 +71,6 @@ def build_parser() -> argparse.ArgumentParser:
                         "ignoring the aspect ratio (SigLIP); longest: resize the long side and pad")
     p.add_argument("--fp16", action="store_true", help="store the weights in fp16 (half the size; loaded as fp32)")
     return p
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_preprocess(args: argparse.Namespace) -> dict[str, Any]:
@@ -185,7 +177,7 @@ def export(args: argparse.Namespace) -> Path:
     source = {"model": args.model, "pretrained": str(weights_file) if weights_file else args.pretrained,
               "preprocess_overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()}}
     if weights_file is not None:
-        source["pretrained_sha256"] = _file_sha256(weights_file)
+        source["pretrained_sha256"] = sha256_file(weights_file)
     training_args = {"export": source, "composer": args.composer, "trained": False,
                      "note": "zero-shot export of a pretrained open_clip model (python -m cti_ir.model.export)"}
     return save_checkpoint(model, out, training_args=training_args,

@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "absolute error, Pearson r); per kind with --by-kind")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
+    p.add_argument("--whole-catalogue", default=None, metavar="INDEX",
+                   help="also search the queries in this index (the page's, built with this checkpoint) over the "
+                        "whole catalogue: Recall@K and the share of the top 10 in the reference's category, with "
+                        "every category, the reference's category, and an uploaded photo's; beside the published "
+                        "protocol, which is reported unchanged")
     return p
 
 
@@ -149,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = evaluate(model, args.dataset, args.root, args.split, args.protocol, args.batch_size, args.workers,
                           args.skip_missing, progress=True, categories=args.categories, gallery_encoder=gallery,
                           by_kind=args.by_kind, weight_sweep=args.weight_sweep)
+        if args.whole_catalogue:
+            result["whole_catalogue"] = _whole_catalogue(model, args, result["split"])
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {command_line_message(e)}", file=sys.stderr)
         return 2
@@ -160,8 +167,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cti_ir.files import write_json_atomic
 
         write_json_atomic(args.output, result)
-    print(json.dumps(result) if args.json else format_table(result))
+    text = format_table(result)
+    if "whole_catalogue" in result:
+        from cti_ir.evaluate.whole_catalogue import format_whole_catalogue
+
+        text += "\n" + format_whole_catalogue(result["whole_catalogue"], RECALL_KS[args.dataset])
+    print(json.dumps(result) if args.json else text)
     return 0
+
+
+def _whole_catalogue(model, args, split: str) -> dict:
+    """The whole-catalogue protocol (``cti_ir.evaluate.whole_catalogue``) on the same queries."""
+    from cti_ir.data import open_benchmark
+    from cti_ir.evaluate.whole_catalogue import evaluate_whole_catalogue
+
+    bench = open_benchmark(args.dataset, args.root)
+    splits = [s for s in bench.eval_splits(split=split, protocol=args.protocol, skip_missing=args.skip_missing)
+              if not args.categories or s.name in args.categories]
+    return evaluate_whole_catalogue(model, bench, args.whole_catalogue, splits, RECALL_KS[args.dataset],
+                                    args.batch_size, args.workers)
 
 
 if __name__ == "__main__":

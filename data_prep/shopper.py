@@ -53,7 +53,17 @@ def training_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="train", aspects=list(named)).text
 
 
-PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing}
+def catalogue_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change as the generator's own relative captions word it ("is darker and has long sleeves"): a third
+    family of words, for checking what reads the requests against phrasings it was not written for."""
+    from data_prep.synth_captions import relative_caption
+
+    plural = str(target["category"]) == "shoes" and rng.random() < 0.6
+    return relative_caption(reference, target, list(named), rng, plural)[0]
+
+
+PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
+                                  "catalogue": catalogue_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

@@ -44,8 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sessions", type=int, default=300, help="sessions per category and seed (default 300)")
     p.add_argument("--turns", type=int, default=5, help="turns per session (default 5)")
     p.add_argument("--k", type=int, default=10, help="results shown per turn (default 10)")
-    p.add_argument("--phrasing", default="heldout", choices=("heldout", "train"),
-                   help="the shopper's words: the held-apart phrasings (default) or the training ones")
+    p.add_argument("--phrasing", default="heldout", choices=("heldout", "train", "catalogue"),
+                   help="the shopper's words: the held-apart phrasings (default), the training ones, or the "
+                        "generator's own relative captions (data_prep.shopper.PHRASINGS)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     p.add_argument("--out", default=None, help="report base path (default: WORK/session_s<catalogue seed>)")
     return p
@@ -103,9 +104,10 @@ def aggregate(runs: list[dict]) -> dict:
 def tables(result: dict) -> str:
     """Markdown: per layout, success per turn (attribute match, then the exact target) and attributes wrong."""
     turns = result["settings"]["turns"]
-    lines = [f"Catalogue seed {result['settings']['catalogue_seed']}, {result['settings']['sessions']} sessions per "
-             f"category and seed, seeds {result['settings']['seeds']}, phrasing {result['settings']['phrasing']}, "
-             f"top {result['settings']['k']}; mean ± std over seeds, in %."]
+    settings = result["settings"]
+    lines = [(f"Catalogue seed {settings['catalogue_seed']}, {settings['sessions']} sessions per category and seed, "
+              f"seeds {settings['seeds']}, phrasing {settings['phrasing']}, top {settings['k']}; mean ± std over "
+              f"seeds, in %.")]
     for layout in LAYOUTS:
         rows = [(m, a[layout]) for m, a in result["aggregate"].items() if layout in a]
         if not rows:
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     for spec in methods:
         for seed in seeds:
             path = work / "results" / tag / f"{spec.replace(':', '_')}-seed{seed}.json"
-            runs.append(cached_json(path, lambda: run_one(model, gallery, spec, seed, args)))
+            runs.append(cached_json(path, lambda spec=spec, seed=seed: run_one(model, gallery, spec, seed, args)))
             print(f"{spec} seed {seed}: " + ", ".join(
                 f"{layout} {100 * s['attribute_success'][-1]:.1f}% attribute, {100 * s['target_success'][-1]:.1f}% "
                 f"target" for layout, s in runs[-1]["layouts"].items()), flush=True)

@@ -10,6 +10,12 @@ reference as the page does. A reference is always a catalogue product here, so i
   typing the whole story again would get).
 - ``session``: ``cti_ir.serve.session``: the session's merged facet constraints and its seen products decide the
   ranking tiers, the composed query ranks within them (the engine does the same with FAISS).
+
+Options (``method:name=value``): ``constraints=0`` (no facet constraints), ``step_back=0`` (seen products keep their
+place), ``query=sum`` (the fixed sum instead of the composer), ``category=page`` (search the reference's index
+category unless the words ask another, as the page and the API do by default, instead of the whole layout
+category: for shoes, one shoe type), ``drop=F`` (a share F of the catalogue's descriptions blanked: products whose
+facets nobody can read).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cti_ir.index.category_intent import asked_category
 from cti_ir.index.facets import read_description
 from cti_ir.serve.session import (
     CatalogueFacets,
@@ -44,7 +51,12 @@ class VectorSearch:
         self.vectors = torch.from_numpy(gallery.vectors)
         self._texts: dict[str, torch.Tensor] = {}
         self._masks = {c: gallery.mask(c) for c in set(gallery.layout_category)}
-        self.facets = CatalogueFacets(gallery.descriptions) if method == "session" else None
+        self.facets = None
+        if method == "session":
+            drop = float(self.options.get("drop", 0))
+            rng = np.random.default_rng(0)
+            self.facets = CatalogueFacets([d if rng.random() >= drop else "" for d in gallery.descriptions])
+        self._index_masks: dict[str, np.ndarray] = {}
 
     # ----------------------------------------------------------------------------------------------- encoding
     @torch.no_grad()
@@ -84,7 +96,7 @@ class VectorSearch:
 
     def _rank(self, session, text: str, query: np.ndarray) -> list[str]:
         g = self.gallery
-        candidates = self._masks[g.products[session.target]["category"]].copy()
+        candidates = self._candidates(session, text)
         candidates[g.position[session.reference]] = False
         if self.method != "session":
             positions = np.flatnonzero(candidates)
@@ -99,6 +111,18 @@ class VectorSearch:
 
         positions, _ = fill_from_tiers(tiers, self.k, search)
         return [g.ids[p] for p in positions]
+
+    def _candidates(self, session, text: str) -> np.ndarray:
+        """The layout category of the target, or with ``category=page`` the index category the page searches."""
+        g = self.gallery
+        if self.options.get("category") != "page":
+            return self._masks[g.products[session.target]["category"]].copy()
+        own = g.index_categories[g.position[session.reference]][0]
+        all_categories = sorted({c for cs in g.index_categories for c in cs})
+        category = asked_category(text, all_categories, own) or own
+        if category not in self._index_masks:
+            self._index_masks[category] = np.array([category in cs for cs in g.index_categories])
+        return self._index_masks[category].copy()
 
     def _tiers(self, session, text: str, candidates: np.ndarray) -> list[np.ndarray]:
         g = self.gallery

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 
 import pytest
@@ -171,3 +172,22 @@ def test_the_simulated_shopper_on_a_small_catalogue(synth_small):
         assert first.picked == max(first.shown, key=lambda i: agreement(products[i], products[s.target]))
         assert s.wrong_after[0] == wrong_attributes(products[first.picked], products[s.target])
     assert summary["wrong_attributes"][2] == 0.0 and summary["wrong_attributes"][0] > 0
+
+
+def test_a_session_turn_keeps_the_product_filters(catalogue, tmp_path):
+    import shutil
+
+    from cti_ir.serve.engine import SearchEngine as Engine
+
+    products = tmp_path / "products.jsonl"
+    products.write_text("".join(json.dumps({"id": i, "in_stock": "blue" not in i}) + "\n" for i in catalogue.ids))
+    index = tmp_path / "index"
+    shutil.copytree(catalogue.index, index)
+    from cti_ir.index import cli as index_cli
+
+    assert index_cli.main(["products", "--index", str(index), "--file", str(products)]) == 0
+    engine = Engine(catalogue.checkpoint, index)
+    turn = SessionTurn("make it blue", "dress/red_dress", ("dress/black_dress",), "dress/black_dress")
+    result = engine.search(image=photo(engine, "shirt/red_shirt"), text="", k=5, category="all",
+                           exclude="shirt/red_shirt", session=Session((turn,)), filters={"in_stock": True})
+    assert result.hits and not any("blue" in h.image_id for h in result.hits), "out of stock stays out"

@@ -422,7 +422,8 @@ class SearchEngine:
                    enumerate(queries)]
         for i, (q, (category, notes)) in enumerate(zip(queries, decided)):
             if q.plan is not None:
-                scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude)
+                scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude,
+                                                                  q.filters)
                 results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
                                           notes, category, q.plan.describe())
             else:

@@ -110,14 +110,17 @@ def plan_session(engine, session: Session | list, text: str, reference_id: str |
 
 
 def search_planned(engine, plan: SessionPlan, vector: np.ndarray, k: int, category: str | None,
-                   exclude: str | None) -> tuple[list[float], list[int]]:
-    """The top ``k`` (scores, positions) of a session's query: tier by tier (see ``ranking_tiers``)."""
+                   exclude: str | None, product_filter=None) -> tuple[list[float], list[int]]:
+    """The top ``k`` (scores, positions) of a session's query: tier by tier (see ``ranking_tiers``), among the
+    category's products that pass ``product_filter`` (a checked ``cti_ir.index.filters`` filter)."""
     index = engine.index
     facets = catalogue_facets(index)
     candidates = np.ones(len(index), dtype=bool)
     if category:
         candidates[:] = False
         candidates[index._by_category[category]] = True
+    if product_filter is not None:
+        candidates &= index.filters.mask(product_filter)
     seen = np.zeros(len(index), dtype=bool)
     for image_id in plan.seen:
         position = engine.position_of(image_id)

@@ -191,3 +191,18 @@ def test_a_session_turn_keeps_the_product_filters(catalogue, tmp_path):
     result = engine.search(image=photo(engine, "shirt/red_shirt"), text="", k=5, category="all",
                            exclude="shirt/red_shirt", session=Session((turn,)), filters={"in_stock": True})
     assert result.hits and not any("blue" in h.image_id for h in result.hits), "out of stock stays out"
+
+
+def test_the_session_benchmark_reads_its_methods_and_tables_its_runs(capsys):
+    from benchmarks.session import bench_session
+
+    assert bench_session.parse_method("session:constraints=0:query=sum") == (
+        "session", {"constraints": False, "query": "sum"})
+    assert bench_session.main(["--seeds", "one"]) == 2 and "--seeds" in capsys.readouterr().err
+    assert bench_session.main(["--methods", "magic"]) == 2 and "unknown method magic" in capsys.readouterr().err
+    summary = {"target_success": [0.5, 1.0], "attribute_success": [0.5, 1.0], "wrong_attributes": [3.0, 1.0, 0.0]}
+    runs = [{"method": "session", "seed": s, "layouts": {"Shoes": summary}} for s in (0, 1)]
+    result = {"settings": {"turns": 2, "catalogue_seed": 7, "sessions": 3, "seeds": [0, 1], "phrasing": "heldout",
+                           "k": 10}, "aggregate": bench_session.aggregate(runs)}
+    table = bench_session.tables(result)
+    assert "| session | 50.0 ± 0.0 | 100.0 ± 0.0 |" in table and "| session | 3.00 | 1.00 | 0.00 |" in table

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="scale of the Gaussian noise added to a text's embedding before the projection (a random "
                         "share of it per example), so the projection also serves image embeddings; 0 = none")
     o.add_argument("--temperature", type=float, default=0.05, help="temperature of the in-batch contrastive loss")
-    add_loop_args(p, epochs=20, batch_size=128, lr=1e-3)
+    add_loop_args(p, epochs=3, batch_size=128, lr=1e-3)
     p.set_defaults(model=None, pretrained=None)  # the model is always --init's (training.common reads these)
     return p
 

@@ -89,6 +89,17 @@ def test_training_texts_use_the_training_phrasings_only(synth_small):
     assert held_out_marker(second) is None
 
 
+def test_focus_gives_the_styles_naming_the_old_value_their_share():
+    from data_prep.phrasing import STYLES
+    from training.phrasing_augment import FOCUS_STYLES, style_weights
+
+    weights = dict(zip(STYLES, style_weights(0.4)))
+    assert sum(weights.values()) == pytest.approx(1.0)
+    assert sum(weights[s] for s in FOCUS_STYLES) == pytest.approx(0.4)
+    assert len({w for s, w in weights.items() if s not in FOCUS_STYLES}) == 1
+    assert style_weights(None) == [1.0] * len(STYLES)
+
+
 def test_augmentation_needs_attributes(tmp_path):
     from training.phrasing_augment import PhrasingWording
 
@@ -104,3 +115,5 @@ def test_stage3_refuses_bad_phrasing_flags(synth_small, capsys):
     assert "error: --phrasing-augment is a share between 0 and 1" in capsys.readouterr().err
     assert stage3.main(base + ["--phrasing-consistency", "0.5"]) == 2
     assert "needs --phrasing-augment above 0" in capsys.readouterr().err
+    assert stage3.main(base + ["--phrasing-augment", "0.5", "--phrasing-focus", "-1"]) == 2
+    assert "error: --phrasing-focus is a share between 0 and 1" in capsys.readouterr().err

@@ -29,10 +29,21 @@ import torch.nn.functional as F
 
 from cti_ir.data import Triplet
 from cti_ir.model.losses import composed_retrieval_loss
-from data_prep.phrasing import paraphrase
+from data_prep.phrasing import STYLES, paraphrase
 from data_prep.synth_attributes import differing_aspects
 
 PHRASING_SET = "train"  # never "heldout": that set is for evaluation only
+# Styles whose texts also name the reference's value ("black instead of beige"): a model that reads the words as a
+# bag is pulled towards the old value by them, so --phrasing-focus can give them more of the training texts.
+FOCUS_STYLES = ("contrastive", "negation")
+
+
+def style_weights(focus: float | None) -> list[float]:
+    """Sampling weight of each style of :data:`data_prep.phrasing.STYLES` (uniform when ``focus`` is None)."""
+    if focus is None:
+        return [1.0] * len(STYLES)
+    others = len(STYLES) - len(FOCUS_STYLES)
+    return [focus / len(FOCUS_STYLES) if s in FOCUS_STYLES else (1.0 - focus) / others for s in STYLES]
 
 
 def add_phrasing_args(p: argparse.ArgumentParser) -> None:
@@ -42,6 +53,10 @@ def add_phrasing_args(p: argparse.ArgumentParser) -> None:
                    help="share of the training texts replaced by the modification rewritten in the training "
                         "phrasings (imperatives, wishes, 'X instead of Y', negation, ...; data_prep/phrasing), "
                         "drawn afresh each epoch; 0 = off")
+    g.add_argument("--phrasing-focus", type=float, default=None, metavar="SHARE",
+                   help="share of the rewritten texts in the styles that also name the reference's value "
+                        "(contrastive: 'X instead of Y'; negation: 'not Y but X'), the hardest to read; the other "
+                        "styles share the rest evenly (default: every style equally often)")
     g.add_argument("--phrasing-consistency", type=float, default=0.0, metavar="WEIGHT",
                    help="weight of a term pulling two wordings of one modification towards the same ranking of the "
                         "batch's targets (symmetric KL); the second wording also gets its own retrieval loss; 0 = off")
@@ -51,6 +66,8 @@ def check_phrasing_args(args: argparse.Namespace) -> None:
     """``ValueError`` with a sentence for values out of range."""
     if not 0.0 <= args.phrasing_augment <= 1.0:
         raise ValueError(f"--phrasing-augment is a share between 0 and 1, got {args.phrasing_augment:g}")
+    if args.phrasing_focus is not None and not 0.0 <= args.phrasing_focus <= 1.0:
+        raise ValueError(f"--phrasing-focus is a share between 0 and 1, got {args.phrasing_focus:g}")
     if args.phrasing_consistency < 0:
         raise ValueError(f"--phrasing-consistency must be >= 0, got {args.phrasing_consistency:g}")
     if args.phrasing_consistency > 0 and args.phrasing_augment == 0:
@@ -91,8 +108,10 @@ def _non_relative(root: Path) -> set[tuple[str, str]]:
 class PhrasingWording:
     """What the stage-3 examples ask for a triplet's text (``training.examples.TripletExamples(wording=...)``)."""
 
-    def __init__(self, roots: Mapping[str, Path], share: float, pairs: bool = False):
+    def __init__(self, roots: Mapping[str, Path], share: float, pairs: bool = False, focus: float | None = None):
         self.share, self.pairs = share, pairs
+        # None: paraphrase() draws the style itself (uniformly), as runs before --phrasing-focus did, so they repeat.
+        self.weights = None if focus is None else style_weights(focus)
         self.attributes: dict[str, dict] = {}
         self.skip: set[tuple[str, str]] = set()
         for root in roots.values():
@@ -105,7 +124,8 @@ class PhrasingWording:
             return None
         if not differing_aspects(ref, tgt):
             return None
-        return paraphrase(ref, tgt, rng, PHRASING_SET).text
+        style = None if self.weights is None else rng.choices(STYLES, weights=self.weights)[0]
+        return paraphrase(ref, tgt, rng, PHRASING_SET, style).text
 
     def text(self, triplet: Triplet, default: str, rng: random.Random) -> str:
         """The example's text: ``default`` (the catalogue's caption variant) or, for a share, a rewritten one."""
@@ -123,7 +143,8 @@ def build_wording(args: argparse.Namespace, roots: Mapping[str, Path]) -> Phrasi
     check_phrasing_args(args)
     if args.phrasing_augment == 0:
         return None
-    return PhrasingWording(roots, args.phrasing_augment, pairs=args.phrasing_consistency > 0)
+    return PhrasingWording(roots, args.phrasing_augment, pairs=args.phrasing_consistency > 0,
+                           focus=args.phrasing_focus)
 
 
 class PhrasingConsistency:

@@ -37,8 +37,8 @@ class ZeroShotExamples:
 
     def __init__(self, texts: list[str], n_images: int, tokenizer, template: str, placeholder_id: int, seed: int,
                  mask_share: float, noise: float, dim: int):
-        self.texts, self.n_images, self.tokenizer = texts, n_images, tokenizer
-        self.placeholder_id, self.seed, self.mask_share, self.noise, self.dim = placeholder_id, seed, mask_share, noise, dim
+        self.texts, self.n_images, self.tokenizer, self.placeholder_id = texts, n_images, tokenizer, placeholder_id
+        self.seed, self.mask_share, self.noise, self.dim = seed, mask_share, noise, dim
         self.image_prompt = template[:template.index(PLACEHOLDER) + 1]
         self.image_tokens = tokenizer([self.image_prompt])[0]
 
@@ -78,12 +78,15 @@ class PseudoTokenModule(StageModule):
 
     def __init__(self, model, sources: torch.Tensor, temperature: float):
         super().__init__(model)
-        model.backbone.requires_grad_(False)
+        model.requires_grad_(False)  # the encoders (and an adapted checkpoint's image adapters) stay frozen
+        model.composer.requires_grad_(True)
         self.sources, self.scale = sources, 1.0 / temperature
 
     def train(self, mode: bool = True):
         super().train(mode)
-        self.model.backbone.eval()  # frozen encoders: no dropout there, whatever the loop asks
+        for name, part in self.model.named_children():  # frozen parts: no dropout, whatever the loop asks
+            if name != "composer":
+                part.eval()
         return self
 
     def forward(self, batch, gather):

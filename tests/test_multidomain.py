@@ -129,7 +129,7 @@ def test_small_benchmark_runs_every_row(tiny_checkpoint, tmp_path):
             "--set-epochs", "1", "--fusion-epochs", "1", "--threads", "2",
             "--adapt-args", "--batch-size 16 --save-every 1 --warmup-steps 2 --kmeans-iterations 5"]
     assert bench_multidomain.main(argv) == 0
-    report = json.loads((work / "results" / "default.json").read_text(encoding="utf-8"))
+    report = json.loads((work / "results" / "checkpoint" / "default.json").read_text(encoding="utf-8"))
     s = report["summary"]
     assert list(s) == ["zero-shot", "centred-pool", "centred-domain", "k4", "k8", "fusion", "fusion-noprop",
                        "full-finetune", "oracle"]
@@ -141,7 +141,7 @@ def test_small_benchmark_runs_every_row(tiny_checkpoint, tmp_path):
         assert att["sets"] == ["k4", "k8"] and sum(att["mean"]) == pytest.approx(1.0, abs=1e-3)
     assert set(report["acceptance"]["fusion"]) >= {"beats_zero_shot_on_every_domain", "share_of_gap_closed", "done"}
     data = MultiDomainEval.from_folder(work / "data" / "domains-0")
-    adapted = load_checkpoint(work / "runs" / "default" / "domains-0-seed-0" / "fusion")
+    adapted = load_checkpoint(work / "runs" / "checkpoint" / "default" / "domains-0-seed-0" / "fusion")
     assert evaluate_model(adapted, data, "off") == rows["zero-shot"]["eval"]  # "off" is the starting model exactly
-    assert (work / "results" / "default.md").read_text(encoding="utf-8").startswith("| mAP@R")
+    assert (work / "results" / "checkpoint" / "default.md").read_text(encoding="utf-8").startswith("| mAP@R")
     assert bench_multidomain.main(argv) == 0  # resumed: every result is read back, nothing retrained

@@ -23,7 +23,8 @@ its gallery, ``multidomain_tasks.py``) and on the mean over domains. Rows:
 The fusion's attentions are recorded per domain (do the domains lean to different sets?). The acceptance figures
 compare the fusion with zero-shot on every domain and with the oracle on the mean. Resumable like
 ``bench_grappa.py``; ``--recipe NAME --adapt-args ...`` runs a variant under its own name. Results:
-``WORK/results/RECIPE.json`` and ``.md``.
+``WORK/results/MODEL/RECIPE.json`` and ``.md`` (MODEL: the ``--start`` name, or ``checkpoint`` with
+``--checkpoint``; runs are kept per MODEL and recipe too).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from benchmarks.grappa.multidomain_tasks import (
     evaluate_centring,
     evaluate_model,
 )
-from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.model.checkpoint import load_checkpoint, read_checkpoint_config
 from training.common import HelpWithDefaults
 
 
@@ -55,8 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n\n")[0], formatter_class=HelpWithDefaults)
     p.add_argument("--work", default="runs/multidomain", help="folder for the model, data, runs and results")
     p.add_argument("--checkpoint", default=None,
-                   help="the starting model (default: the stage-1 open-domain model in WORK/stage1, trained if "
-                        "missing)")
+                   help="the starting model (default: the --start model, made in WORK by "
+                        "benchmarks.grappa.multidomain_base if missing)")
+    p.add_argument("--start", choices=("stage1", "stage2-shirts"), default="stage1",
+                   help="without --checkpoint: the stage-1 open-domain model, or that model after a stage 2 on "
+                        "shirts alone (none of the domains)")
     p.add_argument("--generators", nargs="+", type=int, default=[0, 1], help="generator seeds: one data set each")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="training seeds (adaptation runs)")
     p.add_argument("--adapt-images", type=int, default=750, help="unlabeled adaptation images per domain")
@@ -88,19 +92,21 @@ def generate(work: Path, seed: int, args) -> Path:
     return out
 
 
-def baselines(work: Path, generator: int, checkpoint: str, data: MultiDomainEval) -> dict[str, dict]:
-    """Zero-shot and the two centrings for one generator seed (computed once, shared by every recipe)."""
+def baselines(work: Path, generator: int, checkpoint: str, data: MultiDomainEval, key: str) -> dict[str, dict]:
+    """Zero-shot and the two centrings for one generator seed (computed once per starting model, shared by every
+    recipe; the file is named after the model's fingerprint)."""
     def compute():
         model = load_checkpoint(checkpoint)
         return {"zero-shot": evaluate_model(model, data), **evaluate_centring(model, data)}
-    return cached_json(work / "results" / f"baselines-domains-{generator}.json", compute)
+    fingerprint = read_checkpoint_config(checkpoint)["fingerprint"]
+    return cached_json(work / "results" / key / f"baselines-domains-{generator}-{fingerprint}.json", compute)
 
 
 def run_one(work: Path, generator: int, seed: int, data_dir: Path, data: MultiDomainEval, checkpoint: str,
             args) -> dict[str, dict]:
     """Every adapted row of one (generator, training seed): {row: result}, results cached per row."""
-    run = work / "runs" / args.recipe / f"domains-{generator}-seed-{seed}"
-    results_dir = work / "results" / args.recipe / f"domains-{generator}"
+    run = work / "runs" / args.model_key / args.recipe / f"domains-{generator}-seed-{seed}"
+    results_dir = work / "results" / args.model_key / args.recipe / f"domains-{generator}"
     metrics = adapt(checkpoint, data_dir / "adapt", run / "fusion", run / "work", seed, args, [])
     model = load_checkpoint(run / "fusion")
     sets = [g for g in model.adapters.names if g.startswith("k")]
@@ -156,14 +162,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     set_threads(args.threads)
     work = Path(args.work)
     if args.checkpoint is None:
-        from benchmarks.grappa.multidomain_base import ensure_base_model
+        from benchmarks.grappa.multidomain_base import (
+            ensure_base_model,
+            ensure_shirts_model,
+        )
 
-        args.checkpoint = str(ensure_base_model(work, epochs=args.stage1_epochs, threads=args.threads))
+        model = ensure_base_model(work, epochs=args.stage1_epochs, threads=args.threads)
+        if args.start == "stage2-shirts":
+            model = ensure_shirts_model(work, model, threads=args.threads)
+        args.checkpoint, args.model_key = str(model), args.start
+    else:
+        args.model_key = "checkpoint"
     runs: list[dict] = []   # one entry per (generator, seed): {"generator", "seed", "rows": {row: result}}
     for generator in args.generators:
         data_dir = generate(work, generator, args)
         data = MultiDomainEval.from_folder(data_dir)
-        base = baselines(work, generator, args.checkpoint, data)
+        base = baselines(work, generator, args.checkpoint, data, args.model_key)
         for seed in args.seeds:
             started = time.perf_counter()
             rows = {name: {"eval": result, "seconds": 0.0, "added_parameters": 0} for name, result in base.items()}
@@ -179,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "acceptance": {row: acceptance(summary, row) for row in summary
                              if row not in ("zero-shot", "oracle")},
               "runs": runs}
-    write_report(work / "results" / args.recipe, report, markdown)
+    write_report(work / "results" / args.model_key / args.recipe, report, markdown)
     return 0
 
 

@@ -1,6 +1,7 @@
-"""The starting model of the multi-domain Grappa benchmark: a stage-1 open-domain model that has seen no product.
+"""The starting models of the multi-domain Grappa benchmark: models that have seen none of the benchmark's domains.
 
     python -m benchmarks.grappa.multidomain_base --work runs/multidomain --threads 1
+    python -m benchmarks.grappa.multidomain_base --work runs/multidomain --start stage2-shirts --threads 1
 
 Grappa adapts a *generic* pretrained encoder to new domains. Offline, the generic encoder is the project's stage 1
 trained from scratch on generated open-domain scenes (``data_prep.synth_open_domain``: shapes, trees, cars, cups
@@ -10,6 +11,12 @@ size (same planner, same render seeds), written here alone, without the fashion 
 
 Writes ``WORK/stage1/open_domain`` (the image-caption corpus) and ``WORK/stage1/run`` (the training run; its
 ``best/`` checkpoint is the benchmark's zero-shot model). Both steps are skipped when already done.
+
+``--start stage2-shirts`` goes one step further, as a shop's model trained on *other* products would: the stage-1
+model continues with the project's stage 2 (fashion text->image retrieval and attribute words) on shirts alone,
+photographed and described by the generators (``WORK/stage2/shirts``, run in ``WORK/stage2/run``). Shirts are none
+of the benchmark's domains (shoes, tops and tees, dresses, scenes), but share their garment vocabulary (sleeves, fit,
+colour, pattern), as a generic pretrained model shares some of what a new task needs.
 """
 
 from __future__ import annotations
@@ -63,6 +70,47 @@ def ensure_base_model(work: Path, seed: int = 0, n_train: int = 3000, n_val: int
     return run / "best"
 
 
+def write_shirts(out: Path, seed: int, n_train: int, n_val: int) -> Path:
+    """A stage-2 corpus of shirts only: photos and full product descriptions (``product_descriptions.jsonl``)."""
+    import random
+
+    from data_prep.synth import render_all
+    from data_prep.synth_attributes import sample_product
+    from data_prep.synth_descriptions import describe_product
+    from data_prep.synth_writers import write_json_atomic, write_jsonl_atomic
+
+    settings = {"seed": seed, "train": n_train, "validation": n_val}
+    done = out / CORPUS_DONE
+    if done.is_file() and json.loads(done.read_text(encoding="utf-8")) == settings:
+        return out / "product_descriptions.jsonl"
+    rng = random.Random(f"{seed}/multidomain/stage2/shirts")
+    rows, jobs = [], []
+    for i in range(n_train + n_val):
+        attributes = sample_product("shirt", rng)
+        name = f"images/shirt-{i:05d}.jpg"
+        rows.append({"file_name": name, "text": describe_product(attributes, rng), "category": "shirt",
+                     "attributes": attributes, "split": "train" if i < n_train else "val"})
+        jobs.append(("product", attributes, rng.getrandbits(63), str(out / name)))
+    (out / "images").mkdir(parents=True, exist_ok=True)
+    render_all(jobs, workers=1, progress=False)
+    write_jsonl_atomic(out / "product_descriptions.jsonl", rows)
+    write_json_atomic(done, settings)  # last: marks the corpus complete
+    return out / "product_descriptions.jsonl"
+
+
+def ensure_shirts_model(work: Path, stage1: Path, seed: int = 0, n_train: int = 3000, n_val: int = 600,
+                        epochs: int = 10, threads: int | None = None) -> Path:
+    """The stage-2-on-shirts checkpoint folder (trained here from ``stage1`` unless it exists)."""
+    from training import stage2
+
+    corpus = write_shirts(work / "stage2" / "shirts", seed, n_train, n_val)
+    run = work / "stage2" / "run"
+    argv = ["--corpus", str(corpus), "--init", str(stage1), "--out", str(run), "--epochs", str(epochs),
+            "--seed", str(seed), "--resume", "--no-progress"] + (["--threads", str(threads)] if threads else [])
+    run_cli(stage2, argv, run / "best" / "cti_config.json")
+    return run / "best"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.grappa.multidomain_base",
@@ -72,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenes", type=int, default=3000, help="training scenes")
     p.add_argument("--val-scenes", type=int, default=600, help="validation scenes (image<->text recall per epoch)")
     p.add_argument("--epochs", type=int, default=10, help="stage-1 epochs")
+    p.add_argument("--start", choices=("stage1", "stage2-shirts"), default="stage1",
+                   help="the open-domain model, or that model after a stage 2 on shirts alone")
+    p.add_argument("--stage2-epochs", type=int, default=10, help="stage-2 epochs (--start stage2-shirts)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     return p
 
@@ -79,7 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Write the corpus and train the model unless done; prints the checkpoint folder."""
     args = build_parser().parse_args(argv)
-    print(ensure_base_model(Path(args.work), args.seed, args.scenes, args.val_scenes, args.epochs, args.threads))
+    model = ensure_base_model(Path(args.work), args.seed, args.scenes, args.val_scenes, args.epochs, args.threads)
+    if args.start == "stage2-shirts":
+        model = ensure_shirts_model(Path(args.work), model, args.seed, epochs=args.stage2_epochs, threads=args.threads)
+    print(model)
     return 0
 
 

@@ -106,3 +106,19 @@ def test_the_json_apis_catalogue_references_cost_no_image_encoding(tmp_path_fact
             assert engine.model.image_encodes == before
     finally:
         batcher.close()
+
+
+def test_the_pages_later_turns_cost_no_image_encoding(tmp_path_factory):
+    from cti_ir.serve.page import SearchPage
+    from tests.app_fixtures import make_tiny_catalogue
+
+    catalogue = make_tiny_catalogue(tmp_path_factory.mktemp("page_references"))
+    engine = SearchEngine(catalogue.checkpoint, catalogue.index)
+    page = SearchPage(engine, seed=0)
+    first = page.search(str(catalogue.images / "dress" / "red_dress.png"), "make it green", "All", 3)  # an upload
+    assert engine.model.image_encodes == 1
+    picked = first.hits[0]
+    second = page.search(picked["path"], "make it darker", "All", 3, reference_id=picked["image_id"],
+                         history=first.history)
+    assert picked["image_id"] not in [h["image_id"] for h in second.hits]
+    assert engine.model.image_encodes == 1  # the picked product's stored vector, nothing encoded

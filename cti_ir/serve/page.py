@@ -255,8 +255,9 @@ class SearchPage:
         # turns are a shopping session (cti_ir.serve.session): their requests hold, what they showed steps back;
         # a first search is the plain composed search.
         session = page_session(history)
+        # A catalogue product as the reference: the index's stored vector, no image encoding (stored_references).
         query = self.engine.prepare(text=text, k=k, category=category, weights=weights, pixels=pixels,
-                                    exclude=reference_id, session=session or None)
+                                    reference_id=reference_id, session=session or None)
         result = self.searcher.submit(query)
         result.notes += [n for n in [carried_note(result.carried)] if n]
         hits = hit_dicts(result.hits)

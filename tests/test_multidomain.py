@@ -6,9 +6,11 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.grappa import bench_multidomain
+from benchmarks.grappa import bench_multidomain, multidomain_select
 from benchmarks.grappa.multidomain_report import acceptance, summarise
+from benchmarks.grappa.multidomain_select import per_query_ap, simulate
 from benchmarks.grappa.multidomain_tasks import MultiDomainEval, centred, evaluate_model
+from cti_ir.evaluate.ranks import retrieval_scores
 from cti_ir.model.checkpoint import load_checkpoint
 from data_prep import synth_domains
 
@@ -100,6 +102,25 @@ def test_centring_subtracts_the_mean_and_renormalises():
     assert np.allclose(out, [[0.0, 1.0], [0.0, -1.0]])
 
 
+def test_per_query_ap_averages_to_the_evaluators_map_at_r():
+    rng = np.random.default_rng(0)
+    similarity = rng.normal(size=(20, 50))
+    q, g = rng.integers(0, 6, 20).tolist(), rng.integers(0, 5, 50).tolist()  # class 5: queries without a match
+    ap = per_query_ap(similarity, q, g)
+    scores = retrieval_scores(similarity, q, g)
+    assert np.isnan(ap).sum() == scores["skipped"]
+    assert np.nanmean(ap) == pytest.approx(scores["map_at_r"])
+
+
+def test_a_few_labelled_queries_pick_the_better_space():
+    rng = np.random.default_rng(0)
+    aps = {"off": {"a": rng.uniform(0, 50, 40).tolist()}, "k8": {"a": rng.uniform(40, 90, 40).tolist()},
+           "fusion": {"a": rng.uniform(0, 60, 40).tolist()}}
+    out = simulate(aps, n=5, draws=50, seed=0)["a"]
+    assert out["chosen"] == {"k8": 1.0} and out["pick"] == pytest.approx(out["oracle"])
+    assert out["zero_shot"] < out["pick"]
+
+
 def _run(zero, rows):
     res = lambda m: {"eval": {"domains": {d: {"map_at_r": v, "r_at_1": v} for d, v in zip("ab", m)},
                               "mean_map_at_r": float(np.mean(m)), "mean_r_at_1": float(np.mean(m))},
@@ -145,3 +166,6 @@ def test_small_benchmark_runs_every_row(tiny_checkpoint, tmp_path):
     assert evaluate_model(adapted, data, "off") == rows["zero-shot"]["eval"]  # "off" is the starting model exactly
     assert (work / "results" / "checkpoint" / "default.md").read_text(encoding="utf-8").startswith("| mAP@R")
     assert bench_multidomain.main(argv) == 0  # resumed: every result is read back, nothing retrained
+    assert multidomain_select.main(["--work", str(work), "--start", "checkpoint", "--labelled", "2", "--draws", "5"]) == 0
+    picks = json.loads((work / "results" / "checkpoint" / "default-select.json").read_text(encoding="utf-8"))
+    assert set(picks["runs"]["domains-0-seed-0"]["2"]) == {"shoes", "tops", "dresses", "scenes"}

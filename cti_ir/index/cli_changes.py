@@ -128,13 +128,14 @@ def add_backend_args(build) -> None:
     """``--backend`` and the Milvus flags of ``build`` (later changes use what the index records)."""
     g = build.add_argument_group("vector store (FAISS by default; Milvus for catalogues beyond one machine)")
     g.add_argument("--backend", choices=["faiss", "milvus"], default="faiss",
-                   help="where the vectors are searched: a FAISS file in the index folder (default), or a Milvus "
-                        "collection per index version (the folder keeps the items, product fields and versions)")
+                   help="where the vectors are searched: faiss, a FAISS file in the index folder, or milvus, a "
+                        "Milvus collection per index version (the folder keeps the items, product fields and "
+                        "versions; default: faiss)")
     g.add_argument("--milvus-uri", default=None,
                    help="Milvus Lite file (e.g. INDEX/milvus.db: one machine, tests) or a Milvus server or cluster "
                         "address (http://host:19530); the token, if any, in the MILVUS_TOKEN environment variable")
     g.add_argument("--milvus-index", default="FLAT", choices=["FLAT", "HNSW"],
-                   help="FLAT: exact search (default); HNSW: approximate")
+                   help="the Milvus index: FLAT, exact search, or HNSW, approximate (default: FLAT)")
 
 
 def backend_of_args(args) -> dict | None:

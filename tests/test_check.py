@@ -177,7 +177,7 @@ def test_synth_small_output_readers(synth_out: Path) -> None:
 
 def test_fiq_without_test_files_reports_the_split_absent_and_checks_the_rest(fake_fiq: Path,
                                                                             capsys: pytest.CaptureFixture) -> None:
-    # A shop's or a lab's own set in the Fashion-IQ layout often has train and val only (issue 15, point 19).
+    # A shop's or a lab's own set in the Fashion-IQ layout often has train and val only.
     for f in list((fake_fiq / "captions").glob("*.test.json")) + list((fake_fiq / "image_splits").glob("*.test.json")):
         f.unlink()
     code, res = run_json(capsys, "--dataset", "fashioniq", "--root", str(fake_fiq))

@@ -117,7 +117,7 @@ def test_cli_reports_a_missing_image_clearly(synth_small, tiny_checkpoint, tmp_p
     result = json.loads(capsys.readouterr().out)
     pool = json.loads((root / "image_splits" / "split.dress.val.json").read_text())
     assert result["splits"]["dress"]["gallery"] == len(set(pool)) - 1
-    # the reduced protocol is reported: kept / published, in the JSON and in the table (issue 13)
+    # the reduced protocol is reported: kept / published, in the JSON and in the table
     trips = json.loads((root / "captions" / "cap.dress.val.json").read_text())
     kept = sum(victim not in (t["candidate"], t["target"]) for t in trips)
     dress = result["splits"]["dress"]
@@ -161,7 +161,7 @@ def test_stage3_with_skip_missing_evaluates_on_the_reduced_protocol(fake_fiq, tm
     assert (details["splits"]["dress"]["queries"], details["splits"]["dress"]["queries_published"]) == (3, 4)
 
 
-# --- caption kinds and the oracle balance (issue 14) ------------------------------------------------------------
+# --- caption kinds and the oracle balance ---------------------------------------------------------------------
 
 def _plane_case(best_weights):
     """Queries whose target lies exactly where a plain weighted sum of image e1 and text e2 points at its known

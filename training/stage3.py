@@ -180,7 +180,7 @@ def parse_data(values: list[str]) -> dict[str, str]:
 #: The allowed values of stage 3's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
 STAGE3_BOUNDS = {"eval_batch_size": AT_LEAST_ONE, "weight_loss": NON_NEGATIVE, "weight_temperature": POSITIVE,
                  "target_queue": NON_NEGATIVE, "weight_forcing": SHARE, "phrasing_augment": SHARE,
-                 "phrasing_consistency": NON_NEGATIVE}
+                 "phrasing_consistency": NON_NEGATIVE, "phrasing_focus": SHARE}
 
 
 def build_parser() -> argparse.ArgumentParser:

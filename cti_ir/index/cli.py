@@ -106,18 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the shop's product fields to attach (JSONL or CSV: id, title, price, currency, in_stock, "
                         "brand, sizes, url, any other column); later: python -m cti_ir.index products")
     add_backend_args(b)
-    g = b.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
-    g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
-                   help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
-                        "transformation (trained by `python -m training.fit_embedding_map`; use OUT/best). Repeat "
-                        "for an ensemble: the stored vector is the mean of the members'. A transformation folder "
-                        "alone uses the gallery checkpoint it recorded. Queries still need only --checkpoint")
-    g.add_argument("--reject-fraction", type=float, default=None,
-                   help="leave the given fraction of most uncertain images (largest spread among the members' "
-                        "embeddings) out of the index, e.g. 0.05; they are listed in rejected.jsonl. Needs 2+ "
-                        "members. Build again with another value to change it without re-encoding")
-    g.add_argument("--reject-threshold", type=float, default=None,
-                   help="leave out the images whose uncertainty (mean pairwise distance, 0..2) exceeds this")
+    _add_ensemble_args(b)
     source_args(b)
     a = sub.add_parser("add", help="add new images to an index (images already indexed are skipped)")
     a.add_argument("--index", required=True, help="index folder to extend")
@@ -129,6 +118,22 @@ def build_parser() -> argparse.ArgumentParser:
                                     "add print a short summary)")
     i.add_argument("--index", required=True, help="index folder")
     return p
+
+
+def _add_ensemble_args(build: argparse.ArgumentParser) -> None:
+    """The flags of asymmetric search: the gallery models of an ensemble and the rejection of uncertain images."""
+    g = build.add_argument_group("asymmetric search (an ensemble of heavier gallery models)")
+    g.add_argument("--gallery-model", action="append", default=None, metavar="GALLERY_CKPT:TRANSFORM",
+                   help="embed the catalogue with this gallery model, carried into --checkpoint's space by its "
+                        "transformation (trained by `python -m training.fit_embedding_map`; use OUT/best). Repeat "
+                        "for an ensemble: the stored vector is the mean of the members'. A transformation folder "
+                        "alone uses the gallery checkpoint it recorded. Queries still need only --checkpoint")
+    g.add_argument("--reject-fraction", type=float, default=None,
+                   help="leave the given fraction of most uncertain images (largest spread among the members' "
+                        "embeddings) out of the index, e.g. 0.05; they are listed in rejected.jsonl. Needs 2+ "
+                        "members. Build again with another value to change it without re-encoding")
+    g.add_argument("--reject-threshold", type=float, default=None,
+                   help="leave out the images whose uncertainty (mean pairwise distance, 0..2) exceeds this")
 
 
 def _recorded_gallery(index: str, model, device: str):

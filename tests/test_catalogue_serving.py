@@ -180,3 +180,14 @@ def _served_version(folder) -> int:
     from cti_ir.index.catalogue_index import read_index_info
 
     return read_index_info(folder)["version"]
+
+
+def test_the_page_says_which_index_version_it_serves(shop):
+    from cti_ir.serve.catalogue_api import serving_line
+
+    catalogue, engine = shop
+    assert serving_line(engine).startswith("Serving index version 2 (12 products, built ")
+    assert "product fields: brand, currency, in_stock, price, sizes, title" in serving_line(engine)
+    remove_from_index(catalogue.index, [catalogue.ids[0]])
+    engine.index_watcher.reload()
+    assert serving_line(engine).startswith("Serving index version 3 (11 products")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from benchmarks.grappa import bench_multidomain, multidomain_select
+from benchmarks.grappa.multidomain_diagnose import cluster_agreement, knn_same_domain
 from benchmarks.grappa.multidomain_report import acceptance, summarise
 from benchmarks.grappa.multidomain_select import per_query_ap, simulate
 from benchmarks.grappa.multidomain_tasks import MultiDomainEval, centred, evaluate_model
@@ -121,6 +122,18 @@ def test_a_few_labelled_queries_pick_the_better_space():
     assert out["zero_shot"] < out["pick"]
 
 
+def test_diagnostics_see_domains_apart_and_clusters_that_follow_a_task():
+    domains = np.array(["a"] * 4 + ["b"] * 4)
+    features = np.array([[1, 0.1 * i, 0] for i in range(4)] + [[0, 0.1 * i, 1] for i in range(4)], dtype=float)
+    assert knn_same_domain(features, domains, k=3) == {"a": 1.0, "b": 1.0}
+    labels = np.array(["x", "x", "y", "y", "u", "v", "u", "v"])
+    clusters = np.array([0, 0, 1, 1, 2, 3, 3, 2])       # domain a: clusters follow its labels; b: clusters cut them
+    out = cluster_agreement(clusters, domains, labels)
+    assert out["domain_purity"] == 1.0
+    assert out["domains"]["a"] == {"agreement": 1.0, "chance": round(4 / 12, 4)}
+    assert out["domains"]["b"]["agreement"] == 0.0
+
+
 def _run(zero, rows):
     res = lambda m: {"eval": {"domains": {d: {"map_at_r": v, "r_at_1": v} for d, v in zip("ab", m)},
                               "mean_map_at_r": float(np.mean(m)), "mean_r_at_1": float(np.mean(m))},
@@ -160,6 +173,9 @@ def test_small_benchmark_runs_every_row(tiny_checkpoint, tmp_path):
                                                                        for k in ("k4", "k8"))
         att = s["fusion"]["attention"][d]
         assert att["sets"] == ["k4", "k8"] and sum(att["mean"]) == pytest.approx(1.0, abs=1e-3)
+    diagnostics = report["runs"][0]["diagnostics"]
+    assert set(diagnostics["knn_same_domain"]) == {"shoes", "tops", "dresses", "scenes"}
+    assert list(diagnostics["clusters"]) == ["k4", "k8"]
     assert set(report["acceptance"]["fusion"]) >= {"beats_zero_shot_on_every_domain", "share_of_gap_closed", "done"}
     data = MultiDomainEval.from_folder(work / "data" / "domains-0")
     adapted = load_checkpoint(work / "runs" / "checkpoint" / "default" / "domains-0-seed-0" / "fusion")

@@ -72,7 +72,7 @@ def test_later_turns_override_earlier_ones_and_exclusions_add_up():
     ("as a shirt", "dress", "shirt"), ("boots instead", "pumps", "boots"),
     ("sneakers instead of pumps", "pumps", "sneakers"), ("make them running shoes", "sneakers", "athletic_shoes"),
     ("not a shirt but a dress", "toptee", "dress"), ("as a top", "shirt", "toptee"),
-    ("with a shirt collar", "dress", None), ("make them flat", "pumps", None), ("with high heels", "boots", None),
+    ("make them sneekers", "pumps", "sneakers"), ("with a shirt collar", "dress", None), ("make them flat", "pumps", None), ("with high heels", "boots", None),
     ("i want this dress in red", "dress", None), ("is red", "dress", None),
 ])
 def test_the_category_a_request_asks_for(text, current, expected):

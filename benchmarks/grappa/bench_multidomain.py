@@ -39,6 +39,7 @@ import numpy as np
 
 from benchmarks.common import cached_json, run_cli, set_threads, write_report
 from benchmarks.grappa.bench_grappa import adapt
+from benchmarks.grappa.multidomain_diagnose import diagnose
 from benchmarks.grappa.multidomain_report import acceptance, markdown, summarise
 from benchmarks.grappa.multidomain_tasks import (
     MultiDomainEval,
@@ -182,7 +183,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             started = time.perf_counter()
             rows = {name: {"eval": result, "seconds": 0.0, "added_parameters": 0} for name, result in base.items()}
             rows.update(run_one(work, generator, seed, data_dir, data, args.checkpoint, args))
-            runs.append({"generator": generator, "seed": seed, "rows": rows})
+            run = work / "runs" / args.model_key / args.recipe / f"domains-{generator}-seed-{seed}"
+            diagnostics = cached_json(work / "results" / args.model_key / args.recipe / f"domains-{generator}"
+                                      / f"seed-{seed}-diagnostics.json", lambda run=run, data_dir=data_dir: diagnose(run / "work", data_dir))
+            runs.append({"generator": generator, "seed": seed, "rows": rows, "diagnostics": diagnostics})
             print(f"[bench_multidomain] domains {generator} seed {seed}: done in "
                   f"{time.perf_counter() - started:.0f} s (fusion {rows['fusion']['eval']['mean_map_at_r']:.2f}, "
                   f"zero-shot {rows['zero-shot']['eval']['mean_map_at_r']:.2f}, oracle "

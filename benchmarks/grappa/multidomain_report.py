@@ -11,6 +11,8 @@ from collections import Counter
 
 import numpy as np
 
+from benchmarks.grappa.multidomain_diagnose import diagnostics_table
+
 #: How a row is written in the tables (others as they are).
 LABELS = {"zero-shot": "zero-shot", "centred-pool": "centred on the pool's mean",
           "centred-domain": "centred on each domain's mean", "fusion": "**fusion (Grappa, ours)**",
@@ -133,4 +135,5 @@ def markdown(report: dict) -> str:
         lines += ["", (f"Fusion: {acc['gain_on_mean']:+.2f} mAP@R on the mean (oracle "
                        f"{acc['oracle_gain_on_mean']:+.2f}, share of the gap closed {acc['share_of_gap_closed']:.2f}); "
                        f"worst domain {acc['worst_domain_change']:+.2f}; done-when met: {acc['done']}.")]
-    return "\n".join(lines + _attention_table(summary, domains))
+    diagnostics = [r["diagnostics"] for r in report.get("runs", []) if "diagnostics" in r]
+    return "\n".join(lines + _attention_table(summary, domains) + diagnostics_table(diagnostics, domains))

@@ -6,7 +6,7 @@ shoe"), its plural, and what shoppers call the published datasets' categories (:
 Fashion-IQ "toptee" is a top, a tee or a blouse; the Shoes folder of heeled sandals is "high_heels"). A category
 word does not count when it is negated ("not a shirt", "instead of boots"), when it names the reference's own
 category, when it follows "with" ("with high heels" is about the heel), or when it qualifies a part ("a shirt
-collar").
+collar"). A word one letter away from a facet word of five letters or more reads as that word ("sneekers").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from cti_ir.index.facets import NEGATION_RESETS, NEGATIONS, VOCABULARY, tokens
+from cti_ir.index.facets import NEGATION_RESETS, NEGATIONS, VOCABULARY, correct, tokens
 
 # What shoppers call the categories of the published datasets (Fashion-IQ's and Shoes' folder names).
 SHOPPER_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -51,7 +51,7 @@ def category_words(categories: Iterable[str]) -> dict[tuple[str, ...], str]:
 
 def asked_category(text: str | None, categories: Iterable[str], current: str | None = None) -> str | None:
     """The category ``text`` asks for among ``categories``, other than ``current``; None when it asks none."""
-    words = tokens(text or "")
+    words = [correct(w) for w in tokens(text or "")]  # "sneekers" is sneakers, as in the facets
     vocabulary = category_words(categories)
     longest = max((len(k) for k in vocabulary), default=0)
     i, last_end = 0, 0

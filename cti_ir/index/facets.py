@@ -173,7 +173,7 @@ def tokens(text: str) -> list[str]:
 
 
 @functools.lru_cache(maxsize=65536)
-def _correct(word: str) -> str:
+def correct(word: str) -> str:
     """A vocabulary word one edit away from ``word`` (five letters or more), else ``word`` itself."""
     if len(word) < 5 or word in _KNOWN_WORDS or word in _PROTECTED:
         return word
@@ -194,7 +194,7 @@ def _one_edit(a: str, b: str) -> bool:
 
 def mentions(text: str) -> tuple[list[Mention], list[str]]:
     """The facet phrases of ``text`` (longest match first, left to right) and its words."""
-    words = [_correct(w) for w in tokens(text)]
+    words = [correct(w) for w in tokens(text)]
     found: list[Mention] = []
     i, last_end = 0, 0
     while i < len(words):

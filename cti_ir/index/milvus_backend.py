@@ -36,6 +36,7 @@ INDEX_TYPES = {"FLAT": {}, "HNSW": {"M": 32, "efConstruction": 200}}
 DEFAULT_EF = 64
 EF_MAX = 4096
 INSERT_BATCH = 5000
+INDEX_WAIT_S = 1800  # longest wait for Milvus to index a new collection before it is served anyway
 MAX_TEXT = 1024      # longest text kept in a filter column (longer ones are cut: filters compare short values)
 MAX_LIST = 256       # most values of a list column (sizes)
 
@@ -104,8 +105,24 @@ def publish(backend: Mapping, version: int, vectors: np.ndarray, items: list[dic
         rows = [_row(start + r, vectors[start + r], it, products, columns)
                 for r, it in enumerate(items[start:start + INSERT_BATCH])]
         milvus.insert(name, rows)
+    # Sealed and indexed before it is served: rows left in growing segments are searched without the index
+    # (on 30k x 128-d in Milvus Lite: 717 ms a query unflushed, 39 ms flushed).
+    milvus.flush(name)
+    _wait_for_index(milvus, name, len(items))
     milvus.load_collection(name)
     return name
+
+
+def _wait_for_index(milvus, name: str, rows: int, timeout_s: float = INDEX_WAIT_S) -> None:
+    """Wait until the vector index covers every row (Milvus builds it in the background after a flush)."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = milvus.describe_index(name, "vec")
+        if int(state.get("indexed_rows", 0)) >= rows and not int(state.get("pending_index_rows", 0)):
+            return
+        time.sleep(0.5)
 
 
 def _row(position: int, vector: np.ndarray, item: dict, products, columns: Mapping[str, str]) -> dict:
@@ -184,6 +201,9 @@ class MilvusCatalogueIndex(ItemTable):
         super().__init__(folder)
         self.backend = self.info["backend"]
         self.collection = self.backend["collection"]
+        # Loaded into the search nodes' memory: a collection comes back "released" after a restart of Milvus Lite
+        # (a new process) or of a server, and Milvus refuses to search it until it is loaded again.
+        client(self.backend["uri"]).load_collection(self.collection)
 
     def search(self, queries: np.ndarray, k: int, category: str | None = None, nprobe: int | None = None,
                search_params: dict | None = None, filters: Mapping[str, Any] | ProductFilter | None = None):

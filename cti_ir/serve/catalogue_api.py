@@ -85,3 +85,16 @@ def status_route(engine_of):
 
     return Route(STATUS_PATH, endpoint, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                  name="cti_ir_api_status")
+
+
+def serving_line(engine) -> str:
+    """The page's line on what is served now (refreshed while the page is open): index version, products, model."""
+    watcher = getattr(engine, "index_watcher", None)
+    if watcher is not None:
+        watcher.poll()
+    status = engine_status(engine)
+    index = status["index"]
+    built = f", built {index['built_at']}" if index.get("built_at") else ""
+    fields = f"; product fields: {', '.join(index['product_fields'])}" if index["product_fields"] else ""
+    return (f"Serving index version {index['version']} ({index['products']:,} products{built}{fields}) with model "
+            f"{status['model']['fingerprint']}.")

@@ -341,7 +341,7 @@ def test_build_app_has_two_public_endpoints_and_takes_every_input_raw(engine):
     public = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_visibility") == "public"}
     assert public == {"search", "more_like_this"}
     ours = [fn for fn in demo.fns.values() if fn.api_name != "load_example"]
-    assert len(ours) == 12 and all(fn.preprocess is False for fn in ours)  # the handlers check every value
+    assert len(ours) == 14 and all(fn.preprocess is False for fn in ours)  # the handlers check every value
 
 
 def test_help_explains_every_flag(capsys):

@@ -191,3 +191,26 @@ def test_the_page_says_which_index_version_it_serves(shop):
     remove_from_index(catalogue.index, [catalogue.ids[0]])
     engine.index_watcher.reload()
     assert serving_line(engine).startswith("Serving index version 3 (11 products")
+
+
+def test_the_page_header_shows_the_served_version_and_refreshes_it(shop):
+    import gradio as gr
+
+    from cti_ir.serve.server import build_app
+
+    catalogue, engine = shop
+    demo = build_app(engine, example_texts=["is red"])
+    header = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "serving")
+    assert isinstance(header, gr.Markdown) and header.value.startswith("Serving index version 2 (12 products")
+    # Its refreshers: on page load and on a timer's tick, private and outside the queue.
+    refreshers = [fn for fn in demo.fns.values() if [o._id for o in fn.outputs] == [header._id]]
+    triggers = {trigger for fn in refreshers for _, trigger in fn.targets}
+    assert triggers == {"load", "tick"} and all(fn.queue is False and fn.api_visibility == "private"
+                                                for fn in refreshers)
+    remove_from_index(catalogue.index, [catalogue.ids[0]])
+    engine.index_watcher.interval = 0
+    deadline = time.monotonic() + 5
+    while engine.index.version != 3 and time.monotonic() < deadline:  # what a tick triggers: the background reload
+        refreshers[0].fn()
+        time.sleep(0.02)
+    assert refreshers[0].fn().startswith("Serving index version 3 (11 products")

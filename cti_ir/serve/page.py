@@ -40,6 +40,7 @@ import gradio as gr  # noqa: E402
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError  # noqa: E402
 from cti_ir.serve.batching import ServerBusy  # noqa: E402
+from cti_ir.serve.catalogue_api import serving_line  # noqa: E402
 from cti_ir.serve.engine import QueryError, SearchEngine, parse_image_weight  # noqa: E402
 from cti_ir.serve.gradio_io import md_code, md_escape  # noqa: E402,F401
 from cti_ir.serve.messages import describe_value, image_error_message, query_error_message  # noqa: E402
@@ -95,6 +96,11 @@ class SearchPage:
         self.samples = self._sample_items(n_samples)
 
     # ------------------------------------------------------------------------------------------------ helpers
+    def serving(self) -> str:
+        """The header's line on what is served now (index version, products, model); the page refreshes it, so a
+        new index version picked up by live reload shows without reloading the page."""
+        return md_escape(serving_line(self.engine))
+
     @property
     def categories(self) -> list[str]:
         """Choices of the category filter: the reference's own (the default), every category, or one."""

@@ -18,6 +18,8 @@ from cti_ir.serve.http_api import SearchApi
 from cti_ir.serve.page import DEFAULT_K, EXAMPLE_TEXTS, HISTORY_HEADERS, SearchPage
 from cti_ir.serve.thumbnails import ThumbnailCache
 
+SERVING_REFRESH_S = 15  # how often an open page asks what is served (a cheap request: a readlink and a stat)
+
 
 def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS, concurrency: int = 16,
               max_pixels: int = DEFAULT_MAX_PIXELS, title: str = "Composed fashion search",
@@ -32,6 +34,11 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
         gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
                     f"want differs, and search. Click a result to refine from it, or to see more like it.\n\n"
                     f"Catalogue: {index_mode_summary(engine.index.info)}.", elem_id="index-mode")
+        serving = gr.Markdown(page.serving(), elem_id="serving")
+        # Refreshed on each page load and every SERVING_REFRESH_S while it is open: a live reload shows.
+        refresh = {"api_visibility": "private", "queue": False, "preprocess": False, "show_progress": "hidden"}
+        demo.load(page.serving, None, serving, **refresh)
+        gr.Timer(SERVING_REFRESH_S).tick(page.serving, None, serving, **refresh)
         reference_id = gr.State(None)
         hits = gr.State([])
         history = gr.State([])

@@ -214,3 +214,36 @@ def test_the_page_header_shows_the_served_version_and_refreshes_it(shop):
         refreshers[0].fn()
         time.sleep(0.02)
     assert refreshers[0].fn().startswith("Serving index version 3 (11 products")
+
+
+def test_changes_published_while_json_clients_search_are_served_without_a_failed_request(base, tmp_path):
+    """A small run of benchmarks.catalogue.bench_live_updates: the real server and the index commands."""
+    from benchmarks.catalogue.bench_live_updates import Http, run
+    from benchmarks.catalogue.live_shop import Shop
+    from cti_ir.serve import gradio_io, server as server_mod
+    from tests.app_fixtures import free_port
+
+    index = tmp_path / "index"
+    shutil.copytree(base.index, index, symlinks=True)
+    engine = SearchEngine(base.checkpoint, index)
+    engine.index_watcher.interval = 0.05
+    server = server_mod.create_server(engine, thumbnail_dir=tmp_path / "thumbs")
+    port = free_port()
+    gradio_io.launch(server.demo, engine, port=port, prevent_thread_lock=True, quiet=True, api=server.api,
+                     thumbnails=server.thumbnails)
+    try:
+        shop = Shop(index, tmp_path / "work", base.checkpoint, table(base.ids).rows, stable_share=0.25)
+        result = run(shop, Http("127.0.0.1", port), updates=5, clients=4, warmup_s=0.2)
+    finally:
+        server.demo.close()
+        server.batcher.close()
+    requests = result["requests"]["all"]
+    assert requests["requests"] > 20 and requests["failed"] == 0, result["request_problems"]
+    assert requests["filter_violations"] == 0 and requests["stale_hits"] == 0, result["request_problems"]
+    assert result["change_summary"]["kinds"] == {"add": 1, "fields": 2, "remove": 1, "photo": 1}
+    assert result["change_summary"]["not_served_in_time"] == 0
+    after = result["after_last_change"]
+    assert after["problem_count"] == 0, after["problems"]
+    assert after["served_version"] == shop.version == 7 and after["served_products"] == 12
+    assert after["removed_products_absent"] == 2 and after["new_photos_found_first"] == 1
+    assert after["changed_products_found_with_new_price"] == after["changed_products"] >= 5

@@ -172,7 +172,10 @@ def test_adapt_writes_a_checkpoint_that_every_tool_loads(adapted, tiny_checkpoin
     assert {"adapter_config.json", "adapters.safetensors"} <= set(config["files"])
     model = load_checkpoint(adapted)
     assert model.adapters.names == ["fusion", "k4", "k8", "off"]
-    assert model.fingerprint == config["fingerprint"]
+    # The default granularity is the coarsest set (--default-granularity coarsest); the checkpoint's recorded
+    # fingerprint is the fusion's space.
+    assert model.adapters.default == "k4" and model.fingerprint == f"{config['fingerprint']}-k4"
+    assert load_checkpoint(adapted, granularity="fusion").fingerprint == config["fingerprint"]
     assert load_checkpoint(adapted, granularity="k8").fingerprint == f"{config['fingerprint']}-k8"
     assert load_checkpoint(adapted, granularity="off").fingerprint == base["fingerprint"]
     x = pixels()
@@ -277,3 +280,17 @@ def test_every_flag_is_explained():
     for parser in (adapt.build_parser(), synth_views.build_parser(), bench_grappa.build_parser(),
                    grappa_composed.build_parser()):
         assert help_problems(parser) == []  # each flag has its own help; a default it states is the parser's
+
+
+def test_default_granularity_names_a_space_the_adaptation_makes(tiny_checkpoint, tmp_path, capsys):
+    from cti_ir.adapt.pseudo_labels import serving_granularity
+
+    assert serving_granularity("coarsest", [32, 8, 128]) == "k8"
+    assert serving_granularity("Fusion", [8, 32]) == "fusion" and serving_granularity("32", [8, 32]) == "k32"
+    assert serving_granularity("off", [8]) == "off"
+    base = ["--checkpoint", str(tiny_checkpoint), "--images", str(tmp_path), "--out", str(tmp_path / "out")]
+    # Refused before any image is read: an unknown word, and a set the adaptation will not train.
+    assert adapt.main(base + ["--default-granularity", "finest"]) == 2
+    assert "use coarsest, fusion, off or one of the adapter sets" in capsys.readouterr().err
+    assert adapt.main(base + ["--granularities", "4,8", "--default-granularity", "k16"]) == 2
+    assert "no adapter set has 16 clusters (the sets: k4, k8)" in capsys.readouterr().err

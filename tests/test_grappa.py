@@ -146,12 +146,15 @@ def test_benchmark_evaluation_of_an_adapted_model(views, adapted, tiny_checkpoin
 # ------------------------------------------------------------------------------------- indexes and search
 @pytest.fixture(scope="module")
 def indexes(views, adapted, tiny_checkpoint, tmp_path_factory):
-    """Indexes of the evaluation photos: with the base model, and with the adapted one at fusion and at k8."""
+    """Indexes of the evaluation photos: with the base model, and with the adapted one at fusion, at k8 and at its
+    default granularity (no --granularity)."""
     root = tmp_path_factory.mktemp("indexes")
-    out = {"base": root / "base", "fusion": root / "fusion", "k8": root / "k8"}
+    out = {"base": root / "base", "fusion": root / "fusion", "k8": root / "k8", "default": root / "default"}
     common = ["--images", str(views / "eval"), "--no-progress", "--workers", "0"]
     assert index_cli.main(["build", "--checkpoint", str(tiny_checkpoint), "--out", str(out["base"]), *common]) == 0
-    assert index_cli.main(["build", "--checkpoint", str(adapted), "--out", str(out["fusion"]), *common]) == 0
+    assert index_cli.main(["build", "--checkpoint", str(adapted), "--granularity", "fusion", "--out",
+                           str(out["fusion"]), *common]) == 0
+    assert index_cli.main(["build", "--checkpoint", str(adapted), "--out", str(out["default"]), *common]) == 0
     assert index_cli.main(["build", "--checkpoint", str(adapted), "--granularity", "8", "--out", str(out["k8"]),
                            *common]) == 0
     return out
@@ -161,7 +164,9 @@ def test_each_granularity_is_its_own_index_space(indexes, adapted, tiny_checkpoi
     config = read_checkpoint_config(adapted)
     fingerprints = {name: read_index_info(path)["model_fingerprint"] for name, path in indexes.items()}
     assert fingerprints == {"base": read_checkpoint_config(tiny_checkpoint)["fingerprint"],
-                            "fusion": config["fingerprint"], "k8": config["fingerprint"] + "-k8"}
+                            "fusion": config["fingerprint"], "k8": config["fingerprint"] + "-k8",
+                            # the checkpoint's default is its coarsest set (training.adapt --default-granularity)
+                            "default": config["fingerprint"] + "-k4"}
     # The adapted checkpoint serves the base model's index at granularity "off", and its own at theirs.
     assert SearchEngine(adapted, indexes["base"]).granularity == "off"
     assert SearchEngine(adapted, indexes["k8"]).granularity == "k8"
@@ -171,7 +176,8 @@ def test_each_granularity_is_its_own_index_space(indexes, adapted, tiny_checkpoi
 
 def test_similar_products_at_each_granularity(indexes, adapted, views):
     engine = SearchEngine(adapted, indexes["base"], similar_indexes=[indexes["fusion"], indexes["k8"]])
-    assert engine.similar_granularities == ["fusion", "off", "k8"]
+    # The checkpoint's default (k4) has no index here: "More like this" defaults to the main index's space.
+    assert engine.similar_granularities == ["off", "fusion", "k8"]
     item = engine.index.items[0]
     for granularity in (None, "fusion", "k8", "off"):
         result = engine.similar(image_id=item["image_id"], k=3, granularity=granularity)
@@ -191,6 +197,15 @@ def test_similar_products_at_each_granularity(indexes, adapted, views):
         engine.similar(image_id="nope")
     # Composed queries stay in the main index's space (the unadapted encoder here).
     assert engine.search(image=photo, text="is red", k=2).mode == "composed"
+
+
+def test_more_like_this_defaults_to_the_checkpoints_default_granularity(indexes, adapted):
+    engine = SearchEngine(adapted, indexes["base"], similar_indexes=[indexes["fusion"], indexes["default"]])
+    assert engine.granularity == "off" and engine.similar_default == "k4"
+    assert engine.similar_granularities == ["k4", "off", "fusion"]
+    item = engine.index.items[1]
+    result = engine.similar(image_id=item["image_id"], k=2)
+    assert result.mode == "similar" and "similar products at granularity k4" in result.notes
 
 
 def test_a_similar_index_of_another_model_is_refused(indexes, tiny_checkpoint):
@@ -216,7 +231,7 @@ def test_more_like_this_on_the_page(indexes, adapted):
 
     engine = SearchEngine(adapted, indexes["base"], similar_indexes=[indexes["fusion"], indexes["k8"]])
     page = SearchPage(engine, seed=0)
-    assert [value for _, value in page.granularity_choices()] == ["fusion", "off", "k8"]
+    assert [value for _, value in page.granularity_choices()] == ["off", "fusion", "k8"]
     item = engine.index.items[2]
     out = page.more_like_this(reference_id=item["image_id"], granularity="k8", k=4)
     assert len(out.gallery) == 4 and len(out.hits) == 4 and "more like this" in out.status

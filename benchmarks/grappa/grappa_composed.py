@@ -84,7 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = {
         "unadapted": cached_json(work / "unadapted.json",
                                  lambda: scores(load_checkpoint(adapted, granularity="off"), data)),
-        "adapted (fusion)": cached_json(work / "adapted.json", lambda: scores(load_checkpoint(adapted), data)),
+        "adapted (fusion)": cached_json(work / "adapted.json",
+                                        lambda: scores(load_checkpoint(adapted, granularity="fusion"), data)),
         f"adapted + composer re-fit ({args.refit_epochs} ep.)": cached_json(
             work / f"adapted-refit-{args.refit_epochs}.json",
             lambda: refit(adapted, "fusion", data, work / f"refit-fusion-{args.refit_epochs}", args.refit_epochs,

@@ -92,3 +92,34 @@ def nearest_neighbours(features: np.ndarray, k: int) -> np.ndarray:
         others = row[row != i]  # the image itself is normally first, but ties with duplicates can move it
         out[i] = others[:k]
     return out
+
+
+#: The space an adapted checkpoint serves by default ("More like this", ``cti_ir.index build`` without
+#: ``--granularity``). "coarsest" is the adapter set of the fewest clusters: on both adaptation benchmarks
+#: (docs/results/adaptation.md) the fusion lost to the unadapted encoder, and the coarsest set was the one
+#: adapted space that did not lose on the mean.
+DEFAULT_SERVING_GRANULARITY = "coarsest"
+SERVING_CHOICES = ("coarsest", "fusion", "off")
+
+
+def check_serving_granularity(value: str) -> str:
+    """The canonical form of a ``--default-granularity`` value: ``coarsest``, ``fusion``, ``off`` or ``k<clusters>``."""
+    text = str(value).strip().lower()
+    if text in SERVING_CHOICES:
+        return text
+    digits = text[1:] if text.startswith("k") else text
+    if not digits.isdigit() or int(digits) < 2:
+        raise ValueError(f"--default-granularity {value!r}: use coarsest, fusion, off or one of the adapter sets "
+                         f"(e.g. k8)")
+    return f"k{int(digits)}"
+
+
+def serving_granularity(value: str, granularities: list[int]) -> str:
+    """The granularity name ``value`` (see :func:`check_serving_granularity`) stands for, given the adapter sets."""
+    name = check_serving_granularity(value)
+    if name == "coarsest":
+        return f"k{min(granularities)}"
+    if name.startswith("k") and int(name[1:]) not in granularities:
+        raise ValueError(f"--default-granularity {value}: no adapter set has {name[1:]} clusters (the sets: "
+                         f"{', '.join(f'k{k}' for k in granularities)})")
+    return name

@@ -66,6 +66,7 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)   # e.g. "text was cut to 1000 characters"
     category: str | None = None   # the category searched (None: every category)
     carried: list[str] = field(default_factory=list)  # what a session carried into this search ("colour: black")
+    category_guess: Any = None    # an uploaded photo's guessed category (cti_ir.index.category_model.CategoryGuess)
 
 
 @dataclass
@@ -120,6 +121,9 @@ class SearchEngine:
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.
         self.model = load_inference_model(checkpoint, backend, device=device, onnx_dir=onnx_dir)
         self.index = open_index(index, mmap=mmap)  # FAISS, or the Milvus collection the index records
+        # "More like this" defaults to the space the adapted checkpoint names as its default (training.adapt
+        # --default-granularity), read before the main index's granularity replaces it.
+        self.similar_default = getattr(getattr(self.model, "adapters", None), "default", None)
         # An adapted checkpoint serves several embedding spaces: composed queries use the one the index was built in.
         self.granularity = match_index_granularity(self.model, self.index.info.get("model_fingerprint"))
         check_compatible(self.index.info, self.model)
@@ -150,10 +154,10 @@ class SearchEngine:
     def similar_granularities(self) -> list[str | None]:
         """The granularities "similar products" can use (None: a checkpoint without adapters), the default first.
 
-        The default is the fusion when it has an index, else the main index's granularity.
+        The default is the checkpoint's own default granularity when it has an index, else the main index's.
         """
         names = list(self.similar_indexes)
-        return sorted(names, key=lambda g: (g != "fusion", g != self.granularity, str(g)))
+        return sorted(names, key=lambda g: (g != self.similar_default, g != self.granularity, str(g)))
 
     def similar(self, image: Image.Image | None = None, image_id: str | None = None, k: Any = 10,
                 category: str | None = None, granularity: str | None = None) -> SearchResult:
@@ -336,15 +340,14 @@ class SearchEngine:
         vectors = vectors.numpy()
         groups: dict[tuple, list[int]] = {}
         results: list[SearchResult | None] = [None] * len(queries)
-        # "auto" with an uploaded reference: the category of the catalogue product closest to the photo
-        decided = [session_search.final_category(self.index, q.category, q.notes, images.get(i)) for i, q in
-                   enumerate(queries)]
-        for i, (q, (category, notes)) in enumerate(zip(queries, decided)):
+        # "auto" with an uploaded reference: the photo's category as the index's category model guesses it
+        decided = session_search.final_categories(self.index, queries, images)
+        for i, (q, (category, notes, guess)) in enumerate(zip(queries, decided)):
             if q.plan is not None:
                 scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude,
                                                                   q.filters)
                 results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
-                                          notes, category, q.plan.describe())
+                                          notes, category, q.plan.describe(), guess)
             else:
                 groups.setdefault((q.similar, q.granularity if q.similar else None, category, q.filters),
                                   []).append(i)
@@ -358,7 +361,7 @@ class SearchEngine:
                 hits = [h for h in self._hits(scores[r], ids[r], index) if h.image_id != q.exclude][:q.k]
                 results[i] = SearchResult(hits=hits, mode=q.mode, image_weight=weights[i][0],
                                           text_weight=weights[i][1], text=q.text, notes=decided[i][1],
-                                          category=category)
+                                          category=category, category_guess=decided[i][2])
         return results
 
     def submit(self, query: SearchQuery) -> SearchResult:

@@ -36,7 +36,15 @@ from cti_ir.model.adapters import attach_adapters, granularity_name
 from cti_ir.files import write_atomic, write_json_atomic
 from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, check_numeric_flags
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config, save_checkpoint
-from cti_ir.adapt.pseudo_labels import check_granularities, default_granularities, kmeans, nearest_neighbours
+from cti_ir.adapt.pseudo_labels import (
+    DEFAULT_SERVING_GRANULARITY,
+    check_granularities,
+    check_serving_granularity,
+    default_granularities,
+    kmeans,
+    nearest_neighbours,
+    serving_granularity,
+)
 
 from training.adapt.data import AdaptationExamples, BadImagesError, PreparedImages, augmentation_for, prepare_images
 from training.adapt.tasks import CosineClassifier, FusionTask, PseudoLabelTask, freeze
@@ -275,6 +283,8 @@ class Adaptation:
         self.timings["neighbours_s"] = time.perf_counter() - start
         model, _ = self.phase2(granularities, images, labels, set_states, neighbours)
         model.adapters.base_fingerprint = base.fingerprint
+        model.adapters.default = serving_granularity(a.default_granularity, granularities)
+        self.say(f"default granularity of the adapted checkpoint: {model.adapters.default}")
         metrics = self.metrics(images, granularities, model, total_start)
         write_adapted_checkpoint(a.checkpoint, model, a.out, training_args=_jsonable(vars(a)), metrics=metrics,
                                  extra={"adaptation": {"images": len(images), "granularities": granularities,
@@ -357,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--balance-losses", action="store_true",
                    help="phase 2: divide each clustering's loss by log(k), its chance level, so that the finest "
                         "clusterings do not dominate the fusion")
+    m.add_argument("--default-granularity", default=DEFAULT_SERVING_GRANULARITY,
+                   help="the space the adapted checkpoint serves unless told otherwise (\"More like this\", index "
+                        "build without --granularity): coarsest (the set of fewest clusters), fusion, off (the "
+                        "unadapted encoder) or one set such as k8; the benchmarks behind that choice are in "
+                        "docs/results/adaptation.md (the fusion lost to the unadapted encoder there)")
     m.add_argument("--neighbours", type=int, default=10,
                    help="nearest neighbours (frozen features) whose attentions each image is pulled towards")
     o = p.add_argument_group("optimisation")
@@ -408,7 +423,10 @@ def check_flags(args: argparse.Namespace) -> None:
     check_numeric_flags(args, ADAPT_BOUNDS)
     if args.resume and args.overwrite:
         raise ValueError("--resume and --overwrite contradict each other; choose one")
-    _parse_granularities(args.granularities)
+    granularities = _parse_granularities(args.granularities)
+    check_serving_granularity(args.default_granularity)
+    if granularities:
+        serving_granularity(args.default_granularity, granularities)
     read_checkpoint_config(args.checkpoint)
     work = Path(args.work or f"{args.out}.work")
     if args.resume and not (work / MANIFEST).is_file():

@@ -296,3 +296,69 @@ def test_index_build_takes_the_model_backend_flag(checkpoint, export, workdir, c
                            "--workers", "0", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: no ONNX export in") and err.count("\n") == 1
+
+
+# ------------------------------------------------------------------------------- int8 of some towers only
+@pytest.fixture(scope="module")
+def image_only(checkpoint, export, workdir) -> Path:
+    """The checkpoint's export with only the image tower quantised (``--int8-towers image``). Tracing is what costs
+    in an export (seconds of CPU), so the towers already traced from this checkpoint stand in for a new trace;
+    quantising, recording and the round-trip check run as they do in any export."""
+    from cti_ir.model import onnx_export
+
+    out = workdir / "onnx-image-only"
+    with pytest.MonkeyPatch.context() as patch:  # undone at once: later exports in this module trace for real
+        patch.setattr(onnx_export, "_trace",
+                      lambda module, example, path, names, dims: shutil.copy(export / path.name, path))
+        assert onnx_export.main(["--checkpoint", str(checkpoint), "--out", str(out), "--int8-towers", "image"]) == 0
+    return out
+
+
+@torch.no_grad()
+def test_int8_of_the_image_tower_only_runs_the_text_towers_fp32_file(checkpoint, image_only):
+    config = read_onnx_config(image_only, json.loads((checkpoint / "cti_config.json").read_text())["fingerprint"])
+    assert config["towers"]["text"]["files"] == {"fp32": "text_fp32.onnx", "int8": "text_fp32.onnx"}
+    assert config["towers"]["image"]["files"]["int8"] == "image_int8.onnx"
+    assert config["quantisation"]["towers"] == ["image"] and not (image_only / "text_int8.onnx").exists()
+    fp32 = load_inference_model(checkpoint, "onnx", onnx_dir=image_only, text_cache_size=0)
+    int8 = load_inference_model(checkpoint, "onnx-int8", onnx_dir=image_only, text_cache_size=0)
+    assert torch.equal(int8.encode_texts(TEXTS), fp32.encode_texts(TEXTS))  # the same fp32 graph
+    pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    images, want = int8.encode_images(pixels), fp32.encode_images(pixels)
+    assert not torch.equal(images, want) and (images * want).sum(1).min() > 0.98  # quantised, and close
+
+
+def test_a_changed_int8_image_tower_is_still_refused(checkpoint, image_only, tmp_path):
+    copy = shutil.copytree(image_only, tmp_path / "onnx")
+    with open(copy / "image_int8.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(OnnxError, match="image_int8.onnx does not match the SHA-256"):
+        load_inference_model(checkpoint, "onnx-int8", onnx_dir=copy)
+
+
+def test_int8_towers_refuses_an_empty_choice(checkpoint, tmp_path):
+    from cti_ir.model.onnx_export import export_onnx
+
+    with pytest.raises(OnnxError, match="--int8-towers takes image, text or both"):
+        export_onnx(checkpoint, tmp_path / "out", int8_towers=[])
+
+
+@pytest.mark.slow  # a random ViT-B-32 exported and checked: about 700 MB of ONNX files, minutes on 2 cores
+@torch.no_grad()
+def test_a_vit_b_32_exports_and_its_image_int8_backend_stays_close(tmp_path):
+    """The architecture a shop serves: 224-px images, 77-token texts cut after the end-of-text token."""
+    from cti_ir.model.checkpoint import save_checkpoint
+    from cti_ir.model.cir_model import CIRModel
+    from cti_ir.model.onnx_export import main
+
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(CIRModel.create("ViT-B-32", None, composer="adaptive"), tmp_path / "vitb32")
+    assert main(["--checkpoint", str(checkpoint), "--int8-towers", "image"]) == 0
+    config = json.loads((checkpoint / "onnx" / CONFIG_FILE).read_text())
+    assert config["towers"]["text"]["truncate"] == "argmax" and config["towers"]["image"]["shape"] == [3, 224, 224]
+    assert all(r["fp32"]["max_abs_diff"] <= 1e-4 for r in config["round_trip"].values())
+    reference = load_inference_model(checkpoint, "torch", text_cache_size=0)
+    int8 = load_inference_model(checkpoint, "onnx-int8", text_cache_size=0)
+    pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    assert (int8.encode_images(pixels) * reference.encode_images(pixels)).sum(1).min() > 0.98
+    assert (int8.encode_texts(TEXTS) - reference.encode_texts(TEXTS)).abs().max() < 1e-4

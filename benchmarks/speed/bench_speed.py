@@ -139,6 +139,11 @@ def add_search_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-memory", dest="memory", action="store_false",
                    help="skip the serving-process memory measurement at the largest size")
     g.add_argument("--query-image-size", type=int, default=256, help="side of the generated reference photos")
+    g.add_argument("--search-backend", choices=["torch", "onnx", "onnx-int8", "auto"], default="torch",
+                   help="inference backend of the search part's model and engines, text cache on as served "
+                        "(cti_ir.model.inference)")
+    g.add_argument("--search-onnx-dir", default=None,
+                   help="the checkpoint's ONNX export for --search-backend (default: CHECKPOINT/onnx)")
 
 
 def add_indexing_flags(p: argparse.ArgumentParser) -> None:

@@ -54,6 +54,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="DATASET:ROOT pairs for the accuracy of the demo model's backends (none: skip it)")
     g.add_argument("--int8-layers", choices=["all", "mlp"], default="all",
                    help="what the int8 export quantises (python -m cti_ir.model.onnx_export --int8-layers)")
+    g.add_argument("--int8-towers", nargs="+", choices=["image", "text"], default=["image", "text"],
+                   help="the towers the int8 export quantises, the others fp32 (onnx_export --int8-towers)")
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -72,20 +74,24 @@ def vitb32_checkpoint(workdir: Path, log) -> Path:
     return save_checkpoint(CIRModel.create("ViT-B-32", None, composer="adaptive"), folder)
 
 
-def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log) -> Path:
-    """The ONNX export of ``checkpoint`` in ``folder``: reused when it is this checkpoint's, else written."""
+def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log, int8_towers=("image", "text")) -> Path:
+    """The ONNX export of ``checkpoint`` in ``folder``: reused when it is this checkpoint's with the same int8
+    choices, else written."""
     from cti_ir.model.checkpoint import read_checkpoint_config
     from cti_ir.model.onnx_backend import OnnxError, read_onnx_config
     from cti_ir.model.onnx_export import export_onnx
 
     try:
         config = read_onnx_config(folder, read_checkpoint_config(checkpoint)["fingerprint"], checkpoint)
-        if config.get("quantisation", {}).get("layers") == int8_layers:
+        quantised = config.get("quantisation", {})
+        if quantised.get("layers") == int8_layers and \
+                sorted(quantised.get("towers", ["image", "text"])) == sorted(int8_towers):
             return folder
     except OnnxError:
         pass
     t0 = time.perf_counter()
-    export_onnx(checkpoint, folder, log=lambda m: log(f"[backends] {m}"), int8_layers=int8_layers)
+    export_onnx(checkpoint, folder, log=lambda m: log(f"[backends] {m}"), int8_layers=int8_layers,
+                int8_towers=int8_towers)
     log(f"[backends] exported {checkpoint.name} in {time.perf_counter() - t0:.0f} s")
     return folder
 
@@ -204,7 +210,7 @@ def bench_model(name: str, checkpoint: Path, args, workdir: Path, log: Callable[
     from cti_ir.serve.engine import SearchEngine
 
     demo = name == "demo"
-    onnx_dir = ensure_export(checkpoint, workdir / f"onnx-{name}", args.int8_layers, log)
+    onnx_dir = ensure_export(checkpoint, workdir / f"onnx-{name}", args.int8_layers, log, args.int8_towers)
     models = backend_models(checkpoint, onnx_dir)
     n_queries, n_images = (args.backend_queries[0], args.backend_images[0]) if demo else \
         (args.backend_queries[1], args.backend_images[1])
@@ -235,7 +241,8 @@ def bench_backends(args, checkpoint: Path, workdir: Path, log: Callable[[str], N
     """See the module docstring."""
     import onnxruntime
 
-    out: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "int8_layers": args.int8_layers, "models": {}}
+    out: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "int8_layers": args.int8_layers,
+                           "int8_towers": args.int8_towers, "models": {}}
     for name in args.backend_models:
         source = checkpoint if name == "demo" else vitb32_checkpoint(workdir, log)
         out["models"][name] = bench_model(name, source, args, workdir, log)
@@ -244,8 +251,9 @@ def bench_backends(args, checkpoint: Path, workdir: Path, log: Callable[[str], N
 
 def markdown(result: dict[str, Any]) -> list[str]:
     """The part's tables."""
+    towers = " and ".join(result.get("int8_towers", ["image", "text"]))
     lines = [f"Inference backends (ONNX Runtime {result['onnxruntime']}, int8 over {result['int8_layers']} matrix "
-             "products), per composed query at batch 1, backends taking turns:", "",
+             f"products of the {towers} tower(s)), per composed query at batch 1, backends taking turns:", "",
              "| model | backend | preprocess p50 | image p50 | text p50 | compose p50 | encode + compose p50 / p95 "
              "| its CPU time p50 | vs torch | with the text cached p50 |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

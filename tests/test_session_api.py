@@ -94,3 +94,45 @@ def test_the_page_carries_a_session_and_new_session_forgets_it(tmp_path_factory)
     assert history == [] and rows == []
     fresh = page.search(picked["path"], "", "All", 3, reference_id=picked["image_id"], history=history)
     assert "carried over" not in fresh.status
+
+
+def test_an_uploaded_photo_answer_says_which_category_was_guessed_and_how_sure(client, tmp_path):
+    from tests.app_fixtures import draw_product
+
+    path = tmp_path / "upload.png"
+    draw_product("shoes", (0, 160, 0)).save(path)
+    response = client.post("/api/search", files={"image": ("upload.png", path.read_bytes(), "image/png")},
+                           data={"text": "in red", "k": "3"})
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    guess = answer["category_guess"]
+    assert answer["category"] == guess["category"] and 0 < guess["confidence"] <= 1
+    assert isinstance(guess["unsure"], bool) and all(a["category"] != guess["category"] for a in guess["alternatives"])
+    assert all(h["categories"] == [guess["category"]] for h in answer["hits"])
+    catalogue_reference = search(client, reference_id="dress/red_dress", text="in blue", k=2).json()
+    assert "category_guess" not in catalogue_reference, "a catalogue product's category is known, not guessed"
+
+
+def test_a_session_turn_through_the_api_keeps_the_product_filters(tmp_path):
+    import shutil
+
+    from starlette.testclient import TestClient
+
+    from cti_ir.index import cli as index_cli
+
+    catalogue = make_tiny_catalogue(tmp_path / "catalogue")
+    index = tmp_path / "index"
+    shutil.copytree(catalogue.index, index, symlinks=True)
+    products = tmp_path / "products.jsonl"
+    products.write_text("".join(json.dumps({"id": i, "in_stock": "green" not in i}) + "\n" for i in catalogue.ids))
+    assert index_cli.main(["products", "--index", str(index), "--file", str(products)]) == 0
+    turn = {"text": "make it green", "reference": "dress/red_dress", "shown": ["dress/blue_dress"],
+            "picked": "dress/blue_dress"}
+    with TestClient(SearchApi(SearchEngine(catalogue.checkpoint, index)).app()) as api:
+        kept = search(api, reference_id="dress/blue_dress", text="", k=5, category="all", history=[turn],
+                      in_stock=True).json()
+        unfiltered = search(api, reference_id="dress/blue_dress", text="", k=5, category="all",
+                            history=[turn]).json()
+    assert kept["session"]["carried"] == ["colour: green"]
+    assert "green" in unfiltered["hits"][0]["image_id"], "without the filter the carried colour comes first"
+    assert kept["hits"] and not any("green" in h["image_id"] for h in kept["hits"]), "out of stock stays out"

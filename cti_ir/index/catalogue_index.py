@@ -34,6 +34,7 @@ from cti_ir.index.build import (
     Shard,
 )
 from cti_ir.index.catalogue import CatalogueItem
+from cti_ir.index.category_model import fit_category_model, write_category_model
 from cti_ir.index.chunk_log import (  # noqa: F401 - embedded_count is part of this module's interface
     chunk_files,
     drop_chunks_from,
@@ -200,9 +201,14 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
     if backend:
         info["backend"] = dict(backend)
 
+    # What an uploaded photo's category is, guessed at search time (cti_ir.index.category_model).
+    category_model = fit_category_model(vectors, items, model.fingerprint)
+
     def write_files(folder: Path) -> None:
         if index is not None:
             faiss.write_index(index, str(folder / INDEX_FILE))
+        if category_model is not None:
+            write_category_model(folder, category_model)
         _write_jsonl(folder / ITEMS_FILE, items)
         if rejected is not None:
             _write_jsonl(folder / REJECTED_FILE, rejected)

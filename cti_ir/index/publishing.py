@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cti_ir.files import write_json_atomic
+from cti_ir.index.category_model import FILES as CATEGORY_MODEL_FILES
 from cti_ir.index.chunk_log import read_log
 from cti_ir.index.layout import INDEX_FILE, INFO_FILE, ITEMS_FILE, REJECTED_FILE, read_version
 from cti_ir.index.products import PRODUCTS_FILE, ProductTable
@@ -76,7 +77,7 @@ def republish(out: Path, products: ProductTable | None, note: dict | None = None
         items = [json.loads(line) for line in f if line.strip()]
 
     def write_files(folder: Path) -> None:
-        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE):
+        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE, *CATEGORY_MODEL_FILES):
             if (version / name).is_file():
                 link_or_copy(version / name, folder / name)
 

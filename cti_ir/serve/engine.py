@@ -66,6 +66,7 @@ class SearchResult:
     notes: list[str] = field(default_factory=list)   # e.g. "text was cut to 1000 characters"
     category: str | None = None   # the category searched (None: every category)
     carried: list[str] = field(default_factory=list)  # what a session carried into this search ("colour: black")
+    category_guess: Any = None    # an uploaded photo's guessed category (cti_ir.index.category_model.CategoryGuess)
 
 
 @dataclass
@@ -339,15 +340,14 @@ class SearchEngine:
         vectors = vectors.numpy()
         groups: dict[tuple, list[int]] = {}
         results: list[SearchResult | None] = [None] * len(queries)
-        # "auto" with an uploaded reference: the category of the catalogue product closest to the photo
-        decided = [session_search.final_category(self.index, q.category, q.notes, images.get(i)) for i, q in
-                   enumerate(queries)]
-        for i, (q, (category, notes)) in enumerate(zip(queries, decided)):
+        # "auto" with an uploaded reference: the photo's category as the index's category model guesses it
+        decided = session_search.final_categories(self.index, queries, images)
+        for i, (q, (category, notes, guess)) in enumerate(zip(queries, decided)):
             if q.plan is not None:
                 scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude,
                                                                   q.filters)
                 results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
-                                          notes, category, q.plan.describe())
+                                          notes, category, q.plan.describe(), guess)
             else:
                 groups.setdefault((q.similar, q.granularity if q.similar else None, category, q.filters),
                                   []).append(i)
@@ -361,7 +361,7 @@ class SearchEngine:
                 hits = [h for h in self._hits(scores[r], ids[r], index) if h.image_id != q.exclude][:q.k]
                 results[i] = SearchResult(hits=hits, mode=q.mode, image_weight=weights[i][0],
                                           text_weight=weights[i][1], text=q.text, notes=decided[i][1],
-                                          category=category)
+                                          category=category, category_guess=decided[i][2])
         return results
 
     def submit(self, query: SearchQuery) -> SearchResult:

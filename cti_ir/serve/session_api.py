@@ -12,7 +12,10 @@ appends the ``turn`` each answer returns (adding ``picked``, the product the sho
 - ``reference_id``: a catalogue product as the reference (its photo is used; no upload needed, and the session
   knows its facets), instead of ``image``;
 - ``category``: left out, the reference's category (or the one the words ask for: "as a shirt"); ``"all"``:
-  every category; a category name: that one. The answer says which was searched (``category``, null for all).
+  every category; a category name: that one. The answer says which was searched (``category``, null for all);
+  for an uploaded photo searched in its own category, ``category_guess`` says how sure the index's category
+  model is (``{"category", "confidence", "unsure", "alternatives": [{"category", "confidence"}]}``; confidence
+  null for an index built without the model, where the closest product's category is used).
 """
 
 from __future__ import annotations
@@ -73,6 +76,9 @@ def category_of(fields: dict[str, Any]) -> str:
 def session_answer(result, reference_id: str | None, in_session: bool) -> dict:
     """What the answer adds: the category searched, what the session carried over, and the turn to append."""
     out = {"category": result.category}
+    guess = getattr(result, "category_guess", None)
+    if guess is not None:  # an uploaded photo's category, guessed: how sure, and what else it may be
+        out["category_guess"] = guess.to_json()
     if in_session:
         out["session"] = {"carried": list(result.carried)}
     out["turn"] = {"text": result.text, "reference": reference_id, "shown": [h.image_id for h in result.hits],

@@ -3,8 +3,10 @@ never do.
 
 - :data:`SAME_CATEGORY` (``"auto"``, the default of the page and the API): search the reference's category unless
   the words ask for another of the index's categories (:func:`cti_ir.index.category_intent.asked_category`). The
-  reference's category is its catalogue category, or, for an uploaded photo, that of the catalogue product
-  closest to it. Without a reference, every category.
+  reference's category is its catalogue category, or, for an uploaded photo, the one the index's category model
+  guesses (``cti_ir.index.category_model``; an unsure guess is said so, with the other likely categories), or
+  for an index without a model, that of the catalogue product closest to the photo. Without a reference, every
+  category.
 - :func:`plan_session`: what a :class:`~cti_ir.serve.session.Session` makes of the next search (its merged
   constraints and the products already seen); :func:`search_planned` answers it in ranking tiers with FAISS
   searches restricted to each tier's products.
@@ -12,11 +14,13 @@ never do.
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import numpy as np
 
 from cti_ir.index.category_intent import asked_category
+from cti_ir.index.category_model import CategoryGuess, CategoryModel, CategoryModelError, read_category_model
 from cti_ir.index.factory import search_parameters
 from cti_ir.serve.session import (
     CatalogueFacets,
@@ -31,6 +35,7 @@ from cti_ir.serve.session import (
 SAME_CATEGORY = "auto"
 ALL_CATEGORIES = "all"
 _LOCK = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 def catalogue_facets(index) -> CatalogueFacets:
@@ -47,7 +52,7 @@ def catalogue_facets(index) -> CatalogueFacets:
 def resolve_category(engine, category: str | None, text: str, reference_id: str | None
                      ) -> tuple[str | None, str | None]:
     """``(category to search, why)`` for a requested category; :data:`SAME_CATEGORY` is decided here when it
-    can be without encoding (else it stays :data:`SAME_CATEGORY`, for :func:`image_category` after encoding)."""
+    can be without encoding (else it stays :data:`SAME_CATEGORY`, for :func:`final_categories` after encoding)."""
     if category == ALL_CATEGORIES:
         return None, None
     if category != SAME_CATEGORY:
@@ -62,29 +67,76 @@ def resolve_category(engine, category: str | None, text: str, reference_id: str 
     return SAME_CATEGORY, None
 
 
-def image_category(index, image_vector: np.ndarray) -> str | None:
-    """The category of the catalogue product closest to an uploaded photo (None: it has none)."""
-    _, ids = index.search(image_vector[None], 1)
-    if ids[0][0] < 0:
-        return None
-    return (index.items[int(ids[0][0])].get("categories") or [None])[0]
+def category_model_of(index) -> CategoryModel | None:
+    """The category model stored with the index version (``cti_ir.index.category_model``), read on first use and
+    kept on the index; None when it has none (built before it existed) or it cannot be used (logged)."""
+    model = getattr(index, "_category_model", False)
+    if model is False:
+        with _LOCK:
+            model = getattr(index, "_category_model", False)
+            if model is False:
+                try:
+                    model = read_category_model(index.version_dir)
+                except (CategoryModelError, OSError, KeyError, ValueError) as e:
+                    logger.warning("the index's category model cannot be used (%s); an uploaded photo gets the "
+                                   "category of its closest product", e)
+                    model = None
+                if model is not None and model.info.get("dim") != index.info.get("dim"):
+                    model = None
+                index._category_model = model
+    return model
 
 
-def final_category(index, category: str | None, notes: list[str], image_vector: np.ndarray | None
-                   ) -> tuple[str | None, list[str]]:
-    """The category a prepared query searches, and its notes: :data:`SAME_CATEGORY` left by
-    :func:`resolve_category` becomes the category of the catalogue product closest to the uploaded photo."""
-    if category != SAME_CATEGORY:
-        return category, list(notes)
-    category = image_category(index, image_vector) if image_vector is not None else None
-    return category, list(notes) + [n for n in [category_note(category, "photo")] if n]
+def guess_categories(index, image_vectors: np.ndarray) -> list[CategoryGuess | None]:
+    """The category of each uploaded photo ``(N, D)``: the index's category model, else (an index without one) the
+    category of the closest catalogue product, with no confidence. One call for the whole batch."""
+    model = category_model_of(index)
+    if model is not None:
+        return model.guess(image_vectors, allowed=index.categories)
+    _, ids = index.search(np.ascontiguousarray(image_vectors, dtype=np.float32), 1)
+    out: list[CategoryGuess | None] = []
+    for row in ids:
+        category = (index.items[int(row[0])].get("categories") or [None])[0] if row[0] >= 0 else None
+        out.append(CategoryGuess(category, None) if category else None)
+    return out
+
+
+def final_categories(index, queries, image_vectors: dict[int, np.ndarray]
+                     ) -> list[tuple[str | None, list[str], CategoryGuess | None]]:
+    """Per prepared query: the category it searches, its notes and the guess behind it. :data:`SAME_CATEGORY` left
+    by :func:`resolve_category` becomes the guessed category of the uploaded photo (``image_vectors``: query
+    number -> the photo's own vector), every category without a photo."""
+    rows = [i for i, q in enumerate(queries) if q.category == SAME_CATEGORY and i in image_vectors]
+    guessed = dict(zip(rows, guess_categories(index, np.stack([image_vectors[i] for i in rows])))) if rows else {}
+    out = []
+    for i, q in enumerate(queries):
+        if q.category != SAME_CATEGORY:
+            out.append((q.category, list(q.notes), None))
+            continue
+        guess = guessed.get(i)
+        out.append((guess.category if guess else None, list(q.notes) + ([guess_note(guess)] if guess else []), guess))
+    return out
+
+
+def guess_note(guess: CategoryGuess) -> str:
+    """What the page and the API say about the category guessed for an uploaded photo."""
+    name = guess.category.replace("_", " ")
+    if guess.confidence is None:
+        return (f"searched {name}, the category of the catalogue product closest to the photo (name another "
+                f"category in the words, or choose All to search every category)")
+    if not guess.unsure:
+        return (f"searched {name}, the photo's category ({100 * guess.confidence:.0f} % sure; name another category "
+                f"in the words, or choose All to search every category)")
+    others = ", ".join(f"{c.replace('_', ' ')} ({100 * p:.0f} %)" for c, p in guess.alternatives) or "another"
+    return (f"not sure which category the photo shows: searched {name} ({100 * guess.confidence:.0f} %), it may be "
+            f"{others}; choose its category, or All, or name it in the words")
 
 
 def category_note(category: str | None, why: str | None) -> str | None:
-    """What the page and the API say about the category searched."""
+    """What the page and the API say about the category searched (an uploaded photo's: :func:`guess_note`)."""
     if why == "asked":
         return f"searched {category.replace('_', ' ')}: the words ask for it (choose All to search every category)"
-    if why in ("reference", "photo") and category:
+    if why == "reference" and category:
         return (f"searched {category.replace('_', ' ')}, the reference's category (name another category in the "
                 f"words, or choose All to search every category)")
     return None

@@ -257,3 +257,30 @@ def test_other_methods_on_the_served_api_get_our_error_object(served):
     status, headers, body = fetch(url + "api/search", "PUT", b"{}", {"Content-Type": "application/json"})
     assert status == 405 and headers["Allow"] == "POST"
     assert json.loads(body)["error"]["message"].startswith("Send the search as a POST request to /api/search, not PUT")
+
+
+def _page_search(url: str, text: str, headers: dict | None = None) -> dict:
+    """A Search press as the browser sends it (the page's own event, outside the queue): its output data."""
+    config = json.loads(fetch(url + "config")[2])
+    event = next(d for d in config["dependencies"] if d.get("api_name") == "page_search")
+    body = {"data": [None, text, "All", 3, False, 0.5, None, None, None], "event_data": None,
+            "fn_index": event["id"], "trigger_id": event["targets"][0][0], "session_hash": "pagetest123"}
+    status, _, answer = fetch(url + "gradio_api/run/page_search", "POST", json.dumps(body).encode(),
+                              {"Content-Type": "application/json", **(headers or {})})
+    assert status == 200, answer[:300]
+    return json.loads(answer)["data"]
+
+
+def test_a_page_search_sends_its_thumbnails_as_urls_of_this_server(served):
+    server, url = served
+    gallery = _page_search(url, "a red dress")[0]
+    assert len(gallery) == 3
+    for entry in gallery:
+        image = entry["image"]
+        # The full URL under which the browser reached the server, into the thumbnail folder, and it is sent.
+        assert image["url"].startswith(url.rstrip("/") + gradio_io.gradio_file_url(str(server.thumbnails.folder))), image
+        status, _, body = fetch(image["url"])
+        assert status == 200 and body[:3] == b"\xff\xd8\xff"
+    # Behind a proxy: the host and scheme the proxy says the browser used.
+    proxied = _page_search(url, "a red dress", {"X-Forwarded-Host": "shop.example", "X-Forwarded-Proto": "https"})
+    assert proxied[0][0]["image"]["url"].startswith("https://shop.example/gradio_api/file=")

@@ -153,6 +153,29 @@ def gradio_file_url(path: str) -> str:
     return "/gradio_api/file=" + urllib.parse.quote(str(path), safe="/")
 
 
+def request_origin(request) -> str | None:
+    """Where the browser reached this server, ``scheme://host[:port]`` plus the app's root path (no trailing
+    slash), from a ``gr.Request``; None without one (a handler called directly).
+
+    A proxy's ``X-Forwarded-Host`` / ``X-Forwarded-Proto`` win over the request's own host and scheme, as in the
+    URLs Gradio writes itself; the answer goes back only to the client that sent them.
+    """
+    http = getattr(request, "request", None)  # the Starlette request inside gr.Request
+    if http is None:
+        return None
+    headers = http.headers
+
+    def first(name: str) -> str | None:
+        value = headers.get(name)
+        return value.split(",")[0].strip() or None if value else None
+
+    host = first("x-forwarded-host") or headers.get("host")
+    if not host:
+        return None
+    scheme = first("x-forwarded-proto") or http.url.scheme
+    return f"{scheme}://{host}{http.scope.get('root_path', '')}".rstrip("/")
+
+
 def launch(demo: gr.Blocks, engine=None, host: str = "127.0.0.1", port: int | None = 7860,
            share: bool = False, queue_size: int = 64, max_upload_mb: float = 20, api=None, thumbnails=None,
            **kwargs):

@@ -105,3 +105,17 @@ def milvus_backend_free_table(rows):
     from cti_ir.index.products import ProductTable
 
     return ProductTable(rows, {"price": "number", "in_stock": "bool"})
+
+
+def test_a_new_hnsw_collection_is_searched_through_its_graph_not_brute_force(pair):
+    """Right after it is published, in the process that built it: Milvus Lite kept searching a new collection's
+    segments without the index built after their creation (exact results at any ef) until it was loaded anew."""
+    index = open_index(pair["folders"]["hnsw"])
+    queries, vectors = pair["queries"], pair["vectors"]
+    truth = np.argsort(-(queries @ vectors.T), axis=1)[:, :K]
+
+    def recall(ef: int) -> float:
+        _, ids = index.search(queries, K, search_params={"ef": ef})
+        return float(np.mean([len(set(a) & set(b)) / K for a, b in zip(ids.tolist(), truth.tolist())]))
+
+    assert recall(10) < 0.95 and recall(512) >= 0.99  # an approximate graph: a larger ef finds more

@@ -92,16 +92,19 @@ def _rows_table(summary: dict[str, dict], domains: list[str]) -> list[str]:
 
 
 def _change_table(summary: dict[str, dict], domains: list[str]) -> list[str]:
-    lines = ["| change vs zero-shot (runs above it) | " + " | ".join(domains) + " | mean | share of oracle gap |",
-             "|" + "---|" * (len(domains) + 3)]
+    lines = ["| change vs zero-shot, ± sd over runs (runs above it) | " + " | ".join(domains)
+             + " | mean | share of oracle gap |", "|" + "---|" * (len(domains) + 3)]
+
+    def cell(change: dict) -> str:
+        return f"{change['mean']:+.2f}" + (f" ± {change['std']:.2f}" if change["n"] > 1 else "")
     for name, s in summary.items():
         if name == "zero-shot":
             continue
         n = s["mean_map_at_r"]["n"]
-        cells = [f"{s['change'][d]['mean']:+.2f} ({s['wins'][d]}/{n})" for d in domains]
+        cells = [f"{cell(s['change'][d])} ({s['wins'][d]}/{n})" for d in domains]
         share = acceptance(summary, name)["share_of_gap_closed"] if name != "oracle" else 1.0
         lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells)
-                     + f" | {s['change']['mean']['mean']:+.2f} | {share:.2f} |")
+                     + f" | {cell(s['change']['mean'])} | {share:.2f} |")
     return lines
 
 

@@ -219,3 +219,61 @@ def test_every_flag_is_explained():
     from tests.cli_help import help_problems
 
     assert help_problems(cli.build_parser()) == []
+
+
+def test_the_default_query_is_the_mean_of_its_prompts(trained):
+    """The trainer's default composer reads each query in several prompts and averages their embeddings."""
+    import torch.nn.functional as F
+
+    from cti_ir.model.zeroshot import DEFAULT_TEMPLATES
+
+    model = load_checkpoint(trained / "last")
+    assert model.composer.templates == list(DEFAULT_TEMPLATES)
+    assert json.loads((trained / "last" / "cti_config.json").read_text())["composer"]["kwargs"]["templates"] == \
+        list(DEFAULT_TEMPLATES)
+    texts = ["is red and has long sleeves", "is a blue coat"]
+    with torch.no_grad():
+        images = model.encode_images(torch.stack([model.preprocess(photo(i)) for i in range(2)]))
+        tokens = model.composer.pseudo_tokens(images)
+        each = [model.prompt_encoder.encode(model.composer.prompts(texts, t), tokens) for t in DEFAULT_TEMPLATES]
+        model.composer.sum_weight = 0.0
+        query = model.compose(images, model.encode_texts(texts)).query
+        model.composer.templates = model.composer.templates[:1]
+        first_only = model.compose(images, model.encode_texts(texts)).query
+    assert torch.allclose(query, F.normalize(sum(each), dim=-1), atol=1e-6)
+    assert torch.allclose(first_only, each[0], atol=1e-6) and (query - first_only).abs().max() > 1e-4
+
+
+def test_one_template_flag_is_recorded_as_given(exported, corpus, tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(flags(exported, corpus, run, "--epochs", "1", "--template", "* {}")) == 0
+    assert load_checkpoint(run / "last").composer.templates == ["* {}"]
+
+
+def test_from_the_shipped_models_open_clip_folder_offline(corpus, fake_shoes, tmp_path, monkeypatch):
+    """The shop's path: the demo model's open_clip folder (config + weights, as open_clip's local-dir: reads it)
+    exported, a few zero-shot steps on texts and unlabeled images, then a search served from an index."""
+    import shutil
+
+    import cti_ir.index.cli as index
+    from cti_ir.serve.engine import SearchEngine
+
+    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    demo = Path(__file__).resolve().parents[1] / "demo_model"
+    source = tmp_path / "open_clip_folder"
+    source.mkdir()
+    for name in ("open_clip_config.json", "open_clip_model.safetensors"):
+        shutil.copy(demo / name, source / name)
+    init, run, idx = tmp_path / "exported", tmp_path / "run", tmp_path / "index"
+    assert export.main(["--model", f"local-dir:{source}", "--out", str(init)]) == 0
+    assert cli.main(flags(init, corpus, run, "--images", str(fake_shoes), "--epochs", "1")) == 0
+    losses = [r["loss"] for r in log_rows(run) if "loss" in r]
+    assert len(losses) >= 6 and all(np.isfinite(losses))
+    assert index.main(["build", "--checkpoint", str(run / "best"), "--dataset", "shoes", "--root", str(fake_shoes),
+                       "--out", str(idx), "--no-progress"]) == 0
+    engine = SearchEngine(run / "best", idx)
+    assert engine.model.composer_name == "pseudo-token"
+    reference = Image.open(next(fake_shoes.rglob("img_womens_pumps_0.jpg")))
+    hits = engine.search(image=reference, text="is red with a higher heel", k=3).hits
+    assert len(hits) == 3 and hits[0].score >= hits[-1].score

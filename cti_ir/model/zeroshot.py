@@ -29,12 +29,19 @@ from cti_ir.model.compose_output import ComposeOutput
 PLACEHOLDER = "*"
 #: Pic2Word's and LinCIR's query prompt; ``{}`` is the modification text.
 DEFAULT_TEMPLATE = "a photo of * that {}"
+#: The trainer's default query prompts: a query is the mean of its prompts' embeddings (CLIP's prompt ensembling).
+#: Generic phrasings of "this image, then the modification", fixed before any benchmark was looked at per prompt;
+#: the first is the one images train on (its part up to ``*``).
+DEFAULT_TEMPLATES = (DEFAULT_TEMPLATE, "* that {}", "a photo of * {}", "* {}", "a photo of * , {}",
+                     "a picture of * that {}")
 
 
 class PseudoTokenComposer(nn.Module):
     """Image embedding -> pseudo-token in ``template`` -> text encoder -> query.
 
     The projection is an MLP from the embedding (``dim``) to the text tower's token width (``token_dim``).
+    ``templates`` (several query prompts; ``template`` is the one-prompt form) are read with the same pseudo-token
+    and their normalised embeddings averaged (prompt ensembling), which smooths out one phrasing's quirks.
     ``sum_weight`` > 0 adds the plain image + text sum to the prompt's embedding,
     ``normalize(prompt + sum_weight * normalize(w_img * image + w_txt * text))``; the weights ``(w_img, w_txt)``
     are 0.5 each unless given (the app's manual weights), and they are what the composer reports. With
@@ -44,13 +51,15 @@ class PseudoTokenComposer(nn.Module):
     reads_text = True
 
     def __init__(self, dim: int, token_dim: int, hidden_dim: int | None = None, dropout: float = 0.1,
-                 template: str = DEFAULT_TEMPLATE, sum_weight: float = 0.0):
+                 template: str = DEFAULT_TEMPLATE, sum_weight: float = 0.0, templates: Sequence[str] | None = None):
         super().__init__()
-        check_template(template)
+        self.templates = list(templates) if templates else [template]
+        for t in self.templates:
+            check_template(t)
         if sum_weight < 0:
             raise ValueError(f"sum_weight must be 0 or more, got {sum_weight}")
         hidden_dim = hidden_dim or 4 * dim
-        self.template, self.sum_weight = template, float(sum_weight)
+        self.sum_weight = float(sum_weight)
         self.projection = nn.Sequential(
             nn.Linear(dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
             nn.Linear(hidden_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout),
@@ -61,9 +70,23 @@ class PseudoTokenComposer(nn.Module):
         """``(N, dim)`` L2-normalised embeddings -> ``(N, token_dim)`` pseudo-token embeddings."""
         return self.projection(embeddings)
 
-    def prompts(self, texts: Sequence[str]) -> list[str]:
-        """The query prompts of modification texts (a placeholder word in a text is blanked: one slot per prompt)."""
-        return [self.template.replace("{}", clean_text(t)) for t in texts]
+    @property
+    def template(self) -> str:
+        """The first query prompt: the one images train on."""
+        return self.templates[0]
+
+    def prompts(self, texts: Sequence[str], template: str | None = None) -> list[str]:
+        """The query prompts of modification texts in ``template`` (default: the first); a placeholder word in a
+        text is blanked: one slot per prompt."""
+        template = template or self.template
+        return [template.replace("{}", clean_text(t)) for t in texts]
+
+    def encode_query(self, texts: Sequence[str], tokens: torch.Tensor, encoder: PromptEncoder) -> torch.Tensor:
+        """The normalised mean of the embeddings of every template's prompts, read with ``tokens``."""
+        if len(self.templates) == 1:
+            return encoder.encode(self.prompts(texts), tokens)
+        total = sum(encoder.encode(self.prompts(texts, t), tokens) for t in self.templates)
+        return F.normalize(total, dim=-1)
 
     def forward(self, image_features, text_features, weights=None, *, texts: Sequence[str] | None = None,
                 encoder: PromptEncoder | None = None) -> ComposeOutput:
@@ -73,7 +96,7 @@ class PseudoTokenComposer(nn.Module):
         if len(texts) != image_features.shape[0]:
             raise ValueError(f"{len(texts)} texts for {image_features.shape[0]} reference images")
         tokens = self.pseudo_tokens(image_features)
-        query = encoder.encode(self.prompts(texts), tokens)
+        query = self.encode_query(texts, tokens, encoder)
         if weights is None:
             n = image_features.shape[0]
             wi = torch.full((n,), 0.5, dtype=image_features.dtype, device=image_features.device)

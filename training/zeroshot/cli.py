@@ -28,6 +28,7 @@ from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.model.cir_model import CIRModel
 from cti_ir.model.zeroshot import (
     DEFAULT_TEMPLATE,
+    DEFAULT_TEMPLATES,
     check_template,
     token_embedding_module,
 )
@@ -67,10 +68,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--encode-batch-size", type=int, default=256,
                    help="texts or images per batch when the frozen encoders embed the material once")
     c = p.add_argument_group("pseudo-token composer")
-    c.add_argument("--template", default=None,
-                   help=f"query prompt: '*' is where the reference image's pseudo-token goes, '{{}}' the "
-                        f"modification text, and images train on the part up to '*' (when not given: "
-                        f"'{DEFAULT_TEMPLATE}', Pic2Word's and LinCIR's)")
+    c.add_argument("--template", action="append", default=None,
+                   help="query prompt (repeatable: a query is the mean of its prompts' embeddings): '*' is where "
+                        "the reference image's pseudo-token goes, '{}' the modification text, and images train on "
+                        "the first prompt's part up to '*' (when not given: the six generic prompts of "
+                        "cti_ir.model.zeroshot.DEFAULT_TEMPLATES, Pic2Word's and LinCIR's "
+                        f"'{DEFAULT_TEMPLATE}' first)")
     c.add_argument("--hidden-dim", type=int, default=None,
                    help="width of the projection's hidden layers (default: 4 x the embedding dimension)")
     c.add_argument("--dropout", type=float, default=0.1, help="dropout in the projection while training")
@@ -91,7 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def composer_kwargs(args: argparse.Namespace, token_dim: int) -> dict:
     """What the checkpoint records about the composer (defaults left out, so configs read the same later)."""
-    kwargs = {"token_dim": token_dim, "template": args.template, "sum_weight": args.sum_weight}
+    kwargs = {"token_dim": token_dim, "sum_weight": args.sum_weight}
+    if len(args.template) == 1:
+        kwargs["template"] = args.template[0]
+    else:
+        kwargs["templates"] = list(args.template)
     if args.hidden_dim is not None:
         kwargs["hidden_dim"] = args.hidden_dim
     if args.dropout != 0.1:
@@ -135,11 +142,12 @@ def embed_images(base: CIRModel, items: list, out: Path, args: argparse.Namespac
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.template = args.template or DEFAULT_TEMPLATE
+    args.template = args.template or list(DEFAULT_TEMPLATES)
     data: dict = {}
 
     def load_data():  # before the model: a wrong corpus is reported at once
-        check_template(args.template)
+        for template in args.template:
+            check_template(template)
         if not args.texts and not args.images:
             raise ValueError("nothing to train on: give --texts (a text corpus) and/or --images (unlabeled images)")
         train = read_texts(args.texts, args.text_column, args.split_column, args.train_split)

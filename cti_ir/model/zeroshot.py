@@ -30,8 +30,9 @@ PLACEHOLDER = "*"
 #: Pic2Word's and LinCIR's query prompt; ``{}`` is the modification text.
 DEFAULT_TEMPLATE = "a photo of * that {}"
 #: The trainer's default query prompts: a query is the mean of its prompts' embeddings (CLIP's prompt ensembling).
-#: Generic phrasings of "this image, then the modification", fixed before any benchmark was looked at per prompt;
-#: the first is the one images train on (its part up to ``*``).
+#: Generic phrasings of "this image, then the modification" (Pic2Word's and LinCIR's among them), all kept rather
+#: than the best one picked, so that no prompt is tuned to a benchmark; the first is the one images train on (its
+#: part up to ``*``).
 DEFAULT_TEMPLATES = (DEFAULT_TEMPLATE, "* that {}", "a photo of * {}", "* {}", "a photo of * , {}",
                      "a picture of * that {}")
 

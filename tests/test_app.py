@@ -264,6 +264,21 @@ def test_picker_and_results_show_labels_and_thumbnails(engine, tmp_path, red_dre
     assert all(image == thumbs.path_for(h["path"]) for (image, _), h in zip(out.gallery, out.hits))
 
 
+def test_warming_makes_each_missing_thumbnail_once_and_skips_unreadable_files(engine, tmp_path):
+    from cti_ir.serve.thumbnails import ThumbnailCache
+
+    thumbs = ThumbnailCache(tmp_path / "thumbs", size=32)
+    paths = [it["path"] for it in engine.index.items]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    assert thumbs.warm(paths + [str(broken), str(tmp_path / "gone.png")]) == len(paths)
+    assert all(Path(thumbs.path_for(p)).is_file() for p in paths)
+    assert thumbs.warm(paths) == 0  # all there: nothing made again
+    stop = server_mod.threading.Event()
+    stop.set()
+    assert ThumbnailCache(tmp_path / "other", size=32).warm(paths, stop) == 0  # a stop set before it starts
+
+
 def test_an_upload_is_decoded_once_for_all_its_searches(engine, red_dress):
     page = page_mod.SearchPage(engine, seed=0)
     assert page.reference_uploaded(red_dress).reference_label == "Reference: your uploaded image"

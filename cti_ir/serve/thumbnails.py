@@ -16,6 +16,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -86,9 +87,13 @@ class ThumbnailCache:
             write_atomic(path, lambda tmp: placeholder_image(self.size).save(tmp, format="PNG"))
         return str(path)
 
-    def warm(self, image_paths: Iterable[str], stop: threading.Event | None = None) -> int:
+    def warm(self, image_paths: Iterable[str], stop: threading.Event | None = None, pause_s: float = 0.0) -> int:
         """Make the thumbnails of ``image_paths`` that are missing; returns how many it made. Stops early when
-        ``stop`` is set. Unreadable originals are skipped (pages show the placeholder for them)."""
+        ``stop`` is set. Unreadable originals are skipped (pages show the placeholder for them).
+
+        Run beside a server's searches, it hands the interpreter over after every file and rests ``pause_s``
+        seconds after every thumbnail it makes, so that it never holds up a search for long.
+        """
         made = 0
         for path in image_paths:
             if stop is not None and stop.is_set():
@@ -96,6 +101,9 @@ class ThumbnailCache:
             thumb = self._name(os.path.abspath(path), self.size)
             if thumb is not None and not thumb.is_file() and self.path_for(path):
                 made += 1
+                time.sleep(pause_s)
+            else:
+                time.sleep(0)  # lets the search threads take the GIL between two checks
         return made
 
     def _name(self, source: str, size: int) -> Path | None:

@@ -3,7 +3,9 @@
 An export folder (written by ``python -m cti_ir.model.onnx_export``, by default ``CHECKPOINT/onnx``) holds::
 
     image_fp32.onnx, text_fp32.onnx     the towers as exported from PyTorch (same outputs to ~1e-7)
-    image_int8.onnx, text_int8.onnx     the same, weights quantised to int8 (dynamic quantisation)
+    image_int8.onnx, text_int8.onnx     the same, weights quantised to int8 (dynamic quantisation); a tower left
+                                        out by ``onnx_export --int8-towers`` has no int8 file: its ``int8``
+                                        entry names its fp32 file, which the int8 backend then runs
     onnx_config.json                    format, the checkpoint's fingerprint, each file's SHA-256, the towers'
                                         inputs, what the export's round-trip check measured
     accuracy.json                       (optional) each backend's retrieval accuracy against PyTorch fp32, written

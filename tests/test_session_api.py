@@ -14,10 +14,14 @@ from tests.app_fixtures import make_tiny_catalogue
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def catalogue(tmp_path_factory):
+    return make_tiny_catalogue(tmp_path_factory.mktemp("session_api_catalogue"))
+
+
+@pytest.fixture(scope="module")
+def client(catalogue):
     from starlette.testclient import TestClient
 
-    catalogue = make_tiny_catalogue(tmp_path_factory.mktemp("session_api_catalogue"))
     batcher = SearchBatcher(SearchEngine(catalogue.checkpoint, catalogue.index), max_wait_ms=1)
     with TestClient(SearchApi(batcher).app()) as test_client:
         yield test_client
@@ -113,14 +117,13 @@ def test_an_uploaded_photo_answer_says_which_category_was_guessed_and_how_sure(c
     assert "category_guess" not in catalogue_reference, "a catalogue product's category is known, not guessed"
 
 
-def test_a_session_turn_through_the_api_keeps_the_product_filters(tmp_path):
+def test_a_session_turn_through_the_api_keeps_the_product_filters(catalogue, tmp_path):
     import shutil
 
     from starlette.testclient import TestClient
 
     from cti_ir.index import cli as index_cli
 
-    catalogue = make_tiny_catalogue(tmp_path / "catalogue")
     index = tmp_path / "index"
     shutil.copytree(catalogue.index, index, symlinks=True)
     products = tmp_path / "products.jsonl"

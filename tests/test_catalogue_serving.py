@@ -247,3 +247,26 @@ def test_changes_published_while_json_clients_search_are_served_without_a_failed
     assert after["served_version"] == shop.version == 7 and after["served_products"] == 12
     assert after["removed_products_absent"] == 2 and after["new_photos_found_first"] == 1
     assert after["changed_products_found_with_new_price"] == after["changed_products"] >= 5
+
+
+def test_a_session_search_is_answered_from_one_version_when_a_reload_lands_during_it(shop, monkeypatch):
+    from cti_ir.index.searching import open_index
+    from cti_ir.serve import session_search
+
+    catalogue, engine = shop
+    engine.index_watcher.interval = 1e9  # only the switch below changes the served version
+
+    def query():
+        return engine.prepare(text="a red dress", k=6, reference_id=catalogue.ids[3], session=[])
+
+    before = [h.image_id for h in engine.search_batch([query()])[0].hits]
+    remove_from_index(catalogue.index, [catalogue.ids[0]])  # the next version: every later position moves
+    newer, searched = open_index(catalogue.index), session_search.search_planned
+
+    def reload_lands(engine_, *args, **kwargs):  # the watcher's switch, between the search and reading its hits
+        found = searched(engine_, *args, **kwargs)
+        engine_.index = newer
+        return found
+
+    monkeypatch.setattr(session_search, "search_planned", reload_lands)
+    assert [h.image_id for h in engine.search_batch([query()])[0].hits] == before

@@ -344,10 +344,11 @@ class SearchEngine:
         decided = session_search.final_categories(self.index, queries, images)
         for i, (q, (category, notes, guess)) in enumerate(zip(queries, decided)):
             if q.plan is not None:
+                index = self.index  # one version for the whole search: a live reload may swap it meanwhile
                 scores, positions = session_search.search_planned(self, q.plan, vectors[i], q.k, category, q.exclude,
-                                                                  q.filters)
-                results[i] = SearchResult(self._hits(scores, positions), q.mode, weights[i][0], weights[i][1], q.text,
-                                          notes, category, q.plan.describe(), guess)
+                                                                  q.filters, index=index)
+                results[i] = SearchResult(self._hits(scores, positions, index), q.mode, weights[i][0], weights[i][1],
+                                          q.text, notes, category, q.plan.describe(), guess)
             else:
                 groups.setdefault((q.similar, q.granularity if q.similar else None, category, q.filters),
                                   []).append(i)

@@ -162,10 +162,11 @@ def plan_session(engine, session: Session | list, text: str, reference_id: str |
 
 
 def search_planned(engine, plan: SessionPlan, vector: np.ndarray, k: int, category: str | None,
-                   exclude: str | None, product_filter=None) -> tuple[list[float], list[int]]:
+                   exclude: str | None, product_filter=None, index=None) -> tuple[list[float], list[int]]:
     """The top ``k`` (scores, positions) of a session's query: tier by tier (see ``ranking_tiers``), among the
-    category's products that pass ``product_filter`` (a checked ``cti_ir.index.filters`` filter)."""
-    index = engine.index
+    category's products that pass ``product_filter`` (a checked ``cti_ir.index.filters`` filter). ``index``: the
+    version to search (default the engine's; positions are only meaningful in the version they came from)."""
+    index = index if index is not None else engine.index
     facets = catalogue_facets(index)
     candidates = np.ones(len(index), dtype=bool)
     if category:
@@ -175,11 +176,11 @@ def search_planned(engine, plan: SessionPlan, vector: np.ndarray, k: int, catego
         candidates &= index.filters.mask(product_filter)
     seen = np.zeros(len(index), dtype=bool)
     for image_id in plan.seen:
-        position = engine.position_of(image_id)
+        position = engine.position_of(image_id, index)
         if position is not None:
             seen[position] = True
-    if exclude and engine.position_of(exclude) is not None:
-        candidates[engine.position_of(exclude)] = False
+    if exclude and engine.position_of(exclude, index) is not None:
+        candidates[engine.position_of(exclude, index)] = False
     tiers = ranking_tiers(candidates, facets.violations(plan.constraints), seen)
     positions, scores = fill_from_tiers(tiers, k, lambda tier, n: search_among(index, vector, n, tier))
     return scores, positions

@@ -161,14 +161,15 @@ def encode_gallery_images(encoder, ids: Sequence[str], path_of, batch_size: int 
     return torch.cat(out) if out else torch.empty(0, encoder.embed_dim)
 
 
-def index_mode_summary(info: dict[str, Any]) -> str:
-    """One plain sentence on how an index's catalogue was embedded, for the page and ``index info``."""
+def index_mode_summary(info: dict[str, Any], with_count: bool = True) -> str:
+    """One plain sentence on how an index's catalogue was embedded, for the page and ``index info``; without the
+    product count for a page that shows the count of the version it serves elsewhere (it changes on reload)."""
     gallery = info.get("gallery") or {"mode": "symmetric"}
-    count = f"{info.get('count', 0):,} products"
+    count = f"{info.get('count', 0):,} products," if with_count else "products"
     if gallery["mode"] == "symmetric":
-        return f"{count}, embedded by the query model itself (symmetric index)"
+        return f"{count} embedded by the query model itself (symmetric index)"
     n = len(gallery.get("members", []))
-    text = f"{count}, embedded by an ensemble of {n} gallery model{'s' if n != 1 else ''} (asymmetric index)"
+    text = f"{count} embedded by an ensemble of {n} gallery model{'s' if n != 1 else ''} (asymmetric index)"
     rejection = info.get("rejection")
     if rejection and rejection.get("rejected"):
         text += f"; {rejection['rejected']:,} uncertain images rejected"

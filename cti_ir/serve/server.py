@@ -33,7 +33,7 @@ def build_app(engine: SearchEngine, example_texts: Sequence[str] = EXAMPLE_TEXTS
     with gr.Blocks(title=title, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {title}\nUpload a product photo (or pick one from the catalogue), say how the product you "
                     f"want differs, and search. Click a result to refine from it, or to see more like it.\n\n"
-                    f"Catalogue: {index_mode_summary(engine.index.info)}.", elem_id="index-mode")
+                    f"Catalogue: {index_mode_summary(engine.index.info, with_count=False)}.", elem_id="index-mode")
         serving = gr.Markdown(page.serving(), elem_id="serving")
         # Refreshed on each page load and every SERVING_REFRESH_S while it is open: a live reload shows.
         refresh = {"api_visibility": "private", "queue": False, "preprocess": False, "show_progress": "hidden"}

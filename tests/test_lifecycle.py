@@ -172,6 +172,18 @@ def test_update_of_fields_alone_loads_no_model(shop, tmp_path, capsys, monkeypat
     assert capsys.readouterr().err.startswith("error: give the catalogue (--images or --dataset)")
 
 
+def test_product_rows_of_products_not_in_the_index_change_nothing(shop, tmp_path, capsys):
+    out = copy_index(shop, tmp_path)
+    version = read_index_info(out)["version"]
+    products = tmp_path / "p.csv"
+    products.write_text("id,price\ndresses/removed-or-never-added,3\n", encoding="utf-8")
+    assert index_cli.main(["update", "--index", str(out), "--products", str(products)]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith(f"nothing changed: {out} is up to date") and "1 product rows name no product" in said
+    assert read_index_info(out)["version"] == version  # no new version published
+    assert "dresses/removed-or-never-added" not in CatalogueIndex(out).products.rows
+
+
 # ------------------------------------------------------------------------------------------------- resumption
 class Killed(BaseException):
     """Stands for a SIGKILL at one point of a change (a BaseException, like the interrupt of a real run)."""

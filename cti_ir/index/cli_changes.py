@@ -118,6 +118,9 @@ def _update(args, load_checkpoint, read_items) -> str:
     c = info["change"]
     new = (f"; {c['not_indexed']:,} products of the source are not in the index (add them with "
            f"`python -m cti_ir.index add`)") if c["not_indexed"] else ""
+    if c.get("product_rows_not_indexed"):
+        new += (f"; {c['product_rows_not_indexed']:,} product rows name no product of the index and were left out "
+                f"(add those products first)")
     if not c["changed"]:
         return f"nothing changed: {args.index} is up to date{new}"
     return (f"updated {args.index}: {c['re_embedded']:,} photos embedded again, {c['records']:,} moved or "

@@ -126,15 +126,18 @@ def update_index(out: str | Path, items: Sequence[CatalogueItem] | None = None, 
     catalogued = catalogued_ids(out)
     changed_photos, changed_records, not_indexed = _compare(items or [], catalogued)
     current = served_products(out)
-    merged = None
+    merged, unknown = None, 0
     if products is not None:
+        # Rows of products the index does not hold (removed, or not added yet) change nothing it serves.
+        unknown = sum(1 for i in products.rows if i not in catalogued)
+        products = ProductTable({i: row for i, row in products.rows.items() if i in catalogued}, products.columns)
         merged = current.merged(products) if current is not None else products
         if current is not None and merged.rows == current.rows:
             merged = None
     change = {"re_embedded": len(changed_photos), "records": len(changed_records),
               "products": 0 if merged is None else sum(1 for i, row in products.rows.items()
                                                        if current is None or current.rows.get(i) != row),
-              "not_indexed": not_indexed}
+              "not_indexed": not_indexed, "product_rows_not_indexed": unknown}
     change["changed"] = bool(changed_photos or changed_records or merged is not None)
     if not change["changed"]:
         return {**info, "change": change}

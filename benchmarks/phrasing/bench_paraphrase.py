@@ -12,6 +12,8 @@ and the generator's own caption of the whole change in the training catalogue's 
 (best - worst) / best of R@10 over the styles, over the frame styles only (without misspellings and synonyms, which
 test vocabulary rather than wording); the share of queries whose hit@10 flips with the wording; a permutation
 noise floor for the spread; and how many tokens the texts take against the model's context length.
+With ``--read-requests on`` (or ``both``) every text first goes through the serving engine's request reader
+(:mod:`cti_ir.index.request_reading`), with the reference's facets read from its description, as served.
 
 ``PATH@COMPOSER`` loads a checkpoint's encoders with a fresh, untrained composer: ``@sum`` is the training-free
 image + text baseline on the same encoders. A real Fashion-IQ or Shoes folder has no attributes to rewrite from:
@@ -33,8 +35,10 @@ import torch
 from benchmarks.common import error, set_threads, write_report
 from benchmarks.phrasing.paraphrase_stats import flip_share, permutation_noise, spread, token_lengths
 from cti_ir.data import open_benchmark
+from cti_ir.index.facets import read_description
 from cti_ir.evaluate.evaluator import encode_texts, rank_split, recall_at_k, target_ranks
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
+from cti_ir.index.request_reading import read_request_text
 from data_prep.phrasing import PHRASING_SETS, STYLES, paraphrase
 from data_prep.synth_attributes import differing_aspects
 from data_prep.synth_captions import relative_caption
@@ -96,24 +100,51 @@ def rank_texts(model, outcome, texts: Sequence[str]) -> torch.Tensor:
     return target_ranks(torch.cat(queries), outcome.gallery, outcome.target_index)
 
 
+def reference_facets(root: Path) -> dict[str, dict]:
+    """{image id: facets read from its description}: what a serving engine knows of a catalogue reference."""
+    out = {}
+    with open(root / "product_descriptions.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            out[row["image_id"]] = read_description(row.get("text") or "")
+    return out
+
+
+def read_texts(texts: dict[str, list[str]], queries, facets: dict, category_of: dict) -> dict[str, list[str]]:
+    """Every text through the request reader (the engine's ``read_requests``): rewritten when fully understood."""
+    return {name: [read_request_text(t, facets.get(q.reference), category_of.get(q.reference)).text
+                   for t, q in zip(column, queries)] for name, column in texts.items()}
+
+
 def measure_layout(model, dataset: str, root: Path, styles: Sequence[str], phrasing_set: str, seed: int,
-                   permutations: int) -> dict:
-    """Every number of one checkpoint on one layout (see the module docstring)."""
+                   permutations: int, readers: Sequence[bool] = (False,)) -> dict[bool, dict]:
+    """Every number of one checkpoint on one layout (see the module docstring), per reader setting."""
     bench = open_benchmark(dataset, root)
     attributes = read_attributes(root)
+    facets = reference_facets(root) if any(readers) else {}
+    category_of = {k: v["category"] for k, v in attributes.items()}
     names = list(REFERENCES) + list(styles)
-    ranks: dict[str, list[torch.Tensor]] = {n: [] for n in names}
-    per_split: dict[str, dict] = {}
-    all_texts: dict[str, list[str]] = {n: [] for n in names}
+    ranks = {r: {n: [] for n in names} for r in readers}
+    per_split: dict[bool, dict] = {r: {} for r in readers}
+    all_texts = {r: {n: [] for n in names} for r in readers}
     for split in bench.eval_splits(protocol="standard"):
         outcome = rank_split(model, split, bench.image_path, progress=False)
-        texts = style_texts(split.queries, attributes, dataset, split.name, styles, phrasing_set, seed)
-        per_split[split.name] = {}
-        for name in names:
-            r = rank_texts(model, outcome, texts[name])
-            ranks[name].append(r)
-            all_texts[name] += texts[name]
-            per_split[split.name][name] = recall_at_k(r, KS[dataset])
+        plain = style_texts(split.queries, attributes, dataset, split.name, styles, phrasing_set, seed)
+        for reader in readers:
+            texts = read_texts(plain, split.queries, facets, category_of) if reader else plain
+            per_split[reader][split.name] = {}
+            for name in names:
+                r = rank_texts(model, outcome, texts[name])
+                ranks[reader][name].append(r)
+                all_texts[reader][name] += texts[name]
+                per_split[reader][split.name][name] = recall_at_k(r, KS[dataset])
+    return {r: summarise(model, dataset, styles, names, ranks[r], per_split[r], all_texts[r], permutations, seed)
+            for r in readers}
+
+
+def summarise(model, dataset: str, styles: Sequence[str], names: list[str], ranks: dict, per_split: dict,
+              all_texts: dict, permutations: int, seed: int) -> dict:
+    """R@K per style, the spread figures, token lengths and examples from the pooled target ranks."""
     pooled = {n: torch.cat(ranks[n]) for n in names}
     rows = {n: recall_at_k(pooled[n], KS[dataset]) for n in names}
     hits = {n: (pooled[n] < 10).numpy() for n in styles}
@@ -180,6 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="styles to rewrite into")
     p.add_argument("--seed", type=int, default=0, help="seed of the rewriting (each query and style its own stream)")
     p.add_argument("--permutations", type=int, default=1000, help="permutations of the noise floor (0 = none)")
+    p.add_argument("--read-requests", choices=("off", "on", "both"), default="off",
+                   help="pass every text through the serving engine's request reader first (on), or measure each "
+                        "checkpoint both ways (both: columns LABEL and LABEL+reader)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     return p
 
@@ -200,13 +234,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NoAttributesError, CheckpointError, ValueError, FileNotFoundError) as e:
         return error(str(e))
     result = {"data": str(args.data), "phrasing_set": args.phrasing_set, "styles": args.styles, "seed": args.seed,
-              "layouts": args.layouts, "checkpoints": {}}
+              "layouts": args.layouts, "read_requests": args.read_requests, "checkpoints": {}}
+    readers = {"off": (False,), "on": (True,), "both": (False, True)}[args.read_requests]
     for label, model in models.items():
-        result["checkpoints"][label] = {"spec": specs[label]}
+        columns = {r: (f"{label}+reader" if r and args.read_requests == "both" else label) for r in readers}
+        for r, column in columns.items():
+            result["checkpoints"][column] = {"spec": specs[label], "read_requests": r}
         for dataset in args.layouts:
             print(f"{label}: {dataset} ...", file=sys.stderr, flush=True)
-            result["checkpoints"][label][dataset] = measure_layout(
-                model, dataset, args.data / dataset, args.styles, args.phrasing_set, args.seed, args.permutations)
+            measured = measure_layout(model, dataset, args.data / dataset, args.styles, args.phrasing_set, args.seed,
+                                      args.permutations, readers)
+            for r, column in columns.items():
+                result["checkpoints"][column][dataset] = measured[r]
     write_report(args.out, result, tables)
     return 0
 

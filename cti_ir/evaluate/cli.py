@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "oracle balance (the ceiling of weighting, chosen with hindsight); reports its recall, the "
                         "best fixed weight, and how closely the composer's own weights follow it (hit rate, mean "
                         "absolute error, Pearson r); per kind with --by-kind")
+    p.add_argument("--read-requests", choices=("on", "off"), default="off",
+                   help="on: every modification first goes through the search engine's request reader "
+                        "(cti_ir.index.request_reading: rewritten into one canonical wording when fully understood, "
+                        "else unchanged), without the reference's facets, as for an uploaded photo")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     p.add_argument("--whole-catalogue", default=None, metavar="INDEX",
@@ -146,6 +150,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             check_ensemble_specs(args.gallery_model, args.checkpoint)
         model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
+        if args.read_requests == "on":
+            read_requests_first(model, "shoes" if args.dataset == "shoes" else None)
         gallery = None
         if args.gallery_model:
             from cti_ir.asymmetric.ensemble import load_ensemble
@@ -160,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {command_line_message(e)}", file=sys.stderr)
         return 2
     result["checkpoint"] = str(args.checkpoint)
+    result["read_requests"] = args.read_requests
     result["fingerprint"] = model.fingerprint
     if gallery is not None:
         result["gallery"] = gallery.describe()
@@ -174,6 +181,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         text += "\n" + format_whole_catalogue(result["whole_catalogue"], RECALL_KS[args.dataset])
     print(json.dumps(result) if args.json else text)
     return 0
+
+
+def read_requests_first(model, category: str | None) -> None:
+    """Make ``model.encode_texts`` read each request first, as the search engine's ``read_requests`` does."""
+    from cti_ir.index.request_reading import read_request_text
+
+    encode = model.encode_texts
+
+    def encode_read(texts, *args, **kwargs):
+        return encode([read_request_text(t, None, category).text for t in texts], *args, **kwargs)
+
+    model.encode_texts = encode_read
 
 
 def _whole_catalogue(model, args, split: str) -> dict:

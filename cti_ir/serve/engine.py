@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+from cti_ir.index.request_reading import read_for_engine
 from cti_ir.index.searching import open_index
 from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
 from cti_ir.model.inference import load_inference_model
@@ -117,7 +118,9 @@ class SearchEngine:
 
     def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
                  similar_indexes: Sequence[str | Path] = (), backend: str = "torch",
-                 onnx_dir: str | Path | None = None):
+                 onnx_dir: str | Path | None = None, read_requests: bool = False):
+        # Requests the reader understands fully go to the text encoder in one canonical wording (prepare).
+        self.read_requests = bool(read_requests)
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.
         self.model = load_inference_model(checkpoint, backend, device=device, onnx_dir=onnx_dir)
         self.index = open_index(index, mmap=mmap)  # FAISS, or the Milvus collection the index records
@@ -214,7 +217,7 @@ class SearchEngine:
                 category: str | None = None, weights: Sequence[float] | None = None,
                 pixels: torch.Tensor | None = None, exclude: str | None = None,
                 session: Session | list | None = None, filters: dict | None = None,
-                reference_id: str | None = None) -> SearchQuery:
+                reference_id: str | None = None, read_requests: bool | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
@@ -224,7 +227,8 @@ class SearchEngine:
         every category; ``session`` (a :class:`~cti_ir.serve.session.Session` or its JSON list of turns) makes
         this a turn of a shopping session (``cti_ir.serve.session``). ``reference_id`` makes a catalogue product the
         reference (``cti_ir.serve.stored_references``: its stored vector, no decoding, no encoding), left out of
-        the results.
+        the results. ``read_requests`` (default: the engine's) rewrites a request the request reader understands
+        fully into its canonical wording (``cti_ir.index.request_reading``) and says so in the notes.
         """
         text, notes = clean_text(text)
         if image is None and pixels is None and not reference_id and not text:
@@ -250,6 +254,9 @@ class SearchEngine:
             plan = session_search.plan_session(self, session, text, exclude) if session is not None else None
         except HistoryError as e:
             raise QueryError(str(e), "history") from None
+        if text and (self.read_requests if read_requests is None else read_requests):
+            text, note = read_for_engine(text, self.item(exclude) if exclude else None, category)
+            notes += [note] if note else []
         try:  # product fields: in stock, price range, brand, size, any column (cti_ir.index.filters)
             product_filter = self.index.parse_filters(filters)
         except ValueError as e:

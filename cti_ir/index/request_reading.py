@@ -1,0 +1,238 @@
+"""The request reader: a shopper's request the reader understands fully is rewritten into one canonical wording.
+
+    from cti_ir.index.request_reading import read_request_text
+    r = read_request_text("could you make it black and lose the sleeves, thanks!", {"colour": "red"})
+    r.text        # "is black and sleeveless": what the text encoder gets
+    r.understood  # True; r.note says what was understood, for the page and the API
+
+The model was trained on captions in one style ("is black and has a floral print"); shoppers write in many
+("turn it black", "no longer plaid but black flowers", "any chance of one in black?"). The reader puts the second
+into the first with rules over the fashion vocabulary of :mod:`cti_ir.index.facets` (colours, patterns, sleeves,
+necklines, lengths, fits, shoe types, heels, finishes, closures; negation, "X instead of Y", removals,
+comparatives against the reference's facets, one-letter misspellings).
+
+When is a request understood fully? When every word of it is either part of a facet phrase the reader read, or a
+word of :data:`FRAME_WORDS` (articles, pronouns, request verbs, politeness, product nouns: words that carry no
+facet), and every slot it names comes out as a value (or a direction, "longer") the canonical wording can say.
+Anything else (a colour it has no name for, "a bit more summery", a word it does not know) and the shopper's
+text goes to the encoder unchanged: the reader never drops a word it did not understand. :data:`FRAME_WORDS` was
+collected from the generator's *training* phrasings (``benchmarks/phrasing/frame_words.py``), never from the
+held-apart ones the benchmark measures.
+
+What it cannot read: facets outside the vocabulary (materials, occasions, styles such as "boho"), colour names it
+does not know, degrees ("a bit darker" becomes no more than "not the reference's colour", which it does not
+rewrite), and anything relative without the reference's facets (a comparative on an upload with no description).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from cti_ir.index.facets import (NEGATION_RESETS, NEGATIONS, ORDERS, SLOTS, Constraint, mentions, read_description,
+                                 read_request)
+
+_NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
+_SHOE_SLOTS = frozenset(("shoe_type", "heel", "finish", "closure"))
+# (verb, singular rest, plural rest or None) per slot value: the generator's training captions' commonest forms.
+_ABSOLUTE: Mapping[str, Mapping[str, tuple[str, str, str | None]]] = {
+    "pattern": {"solid": ("is", "solid", None), "stripes": ("is", "striped", None),
+                "dots": ("has", "polka dots", None), "checks": ("is", "plaid", None),
+                "floral": ("is", "floral", None), "graphic": ("has", "a graphic print", "graphic prints")},
+    "sleeves": {"sleeveless": ("is", "sleeveless", None), "short": ("has", "short sleeves", None),
+                "three_quarter": ("has", "three quarter sleeves", None), "long": ("has", "long sleeves", None)},
+    "neckline": {"collar": ("has", "a collar", None), "crew": ("has", "a crew neck", None),
+                 "scoop": ("has", "a scoop neck", None), "v_neck": ("has", "a v-neck", None)},
+    "length": {"mini": ("is", "mini length", None), "knee": ("is", "knee length", None),
+               "midi": ("is", "midi length", None), "maxi": ("is", "floor length", None)},
+    "fit": {"fitted": ("is", "more fitted", None), "loose": ("is", "looser", None)},
+    "shoe_type": {"sneaker": ("is", "a sneaker", "sneakers"), "running_shoe": ("is", "a running shoe", "running shoes"),
+                  "pump": ("is", "a pump", "pumps"), "flat": ("is", "a ballet flat", "ballet flats"),
+                  "stiletto": ("is", "a stiletto", "stilettos"), "rain_boot": ("is", "a rain boot", "rain boots"),
+                  "sandal": ("is", "a sandal", "sandals"), "clog": ("is", "a clog", "clogs"),
+                  "boot": ("is", "a tall boot", "tall boots"), "ankle_boot": ("is", "an ankle boot", "ankle boots"),
+                  "bridal": ("is", "a wedding shoe", "wedding shoes")},
+    "heel": {"flat": ("is", "flat", None), "low": ("has", "a low heel", "low heels"),
+             "mid": ("has", "a mid heel", "mid heels"), "high": ("has", "a high heel", "high heels")},
+    "finish": {"matte": ("is", "matte", None), "shiny": ("is", "shiny", None)},
+    "closure": {"laces": ("has", "laces", None), "strap": ("has", "a strap", "straps"),
+                "none": ("is", "slip on", None)},
+}
+# A comparative's direction along the slot's order (cti_ir.index.facets.ORDERS): +1 up, -1 down.
+_COMPARATIVE = {
+    ("sleeves", 1): ("has", "longer sleeves", None), ("sleeves", -1): ("has", "shorter sleeves", None),
+    ("length", 1): ("is", "longer", None), ("length", -1): ("is", "shorter", None),
+    ("heel", 1): ("has", "a higher heel", "higher heels"), ("heel", -1): ("has", "a lower heel", "lower heels"),
+    ("neckline", 1): ("has", "a lower neckline", None), ("neckline", -1): ("has", "a higher neckline", None),
+}
+# The pattern's colour goes with its pattern: "has white stripes".
+_COLOURED_PATTERN = {"stripes": "{c} stripes", "dots": "{c} polka dots", "checks": "{c} plaid",
+                     "floral": "{c} flowers", "graphic": "a {c} graphic"}
+_PLURAL = {"is": "are", "has": "have"}
+# Frame words that still name a slot: the request must say something of it that the reader read.
+_NOUN_SLOTS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
+               "neck": "neckline", "hem": "length", "hemline": "length", "pattern": "pattern", "print": "pattern",
+               "sole": "accent_colour", "soles": "accent_colour", "soled": "accent_colour", "trim": "accent_colour",
+               "trims": "accent_colour", "finish": "finish", "closure": "closure", "fastening": "closure",
+               "height": "heel"}
+_COMPARATIVE_SLOTS = {"longer": "length", "shorter": "length", "higher": "heel", "lower": "heel",
+                      "deeper": "neckline"}
+
+# Words that carry no facet: function words, request frames, politeness, intensity, product nouns. Collected from
+# the generator's training phrasings by benchmarks/phrasing/frame_words.py (words left over in the requests whose
+# every change the reader got right), then cut to the words below: no colour, material or style word.
+FRAME_WORDS = frozenset("""
+a about actually all also am an and any anything are as at be but buy by can change changed colour color coloured
+colored could do does done either else for from get give go going has have having her hers his i i'd i'll i'm if
+in instead is isn't it it's its just keep kind let like look looking love make me mine more much my need needs of
+oh on one ones or otherwise other please pair perhaps prefer rather really rest same see shoe shoes should show so
+some something style switch take than thank thanks that the them then these they thing this those to too try turn
+up us very want wanted was way we were what which will wish with without would yes you your dress shirt top tee
+t shirt blouse frock button down bit slightly little lot far fit cut shade tone print pattern sleeves sleeve
+neckline neck hem hemline length heel heels sole soles finish closure type version option preferably ideally
+rather instead replace swap swapped go going went goes become becomes now though still only soled trim trims
+anymore set there main hi vs versus fastening height nothing looking
+""".replace(",", " ").split())
+
+
+@dataclass(frozen=True)
+class RequestReading:
+    """What the reader made of a request: the text to encode, whether it was rewritten, and why not."""
+
+    original: str
+    text: str
+    understood: bool
+    unknown: tuple[str, ...] = ()
+
+    @property
+    def note(self) -> str | None:
+        """One line for the shopper: what was understood, or nothing when the text went unchanged."""
+        if not self.understood or self.text == self.original:
+            return None
+        return f'request read as "{self.text}"'
+
+
+def read_request_text(text: str, reference: Mapping[str, str] | None = None,
+                      category: str | None = None) -> RequestReading:
+    """Rewrite ``text`` into the canonical wording when the reader understands all of it, else keep it.
+
+    ``reference`` is the reference product's facets (:func:`cti_ir.index.facets.read_description` of its
+    description; None or {} when unknown: comparatives are then not understood); ``category`` (``"shoes"``
+    conjugates in the plural, as most shoe captions are) may be None.
+    """
+    original = text
+    # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
+    text = _NO_LONGER.sub("not", text)
+    found, words = mentions(text)
+    taken = {i for m in found for i in range(m.start, m.end)}
+    unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))
+    if unknown:
+        return RequestReading(original, original, False, unknown)
+    reference = dict(reference or {})
+    asked = read_request(text, reference)
+    # Every facet phrase, slot noun ("the sleeves") and comparative ("longer") must have become a constraint: one
+    # that did not (a bare old value, "longer" without the reference's length) would be dropped by a rewrite.
+    needed = {m.slot for m in found} | _slots_named(words, taken)
+    if not asked or not needed <= set(asked):
+        return RequestReading(original, original, False, ())
+    plural = category == "shoes" or bool(set(asked) & _SHOE_SLOTS)
+    phrases = _phrases(asked, reference, plural)
+    if phrases is None:
+        return RequestReading(original, original, False, ())
+    return RequestReading(original, _join(phrases, plural), True, ())
+
+
+def _slots_named(words: list[str], taken: set[int]) -> set[str]:
+    """Slots that words outside the facet phrases name: a slot noun, or a comparative's default slot."""
+    out = set()
+    for i, w in enumerate(words):
+        if i in taken:
+            continue
+        if w in _NOUN_SLOTS:
+            out.add(_NOUN_SLOTS[w])
+        elif w in _COMPARATIVE_SLOTS and not any(x in _NOUN_SLOTS for x in words[i + 1:i + 3]):
+            out.add(_COMPARATIVE_SLOTS[w])
+    return out
+
+
+def _is_frame(word: str) -> bool:
+    return (word in FRAME_WORDS or word in NEGATIONS or word in NEGATION_RESETS or not word[0].isalnum()
+            or word in ("longer", "shorter", "higher", "lower", "deeper", "no", "not", "don't", "n't"))
+
+
+def _phrases(asked: Mapping[str, Constraint], reference: Mapping[str, str],
+             plural: bool) -> list[tuple[str, str]] | None:
+    """(verb, rest) per slot in :data:`SLOTS` order; None when one slot cannot be said canonically."""
+    out: list[tuple[str, str]] = []
+    for slot in SLOTS:
+        if slot not in asked or slot == "accent_colour":
+            continue
+        allowed = asked[slot].allowed
+        if allowed is None:  # only exclusions ("not red"): no single canonical wording says it
+            return None
+        if slot == "colour":
+            if len(allowed) != 1:
+                return None
+            out.append(("is", next(iter(allowed))))
+            continue
+        if slot == "pattern" and "accent_colour" in asked:
+            continue  # said with its colour below
+        phrase = _slot_phrase(slot, allowed, reference.get(slot))
+        if phrase is None:
+            return None
+        verb, singular, many = phrase
+        out.append((verb, many if plural and many else singular))
+    if "accent_colour" in asked:
+        accent = _accent_phrase(asked, reference, plural)
+        if accent is None:
+            return None
+        out.append(accent)
+    return out
+
+
+def _slot_phrase(slot: str, allowed: frozenset[str], current: str | None) -> tuple[str, str, str | None] | None:
+    if len(allowed) == 1:
+        return _ABSOLUTE.get(slot, {}).get(next(iter(allowed)))
+    order = ORDERS.get(slot)
+    if order is None or current not in order:
+        return None
+    at = order.index(current)
+    ups = {order.index(v) > at for v in allowed}
+    return _COMPARATIVE.get((slot, 1 if ups == {True} else -1)) if len(ups) == 1 else None
+
+
+def _accent_phrase(asked: Mapping[str, Constraint], reference: Mapping[str, str],
+                   plural: bool) -> tuple[str, str] | None:
+    colours = asked["accent_colour"].allowed
+    if colours is None or len(colours) != 1:
+        return None
+    colour = next(iter(colours))
+    pattern_asked = asked.get("pattern")
+    if pattern_asked is not None and pattern_asked.allowed is not None and len(pattern_asked.allowed) == 1:
+        pattern = next(iter(pattern_asked.allowed))
+    else:
+        pattern = reference.get("pattern")
+    if pattern in _COLOURED_PATTERN:
+        return "has", _COLOURED_PATTERN[pattern].format(c=colour)
+    if plural:  # a shoe's second colour is its sole's
+        return "has", f"{colour} soles"
+    return None
+
+
+def _join(phrases: list[tuple[str, str]], plural: bool) -> str:
+    """"is black and has long sleeves", "is black and striped", "are clogs and have low heels"."""
+    parts: list[str] = []
+    prev = None
+    for verb, rest in phrases:
+        parts.append(rest if verb == prev else f"{_PLURAL[verb] if plural else verb} {rest}")
+        prev = verb
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def read_for_engine(text: str, reference_item: Mapping | None, category: str | None) -> tuple[str, str | None]:
+    """(text to encode, note for the shopper or None) for a search: the reference product's facets from its
+    catalogue description (``reference_item``: an index item, or None for an uploaded photo)."""
+    facets = read_description((reference_item or {}).get("description")) if reference_item else {}
+    reading = read_request_text(text, facets, category)
+    return reading.text, reading.note

@@ -1,0 +1,117 @@
+"""The request reader (`cti_ir.index.request_reading`): one canonical wording for a request understood fully,
+the shopper's own text otherwise; the engine's ``read_requests`` option and the evaluation's flag.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from cti_ir.index.catalogue import items_from_folder
+from cti_ir.index.catalogue_index import build_index
+from cti_ir.index.facets import read_description, read_request
+from cti_ir.index.request_reading import read_request_text
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.serve.engine import SearchEngine
+from data_prep.phrasing import STYLES, paraphrase
+from data_prep.synth_descriptions import describe_product
+from tests.conftest import find_real_benchmarks, needs_real_benchmarks
+from tests.test_index import draw_catalogue, save_tiny_checkpoint
+
+REFERENCE = {"category": "dress", "color": "white", "secondary_color": None, "pattern": "solid", "sleeve": "short",
+             "neckline": "crew", "length": "knee", "fit": "loose"}
+TARGET = {**REFERENCE, "color": "black", "sleeve": "sleeveless"}
+
+
+def reference_facets() -> dict:
+    return read_description(describe_product(REFERENCE, random.Random(0)))
+
+
+def test_phrasings_of_one_request_read_the_same():
+    texts = ["make it black and lose the sleeves", "I'd like this in black without sleeves, please!",
+             "black instead of white, no sleeves", "is sleeveless and black", "same but black + sleeveless"]
+    readings = [read_request_text(t, reference_facets(), "dress") for t in texts]
+    assert all(r.understood for r in readings), [r.unknown for r in readings]
+    assert {r.text for r in readings} == {"is black and sleeveless"}
+    assert readings[0].note == 'request read as "is black and sleeveless"'
+
+
+def test_the_generators_training_phrasings_of_one_change_read_the_same():
+    rng = random.Random(0)
+    phrased = [paraphrase(REFERENCE, TARGET, rng, "train", style).text for style in STYLES for _ in range(3)]
+    readings = [read_request_text(t, reference_facets(), "dress") for t in phrased]
+    understood = {r.text for r in readings if r.understood}
+    assert sum(r.understood for r in readings) >= len(STYLES)  # most styles are read
+    assert understood == {"is black and sleeveless"}, understood
+    asked = read_request("is black and sleeveless", reference_facets())
+    assert asked["colour"].accepts("black") and not asked["colour"].accepts("white")
+    assert asked["sleeves"].accepts("sleeveless") and not asked["sleeves"].accepts("short")
+
+
+@pytest.mark.parametrize("text", ["make it crimson with puff sleeves", "is black and more summery",
+                                  "has a darker colour", "looks more elegant", "not red"])
+def test_a_request_not_understood_fully_passes_unchanged(text):
+    reading = read_request_text(text, reference_facets(), "dress")
+    assert not reading.understood and reading.text == text and reading.note is None
+
+
+def test_comparatives_need_the_reference_and_shoes_speak_in_the_plural():
+    assert read_request_text("with longer sleeves", {"sleeves": "short"}, "dress").text == "has longer sleeves"
+    assert not read_request_text("with longer sleeves", None, "dress").understood
+    shoes = read_request_text("turn them into clogs with a lower heel", {"heel": "high"}, "shoes")
+    assert shoes.text == "are clogs and have lower heels"
+
+
+@needs_real_benchmarks("fashioniq")
+def test_real_captions_are_rewritten_only_when_read_and_never_lose_a_named_value():
+    path = find_real_benchmarks() / "fashioniq" / "captions" / "cap.dress.val.json"
+    rows = json.loads(path.read_text())[:300]
+    captions = [c for row in rows for c in row["captions"]]
+    readings = [read_request_text(c, None, "dress") for c in captions]
+    for reading in readings:
+        if not reading.understood:
+            assert reading.text == reading.original
+        else:  # every slot the shopper asked a value of is asked the same value by the rewrite
+            before, after = read_request(reading.original), read_request(reading.text)
+            for slot, c in before.items():
+                if c.allowed is not None and slot != "accent_colour":
+                    assert after[slot].allowed == c.allowed, (reading.original, reading.text)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory) -> SearchEngine:
+    work = tmp_path_factory.mktemp("reading")
+    checkpoint = save_tiny_checkpoint(work / "ckpt")
+    catalogue = draw_catalogue(work / "catalogue", per_category=4)
+    build_index(load_checkpoint(checkpoint), items_from_folder(catalogue), work / "index", chunk_size=64,
+                progress=False)
+    return SearchEngine(checkpoint, work / "index", read_requests=True)
+
+
+def test_the_engine_option_round_trip(engine):
+    said = "could you make it black and without sleeves please"
+    read = engine.search(text=said, k=5)
+    assert read.text == "is black and sleeveless"
+    assert 'request read as "is black and sleeveless"' in read.notes
+    canonical = engine.search(text="is black and sleeveless", k=5)
+    assert [h.image_id for h in read.hits] == [h.image_id for h in canonical.hits]
+    off = engine.submit(engine.prepare(text=said, k=5, read_requests=False))
+    assert off.text == said and not any("read as" in n for n in off.notes)
+    unknown = engine.search(text="make it crimson", k=5)
+    assert unknown.text == "make it crimson" and not any("read as" in n for n in unknown.notes)
+
+
+def test_the_evaluation_flag_reads_requests_first(tiny_checkpoint, fake_fiq):
+    from cti_ir.evaluate.cli import main, read_requests_first
+
+    model = load_checkpoint(tiny_checkpoint)
+    seen = []
+    model.encode_texts = lambda texts, *a, **k: seen.extend(texts)
+    read_requests_first(model, None)
+    model.encode_texts(["make it black and sleeveless please", "make it crimson"])
+    assert seen == ["is black and sleeveless", "make it crimson"]
+    assert main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fake_fiq),
+                 "--read-requests", "on", "--device", "cpu"]) == 0
+

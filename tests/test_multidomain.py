@@ -155,6 +155,18 @@ def test_acceptance_needs_every_domain_up_and_half_the_gap():
     assert acceptance(s, "fusion")["done"]
 
 
+def test_the_change_table_gives_each_domains_spread_over_runs():
+    from benchmarks.grappa.multidomain_report import markdown
+
+    runs = [_run((10, 20), {"fusion": (12, 21), "oracle": (14, 24)}),
+            _run((10, 20), {"fusion": (8, 21), "oracle": (14, 24)})]
+    summary = summarise(runs)
+    report = {"summary": summary, "acceptance": {"fusion": acceptance(summary, "fusion")}, "runs": runs}
+    fusion_row = [line for line in markdown(report).splitlines() if line.startswith("| **fusion")][1]
+    # domain a: +2 and -2 against zero-shot: mean 0, sd 2, one run of two above it
+    assert "| +0.00 ± 2.00 (1/2) | +1.00 ± 0.00 (2/2) |" in fusion_row
+
+
 # ------------------------------------------------------------------------------------------ small benchmark
 def test_small_benchmark_runs_every_row(tiny_checkpoint, tmp_path):
     work = tmp_path / "bench"

@@ -87,7 +87,7 @@ def engine(tmp_path_factory) -> SearchEngine:
     catalogue = draw_catalogue(work / "catalogue", per_category=4)
     build_index(load_checkpoint(checkpoint), items_from_folder(catalogue), work / "index", chunk_size=64,
                 progress=False)
-    return SearchEngine(checkpoint, work / "index", read_requests=True)
+    return SearchEngine(checkpoint, work / "index")  # reads requests by default
 
 
 def test_the_engine_option_round_trip(engine):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import json
 import random
 import sys
 from pathlib import Path
@@ -53,7 +54,6 @@ def main(argv=None) -> int:
     for layout in ("fashioniq", "shoes"):
         attrs = read_attributes(args.data / layout)
         texts = {}
-        import json
         with open(args.data / layout / "product_descriptions.jsonl", encoding="utf-8") as f:
             for line in f:
                 row = json.loads(line)

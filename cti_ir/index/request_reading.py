@@ -16,8 +16,11 @@ word of :data:`FRAME_WORDS` (articles, pronouns, request verbs, politeness, prod
 facet), and every slot it names comes out as a value (or a direction, "longer") the canonical wording can say.
 Anything else (a colour it has no name for, "a bit more summery", a word it does not know) and the shopper's
 text goes to the encoder unchanged: the reader never drops a word it did not understand. :data:`FRAME_WORDS` was
-collected from the generator's *training* phrasings (``benchmarks/phrasing/frame_words.py``), never from the
-held-apart ones the benchmark measures.
+collected from the generator's *training* phrasings (``benchmarks/phrasing/frame_words.py``) plus common English
+function words, never from the held-apart ones the benchmark measures.
+
+It lives in ``cti_ir.index`` beside the facet vocabulary it reads with, so that both the search engine
+(``SearchEngine(read_requests=True)``) and the evaluation (``python -m cti_ir.evaluate --read-requests on``) use it.
 
 What it cannot read: facets outside the vocabulary (materials, occasions, styles such as "boho"), colour names it
 does not know, degrees ("a bit darker" becomes no more than "not the reference's colour", which it does not
@@ -89,7 +92,7 @@ in instead is isn't it it's its just keep kind let like look looking love make m
 oh on one ones or otherwise other please pair perhaps prefer rather really rest same see shoe shoes should show so
 some something style switch take than thank thanks that the them then these they thing this those to too try turn
 up us very want wanted was way we were what which will wish with without would yes you your dress shirt top tee
-t shirt blouse frock button down bit slightly little lot far fit cut shade tone print pattern sleeves sleeve
+t shirt blouse frock bit slightly little lot far fit cut shade tone print pattern sleeves sleeve
 neckline neck hem hemline length heel heels sole soles finish closure type version option preferably ideally
 rather instead replace swap swapped go going went goes become becomes now though still only soled trim trims
 anymore set there main hi vs versus fastening height nothing looking

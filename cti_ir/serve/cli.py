@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queue-size", type=int, default=64,
                    help="searches that may wait for the model (page, JSON API and gradio_client together) before "
                         "new ones are turned away with \"busy, try again\" (default 64)")
+    p.add_argument("--read-requests", choices=("on", "off"), default="on",
+                   help="on (default): a request the request reader understands fully goes to the model in one "
+                        "canonical wording, and the answer's notes say what was read (docs/results/phrasing.md)")
     add_backend_flags(p, "--backend", "--model-backend")
     return p
 
@@ -177,7 +180,7 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         start = time.perf_counter()
         print(f"loading model {checkpoint} and index {index}", flush=True)
         engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index, backend=args.model_backend,
-                              onnx_dir=args.onnx_dir)
+                              onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on")
         print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s (model on "
               f"{engine.model.describe_backend()}); starting the server", flush=True)
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk

@@ -118,7 +118,7 @@ class SearchEngine:
 
     def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
                  similar_indexes: Sequence[str | Path] = (), backend: str = "torch",
-                 onnx_dir: str | Path | None = None, read_requests: bool = False):
+                 onnx_dir: str | Path | None = None, read_requests: bool = True):
         # Requests the reader understands fully go to the text encoder in one canonical wording (prepare).
         self.read_requests = bool(read_requests)
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.

@@ -115,3 +115,20 @@ def test_the_evaluation_flag_reads_requests_first(tiny_checkpoint, fake_fiq):
     assert main(["--checkpoint", str(tiny_checkpoint), "--dataset", "fashioniq", "--root", str(fake_fiq),
                  "--read-requests", "on", "--device", "cpu"]) == 0
 
+
+
+def test_the_benchmark_measures_with_and_without_the_reader(synth_small, tiny_checkpoint, tmp_path):
+    from benchmarks.phrasing import bench_paraphrase
+
+    out = tmp_path / "report"
+    assert bench_paraphrase.main(["--data", str(synth_small), "--out", str(out), "--permutations", "5",
+                                  "--layouts", "shoes", "--styles", "negation", "imperative", "synonyms",
+                                  "--checkpoint", f"tiny={tiny_checkpoint}", "--read-requests", "both"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    plain, read = result["checkpoints"]["tiny"], result["checkpoints"]["tiny+reader"]
+    assert (plain["read_requests"], read["read_requests"]) == (False, True)
+    examples = plain["shoes"]["examples"], read["shoes"]["examples"]
+    assert examples[0]["synonyms"] == examples[1]["synonyms"]  # words the reader does not know: unchanged
+    assert any(a != b for a, b in zip(examples[0]["imperative"], examples[1]["imperative"]))
+    for text in examples[1]["imperative"]:  # a rewrite is the canonical wording: read again, it stays
+        assert read_request_text(text, None, "shoes").text == text

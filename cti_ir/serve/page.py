@@ -41,7 +41,7 @@ import gradio as gr  # noqa: E402
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError  # noqa: E402
 from cti_ir.serve.batching import ServerBusy  # noqa: E402
 from cti_ir.serve.catalogue_api import serving_line  # noqa: E402
-from cti_ir.serve.engine import QueryError, SearchEngine, parse_image_weight  # noqa: E402
+from cti_ir.serve.engine import QueryError, SearchEngine, clean_text, parse_image_weight  # noqa: E402
 from cti_ir.serve.gradio_io import gradio_file_url, md_code, md_escape, request_origin  # noqa: E402,F401
 from cti_ir.serve.messages import describe_value, image_error_message, query_error_message  # noqa: E402
 from cti_ir.serve.page_view import (  # noqa: E402,F401
@@ -287,12 +287,14 @@ class SearchPage:
         result.notes += [n for n in [carried_note(result.carried)] if n]
         hits = hit_dicts(result.hits)
         gallery, missing = self._gallery(hits, origin)
+        # the history keeps the shopper's own words; what the request reader made of them is in the status notes
+        asked = clean_text(text)[0]
         history = with_turn(history, {
             "reference": (reference_id or "uploaded image") if pixels is not None else "—",
-            "text": result.text, "category": result.category or ALL_CATEGORIES,
+            "text": asked, "category": result.category or ALL_CATEGORIES,
             "top": hits[0]["image_id"] if hits else "—",
             "weights": f"{result.image_weight:.2f} / {result.text_weight:.2f}",
-            "session_turn": {"text": result.text, "reference": reference_id, "shown": [h["image_id"] for h in hits]}})
+            "session_turn": {"text": asked, "reference": reference_id, "shown": [h["image_id"] for h in hits]}})
         status = status_markdown(result, hits, missing, override, result.category)
         return SearchOutput(gallery, weights_markdown(result, override and result.mode == "composed"),
                             status, hits, history, history_rows(history))

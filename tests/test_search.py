@@ -137,6 +137,26 @@ def test_category_filter(engine, reference):
     assert result.hits[0].image_id.startswith("shoes/")
 
 
+def test_faiss_threads_reach_every_thread_that_searches(checkpoint, index_folder, reference):
+    """OpenMP keeps its thread count per thread: a server's batcher thread must get the engine's setting too."""
+    import threading
+
+    import faiss
+
+    seen = {}
+
+    def in_a_new_thread(engine):
+        seen["default"] = faiss.omp_get_max_threads()  # what FAISS would use here: one thread per core
+        engine.search(image=reference[1], text=TEXT, k=5)
+        seen["searched with"] = faiss.omp_get_max_threads()
+
+    wanted = faiss.omp_get_max_threads() + 1  # differs from the default on any machine
+    thread = threading.Thread(target=in_a_new_thread, args=(SearchEngine(checkpoint, index_folder, threads=wanted),))
+    thread.start()
+    thread.join()
+    assert seen["default"] != wanted and seen["searched with"] == wanted
+
+
 # ---------------------------------------------------------------------------------------------- bad queries
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "give a reference image, a text, or both"),

@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    import faiss  # process-wide settings, made here in the entry point and nowhere at import
+    import faiss  # settings made here in the entry point and nowhere at import
     import torch
 
     from cti_ir.serve.engine import SearchEngine
@@ -167,8 +167,8 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
     from cti_ir.serve.http_api import API_PATH
     from cti_ir.serve.server import create_server, warm_thumbnails
 
-    torch.set_num_threads(args.threads)
-    faiss.omp_set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)  # process-wide
+    faiss.omp_set_num_threads(args.threads)  # this thread only (OpenMP): the engine sets it where it searches
     # Warnings only: the libraries below log a line per HTTP request at INFO level. Ours log each refused query
     # as one INFO line (what was wrong), and tracebacks only for our own bugs.
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -180,7 +180,8 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         start = time.perf_counter()
         print(f"loading model {checkpoint} and index {index}", flush=True)
         engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index, backend=args.model_backend,
-                              onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on")
+                              onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on",
+                              threads=args.threads)
         print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s (model on "
               f"{engine.model.describe_backend()}); starting the server", flush=True)
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk

@@ -117,3 +117,44 @@ def test_stage3_refuses_bad_phrasing_flags(synth_small, capsys):
     assert "needs --phrasing-augment above 0" in capsys.readouterr().err
     assert stage3.main(base + ["--phrasing-augment", "0.5", "--phrasing-focus", "-1"]) == 2
     assert "error: --phrasing-focus is a share between 0 and 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # four stage-3 runs and the paraphrase benchmark of five models: about 30 CPU-seconds
+def test_phrasing_training_benchmark_trains_each_arm_and_summarises_over_seeds(synth_small, tiny_checkpoint,
+                                                                                tmp_path, capsys):
+    from benchmarks.phrasing import bench_training as bench
+
+    work = tmp_path / "robust"
+    argv = ["--train-data", str(synth_small), "--eval-data", str(synth_small), "--init", str(tiny_checkpoint),
+            "--work", str(work), "--arms", "control", "augment", "--seeds", "0", "1", "--epochs", "1",
+            "--permutations", "10"]
+    assert bench.main(argv) == 0
+    for seed in (0, 1):  # each arm trained with its own flags, from the start's composer
+        control = json.loads((work / f"control_s{seed}" / "training_args.json").read_text())
+        augment = json.loads((work / f"aug_s{seed}" / "training_args.json").read_text())
+        assert control["phrasing_augment"] == 0.0 and augment["phrasing_augment"] == 0.5
+        assert augment["init_composer"] and augment["seed"] == seed
+    raw = json.loads((work / "paraphrase.json").read_text())["checkpoints"]
+    summary = json.loads((work / "phrasing_training.json").read_text())["summary"]
+    assert set(summary) == {"start", "start+reader", "control", "control+reader", "augment", "augment+reader"}
+    for layout in ("fashioniq", "shoes"):
+        rows = summary["augment+reader"][layout]
+        assert rows["negation"] == [raw[f"augment#{s}+reader"][layout]["rows"]["negation"]["R@10"] for s in (0, 1)]
+        assert rows["frames: spread"] == [raw[f"augment#{s}+reader"][layout]["summary"]["frames"]["spread"]
+                                          for s in (0, 1)]
+        assert len(rows["training catalogue: score"]) == 2 and "training catalogue: score" not in summary["start"][layout]
+    assert "R@10 per held-apart style, mean ± sd over training seeds" in capsys.readouterr().out
+    # Run again: nothing is trained or measured twice.
+    logs = {p: p.read_bytes() for p in work.glob("*_s*/log.jsonl")}
+    report = (work / "paraphrase.json").stat().st_mtime_ns
+    assert bench.main(argv) == 0
+    assert {p: p.read_bytes() for p in logs} == logs and (work / "paraphrase.json").stat().st_mtime_ns == report
+
+
+def test_phrasing_training_benchmark_refuses_a_folder_without_layouts(tiny_checkpoint, tmp_path, capsys):
+    from benchmarks.phrasing import bench_training as bench
+
+    code = bench.main(["--train-data", str(tmp_path), "--eval-data", str(tmp_path), "--init", str(tiny_checkpoint),
+                       "--work", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: --train-data") and err.count("\n") == 1

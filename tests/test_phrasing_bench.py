@@ -142,7 +142,8 @@ def test_phrasing_training_benchmark_trains_each_arm_and_summarises_over_seeds(s
         assert rows["negation"] == [raw[f"augment#{s}+reader"][layout]["rows"]["negation"]["R@10"] for s in (0, 1)]
         assert rows["frames: spread"] == [raw[f"augment#{s}+reader"][layout]["summary"]["frames"]["spread"]
                                           for s in (0, 1)]
-        assert len(rows["training catalogue: score"]) == 2 and "training catalogue: score" not in summary["start"][layout]
+        assert len(rows["training catalogue: score"]) == 2
+        assert "training catalogue: score" not in summary["start"][layout]
     assert "R@10 per held-apart style, mean ± sd over training seeds" in capsys.readouterr().out
     # Run again: nothing is trained or measured twice.
     logs = {p: p.read_bytes() for p in work.glob("*_s*/log.jsonl")}

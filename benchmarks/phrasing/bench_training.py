@@ -49,7 +49,9 @@ def train_arm(args, arm: str, seed: int) -> Path:
     run = run_folder(args.work, arm, seed)
     argv = [*(x for layout in LAYOUTS for x in ("--data", f"{layout}={args.train_data / layout}")),
             "--init", str(args.init), "--init-composer", "--out", str(run), "--epochs", str(args.epochs),
-            "--seed", str(seed), "--threads", str(args.threads or 1), "--no-progress", "--resume", *ARMS[arm][1]]
+            "--seed", str(seed), "--no-progress", "--resume", *ARMS[arm][1]]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
     run_cli(stage3, argv)
     return run
 

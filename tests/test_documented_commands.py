@@ -143,10 +143,17 @@ def documented_commands() -> dict[Command, list[str]]:
 COMMANDS = documented_commands()
 
 
+# Flags whose values are another program's command line (argparse.REMAINDER): what follows is not checked here.
+PASS_THROUGH = {"--app-args"}
+
+
 def flags_of(args: tuple[str, ...]) -> set[str]:
     flags = set()
     for arg in args:
         arg = arg.strip("[]()")
+        if arg in PASS_THROUGH:
+            flags.add(arg)
+            break
         if re.fullmatch(r"--[a-z0-9][a-z0-9-]*(=.*)?", arg):
             flags.add(arg.split("=", 1)[0])
     return flags

@@ -3,6 +3,7 @@
     python app.py --port 7860 &
     python -m benchmarks.speed.load_page --url http://127.0.0.1:7860/ --pid $! --clients 16 --duration 20
     python -m benchmarks.speed.load_page --serve --cache-dir /tmp/cti_demo --clients 16 --duration 20   # starts app.py
+    python -m benchmarks.speed.load_page --serve --phases api --generator wrk --app-args --api-only --workers 2
 
 A page request is what a browser sends when Search is pressed: ``POST /gradio_api/run/page_search`` for the page's
 own search event (or, for an event on Gradio's queue, ``POST /gradio_api/queue/join`` and its event stream), with
@@ -11,7 +12,8 @@ event, as the browser does); a session lasts ``--turns`` searches, then the clie
 stay shopper-sized. A JSON API request is ``POST /api/search`` with the same photo (multipart) and text. Each client
 is one thread on its own keep-alive connection. Every answer is checked (results found), and anything else counts as
 failed. The server's CPU time comes from ``/proc/<pid>/stat`` before and after each phase: CPU milliseconds per
-request, apart from the clients' own (which share the machine's cores).
+request, apart from the clients' own (which share the machine's cores); a server's worker processes count as its
+own. ``--generator wrk`` loads the JSON API with wrk instead of Python threads (``benchmarks/speed/wrk_load.py``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Sequence
 
+from benchmarks.speed.wrk_load import run_wrk, wrk_available
+
 REPO = Path(__file__).resolve().parents[2]
 TEXTS = ("is red and has long sleeves", "is shorter and has no sleeves", "is blue rather than white with a v-neck",
          "has a floral print and is more casual", "are black with a higher heel", "have a shiny finish and no straps")
@@ -39,15 +43,41 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of process ``pid`` (all its threads), or None without /proc."""
-    if pid is None:
-        return None
+def _stat_fields(pid: int) -> list[str] | None:
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(pid: int | None) -> dict[int, float] | None:
+    """User + system CPU seconds of process ``pid`` and of each of its child processes (all their threads; the
+    JSON API's worker processes with ``--api-only --workers N``), or None without /proc."""
+    if pid is None:
+        return None
+    fields = _stat_fields(pid)
+    if fields is None:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    seconds = {pid: (int(fields[11]) + int(fields[12])) / tick}
+    for entry in Path("/proc").iterdir():
+        child = _stat_fields(int(entry.name)) if entry.name.isdigit() and entry.name != str(pid) else None
+        if child is not None and child[1] == str(pid):  # field 4 of stat, the parent's pid
+            seconds[int(entry.name)] = (int(child[11]) + int(child[12])) / tick
+    return seconds
+
+
+def server_cpu(before: dict[int, float] | None, after: dict[int, float] | None, requests: int, pid: int) -> dict:
+    """The server's CPU milliseconds per request over a phase and, with worker processes, each one's CPU seconds
+    (an uneven split shows that the clients' connections landed unevenly on the workers)."""
+    if before is None or after is None or not requests:
+        return {}
+    spent = {p: after[p] - before.get(p, 0.0) for p in after}
+    result = {"server_cpu_ms_per_request": round(sum(spent.values()) * 1000 / requests, 1)}
+    workers = sorted(round(s, 1) for p, s in spent.items() if p != pid and s > 0.05)
+    if len(workers) > 1:
+        result["worker_cpu_s"] = workers
+    return result
 
 
 class Connection:
@@ -180,22 +210,33 @@ def run_phase(name: str, make_client: Callable[[], Callable[[int], None]], clien
     threads = [threading.Thread(target=loop, args=(n,), daemon=True) for n in range(clients)]
     for t in threads:
         t.start()
-    cpu0, wall0 = cpu_seconds(pid), time.perf_counter()
+    cpu0, wall0 = cpu_by_process(pid), time.perf_counter()
     stop_at[0] = wall0 + duration
     start_barrier.wait()
     for t in threads:
         t.join()
-    wall, cpu1 = time.perf_counter() - wall0, cpu_seconds(pid)
+    wall, cpu1 = time.perf_counter() - wall0, cpu_by_process(pid)
     done = len(latencies)
     result = {"phase": name, "clients": clients, "duration_s": round(wall, 1), "requests": done,
               "failed": len(failures), "per_s": round(done / wall, 1),
               "p50_ms": round(percentile(latencies, 0.5) * 1000, 1),
               "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
               "max_ms": round(max(latencies, default=float("nan")) * 1000, 1)}
-    if cpu0 is not None and cpu1 is not None and done:
-        result["server_cpu_ms_per_request"] = round((cpu1 - cpu0) * 1000 / (done + len(failures)), 1)
+    result.update(server_cpu(cpu0, cpu1, done + len(failures), pid))
     if failures:
         result["first_failures"] = failures[:3]
+    return result
+
+
+def wrk_phase(url: str, photo: Path, args, pid: int | None) -> dict:
+    """The JSON API phase driven by wrk (``benchmarks/speed/wrk_load.py``), with the server's CPU per request."""
+    endpoint = url.rstrip("/") + "/api/search"
+    if args.warmup > 0:
+        run_wrk(endpoint, TEXTS, photo, args.clients, args.warmup)
+    cpu0 = cpu_by_process(pid)
+    result = {"phase": "api", "generator": "wrk", "clients": args.clients,
+              **run_wrk(endpoint, TEXTS, photo, args.clients, args.duration)}
+    result.update(server_cpu(cpu0, cpu_by_process(pid), result["requests"] + result["failed"], pid))
     return result
 
 
@@ -215,7 +256,7 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
     deadline = time.time() + args.startup_timeout
     for line in proc.stdout:
         print(f"[app] {line.rstrip()}", file=sys.stderr)
-        if line.startswith("search page:"):
+        if line.startswith(("search page:", "JSON API:")):  # the page's server, or --api-only's
             threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # keep draining
             return proc, f"http://127.0.0.1:{port}/"
         if time.time() > deadline:
@@ -237,12 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--photo", default=None, help="the reference photo (default: the first picker product's)")
     p.add_argument("--clients", type=int, default=16, help="concurrent clients, one thread each")
     p.add_argument("--duration", type=float, default=20.0, help="seconds of each phase")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure each phase this many times on the same server (each with new connections)")
     p.add_argument("--turns", type=int, default=10, help="page searches per shopper session")
     p.add_argument("--phases", nargs="+", choices=["page", "api"], default=["page", "api"], help="what to load")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of load before each measured phase")
     p.add_argument("--search-event", default="page_search",
                    help="the page's event for the Search button (its api_name; \"search\" before the page and "
                         "gradio_client had endpoints of their own)")
+    p.add_argument("--generator", choices=["python", "wrk"], default="python",
+                   help="what loads the JSON API: Python client threads, or wrk (a C load generator, Debian package "
+                        "wrk; its clients cost the shared cores a few percent instead of a large share)")
     p.add_argument("--out", default=None, help="write the results as JSON here too")
     return p
 
@@ -252,6 +298,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.url and not args.serve:
         print("error: give --url of a running server (and --pid for its CPU), or --serve", file=sys.stderr)
         return 2
+    if args.generator == "wrk" and not wrk_available():
+        print("error: --generator wrk needs the wrk program (Debian: apt-get install wrk); or use --generator "
+              "python", file=sys.stderr)
+        return 2
     proc = None
     try:
         if args.serve:
@@ -259,7 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pid = proc.pid
         else:
             url, pid = args.url if args.url.endswith("/") else args.url + "/", args.pid
-        events = page_events(url)
+        events = page_events(url) if "page" in args.phases else {}
         photo = Path(args.photo) if args.photo else None
         if photo is None:  # a catalogue photo the server itself shows: the first result of a text search
             hit = Connection(url).json("POST", "/api/search", {"text": "a red dress", "k": 1})["hits"][0]
@@ -269,12 +319,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         makers = {"page": lambda: PageClient(url, events, photo, args.turns, args.search_event),
                   "api": lambda: ApiClient(url, photo)}
         results = []
-        for phase in args.phases:
-            if args.warmup > 0:
-                run_phase(phase, makers[phase], args.clients, args.warmup, None)
-            result = run_phase(phase, makers[phase], args.clients, args.duration, pid)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+        for round_number in range(1, args.rounds + 1):
+            for phase in args.phases:
+                if phase == "api" and args.generator == "wrk":
+                    result = wrk_phase(url, photo, args, pid)
+                else:
+                    if args.warmup > 0:
+                        run_phase(phase, makers[phase], args.clients, args.warmup, None)
+                    result = run_phase(phase, makers[phase], args.clients, args.duration, pid)
+                result = {"round": round_number, **result}
+                print(json.dumps(result), flush=True)
+                results.append(result)
         if args.out:
             Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
     finally:

@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 # Light imports only: the flags are checked (and refused in a second) before torch, FAISS and Gradio load.
 from cti_ir.model.backend_flags import add_backend_flags
 from cti_ir.model.images import DEFAULT_MAX_PIXELS
+from cti_ir.serve.api_server import MAX_WORKERS
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 from cti_ir.serve.thumbnails import ThumbnailCache
 
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-requests", choices=("on", "off"), default="on",
                    help="on (default): a request the request reader understands fully goes to the model in one "
                         "canonical wording, and the answer's notes say what was read (docs/results/phrasing.md)")
+    p.add_argument("--api-only", action="store_true",
+                   help="serve the JSON API alone, without the page (what a shop's own site calls); with --workers "
+                        "it uses several cores (cti_ir/serve/api_server.py)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="with --api-only: worker processes answering the JSON API, each with its own model and "
+                        "batcher (default 1; one per core is a good start: one process uses about one core)")
     add_backend_flags(p, "--backend", "--model-backend")
     return p
 
@@ -137,6 +144,13 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the flags, checked before anything is loaded (None: nothing)."""
     if args.concurrency < 1 or args.queue_size < 1 or args.max_batch < 1 or args.threads < 1:
         return "--concurrency, --queue-size, --max-batch and --threads must be at least 1"
+    if not 1 <= args.workers <= MAX_WORKERS:
+        return f"--workers must be between 1 and {MAX_WORKERS}, got {args.workers}"
+    if args.workers > 1 and not args.api_only:
+        return ("--workers needs --api-only: the page keeps its shoppers' sessions in one process; serve the JSON "
+                "API alone with `python app.py --api-only --workers N`")
+    if args.api_only and args.share:
+        return "--share makes a public link to the page, which --api-only does not serve; leave one of them out"
     if not args.max_upload_mb > 0 or args.max_upload_mb > 1024:
         return f"--max-upload-mb must be more than 0 and at most 1024, got {args.max_upload_mb:g}"
     if not 0 <= args.max_wait_ms <= 1000:
@@ -187,6 +201,8 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.api_only:
+        return serve_api_only(args, checkpoint, index, engine)
     server = create_server(engine, concurrency=args.concurrency, max_batch=args.max_batch,
                            max_wait_ms=args.max_wait_ms, thumbnail_dir=args.thumbnail_dir,
                            max_upload_mb=args.max_upload_mb, max_pending=args.queue_size)
@@ -214,6 +230,36 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         server.demo.block_thread()
     finally:
         server.batcher.close()
+    return 0
+
+
+def serve_api_only(args: argparse.Namespace, checkpoint: Path, index: Path, engine) -> int:
+    """``--api-only``: the JSON API alone, in this process or in ``--workers`` processes, until interrupted."""
+    import threading
+
+    from cti_ir.serve.api_server import ApiServerSettings, announce_when_ready, serve
+    from cti_ir.serve.catalogue_api import STATUS_PATH
+    from cti_ir.serve.http_api import API_PATH
+    from cti_ir.serve.server import warm_thumbnails
+
+    settings = ApiServerSettings(
+        checkpoint=str(checkpoint), index=str(index), similar_indexes=list(args.similar_index),
+        backend=args.model_backend, onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on",
+        threads=args.threads, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
+        max_upload_mb=args.max_upload_mb, thumbnail_dir=args.thumbnail_dir)
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+    where = "this machine only; --host 0.0.0.0 serves the network" if args.host in ("127.0.0.1", "localhost") \
+        else f"listening on {args.host}"
+    processes = "this process" if args.workers == 1 else f"{args.workers} worker processes"
+    stop = threading.Event()
+    announce_when_ready(base + STATUS_PATH, f"JSON API:    {base}{API_PATH} ({where}; {processes}; see the README "
+                                            f"for curl examples)\npress Ctrl+C to stop", stop)
+    # Thumbnails are made here, in the supervising process, when the workers are separate processes.
+    warm_thumbnails(engine, ThumbnailCache(args.thumbnail_dir), stop=stop, progress=lambda m: print(m, flush=True))
+    try:
+        serve(settings, args.host, args.port, args.workers, engine=engine if args.workers == 1 else None)
+    finally:
+        stop.set()
     return 0
 
 

@@ -42,8 +42,6 @@ from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 CONFIG_ENV = "CTI_IR_API_SERVER"  # the settings handed to the worker processes, as JSON
 THUMBNAIL_PATH = "/api/thumbnails"
 MAX_WORKERS = 64
-# Added to the largest upload for the body limit: form boundaries, the other fields, base64's third more in JSON.
-BODY_MARGIN_BYTES = 64 * 1024
 
 log = logging.getLogger("cti_ir.api")
 
@@ -107,7 +105,7 @@ def build_api_app(engine, settings: ApiServerSettings):
     from cti_ir.serve.batching import SearchBatcher
     from cti_ir.serve.body_limit import BodyLimit
     from cti_ir.serve.gradio_io import ImmutableFiles
-    from cti_ir.serve.http_api import SearchApi
+    from cti_ir.serve.http_api import ENVELOPE_BYTES, SearchApi
     from cti_ir.serve.thumbnails import ThumbnailCache
 
     batcher = SearchBatcher(engine, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
@@ -125,7 +123,8 @@ def build_api_app(engine, settings: ApiServerSettings):
 
     # StaticFiles sends files inside its folder only (a path that climbs out of it is a 404).
     routes = api.routes() + [Mount(THUMBNAIL_PATH, StaticFiles(directory=thumbnails.folder), name="thumbnails")]
-    middleware = [Middleware(BodyLimit, limit=max_bytes * 4 // 3 + BODY_MARGIN_BYTES),
+    # The JSON API's own bound (a base64 photo plus the other fields) for every route: nothing else here reads more.
+    middleware = [Middleware(BodyLimit, limit=max_bytes * 4 // 3 + ENVELOPE_BYTES),
                   Middleware(ImmutableFiles, prefix=THUMBNAIL_PATH)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={404: _not_here, 405: _not_here})
@@ -151,7 +150,8 @@ async def _not_here(request, exc):
 
 
 def configure_logging() -> None:
-    """As the page's server logs: warnings from the libraries (not a line per request), our refusals at INFO."""
+    """How the servers log (the page's and the API workers'): warnings from the libraries (not a line per
+    request), our refusals as one INFO line each."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cti_ir").setLevel(logging.INFO)
 

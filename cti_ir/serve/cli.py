@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import logging
 import socket
 import sys
 import time
@@ -19,7 +18,7 @@ from typing import Callable, Sequence
 # Light imports only: the flags are checked (and refused in a second) before torch, FAISS and Gradio load.
 from cti_ir.model.backend_flags import add_backend_flags
 from cti_ir.model.images import DEFAULT_MAX_PIXELS
-from cti_ir.serve.api_server import MAX_WORKERS
+from cti_ir.serve.api_server import MAX_WORKERS, configure_logging
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 from cti_ir.serve.thumbnails import ThumbnailCache
 
@@ -185,8 +184,7 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
     faiss.omp_set_num_threads(args.threads)  # this thread only (OpenMP): the engine sets it where it searches
     # Warnings only: the libraries below log a line per HTTP request at INFO level. Ours log each refused query
     # as one INFO line (what was wrong), and tracebacks only for our own bugs.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("cti_ir").setLevel(logging.INFO)
+    configure_logging()
     from cti_ir.model.checkpoint import CheckpointError
 
     try:

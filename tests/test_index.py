@@ -562,15 +562,21 @@ def test_build_from_generated_fashioniq_folder(synth_root, checkpoint, tmp_path,
     printed = capsys.readouterr().out.splitlines()  # a few lines, not the whole index_info.json
     assert printed[0] == f"built {out}: {len(items):,} products, embedded by the query model itself (symmetric index)"
     assert printed[1].startswith("  index type IDMap,Flat (exact:") and len(printed) <= 5
+    # By default the build also fits the network that names an upload's category on the catalogue's photos.
+    assert printed[-2].startswith("  photo category model: 3 categories,") and "held-out photos" in printed[-2]
     assert printed[-1] == f"  everything recorded: python -m cti_ir.index info --index {out}"
     info = read_index_info(out)
+    assert info["photo_category"]["categories"] == 3 and info["version"] == 2  # the fit is the second version
     assert info["count"] == len(items) and info["source"]["dataset"] == "fashioniq"
     assert [it["image_id"] for it in read_items(out)] == [it.image_id for it in items]
     assert CatalogueIndex(out).categories == ["dress", "shirt", "toptee"]
 
     val = index_cli.main(["build", "--checkpoint", str(checkpoint), "--dataset", "fashioniq", "--root", str(root),
-                          "--splits", "val", "--out", str(tmp_path / "val-index"), "--no-progress"])
+                          "--splits", "val", "--out", str(tmp_path / "val-index"), "--no-progress",
+                          "--no-photo-category"])
     assert val == 0
+    assert "photo category" not in capsys.readouterr().out
+    assert "photo_category" not in read_index_info(tmp_path / "val-index")
     val_ids = {i for f in (root / "image_splits").glob("split.*.val.json") for i in json.loads(f.read_text())}
     assert {it["image_id"] for it in read_items(tmp_path / "val-index")} == val_ids
 

@@ -2,7 +2,8 @@
 
     python -m benchmarks.session.bench_pixel_category --catalogue-seed 7 --work runs/session
 
-A feasibility check for the category of an uploaded photo, not a served feature. The index's category model
+The feasibility check behind the served photo category model (``cti_ir.index.photo_category_model``, the same
+network; ``bench_upload_category`` measures it as served). The index's linear category model
 (``cti_ir.index.category_model``) is a linear classifier on the stored vectors; with the demo model's 48-px image
 tower it tells generated shirts from tops only about 60 % of the time, and shoe types under half
 (``bench_upload_category``). This benchmark asks whether the photos themselves carry the difference: on a
@@ -71,21 +72,12 @@ def load_pixels(catalogue: Path, layout: str, rows: list[dict], side: int):
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def network(classes: int):
-    """Four conv-BN-ReLU-pool blocks and a linear head over the pooled features."""
-    from torch import nn
-
-    def block(cin: int, cout: int):
-        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(), nn.MaxPool2d(2))
-
-    return nn.Sequential(block(3, 16), block(16, 32), block(32, 64), block(64, 64), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(64, classes))
-
-
 def fit_and_guess(train_px, train_y, test_px, classes: int, steps: int, seed: int) -> tuple[np.ndarray, float]:
     """The network's guesses for ``test_px`` after ``steps`` steps on the training photos; and the fit's CPU s."""
     import torch
     import torch.nn.functional as F
+
+    from cti_ir.index.photo_category_model import network
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -18,8 +18,12 @@ by neighbours among every other product. Methods:
 - ``all``: no category (every category searched; what the page did first);
 - ``nearest``: the category of the closest other product (the engine's fallback for an index without a model);
 - ``vote``: a vote of the 10 closest other products, each weighted by exp(similarity / 0.02);
-- ``model``: the category model (the engine's default); ``model_sure`` reports it over the photos whose guess is
-  not unsure (confidence at least ``UNSURE_BELOW``), with the share of photos that are.
+- ``model``: the linear category model on the photo's vector (the engine's fallback); ``model_sure`` reports it
+  over the photos whose guess is not unsure (confidence at least ``UNSURE_BELOW``), with the share of photos
+  that are;
+- ``photo``: the photo category model (``cti_ir.index.photo_category_model``: a small network on the photo's own
+  pixels, the engine's default where the index has one), fit per fold exactly as an index fits it on its photos
+  (``--photo-steps``; 0 leaves it out); ``photo_sure`` as ``model_sure``.
 
 Photos whose request names another category than their own (the page would search that one) are left out and
 counted.
@@ -36,7 +40,8 @@ import numpy as np
 from benchmarks.common import error, set_threads, write_report
 
 GROUPS = ("dress", "shirt", "toptee", "shoes")
-METHODS = ("all", "nearest", "vote", "model", "model_sure")
+METHODS = ("all", "nearest", "vote", "model", "model_sure", "photo", "photo_sure")
+GUESSERS = ("nearest", "vote", "model", "photo")
 TOP = 10
 
 
@@ -51,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work", default="runs/session", help="folder for the catalogue, its index and the report")
     p.add_argument("--photos", type=int, default=400, help="uploaded photos per category (default 400)")
     p.add_argument("--folds", type=int, default=5, help="folds of the catalogue for the category model (default 5)")
+    p.add_argument("--photo-steps", type=int, default=None,
+                   help="training steps of each fold's photo category model (default: as an index fits it; 0: "
+                        "leave the photo category model out)")
     p.add_argument("--seed", type=int, default=0, help="seed of the photos, folds and requests drawn (default 0)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     p.add_argument("--out", default=None, help="report base path (default: WORK/upload_category_s<catalogue seed>)")
@@ -87,6 +95,43 @@ def guesses(gallery, photos: np.ndarray, folds: int, seed: int) -> dict[str, lis
     return out
 
 
+def photo_guesses(model, gallery, photos: np.ndarray, folds: int, seed: int, steps: int | None,
+                  linear: list) -> tuple[list, float]:
+    """The photo category model's guess of each photo, fit per fold on the other folds' photos as an index fits
+    it on its own (``cti_ir.index.photo_category_fit``), and the fits' CPU seconds. As in the engine, a fold whose
+    network was not fit on every category (too few photos of one) answers with the ``linear`` model's guesses."""
+    import time
+
+    from cti_ir.index.photo_category_fit import load_thumbnails
+    from cti_ir.index.photo_category_model import fit_photo_category_model, fit_plan
+
+    pixel_side, thumbs, readable = load_thumbnails(model, gallery.paths)
+    if len(readable) != len(gallery.paths):
+        raise ValueError(f"{len(gallery.paths) - len(readable)} catalogue photos could not be read")
+    fold_of = np.random.default_rng(seed).permutation(len(gallery.vectors)) % folds
+    out: list = [None] * len(photos)
+    seconds = 0.0
+    for f in range(folds):
+        rows = np.flatnonzero(fold_of[photos] == f)
+        if not len(rows):
+            continue
+        train = np.flatnonzero(fold_of != f)
+        items = [{"categories": gallery.index_categories[i][:1], "path": gallery.paths[i]} for i in train]
+        plan = fit_plan(items, seed)
+        if plan is None or set(plan[0]) != {c[0] for c in gallery.index_categories}:
+            for r in rows:
+                out[r] = linear[r]
+            continue
+        categories, chosen, labels = plan
+        start = time.process_time()
+        fitted = fit_photo_category_model(thumbs[train[chosen]], labels, categories, pixel_side, steps=steps,
+                                          seed=seed)
+        seconds += time.process_time() - start
+        for r, g in zip(rows, fitted.guess(thumbs[photos[rows]])):
+            out[r] = g
+    return out, seconds
+
+
 def requests(gallery, photos: np.ndarray, seed: int) -> list[str]:
     """A shopper's first request from each photo towards a random other product of its kind (held-apart words)."""
     from data_prep.shopper import ShopperSession, heldout_phrasing
@@ -115,8 +160,8 @@ def measure(model, gallery, photos: np.ndarray, texts: list[str], guessed: dict[
         text = model.encode_texts(texts).float()
         query = model.compose(image, text).query.float().numpy()
     rows: dict[str, dict[str, list]] = {g: {m: [] for m in METHODS} for g in GROUPS}
-    stats = {g: {"photos": 0, "asking_another": 0, "right": {m: 0 for m in METHODS[1:4]}, "sure": 0,
-                 "sure_right": 0} for g in GROUPS}
+    stats = {g: {"photos": 0, "asking_another": 0, "right": {m: 0 for m in GUESSERS if guessed.get(m) is not None},
+                 "sure": {"model": 0, "photo": 0}, "sure_right": {"model": 0, "photo": 0}} for g in GROUPS}
     for r, photo in enumerate(photos):
         group, own = gallery.layout_category[photo], labels[photo]
         if asked_category(texts[r], categories, own) is not None:
@@ -125,27 +170,33 @@ def measure(model, gallery, photos: np.ndarray, texts: list[str], guessed: dict[
         stats[group]["photos"] += 1
         scores = gallery.vectors @ query[r]
         scores[photo] = -np.inf
-        guess = guessed["model"][r]
         for method in METHODS:
-            chosen = {"all": None, "model": guess.category, "model_sure": guess.category}.get(
-                method, guessed[method][r] if method in guessed else None)
-            if method == "model_sure" and guess.unsure:
-                continue
+            if method.startswith(("model", "photo")):
+                guess = guessed.get(method.split("_")[0])
+                if guess is None or (method.endswith("_sure") and guess[r].unsure):
+                    continue
+                chosen = guess[r].category
+            else:
+                chosen = None if method == "all" else guessed[method][r]
             masked = scores if chosen is None else np.where(labels == chosen, scores, -np.inf)
             top = np.argpartition(-masked, TOP)[:TOP]
             rows[group][method].append(float(np.mean(labels[top] == own)))
-        for method in ("nearest", "vote"):
-            stats[group]["right"][method] += guessed[method][r] == own
-        stats[group]["right"]["model"] += guess.category == own
-        stats[group]["sure"] += not guess.unsure
-        stats[group]["sure_right"] += (not guess.unsure) and guess.category == own
+        for method in GUESSERS:
+            if guessed.get(method) is None:
+                continue
+            guess = guessed[method][r]
+            stats[group]["right"][method] += (guess if isinstance(guess, str) else guess.category) == own
+            if method in ("model", "photo"):
+                stats[group]["sure"][method] += not guess.unsure
+                stats[group]["sure_right"][method] += (not guess.unsure) and guess.category == own
     out = {}
     for g in GROUPS:
         n = max(stats[g]["photos"], 1)
         out[g] = {"share": {m: 100 * float(np.mean(v)) if v else None for m, v in rows[g].items()},
                   "accuracy": {m: 100 * k / n for m, k in stats[g]["right"].items()},
-                  "sure": 100 * stats[g]["sure"] / n,
-                  "sure_accuracy": 100 * stats[g]["sure_right"] / max(stats[g]["sure"], 1),
+                  "sure": {m: 100 * k / n for m, k in stats[g]["sure"].items()},
+                  "sure_accuracy": {m: 100 * stats[g]["sure_right"][m] / max(k, 1)
+                                    for m, k in stats[g]["sure"].items()},
                   "photos": stats[g]["photos"], "asking_another": stats[g]["asking_another"]}
     return out
 
@@ -160,26 +211,32 @@ def tables(result: dict) -> str:
         cells = [result["groups"][g]["share"][m] for g in GROUPS]
         lines.append(f"| {m} | " + " | ".join("-" if c is None else f"{c:.1f}" for c in cells) + " |")
     lines += ["", "| the guess is right | " + " | ".join(GROUPS) + " |", "|---|" + "---|" * len(GROUPS)]
-    for m in ("nearest", "vote", "model"):
+    shown = [m for m in GUESSERS if m in result["groups"][GROUPS[0]]["accuracy"]]
+    for m in shown:
         lines.append(f"| {m} | " + " | ".join(f"{result['groups'][g]['accuracy'][m]:.1f}" for g in GROUPS) + " |")
-    lines.append("| model, photos not unsure (share of photos) | " + " | ".join(
-        f"{result['groups'][g]['sure_accuracy']:.1f} ({result['groups'][g]['sure']:.0f})" for g in GROUPS) + " |")
-    photos = sum(result["groups"][g]["photos"] for g in GROUPS)
-    sure = sum(result["groups"][g]["sure"] * result["groups"][g]["photos"] / 100 for g in GROUPS)
-    right = sum(result["groups"][g]["sure_accuracy"] * result["groups"][g]["sure"] * result["groups"][g]["photos"]
-                / 1e4 for g in GROUPS)
-    summary = (f"Guesses not marked unsure (confidence at least {s['unsure_below']}): "
-               f"{100 * sure / max(photos, 1):.1f} % of all {photos} photos, right {100 * right / max(sure, 1):.1f} % "
-               f"of the time.")
+    summary = []
+    for m in (m for m in ("model", "photo") if m in shown):
+        groups = [result["groups"][g] for g in GROUPS]
+        lines.append(f"| {m}, photos not unsure (share of photos) | " + " | ".join(
+            f"{c['sure_accuracy'][m]:.1f} ({c['sure'][m]:.0f})" for c in groups) + " |")
+        photos = sum(c["photos"] for c in groups)
+        sure = sum(c["sure"][m] * c["photos"] / 100 for c in groups)
+        right = sum(c["sure_accuracy"][m] * c["sure"][m] * c["photos"] / 1e4 for c in groups)
+        summary.append(f"{m}: guesses not marked unsure (confidence at least {s['unsure_below']}): "
+                       f"{100 * sure / max(photos, 1):.1f} % of all {photos} photos, right "
+                       f"{100 * right / max(sure, 1):.1f} % of the time.")
     lines.append("| photos (left out: the request asks another category) | " + " | ".join(
         f"{result['groups'][g]['photos']} ({result['groups'][g]['asking_another']})" for g in GROUPS) + " |")
-    return "\n".join(lines + ["", summary])
+    if result.get("photo_fit_cpu_s") is not None:
+        summary.append(f"The photo category model's {s['folds']} fits took {result['photo_fit_cpu_s']:.0f} CPU s "
+                       f"in all.")
+    return "\n".join(lines + [""] + summary)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.photos < 1 or args.folds < 2:
-        return error("--photos must be at least 1 and --folds at least 2")
+    if args.photos < 1 or args.folds < 2 or (args.photo_steps is not None and args.photo_steps < 0):
+        return error("--photos must be at least 1, --folds at least 2 and --photo-steps at least 0")
     set_threads(args.threads)
     from benchmarks.session.gallery import ensure_catalogue, ensure_index, load_gallery
     from cti_ir.index.category_model import UNSURE_BELOW
@@ -197,11 +254,16 @@ def main(argv: list[str] | None = None) -> int:
                                         min(args.photos, int((gallery.layout_category == g).sum())), replace=False)
                              for g in GROUPS if (gallery.layout_category == g).any()])
     guessed = guesses(gallery, photos, args.folds, args.seed)
+    fit_seconds = None
+    if args.photo_steps != 0:
+        guessed["photo"], fit_seconds = photo_guesses(model, gallery, photos, args.folds, args.seed,
+                                                      args.photo_steps, guessed["model"])
     groups = measure(model, gallery, photos, requests(gallery, photos, args.seed), guessed)
     settings = {"checkpoint": str(args.checkpoint), "fingerprint": model.fingerprint,
                 "catalogue_seed": args.catalogue_seed, "size": args.size, "photos": args.photos,
-                "folds": args.folds, "seed": args.seed, "unsure_below": UNSURE_BELOW}
-    result = {"settings": settings, "groups": groups}
+                "folds": args.folds, "seed": args.seed, "unsure_below": UNSURE_BELOW,
+                "photo_steps": args.photo_steps}
+    result = {"settings": settings, "groups": groups, "photo_fit_cpu_s": fit_seconds}
     write_report(Path(args.out or work / f"upload_category_s{args.catalogue_seed}"), result, tables)
     return 0
 

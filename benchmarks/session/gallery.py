@@ -25,6 +25,7 @@ class Gallery:
     descriptions: list[str]               # each item's description, as the index holds it
     products: dict[str, dict]             # image id -> generator attributes (with "category")
     folder: Path
+    paths: list[str]                      # each item's photo file
 
     def __post_init__(self):
         self.position = {image_id: i for i, image_id in enumerate(self.ids)}
@@ -69,13 +70,14 @@ def load_gallery(index: Path, catalogue: Path) -> Gallery:
     """The index's stored vectors and items, with the generator's attributes of each product."""
     from data_prep.shopper import load_products
 
-    vectors, ids, categories, descriptions = [], [], [], []
+    vectors, ids, categories, descriptions, paths = [], [], [], [], []
     for meta_file in sorted((index / "embeddings").glob("part-*.json")):
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         vectors.append(np.load(meta_file.with_suffix(".npy"), allow_pickle=False))
         ids += [it["image_id"] for it in meta["items"]]
         categories += [list(it.get("categories") or []) for it in meta["items"]]
         descriptions += [it.get("description", "") for it in meta["items"]]
+        paths += [it.get("path", "") for it in meta["items"]]
     products = load_products(catalogue / "fashioniq", catalogue / "shoes")
     return Gallery(np.ascontiguousarray(np.concatenate(vectors), dtype=np.float32), ids, categories, descriptions,
-                   products, index)
+                   products, index, paths)

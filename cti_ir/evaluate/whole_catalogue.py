@@ -12,10 +12,10 @@ three ways:
 - ``same``: the reference's category unless the caption asks another (``cti_ir.index.category_intent``): the page's
   and the API's default for a catalogue product;
 - ``same_upload``: the same, with the reference treated as a shopper's own photo: its category is that of the
-  closest other catalogue product. The server guesses an upload's category with the index's category classifier
-  (``cti_ir.index.category_model``) instead; that classifier was fit on these very products, so it would score
-  the references as photos it has seen. ``benchmarks/session/bench_upload_category.py`` measures it on photos kept
-  out of its fit, beside this rule.
+  closest other catalogue product. The server guesses an upload's category with the index's classifiers
+  (``cti_ir.index.photo_category_model``, else ``cti_ir.index.category_model``) instead; they were fit on these
+  very products, so they would score the references as photos they have seen.
+  ``benchmarks/session/bench_upload_category.py`` measures them on photos kept out of their fit, beside this rule.
 
 Reported per split and mode: Recall@K over the whole catalogue, the share of the top 10 in the reference's category
 (the issue's measure of a page that mixes dresses into a search for a dress), and how many captions ask for another

@@ -62,8 +62,10 @@ from cti_ir.index.milvus_backend import decided as milvus_decided
 from cti_ir.index.products import PRODUCTS_FILE, ProductTable
 from cti_ir.index.publishing import (  # noqa: F401 - importable from here
     KEEP_PRODUCTS,
+    carry_photo_category_model,
     publish_index_version,
     republish,
+    served_photo_category,
     served_products,
 )
 from cti_ir.index.searching import CatalogueIndex  # noqa: F401 - importable from here as before
@@ -203,8 +205,12 @@ def _finalize(out: Path, model, factory: str, source: dict, gallery: dict | None
 
     # What an uploaded photo's category is, guessed at search time (cti_ir.index.category_model).
     category_model = fit_category_model(vectors, items, model.fingerprint)
+    carried = served_photo_category(out)  # the served version's photo category model goes on (write_files)
+    if carried is not None:
+        info["photo_category"] = carried
 
     def write_files(folder: Path) -> None:
+        carry_photo_category_model(out, folder)
         if index is not None:
             faiss.write_index(index, str(folder / INDEX_FILE))
         if category_model is not None:

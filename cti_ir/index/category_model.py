@@ -88,17 +88,23 @@ class CategoryModel:
 
     def guess(self, vectors: np.ndarray, allowed: Sequence[str] | None = None) -> list[CategoryGuess]:
         """One guess per vector; ``allowed`` (the categories an index serves now) leaves the others out."""
-        p = self.probabilities(vectors)
-        keep = [i for i, c in enumerate(self.categories) if allowed is None or c in allowed]
-        out = []
-        for row in p:
-            row = row[keep] / max(float(row[keep].sum()), 1e-12)
-            order = np.argsort(-row)
-            ranked = [(self.categories[keep[j]], float(row[j])) for j in order]
-            # The alternatives a shopper may mean: the next ones while they matter (at most three).
-            alternatives = tuple((c, p_) for c, p_ in ranked[1:4] if p_ >= 0.05)
-            out.append(CategoryGuess(ranked[0][0], ranked[0][1], alternatives))
-        return out
+        return guesses_from(self.probabilities(vectors), self.categories, allowed)
+
+
+def guesses_from(probabilities: np.ndarray, categories: Sequence[str],
+                 allowed: Sequence[str] | None = None) -> list[CategoryGuess]:
+    """One guess per row of ``(N, C)`` ``probabilities`` over ``categories``, renormalised over ``allowed`` (the
+    categories an index serves now; None: all)."""
+    keep = [i for i, c in enumerate(categories) if allowed is None or c in allowed]
+    out = []
+    for row in probabilities:
+        row = row[keep] / max(float(row[keep].sum()), 1e-12)
+        order = np.argsort(-row)
+        ranked = [(categories[keep[j]], float(row[j])) for j in order]
+        # The alternatives a shopper may mean: the next ones while they matter (at most three).
+        alternatives = tuple((c, p) for c, p in ranked[1:4] if p >= 0.05)
+        out.append(CategoryGuess(ranked[0][0], ranked[0][1], alternatives))
+    return out
 
 
 def fit_category_model(vectors: np.ndarray, items: Sequence[dict], fingerprint: str | None = None,
@@ -124,7 +130,7 @@ def fit_category_model(vectors: np.ndarray, items: Sequence[dict], fingerprint: 
     temperature, accuracy = 1.0, {}
     if held.any():
         logits = x[held] @ weight.T + bias
-        temperature = _fit_temperature(logits, y[held])
+        temperature = fit_temperature(logits, y[held])
         right = logits.argmax(axis=1) == y[held]
         accuracy = {categories[c]: round(float(right[y[held] == c].mean()), 4)
                     for c in range(len(categories)) if (y[held] == c).any()}
@@ -165,7 +171,7 @@ def _fit(x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.n
     return np.ascontiguousarray(w_np, dtype=np.float32), np.ascontiguousarray(b_np, dtype=np.float32)
 
 
-def _fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The softmax temperature that best predicts the held-out labels (a grid: one number, no overfitting)."""
     best, best_loss = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.25), np.log(20.0), 60)):

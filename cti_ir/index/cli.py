@@ -40,6 +40,13 @@ from cti_ir.index.catalogue_index import (
     read_index_info,
 )
 from cti_ir.index.cli_changes import CHANGE_COMMANDS, add_backend_args, add_change_parsers, backend_of_args, run_change
+from cti_ir.index.cli_photo_category import (
+    add_build_flags,
+    add_photo_category_parser,
+    FIT_BOUNDS,
+    fit_after_build,
+    run_photo_category,
+)
 from cti_ir.index.factory import AUTO, DEFAULT_MEMORY_BUDGET, DEFAULT_TARGET_RECALL, format_bytes, parse_memory
 from cti_ir.index.tuning import IndexOptions, parse_search_params
 from cti_ir.model.images import ImageLoadError
@@ -106,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the shop's product fields to attach (JSONL or CSV: id, title, price, currency, in_stock, "
                         "brand, sizes, url, any other column); later: python -m cti_ir.index products")
     add_backend_args(b)
+    add_build_flags(b)
     _add_ensemble_args(b)
     source_args(b)
     a = sub.add_parser("add", help="add new images to an index (images already indexed are skipped)")
@@ -114,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="checkpoint the index was built with (default: the one recorded in index_info.json)")
     source_args(a)
     add_change_parsers(sub)
+    add_photo_category_parser(sub)
     i = sub.add_parser("info", help="print index_info.json, everything the build decided and recorded (build and "
                                     "add print a short summary)")
     i.add_argument("--index", required=True, help="index folder")
@@ -177,7 +186,7 @@ def _items(args) -> list[CatalogueItem]:
 #: The allowed values of the numeric flags (``--workers`` is given its default before the check).
 INDEX_BOUNDS = {"batch_size": AT_LEAST_ONE, "chunk_size": AT_LEAST_ONE, "workers": NON_NEGATIVE,
                 "target_recall": Bounds(0, 1, low_open=True), "reject_fraction": SHARE_BELOW_ONE,
-                "reject_threshold": NON_NEGATIVE}
+                "reject_threshold": NON_NEGATIVE, **FIT_BOUNDS}
 
 
 def check_factory(factory: str, dim: int, catalogue_size: int) -> None:
@@ -280,8 +289,9 @@ def _failed_build_note(out: str) -> str:
     return ""
 
 
-def summary(info: dict, folder: str) -> str:
-    """A few lines on what a build or an add wrote (``index info`` prints the whole index_info.json)."""
+def summary(info: dict, folder: str, photo_line: str = "") -> str:
+    """A few lines on what a build or an add wrote (``index info`` prints the whole index_info.json); ``photo_line``
+    says what the photo category model fit after a build learnt."""
     from cti_ir.asymmetric.ensemble import index_mode_summary
 
     if "added" in info:
@@ -299,6 +309,8 @@ def summary(info: dict, folder: str) -> str:
         lines.append(f"  search parameter {values} ({how})")
     if info.get("skipped"):
         lines.append(f"  {info['skipped']:,} unreadable images left out (listed in index_info.json)")
+    if photo_line:
+        lines.append(photo_line)
     lines.append(f"  everything recorded: python -m cti_ir.index info --index {folder}")
     return "\n".join(lines)
 
@@ -318,7 +330,7 @@ def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
     options = IndexOptions(args.factory, prepared["memory_budget"], args.target_recall, prepared["search_params"],
                            verbose=args.progress, probes=_probe_queries(args, model, prepared["tune_queries"]))
     try:
-        return build_index(model, prepared["items"], args.out, options, args.chunk_size, args.batch_size,
+        info = build_index(model, prepared["items"], args.out, options, args.chunk_size, args.batch_size,
                            args.workers, args.skip_bad, args.overwrite, args.progress, source, gallery,
                            args.reject_fraction, args.reject_threshold, shard=shard,
                            backend=prepared["backend"],
@@ -327,6 +339,9 @@ def _build(args, prepared: dict, shard, load_checkpoint) -> dict:
         if not isinstance(e, IndexMismatchError):  # a refused --out was not touched
             args.note = _failed_build_note(args.out)
         raise
+    if shard.is_main and args.photo_category:  # the index is complete and served: a failed fit loses none of it
+        args.photo_line = fit_after_build(args, model, args.out)
+    return info
 
 
 def _on_backend(args, model, checkpoint):
@@ -356,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cti_ir.model.checkpoint import CheckpointError, load_checkpoint
 
     args.note = ""  # what a failed build left behind
+    args.photo_line = ""  # what the photo category model fit after a build says
     shard = shard_from_env()  # one of several processes under torchrun (build only)
     if getattr(args, "workers", 0) is None:
         args.workers = default_workers()
@@ -364,6 +380,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"only `build` can run as several processes; run `{args.command}` without torchrun")
         if args.command == "info":
             print(json.dumps(read_index_info(args.index), indent=2))
+            return 0
+        if args.command == "photo-category":  # cti_ir.index.cli_photo_category
+            print(run_photo_category(args, load_checkpoint))
             return 0
         if args.command in CHANGE_COMMANDS:  # products, remove, update (cti_ir.index.cli_changes)
             print(run_change(args, load_checkpoint, _items))
@@ -388,7 +407,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         stop_shard(shard)
     if shard.is_main:
-        print(summary(info, folder))
+        print(summary(info, folder, args.photo_line))
     return 0
 
 

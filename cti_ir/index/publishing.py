@@ -14,6 +14,7 @@ from cti_ir.files import write_json_atomic
 from cti_ir.index.category_model import FILES as CATEGORY_MODEL_FILES
 from cti_ir.index.chunk_log import read_log
 from cti_ir.index.layout import INDEX_FILE, INFO_FILE, ITEMS_FILE, REJECTED_FILE, read_version
+from cti_ir.index.photo_category_model import FILES as PHOTO_CATEGORY_FILES
 from cti_ir.index.products import PRODUCTS_FILE, ProductTable
 from cti_ir.index.versions import KEEP_VERSIONS, current_dir, link_or_copy, publish_version
 
@@ -68,17 +69,39 @@ def _logged_vectors(out: Path, items: list[dict]) -> np.ndarray:
     return vectors[[row[it["image_id"]] for it in items]]
 
 
-def republish(out: Path, products: ProductTable | None, note: dict | None = None) -> dict:
+def republish(out: Path, products: ProductTable | None, note: dict | None = None,
+              extra: Callable[[Path], None] | None = None) -> dict:
     """A new version with the served index and items (hard links: nothing rebuilt, nothing re-encoded) and
-    another product table."""
+    another product table (``KEEP_PRODUCTS``: the same); ``extra(folder)`` writes further files into it (those it
+    writes replace the served version's)."""
     info, version = read_version(out)
     info = {**info, **(note or {}), "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     with open(version / ITEMS_FILE, encoding="utf-8") as f:
         items = [json.loads(line) for line in f if line.strip()]
 
     def write_files(folder: Path) -> None:
-        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE, *CATEGORY_MODEL_FILES):
-            if (version / name).is_file():
+        if extra is not None:
+            extra(folder)
+        for name in (INDEX_FILE, ITEMS_FILE, REJECTED_FILE, *CATEGORY_MODEL_FILES, *PHOTO_CATEGORY_FILES):
+            if (version / name).is_file() and not (folder / name).exists():
                 link_or_copy(version / name, folder / name)
 
     return publish_index_version(out, info, write_files, products, items)
+
+
+def served_photo_category(out: Path) -> dict | None:
+    """What the served version of ``out`` records about its photo category model; None when it has none."""
+    version = current_dir(out)
+    if not all((version / name).is_file() for name in (*PHOTO_CATEGORY_FILES, INFO_FILE)):
+        return None
+    info = json.loads((version / INFO_FILE).read_text(encoding="utf-8"))
+    return info.get("photo_category") or {}
+
+
+def carry_photo_category_model(out: Path, folder: Path) -> None:
+    """Link the served version's photo category model into a new version ``folder`` (a rebuild after ``add``,
+    ``remove`` or ``update``: the network is fit on photos, not on the vectors that changed)."""
+    served = current_dir(out)
+    for name in PHOTO_CATEGORY_FILES:
+        if (served / name).is_file():
+            link_or_copy(served / name, folder / name)

@@ -3,10 +3,10 @@ never do.
 
 - :data:`SAME_CATEGORY` (``"auto"``, the default of the page and the API): search the reference's category unless
   the words ask for another of the index's categories (:func:`cti_ir.index.category_intent.asked_category`). The
-  reference's category is its catalogue category, or, for an uploaded photo, the one the index's category model
-  guesses (``cti_ir.index.category_model``; an unsure guess is said so, with the other likely categories), or
-  for an index without a model, that of the catalogue product closest to the photo. Without a reference, every
-  category.
+  reference's category is its catalogue category, or, for an uploaded photo, the one the index's photo category
+  model guesses from its pixels (``cti_ir.index.photo_category_model``), else its category model from its vector
+  (``cti_ir.index.category_model``; an unsure guess is said so, with the other likely categories), or for an
+  index without either, that of the catalogue product closest to the photo. Without a reference, every category.
 - :func:`plan_session`: what a :class:`~cti_ir.serve.session.Session` makes of the next search (its merged
   constraints and the products already seen); :func:`search_planned` answers it in ranking tiers with FAISS
   searches restricted to each tier's products.
@@ -18,10 +18,12 @@ import logging
 import threading
 
 import numpy as np
+import torch
 
 from cti_ir.index.category_intent import asked_category
 from cti_ir.index.category_model import CategoryGuess, CategoryModel, CategoryModelError, read_category_model
 from cti_ir.index.factory import search_parameters
+from cti_ir.index.photo_category_model import PhotoCategoryModel, PhotoCategoryModelError, read_photo_category_model
 from cti_ir.serve.session import (
     CatalogueFacets,
     Session,
@@ -70,26 +72,46 @@ def resolve_category(engine, category: str | None, text: str, reference_id: str 
 def category_model_of(index) -> CategoryModel | None:
     """The category model stored with the index version (``cti_ir.index.category_model``), read on first use and
     kept on the index; None when it has none (built before it existed) or it cannot be used (logged)."""
-    model = getattr(index, "_category_model", False)
+    return _stored_model(index, "_category_model", read_category_model, CategoryModelError,
+                         "the index's category model cannot be used (%s); an uploaded photo gets the category of "
+                         "its closest product", lambda model: model.info.get("dim") == index.info.get("dim"))
+
+
+def photo_category_model_of(index) -> PhotoCategoryModel | None:
+    """The photo category model stored with the index version (``cti_ir.index.photo_category_model``), read on
+    first use and kept on the index; None when it has none or it cannot be used (logged)."""
+    return _stored_model(index, "_photo_category_model", read_photo_category_model, PhotoCategoryModelError,
+                         "the index's photo category model cannot be used (%s); an uploaded photo's category is "
+                         "guessed from its vector",
+                         lambda model: model.info.get("model_fingerprint") == index.info.get("model_fingerprint"))
+
+
+def _stored_model(index, attribute: str, read, refused: type[Exception], warning: str, usable):
+    """A model stored in the index's version folder, read once (under the lock) and kept as ``attribute``."""
+    model = getattr(index, attribute, False)
     if model is False:
         with _LOCK:
-            model = getattr(index, "_category_model", False)
+            model = getattr(index, attribute, False)
             if model is False:
                 try:
-                    model = read_category_model(index.version_dir)
-                except (CategoryModelError, OSError, KeyError, ValueError) as e:
-                    logger.warning("the index's category model cannot be used (%s); an uploaded photo gets the "
-                                   "category of its closest product", e)
+                    model = read(index.version_dir)
+                except (refused, OSError, KeyError, ValueError) as e:
+                    logger.warning(warning, e)
                     model = None
-                if model is not None and model.info.get("dim") != index.info.get("dim"):
+                if model is not None and not usable(model):
                     model = None
-                index._category_model = model
+                setattr(index, attribute, model)
     return model
 
 
-def guess_categories(index, image_vectors: np.ndarray) -> list[CategoryGuess | None]:
-    """The category of each uploaded photo ``(N, D)``: the index's category model, else (an index without one) the
-    category of the closest catalogue product, with no confidence. One call for the whole batch."""
+def guess_categories(index, image_vectors: np.ndarray, pixels=None) -> list[CategoryGuess | None]:
+    """The category of each uploaded photo: the index's photo category model on its preprocessed ``pixels``
+    ``(N, 3, H, W)`` when the index has one that knows every category it serves, else its category model on the
+    photo's vector ``(N, D)``, else (an index without either) the category of the closest catalogue product,
+    with no confidence. One call for the whole batch."""
+    photo = photo_category_model_of(index) if pixels is not None else None
+    if photo is not None and photo.accepts(pixels) and set(index.categories) <= set(photo.categories):
+        return photo.guess(pixels, allowed=index.categories)
     model = category_model_of(index)
     if model is not None:
         return model.guess(image_vectors, allowed=index.categories)
@@ -107,7 +129,11 @@ def final_categories(index, queries, image_vectors: dict[int, np.ndarray]
     by :func:`resolve_category` becomes the guessed category of the uploaded photo (``image_vectors``: query
     number -> the photo's own vector), every category without a photo."""
     rows = [i for i, q in enumerate(queries) if q.category == SAME_CATEGORY and i in image_vectors]
-    guessed = dict(zip(rows, guess_categories(index, np.stack([image_vectors[i] for i in rows])))) if rows else {}
+    guessed = {}
+    if rows:
+        with_pixels = all(queries[i].pixels is not None for i in rows)
+        pixels = torch.stack([queries[i].pixels for i in rows]) if with_pixels else None
+        guessed = dict(zip(rows, guess_categories(index, np.stack([image_vectors[i] for i in rows]), pixels)))
     out = []
     for i, q in enumerate(queries):
         if q.category != SAME_CATEGORY:

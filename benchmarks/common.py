@@ -81,6 +81,20 @@ def set_threads(threads: int | None) -> None:
     faiss.omp_set_num_threads(threads)
 
 
+def export_demo(best: Path, dest: Path) -> None:
+    """Save the checkpoint ``best`` at ``dest`` in fp16 (half the size on disk; loads back as fp32): the demo model."""
+    import torch
+
+    import cti_ir
+    from cti_ir.model.checkpoint import save_checkpoint
+
+    model = cti_ir.load(best)
+    args = json.loads((best / "training_args.json").read_text())
+    metrics = json.loads((best / "metrics.json").read_text())
+    save_checkpoint(model, dest, training_args=args, metrics=metrics, storage_dtype=torch.float16)
+    print(f"demo model written to {dest}", file=sys.stderr)
+
+
 def error(message: str) -> int:
     """Print ``error: message`` on stderr; returns the exit status of a command-line mistake (2)."""
     print(f"error: {message}", file=sys.stderr)

@@ -127,8 +127,14 @@ def test_phrasing_training_benchmark_trains_each_arm_and_summarises_over_seeds(s
     work = tmp_path / "robust"
     argv = ["--train-data", str(synth_small), "--eval-data", str(synth_small), "--init", str(tiny_checkpoint),
             "--work", str(work), "--arms", "control", "augment", "--seeds", "0", "1", "--epochs", "1",
-            "--permutations", "10"]
+            "--permutations", "10", "--export-demo", str(tmp_path / "demo")]
     assert bench.main(argv) == 0
+    from safetensors import safe_open  # the demo is the augment run of the first seed, stored in fp16
+
+    demo_args = json.loads((tmp_path / "demo" / "training_args.json").read_text())
+    assert demo_args["phrasing_augment"] == 0.5 and demo_args["seed"] == 0
+    with safe_open(tmp_path / "demo" / "open_clip_model.safetensors", framework="pt") as weights:
+        assert {str(weights.get_tensor(k).dtype) for k in weights.keys()} == {"torch.float16"}
     for seed in (0, 1):  # each arm trained with its own flags, from the start's composer
         control = json.loads((work / f"control_s{seed}" / "training_args.json").read_text())
         augment = json.loads((work / f"aug_s{seed}" / "training_args.json").read_text())
@@ -150,6 +156,20 @@ def test_phrasing_training_benchmark_trains_each_arm_and_summarises_over_seeds(s
     report = (work / "paraphrase.json").stat().st_mtime_ns
     assert bench.main(argv) == 0
     assert {p: p.read_bytes() for p in logs} == logs and (work / "paraphrase.json").stat().st_mtime_ns == report
+
+
+def test_phrasing_training_benchmark_refuses_to_export_a_demo_without_the_augment_arm(tiny_checkpoint, tmp_path,
+                                                                                     capsys):
+    from benchmarks.phrasing import bench_training as bench
+
+    for layout in ("fashioniq", "shoes"):
+        (tmp_path / "data" / layout).mkdir(parents=True)
+    data = tmp_path / "data"
+    code = bench.main(["--train-data", str(data), "--eval-data", str(data), "--init",
+                       str(tiny_checkpoint), "--work", str(tmp_path / "w"), "--arms", "control",
+                       "--export-demo", str(tmp_path / "demo")])
+    assert code == 2 and "add augment to --arms" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "demo").exists()
 
 
 def test_phrasing_training_benchmark_refuses_a_folder_without_layouts(tiny_checkpoint, tmp_path, capsys):

@@ -39,7 +39,7 @@ from typing import Sequence
 import torch
 
 from benchmarks.accuracy.accuracy_kinds import format_kind_tables, summarize_kinds
-from benchmarks.common import cached_json, run_cli, write_report
+from benchmarks.common import cached_json, export_demo, run_cli, write_report
 
 # name -> (stage-2 source or None, stage-1 needed, composer, extra stage-3 flags)
 VARIANTS = {
@@ -268,18 +268,6 @@ def format_table(summary: dict) -> str:
         name = f"{variant} ({row['seeds']} seed{'s' if row['seeds'] > 1 else ''})" if uneven else variant
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def export_demo(best: Path, dest: Path) -> None:
-    """Save a checkpoint in fp16 (half the size on disk; loads back as fp32) as the app's demo model."""
-    import cti_ir
-    from cti_ir.model.checkpoint import save_checkpoint
-
-    model = cti_ir.load(best)
-    args = json.loads((best / "training_args.json").read_text())
-    metrics = json.loads((best / "metrics.json").read_text())
-    save_checkpoint(model, dest, training_args=args, metrics=metrics, storage_dtype=torch.float16)
-    print(f"demo model written to {dest}", file=sys.stderr)
 
 
 if __name__ == "__main__":

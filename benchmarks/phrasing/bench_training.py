@@ -15,6 +15,7 @@ Then the paraphrase benchmark (``bench_paraphrase``: every evaluation query's mo
 and the report gives per arm the mean and standard deviation over seeds of R@10 per style, of the frame styles'
 mean and spread, and of the training catalogue's own scores (the trainer's best epoch). Resumable: a finished run
 is not trained again (the trainer's ``--resume`` on it is a no-op), and the paraphrase report is kept.
+``--export-demo DIR`` also saves the ``augment`` run of the first seed in fp16: the shipped demo model is that run.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from benchmarks.common import error, run_cli, set_threads, write_report
+from benchmarks.common import error, export_demo, run_cli, set_threads, write_report
 
 #: arm -> (run folder prefix, stage-3 flags)
 ARMS = {
@@ -139,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=3, help="stage-3 epochs of every run")
     p.add_argument("--permutations", type=int, default=1000, help="permutations of the paraphrase noise floor")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    p.add_argument("--export-demo", type=Path, default=None,
+                   help="also save the augment arm's run of the first seed here in fp16 (how the shipped demo "
+                        "model was made)")
     return p
 
 
@@ -152,8 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return error(f"--init {args.init} is not a checkpoint folder (no cti_config.json)")
     if args.epochs < 1:
         return error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.export_demo is not None and "augment" not in args.arms:
+        return error("--export-demo saves the augment arm's run: add augment to --arms")
     set_threads(args.threads)
     runs = {f"{arm}#{seed}": train_arm(args, arm, seed) for arm in args.arms for seed in args.seeds}
+    if args.export_demo is not None:
+        export_demo(runs[f"augment#{args.seeds[0]}"] / "best", args.export_demo)
     report = paraphrase_report(args, runs)
     summary = summarise(report, runs, args.arms, args.seeds)
     write_report(args.work / "phrasing_training", {"arms": {a: ARMS[a][1] for a in args.arms}, "seeds": args.seeds,

@@ -20,13 +20,15 @@ HISTORY_TEXT_CHARS = 80
 #: Turns kept in a session's history (the oldest go first): every search sends the table back, so it stays small.
 HISTORY_MAX_TURNS = 50
 HISTORY_HEADERS = ["turn", "reference", "modification", "category", "top result", "weights (image / text)"]
+#: Shoppers write in many ways, and the examples show a few (a description, an order, a wish, "X instead of Y", a
+#: fragment, a negation): the request reader and the demo model's training in varied wordings are meant for them.
 EXAMPLE_TEXTS = (
     "is red and has long sleeves",
-    "is shorter and has no sleeves",
-    "is blue rather than white with a v-neck",
-    "has a floral print and is more casual",
+    "make it shorter, without sleeves",
+    "I'd like it in blue instead of white, with a v-neck",
+    "same but with a floral print",
     "are black with a higher heel",
-    "have a shiny finish and no straps",
+    "no longer matte, shiny please",
 )
 MODES = {"composed": "image + text", "image": "image only", "text": "text only", "similar": "more like this"}
 

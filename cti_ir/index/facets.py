@@ -36,6 +36,37 @@ _COLOURS = {
     "brown": ("brown", "dark brown", "tan brown"), "beige": ("beige", "tan", "khaki"),
     "burgundy": ("burgundy", "maroon", "dark red"), "teal": ("teal", "turquoise", "blue green"),
 }
+# More colour names shoppers and shops use, each read as the base colour it is a shade of. They are matched only as
+# written (never as the correction of a misspelt word: "alive" must not become "olive", nor "plush" "blush"), and
+# names that are also common words for something else are left out ("mint" condition, a "silver" or "bronze"
+# buckle, "gold" hardware, "rose" prints, "snow" boots, "coffee", "stone") or only kept with their colour word
+# ("mint green", "rose pink").
+_MORE_COLOUR_NAMES = {
+    "black": ("ebony", "onyx", "raven black", "coal black", "pitch black", "obsidian", "inky black"),
+    "white": ("off white", "ivory", "eggshell", "pearl white", "chalk white", "bone white", "alabaster",
+              "optic white", "milk white"),
+    "grey": ("charcoal", "slate", "slate grey", "slate gray", "ash grey", "ash gray", "heather grey", "heather gray",
+             "graphite", "pewter", "gunmetal", "dove grey", "dove gray", "steel grey", "steel gray", "light grey",
+             "light gray", "dark grey", "dark gray", "smoke grey", "silver grey", "silver gray"),
+    "red": ("crimson", "scarlet", "ruby", "ruby red", "brick red", "tomato red", "vermilion", "cardinal red",
+            "blood red", "poppy red", "fire engine red", "lipstick red"),
+    "blue": ("cobalt", "cobalt blue", "sapphire", "azure", "cerulean", "sky blue", "baby blue", "powder blue",
+             "cornflower", "cornflower blue", "electric blue", "ice blue", "denim blue", "periwinkle"),
+    "navy": ("midnight blue", "ink blue", "indigo", "marine blue", "oxford blue", "deep blue"),
+    "green": ("emerald", "emerald green", "olive", "olive green", "sage green", "mint green", "jade", "kelly green",
+              "bottle green", "hunter green", "moss green", "pistachio", "army green", "khaki green", "chartreuse"),
+    "yellow": ("mustard", "mustard yellow", "canary", "canary yellow", "butter yellow", "saffron", "pale yellow",
+               "bright yellow", "lemon yellow"),
+    "pink": ("blush", "blush pink", "fuchsia", "magenta", "rose pink", "salmon", "salmon pink", "bubblegum pink",
+             "dusty pink", "baby pink", "pastel pink", "dusty rose"),
+    "purple": ("plum", "aubergine", "eggplant", "lavender", "mauve", "amethyst", "grape", "orchid"),
+    "orange": ("rust", "coral", "peach", "apricot", "burnt orange", "pumpkin", "terracotta"),
+    "brown": ("chocolate", "chocolate brown", "cognac", "mocha", "espresso", "chestnut", "caramel", "walnut",
+              "cinnamon", "mahogany", "coffee brown"),
+    "beige": ("camel", "sand", "sandy", "nude", "oatmeal", "taupe", "ecru", "biscuit", "fawn", "stone beige"),
+    "burgundy": ("wine", "wine red", "oxblood", "bordeaux", "claret", "merlot", "cranberry"),
+    "teal": ("aqua", "petrol", "petrol blue", "cyan", "aquamarine", "peacock blue", "duck egg blue"),
+}
 _VALUES = {
     "pattern": {
         "solid": ("solid", "plain", "solid coloured", "solid colored", "no pattern", "without a pattern",
@@ -125,6 +156,9 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
         for value, phrases in values.items():
             for p in phrases:
                 vocab.setdefault(tuple(p.split()), (slot, value))
+    for value, phrases in _MORE_COLOUR_NAMES.items():
+        for p in phrases:
+            vocab.setdefault(tuple(p.split()), ("colour", value))
     return vocab
 
 
@@ -132,6 +166,17 @@ VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_
 _LONGEST = max(len(k) for k in VOCABULARY)
 _KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(_SLOT_NOUNS) | frozenset(_COMPARATIVES)
                 | frozenset(_ACCENT_AFTER))
+
+
+def _phrase_words(phrase_lists) -> frozenset[str]:
+    return frozenset(w for phrases in phrase_lists for p in phrases for w in p.split())
+
+
+# What a misspelt word may be corrected to: the vocabulary without the extra colour names (matched as written only),
+# in a fixed order so that a word one edit from two of them is corrected the same way in every process.
+_CORE_WORDS = _phrase_words([*_COLOURS.values(),
+                             *(phrases for values in _VALUES.values() for phrases in values.values())])
+_CORRECTIONS = tuple(sorted(_KNOWN_WORDS - (_phrase_words(_MORE_COLOUR_NAMES.values()) - _CORE_WORDS)))
 # Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
 _PROTECTED = frozenset(("while", "shirt", "shirts", "skirt", "skirts", "where", "there", "these", "those", "three",
                         "dress", "shoes", "brows", "blown", "lighter", "tighter", "longer", "bolder", "flash"))
@@ -177,7 +222,7 @@ def correct(word: str) -> str:
     """A vocabulary word one edit away from ``word`` (five letters or more), else ``word`` itself."""
     if len(word) < 5 or word in _KNOWN_WORDS or word in _PROTECTED:
         return word
-    for known in _KNOWN_WORDS:
+    for known in _CORRECTIONS:
         if abs(len(known) - len(word)) <= 1 and len(known) >= 5 and _one_edit(word, known):
             return known
     return word

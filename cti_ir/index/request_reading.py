@@ -84,7 +84,8 @@ _COMPARATIVE_SLOTS = {"longer": "length", "shorter": "length", "higher": "heel",
 
 # Words that carry no facet: function words, request frames, politeness, intensity, product nouns. Collected from
 # the generator's training phrasings by benchmarks/phrasing/frame_words.py (words left over in the requests whose
-# every change the reader got right), then cut to the words below: no colour, material or style word.
+# every change the reader got right), then cut to the words below: no colour, material or style word; and common
+# names of the products themselves ("gown", "tunic", "footwear"), which say nothing of a facet.
 FRAME_WORDS = frozenset("""
 a about actually all also am an and any anything are as at be but buy by can change changed colour color coloured
 colored could do does done either else for from get give go going has have having her hers his i i'd i'll i'm if
@@ -96,6 +97,8 @@ t shirt blouse frock bit slightly little lot far fit cut shade tone print patter
 neckline neck hem hemline length heel heels sole soles finish closure type version option preferably ideally
 rather instead replace swap swapped go going went goes become becomes now though still only soled trim trims
 anymore set there main hi vs versus fastening height nothing looking
+dresses gown gowns frocks sundress sundresses shirts blouses tops tees tshirt tshirts tunic tunics camisole cami
+polo footwear pairs
 """.replace(",", " ").split())
 
 

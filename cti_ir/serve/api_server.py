@@ -9,8 +9,9 @@ global interpreter lock, and only the model's and FAISS's native code runs besid
 on a 2-core machine, the page's server used 1.3 cores and its batcher thread spent more than half of its time
 waiting for the lock (docs/results/speed.md). Several processes share the machine's cores the way one cannot.
 
-How: uvicorn's own supervisor (``uvicorn.run(..., workers=N)``) opens the listening socket once, starts ``N``
-worker processes that accept connections from it, and starts a new worker when one dies. Each worker loads the
+How: a small supervisor (``cti_ir.serve.worker_pool``) listens, starts ``N`` worker processes and hands each new
+connection to the worker holding the fewest (uvicorn's own supervisor, where workers share the listening socket,
+let one worker take most connections opened at once); it starts a new worker when one dies. Each worker loads the
 engine itself (:func:`app_from_environment`, given the settings in an environment variable, since the workers are
 new interpreters): the model, its own batcher and the index, which is memory-mapped, so the workers share its pages
 in the operating system's cache. The JSON API keeps no state between requests (a shopping session's history
@@ -189,11 +190,13 @@ def announce_when_ready(url: str, message: str, stop: threading.Event, timeout_s
     return thread
 
 
-def serve(settings: ApiServerSettings, host: str, port: int, workers: int, engine=None) -> None:
+def serve(settings: ApiServerSettings, host: str, port: int, workers: int, engine=None,
+          shared_socket: bool = False) -> None:
     """Serve the JSON API on ``host:port`` until interrupted.
 
-    ``workers`` 1 serves in this process (with ``engine`` when given, already loaded); more start uvicorn's
-    supervisor and that many worker processes, each loading its own engine.
+    ``workers`` 1 serves in this process (with ``engine`` when given, already loaded); more start that many worker
+    processes, each loading its own engine, fed connections by :class:`~cti_ir.serve.worker_pool.WorkerPool`, or,
+    with ``shared_socket`` (or where connections cannot be passed between processes), by uvicorn's supervisor.
     """
     import uvicorn
 
@@ -201,6 +204,11 @@ def serve(settings: ApiServerSettings, host: str, port: int, workers: int, engin
         engine = engine if engine is not None else load_engine(settings)
         uvicorn.run(build_api_app(engine, settings), host=host, port=port, log_level="warning")
         return
+    from cti_ir.serve.worker_pool import WorkerPool, fd_passing_available
+
     os.environ[CONFIG_ENV] = settings.to_json()  # inherited by the worker processes
-    uvicorn.run(f"{__name__}:app_from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning")
+    factory = f"{__name__}:app_from_environment"
+    if fd_passing_available() and not shared_socket:  # each connection to the least busy worker
+        WorkerPool(factory, host, port, workers).run()
+    else:
+        uvicorn.run(factory, factory=True, host=host, port=port, workers=workers, log_level="warning")

@@ -87,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="with --api-only: worker processes answering the JSON API, each with its own model and "
                         "batcher (default 1; one per core is a good start: one process uses about one core)")
+    p.add_argument("--shared-socket", action="store_true",
+                   help="with --workers: let the workers accept from one shared socket (uvicorn's supervisor) "
+                        "instead of handing each new connection to the worker holding the fewest; for comparison, "
+                        "and used anyway where processes cannot pass connections (not Unix)")
     add_backend_flags(p, "--backend", "--model-backend")
     return p
 
@@ -255,7 +259,15 @@ def serve_api_only(args: argparse.Namespace, checkpoint: Path, index: Path, engi
     # Thumbnails are made here, in the supervising process, when the workers are separate processes.
     warm_thumbnails(engine, ThumbnailCache(args.thumbnail_dir), stop=stop, progress=lambda m: print(m, flush=True))
     try:
-        serve(settings, args.host, args.port, args.workers, engine=engine if args.workers == 1 else None)
+        serve(settings, args.host, args.port, args.workers, engine=engine if args.workers == 1 else None,
+              shared_socket=args.shared_socket)
+    except OSError as e:  # the port is taken, or the host is not this machine's
+        print(f"error: could not listen on {args.host}:{args.port} ({e.strerror or e}); choose another --port or "
+              f"stop the server using it", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # a worker process could not start (its own message came first)
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     finally:
         stop.set()
     return 0

@@ -95,6 +95,18 @@ def test_the_fit_publishes_a_network_that_tells_the_shapes_apart(shop, fitted):
     assert "photo category model: 2 categories" in printed and "held-out photos" in printed
 
 
+def test_the_answering_network_gives_the_stored_networks_probabilities(fitted):
+    _, index = fitted
+    model = read_photo_category_model(read_version(index)[1])
+    pixels = torch.randn(5, 3, model.pixel_side, model.pixel_side, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the stored network, batch normalisation unfolded, as the fit left it
+        logits = model.net(pixels).double().numpy() / model.temperature
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(model.probabilities(pixels), expected, atol=1e-5)
+    np.testing.assert_allclose(model.probabilities(pixels[2:3]), expected[2:3], atol=1e-5)  # alone as in a batch
+
+
 def test_an_upload_is_searched_in_the_category_its_pixels_show(shop, fitted):
     _, index = fitted
     engine = SearchEngine(shop[1], index)

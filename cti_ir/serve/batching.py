@@ -15,7 +15,10 @@ one. :class:`SearchBatcher` sits between the request threads and a :class:`~cti_
 needs no encoder at all, and the FAISS search is shared with the other queries of its index and category.
 
 Under load the worker is busy while new queries queue up, so the next batch starts at once, with no waiting at
-all; the wait only matters when traffic is light, and is bounded by ``max_wait_ms``.
+all; the wait only matters when traffic is light, and is bounded by ``max_wait_ms``. A caller may also say that a
+query is on its way (:meth:`SearchBatcher.arriving`, around decoding the photo and preparing the query, as the JSON
+API does): once any caller has, the worker waits for company only while such a query is still on its way, instead
+of idling until ``max_wait_ms`` when every client's query is already queued.
 
 ```python
 batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=5)
@@ -29,6 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -105,6 +109,9 @@ class SearchBatcher:
         self._wake = threading.Condition()
         self._closed = False
         self._worker: threading.Thread | None = None
+        self._arriving = 0          # queries announced by arriving() and not queued yet
+        self._announced = False     # whether any caller ever announced: then the wait follows the announcements
+        self._local = threading.local()
 
     # The engine's read-only parts, so that callers can treat a batcher like the engine it serves.
     @property
@@ -125,10 +132,31 @@ class SearchBatcher:
         """Same as :meth:`SearchEngine.similar` ("more like this"), answered in a batch like every search."""
         return self.submit(self.engine.prepare_similar(image, image_id, k, category, granularity))
 
+    @contextmanager
+    def arriving(self):
+        """Announce, for the body of the ``with``, that this thread will submit a query: the worker then waits for
+        it (up to ``max_wait_ms``) rather than answering the queries already queued without it. The announcement
+        ends when the query is queued or the body ends (a refused query)."""
+        with self._wake:
+            self._arriving += 1
+            self._announced = True
+        self._local.announced = True
+        try:
+            yield
+        finally:
+            if getattr(self._local, "announced", False):
+                self._local.announced = False
+                with self._wake:
+                    self._arriving -= 1
+                    self._wake.notify()
+
     def submit(self, query: SearchQuery) -> SearchResult:
         """Queue a prepared query and block until its batch has been answered."""
         pending = _Pending(query)
         with self._wake:
+            if getattr(self._local, "announced", False):  # queued (or refused) now: no longer on its way
+                self._local.announced = False
+                self._arriving -= 1
             if self._closed:
                 raise RuntimeError("the search batcher is closed")
             if self.max_pending is not None and len(self._queue) >= self.max_pending:
@@ -158,9 +186,12 @@ class SearchBatcher:
                 self._wake.wait()
             if not self._queue:
                 return []
-            # Wait for company only as long as the oldest query may still wait; under load it already has.
+            # Wait for company only as long as the oldest query may still wait; under load it already has. Where
+            # callers announce their queries, only while one is on its way.
             deadline = self._queue[0][0] + self.max_wait
             while len(self._queue) < self.max_batch and not self._closed:
+                if self._announced and self._arriving <= 0:
+                    break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break

@@ -43,6 +43,7 @@ import os
 import re
 import time
 import urllib.parse
+from contextlib import nullcontext
 from typing import Any, Callable
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_bytes
@@ -248,6 +249,12 @@ class SearchApi:
 
     # ------------------------------------------------------------------------------------------------- search
     def _answer(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str = "image") -> dict:
+        # The batcher's worker waits for this query while its photo is decoded and it is prepared, and no longer.
+        arriving = getattr(self.searcher, "arriving", None)
+        with arriving() if arriving is not None else nullcontext():
+            return self._search(fields, image_bytes, image_field)
+
+    def _search(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str) -> dict:
         image = None
         if image_bytes is not None:  # an empty file is refused as the page refuses it, not searched as text only
             try:

@@ -250,7 +250,7 @@ def _worker_main(channel: socket.socket, app_factory: str, log_level: str) -> No
 
 def _report(channel: socket.socket, message: bytes) -> None:
     try:
-        channel.sendall(message)
+        channel.sendall(message)  # blocking: the supervisor reads its end all the time
     except OSError:  # the supervisor is gone; the worker stops on the channel's end of file
         pass
 
@@ -285,7 +285,9 @@ def _uvicorn_server_class():
                                app_state=self.lifespan.state, _loop=loop)
 
             self._protocol = protocol
-            self.channel.setblocking(False)
+            # The channel stays blocking: the loop reads it only when it is readable, and a report of a closed
+            # connection must not be dropped when the socket's buffer is full for a moment (the supervisor's count
+            # would drift and send this worker too few connections).
             loop.add_reader(self.channel.fileno(), self._receive)
             _report(self.channel, READY)
             log.debug("worker %d serving", os.getpid())

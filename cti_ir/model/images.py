@@ -81,6 +81,17 @@ def load_image_bytes(
     return _decode(data, name, max_pixels)
 
 
+def pixel_count(data: Union[bytes, bytearray, memoryview]) -> int | None:
+    """Width times height of an encoded image, read from its header alone (no pixels are decoded); None when the
+    header cannot be read (the decoder then reports why)."""
+    try:
+        with Image.open(io.BytesIO(bytes(data))) as img:
+            width, height = img.size
+    except Exception:  # noqa: BLE001 - PIL raises many types on broken headers; decoding names the problem
+        return None
+    return width * height
+
+
 def _decode(fp: BinaryIO, name: object, max_pixels: int, draft: tuple[int, int] | None = None) -> Image.Image:
     # Why no warnings.catch_warnings() around Image.open: it swaps the process-global warning filters and is not
     # thread-safe (the web app decodes uploads in threads). PIL only warns above its own limit (~89 Mpx), which is

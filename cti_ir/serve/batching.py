@@ -9,7 +9,9 @@ one. :class:`SearchBatcher` sits between the request threads and a :class:`~cti_
 - one worker thread takes the first waiting query, waits at most ``max_wait_ms`` for more (or until ``max_batch``
   are waiting), and answers them all with :meth:`SearchEngine.search_batch`: one image-encoder pass, one
   text-encoder pass, one FAISS search per category filter;
-- each request thread gets exactly its own result (or the batch's exception) back.
+- each request thread gets exactly its own result (or the batch's exception) back; an event loop, which must not
+  block, queues with :meth:`SearchBatcher.submit_future` and awaits the future instead (the JSON API does, for
+  shop-sized photos, which it decodes on the loop).
 
 "More like this" queries (:meth:`SearchBatcher.similar`) share the batches too: a catalogue product's stored vector
 needs no encoder at all, and the FAISS search is shared with the other queries of its index and category.
@@ -32,6 +34,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
@@ -51,9 +54,7 @@ class ServerBusy(RuntimeError):
 @dataclass
 class _Pending:
     query: SearchQuery
-    done: threading.Event = field(default_factory=threading.Event)
-    result: SearchResult | None = None
-    error: BaseException | None = None
+    future: Future = field(default_factory=Future)  # the result, or the batch's exception
 
 
 @dataclass
@@ -152,6 +153,12 @@ class SearchBatcher:
 
     def submit(self, query: SearchQuery) -> SearchResult:
         """Queue a prepared query and block until its batch has been answered."""
+        return self.submit_future(query).result()
+
+    def submit_future(self, query: SearchQuery) -> Future:
+        """Queue a prepared query and return at once with the future of its result (or of the batch's exception),
+        for callers that must not block, such as an event loop (``asyncio.wrap_future``). Raises
+        :class:`ServerBusy` at once when ``max_pending`` searches are already waiting."""
         pending = _Pending(query)
         with self._wake:
             if getattr(self._local, "announced", False):  # queued (or refused) now: no longer on its way
@@ -167,10 +174,7 @@ class SearchBatcher:
                 self._worker.start()
             self._queue.append((time.monotonic(), pending))
             self._wake.notify()
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-        return pending.result
+        return pending.future
 
     def close(self, timeout: float = 10.0) -> None:
         """Answer what is queued, then stop the worker thread."""
@@ -207,11 +211,10 @@ class SearchBatcher:
             try:
                 results = self.engine.search_batch([p.query for p in batch])
             except BaseException as e:  # noqa: BLE001 - handed to every waiting caller, who reports it
+                self.stats.record(len(batch), time.perf_counter() - started)
                 for p in batch:
-                    p.error = e
+                    p.future.set_exception(e)
             else:
+                self.stats.record(len(batch), time.perf_counter() - started)
                 for p, r in zip(batch, results):
-                    p.result = r
-            self.stats.record(len(batch), time.perf_counter() - started)
-            for p in batch:
-                p.done.set()
+                    p.future.set_result(r)

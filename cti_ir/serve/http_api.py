@@ -29,12 +29,17 @@ no further), 415 (another content type), 405 (another method) or 503 (too many s
 anything else is our bug: HTTP 500 with a short message, and the traceback goes to the server log only. Expected
 mistakes are logged as one line at INFO level.
 
+A photo of at most ``INLINE_PIXELS`` (and a search without a photo) is decoded and prepared on the event loop, and
+its batch awaited as a future: under load that costs less CPU than handing every request to a worker thread; a
+larger photo is decoded in a worker thread, so that it never holds up the other connections.
+
 The handler only parses and formats: the engine checks the query (``SearchEngine.prepare`` raises ``QueryError``
 naming the parameter) and ``cti_ir.model.images`` checks the photo.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -43,10 +48,10 @@ import os
 import re
 import time
 import urllib.parse
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable
 
-from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_bytes
+from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image_bytes, pixel_count
 from cti_ir.serve.batching import ServerBusy
 from cti_ir.serve.catalogue_api import FILTER_FIELDS, filters_of, product_of, status_route
 from cti_ir.serve.messages import image_error_message, query_error_message
@@ -62,6 +67,10 @@ ENVELOPE_BYTES = 64 * 1024  # form boundaries and the other fields, on top of th
 FIELDS = ("image", "text", "k", "category", "image_weight") + FILTER_FIELDS + SESSION_FIELDS
 JSON_FIELDS = ("image_base64", "text", "k", "category", "image_weight") + FILTER_FIELDS + SESSION_FIELDS
 DEFAULT_K = 10
+# Photos up to this size are decoded and prepared on the event loop itself (about a millisecond for a shop-sized
+# photo; a worker thread costs more than that in hand-overs and contention for the interpreter); larger ones go to
+# a worker thread, so that a 40-megapixel upload never holds up the other connections.
+INLINE_PIXELS = 1_000_000
 
 
 class ApiError(Exception):
@@ -116,8 +125,11 @@ class SearchApi:
                 raise ApiError(405, f"Send the search as a POST request to {API_PATH}, not {request.method} (see "
                                     f"the README for the fields).")
             fields, image_bytes, image_field = await self._read_request(request)
-            # Decoding, encoding and searching block: in a worker thread, so the server keeps accepting requests.
-            answer = await run_in_threadpool(self._answer, fields, image_bytes, image_field)
+            if self._answers_inline(image_bytes):
+                answer = await self._answer_inline(fields, image_bytes, image_field)
+            else:
+                # Decoding, encoding and searching block: in a worker thread, so the server keeps accepting requests.
+                answer = await run_in_threadpool(self._answer, fields, image_bytes, image_field)
         except ApiError as e:
             return self._refused(request, e)
         except Exception:  # noqa: BLE001 - our bug: the details go to the log, never to the caller
@@ -254,35 +266,64 @@ class SearchApi:
         with arriving() if arriving is not None else nullcontext():
             return self._search(fields, image_bytes, image_field)
 
+    def _answers_inline(self, image_bytes: bytes | None) -> bool:
+        """Whether this request is decoded and prepared on the event loop: only with a searcher that answers
+        without blocking (the batcher's futures), and only for a photo of at most :data:`INLINE_PIXELS`."""
+        if not hasattr(self.searcher, "submit_future"):
+            return False
+        if image_bytes is None:
+            return True
+        pixels = pixel_count(image_bytes)
+        return pixels is not None and pixels <= INLINE_PIXELS
+
+    async def _answer_inline(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str) -> dict:
+        """Decode and prepare here, queue the query, and wait for its batch without blocking the event loop."""
+        with self.searcher.arriving():
+            image = self._image(image_bytes, image_field)
+            with _query_errors():
+                common, image, reference_id, history = self._query_fields(fields, image)
+                future = self.searcher.submit_future(self.searcher.engine.prepare(
+                    image, fields.get("text"), reference_id=reference_id, session=history, **common))
+        with _query_errors():
+            result = await asyncio.wrap_future(future)
+        return self._answer_of(result, common, reference_id, history)
+
     def _search(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str) -> dict:
-        image = None
-        if image_bytes is not None:  # an empty file is refused as the page refuses it, not searched as text only
-            try:
-                image = load_image_bytes(image_bytes, name=image_field, max_pixels=self.max_pixels)
-            except ImageLoadError as e:
-                raise ApiError(400, image_error_message(e, self.max_pixels), image_field) from None
-        try:
-            weights = None
-            if fields.get("image_weight") not in (None, ""):
-                weights = parse_image_weight(fields["image_weight"])
-            k = fields.get("k")
-            common = dict(k=DEFAULT_K if k in (None, "") else k, category=category_of(fields), weights=weights,
-                          **({"filters": spec} if (spec := filters_of(fields)) else {}))
-            engine = getattr(self.searcher, "engine", self.searcher)
-            image, reference_id = reference_of(engine, fields, image)
-            history = history_of(fields)  # a shopping session (cti_ir.serve.session_api)
+        image = self._image(image_bytes, image_field)
+        with _query_errors():
+            common, image, reference_id, history = self._query_fields(fields, image)
             if history is None and reference_id is None:
                 result = self.searcher.search(image=image, text=fields.get("text"), **common)
             else:
                 # A catalogue reference: the index's stored vector (no encoding) where the index allows it.
+                engine = getattr(self.searcher, "engine", self.searcher)
                 result = self.searcher.submit(engine.prepare(image, fields.get("text"), reference_id=reference_id,
                                                              session=history, **common))
-        except QueryError as e:
-            raise ApiError(400, query_error_message(e), e.parameter) from None
-        except ServerBusy:
-            raise ApiError(503, "The server is busy with other searches right now; try again in a moment.") \
-                from None
-        return {**self.format(result, manual=weights is not None),
+        return self._answer_of(result, common, reference_id, history)
+
+    def _image(self, image_bytes: bytes | None, image_field: str):
+        """The decoded upload (None: no image); an empty file is refused as the page refuses it, not searched as
+        text only."""
+        if image_bytes is None:
+            return None
+        try:
+            return load_image_bytes(image_bytes, name=image_field, max_pixels=self.max_pixels)
+        except ImageLoadError as e:
+            raise ApiError(400, image_error_message(e, self.max_pixels), image_field) from None
+
+    def _query_fields(self, fields: dict[str, Any], image) -> tuple[dict[str, Any], Any, str | None, list | None]:
+        """``(the search's keyword arguments, the reference image, its catalogue id, the session's turns)``."""
+        weights = None
+        if fields.get("image_weight") not in (None, ""):
+            weights = parse_image_weight(fields["image_weight"])
+        k = fields.get("k")
+        common = dict(k=DEFAULT_K if k in (None, "") else k, category=category_of(fields), weights=weights,
+                      **({"filters": spec} if (spec := filters_of(fields)) else {}))
+        image, reference_id = reference_of(getattr(self.searcher, "engine", self.searcher), fields, image)
+        return common, image, reference_id, history_of(fields)  # history: a shopping session (session_api)
+
+    def _answer_of(self, result: SearchResult, common: dict, reference_id: str | None, history) -> dict:
+        return {**self.format(result, manual=common["weights"] is not None),
                 **session_answer(result, reference_id, history is not None)}
 
     def format(self, result: SearchResult, manual: bool = False) -> dict:
@@ -321,6 +362,18 @@ class SearchApi:
         except ApiError as e:
             return self._refused(request, e)
         return FileResponse(item["path"])
+
+
+@contextmanager
+def _query_errors():
+    """The engine's and the batcher's refusals as our answers: a bad query is a 400 naming its field, a full queue
+    a 503."""
+    try:
+        yield
+    except QueryError as e:
+        raise ApiError(400, query_error_message(e), e.parameter) from None
+    except ServerBusy:
+        raise ApiError(503, "The server is busy with other searches right now; try again in a moment.") from None
 
 
 def image_url(image_id: str) -> str:

@@ -31,6 +31,7 @@ THUMBNAIL_QUALITY = 85
 DEFAULT_CACHE_DIR = Path("~/.cache/cti-ir/thumbnails")
 CACHE_ENV = "CTI_IR_CACHE"  # the same variable as the demo's cache: everything of ours under one folder
 PLACEHOLDER_NAME = "image-missing.png"
+KNOWN_LIMIT = 100_000  # thumbnails remembered as made; past that the memory starts afresh
 _OWN_ENTRY = re.compile(r"[0-9a-f]{2}|image-missing\.png|\.[^/]*\.tmp.*")  # shard folders, placeholder, temp files
 
 
@@ -59,24 +60,35 @@ class ThumbnailCache:
         # Absolute: the pages send these paths as URLs, which must not depend on the working directory.
         self.folder = (Path(folder).expanduser() if folder else default_thumbnail_dir()).absolute()
         self.size = size
+        # (original, size) -> (its size in bytes, its mtime, the thumbnail made of it): a search answer names ten
+        # thumbnails, and checking the original costs one stat where naming and finding its thumbnail cost five
+        # times as much. A changed original (size or mtime) still gets a new thumbnail.
+        self._known: dict[tuple[str, int], tuple[int, int, str]] = {}
 
     def path_for(self, image_path: str | os.PathLike, size: int | None = None) -> str | None:
         """The thumbnail of ``image_path`` (``size`` pixels a side, default the cache's), made now if needed;
         None when the original is missing or unreadable."""
         size = size or self.size
         source = os.path.abspath(image_path)
-        thumb = self._name(source, size)
-        if thumb is None:
-            return None
-        if thumb.is_file():
-            return str(thumb)
         try:
-            image = load_image(source, draft=(size, size))
-        except ImageLoadError:
+            st = os.stat(source)
+        except OSError:
             return None
-        image.thumbnail((size, size), Image.Resampling.LANCZOS)
-        thumb.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(thumb, lambda tmp: image.save(tmp, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True))
+        known = self._known.get((source, size))
+        if known is not None and known[0] == st.st_size and known[1] == st.st_mtime_ns:
+            return known[2]
+        thumb = self._name_of(source, st, size)
+        if not thumb.is_file():
+            try:
+                image = load_image(source, draft=(size, size))
+            except ImageLoadError:
+                return None
+            image.thumbnail((size, size), Image.Resampling.LANCZOS)
+            thumb.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(thumb, lambda tmp: image.save(tmp, format="JPEG", quality=THUMBNAIL_QUALITY, optimize=True))
+        if len(self._known) >= KNOWN_LIMIT:
+            self._known.clear()
+        self._known[(source, size)] = (st.st_size, st.st_mtime_ns, str(thumb))
         return str(thumb)
 
     def placeholder(self) -> str:
@@ -109,9 +121,11 @@ class ThumbnailCache:
     def _name(self, source: str, size: int) -> Path | None:
         """Where the thumbnail of the file ``source`` (an absolute path) is kept; None if the file is gone."""
         try:
-            st = os.stat(source)
+            return self._name_of(source, os.stat(source), size)
         except OSError:
             return None
+
+    def _name_of(self, source: str, st: os.stat_result, size: int) -> Path:
         key = f"{source}\0{st.st_size}\0{st.st_mtime_ns}\0{size}".encode("utf-8", "surrogateescape")
         name = hashlib.sha1(key).hexdigest()
         return self.folder / name[:2] / f"{name}.jpg"

@@ -177,3 +177,33 @@ def test_a_thumbnail_is_named_once_and_made_again_when_its_original_changes(tmp_
     assert Image.open(second).getpixel((5, 5))[2] > 200  # made from the new, blue original
     original.unlink()
     assert cache.path_for(original) is None  # a removed original has no thumbnail, remembered or not
+
+
+def test_a_cancelled_future_is_left_out_and_the_worker_keeps_answering():
+    class Held:
+        def __init__(self):
+            self.release, self.batches = threading.Event(), []
+
+        def search_batch(self, queries):
+            self.release.wait(60)
+            self.batches.append(list(queries))
+            return list(queries)
+
+    engine = Held()
+    batcher = SearchBatcher(engine, max_wait_ms=0)
+    try:
+        first = batcher.submit_future("first")  # taken by the worker, which then holds
+        deadline = time.monotonic() + 60
+        while batcher._queue and time.monotonic() < deadline:  # noqa: SLF001 - until the worker has taken it
+            time.sleep(0.01)
+        assert not first.cancel()  # running: its caller can no longer take it back
+        dropped = batcher.submit_future("dropped")
+        assert dropped.cancel()  # a caller that gave up before its batch began (an event loop dropping a request)
+        kept = batcher.submit_future("kept")
+        engine.release.set()
+        assert first.result(60) == "first" and kept.result(60) == "kept"
+        assert batcher.submit("later") == "later"  # the worker survived the cancelled future
+        assert ["dropped"] not in engine.batches and all("dropped" not in b for b in engine.batches)
+    finally:
+        engine.release.set()
+        batcher.close()

@@ -185,6 +185,19 @@ class SearchBatcher:
             self._worker.join(timeout)
 
     def _next_batch(self) -> list[_Pending]:
+        """The next batch to answer (empty: closed). A query whose caller gave up waiting (its future cancelled,
+        as an event loop does with a request it drops) is left out; the others' futures are marked running, so
+        that they can no longer be cancelled and always take their result."""
+        while True:
+            batch = [p for p in self._take() if p.future.set_running_or_notify_cancel()]
+            if batch or self._finished():
+                return batch
+
+    def _finished(self) -> bool:
+        with self._wake:
+            return self._closed and not self._queue
+
+    def _take(self) -> list[_Pending]:
         with self._wake:
             while not self._queue and not self._closed:
                 self._wake.wait()

@@ -207,3 +207,25 @@ def test_a_cancelled_future_is_left_out_and_the_worker_keeps_answering():
     finally:
         engine.release.set()
         batcher.close()
+
+
+def test_the_status_reports_what_the_batcher_answered(engine, catalogue):
+    from starlette.testclient import TestClient
+
+    photo = (catalogue.images / "dress" / "red_dress.png").read_bytes()
+    batcher = SearchBatcher(engine, max_wait_ms=1)
+    try:
+        with TestClient(SearchApi(batcher).app()) as client:
+            assert client.get("/api/status").json()["batching"]["searches"] == 0
+            for text in ("is red", "is blue", "is shorter"):
+                response = client.post(API_PATH, data={"text": text}, files={"image": ("p.png", photo, "image/png")})
+                assert response.status_code == 200
+            batching = client.get("/api/status").json()["batching"]
+        assert batching["searches"] == 3 and 1 <= batching["batches"] <= 3 and batching["turned_away"] == 0
+        sizes = batching["ms_per_search_by_batch_size"]
+        assert sizes and all(int(size) >= 1 and ms > 0 for size, ms in sizes.items())
+        assert batching["largest_batch"] == max(int(size) for size in sizes)
+    finally:
+        batcher.close()
+    with TestClient(SearchApi(engine).app()) as client:  # an engine without a batcher: nothing to report
+        assert "batching" not in client.get("/api/status").json()

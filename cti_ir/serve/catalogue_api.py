@@ -66,8 +66,9 @@ def engine_status(engine) -> dict:
     }
 
 
-def status_route(engine_of):
-    """The Starlette route of ``GET /api/status``; ``engine_of()`` gives the engine (it may be swapped)."""
+def status_route(engine_of, batching_of=None):
+    """The Starlette route of ``GET /api/status``; ``engine_of()`` gives the engine (it may be swapped),
+    ``batching_of()`` (optional) the batcher's :class:`~cti_ir.serve.batching.BatchStats` or None."""
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
@@ -81,10 +82,22 @@ def status_route(engine_of):
         watcher = getattr(engine, "index_watcher", None)
         if watcher is not None:
             watcher.poll()
-        return JSONResponse(engine_status(engine))
+        status = engine_status(engine)
+        stats = batching_of() if batching_of is not None else None
+        if stats is not None:
+            status["batching"] = batching_status(stats)
+        return JSONResponse(status)
 
     return Route(STATUS_PATH, endpoint, methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"],
                  name="cti_ir_api_status")
+
+
+def batching_status(stats) -> dict:
+    """What the batcher of this process has answered since it started: searches, batches, the mean and largest
+    batch, searches turned away as busy, and the model and index work a search cost at each batch size (ms)."""
+    return {"searches": stats.queries, "batches": stats.batches, "mean_batch": round(stats.mean_batch, 2),
+            "largest_batch": stats.largest, "turned_away": stats.turned_away,
+            "ms_per_search_by_batch_size": {str(size): round(ms, 3) for size, ms in stats.per_item_ms().items()}}
 
 
 def serving_line(engine) -> str:

@@ -106,7 +106,8 @@ class SearchApi:
 
         return [Route(API_PATH, self.endpoint, methods=METHODS, name="cti_ir_api_search"),
                 Route(IMAGE_PATH + "/{image_id:path}", self.image_endpoint, methods=METHODS, name="cti_ir_api_image"),
-                status_route(lambda: getattr(self.searcher, "engine", self.searcher))]  # GET /api/status
+                status_route(lambda: getattr(self.searcher, "engine", self.searcher),  # GET /api/status
+                             lambda: getattr(self.searcher, "stats", None))]
 
     def app(self):
         """A FastAPI app serving only the JSON API (tests; serving it without the page)."""

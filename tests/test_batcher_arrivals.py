@@ -136,3 +136,43 @@ def test_announcements_never_make_the_worker_wait_beyond_max_wait():
     finally:
         slow.release.set()
         batcher.close()
+
+
+def test_after_a_batch_of_two_a_lone_query_waits_for_its_companion():
+    """Under steady load the clients of the batch just answered come back at once: with fewer queued than the last
+    batch held, the worker waits (at most max_wait_ms) for them instead of splitting them into smaller batches."""
+    engine = RecordingEngine()
+    batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=LONG_WAIT_MS)
+    results = []
+    slow = HeldCaller(batcher, "slow", results)
+    try:
+        slow.start()
+        fast = _caller(batcher, "fast", results)
+        slow.finish()
+        fast.join(60)
+        assert engine.batches == [["fast", "slow"]]
+        alone = _caller(batcher, "c", results)
+        alone.join(0.3)
+        assert alone.is_alive() and engine.batches == [["fast", "slow"]]  # waits for a second query
+        companion = _caller(batcher, "d", results)
+        alone.join(60)
+        companion.join(60)
+        assert engine.batches[-1] == ["c", "d"]
+    finally:
+        slow.release.set()
+        batcher.close()
+
+
+def test_the_wait_for_a_companion_ends_at_max_wait():
+    engine = RecordingEngine()
+    batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=50)
+    results = []
+    try:
+        pair = [_caller(batcher, name, results, announce=False) for name in ("a", "b")]
+        for caller in pair:
+            caller.join(60)
+        alone = _caller(batcher, "c", results)
+        alone.join(60)  # answered alone once 50 ms have passed
+        assert not alone.is_alive() and engine.batches[-1] == ["c"]
+    finally:
+        batcher.close()

@@ -112,6 +112,7 @@ class SearchBatcher:
         self._worker: threading.Thread | None = None
         self._arriving = 0          # queries announced by arriving() and not queued yet
         self._announced = False     # whether any caller ever announced: then the wait follows the announcements
+        self._last_size = 0         # queries in the last batch taken
         self._local = threading.local()
 
     # The engine's read-only parts, so that callers can treat a batcher like the engine it serves.
@@ -206,14 +207,22 @@ class SearchBatcher:
             # Wait for company only as long as the oldest query may still wait; under load it already has. Where
             # callers announce their queries, only while one is on its way.
             deadline = self._queue[0][0] + self.max_wait
+            # Under steady load the queries of the batch just answered come back within a millisecond or two;
+            # answering the few already queued without them splits the same clients into ever smaller batches. So
+            # with fewer queued than the last batch held, wait up to max_wait from now for them; the process's
+            # event loop uses the core meanwhile to read and prepare them.
+            target = min(self.max_batch, max(1, self._last_size))
+            if len(self._queue) < target:
+                deadline = max(deadline, time.monotonic() + self.max_wait)
             while len(self._queue) < self.max_batch and not self._closed:
-                if self._announced and self._arriving <= 0:
+                if self._announced and self._arriving <= 0 and len(self._queue) >= target:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._wake.wait(remaining)
-            return [self._queue.popleft()[1] for _ in range(min(self.max_batch, len(self._queue)))]
+            self._last_size = min(self.max_batch, len(self._queue))
+            return [self._queue.popleft()[1] for _ in range(self._last_size)]
 
     def _run(self) -> None:
         while True:

@@ -127,22 +127,32 @@ def test_the_batchers_future_carries_the_result_or_the_batchs_exception():
         failing.close()
 
 
+class Held:
+    """An engine that holds every batch until released, and remembers the batches."""
+
+    def __init__(self):
+        self.release, self.batches = threading.Event(), []
+
+    def search_batch(self, queries):
+        self.release.wait(60)
+        self.batches.append(list(queries))
+        return list(queries)
+
+
+def _taken_by_the_worker(batcher: SearchBatcher, query: str):
+    """Submit ``query`` and return its future once the worker has taken it (and holds, with a Held engine)."""
+    future = batcher.submit_future(query)
+    deadline = time.monotonic() + 60
+    while batcher._queue and time.monotonic() < deadline:  # noqa: SLF001 - the queue empties when it is taken
+        time.sleep(0.01)
+    return future
+
+
 def test_a_full_queue_refuses_the_future_at_once():
-    class Stuck:
-        def __init__(self):
-            self.release = threading.Event()
-
-        def search_batch(self, queries):
-            self.release.wait(60)
-            return list(queries)
-
-    engine = Stuck()
+    engine = Held()
     batcher = SearchBatcher(engine, max_wait_ms=0, max_pending=1)
     try:
-        first = batcher.submit_future("a")  # taken by the worker, which then holds
-        deadline = time.monotonic() + 60
-        while batcher._queue and time.monotonic() < deadline:  # noqa: SLF001 - until the worker has taken it
-            time.sleep(0.01)
+        first = _taken_by_the_worker(batcher, "a")
         second = batcher.submit_future("b")  # waits in the queue
         with pytest.raises(ServerBusy):
             batcher.submit_future("c")
@@ -180,22 +190,10 @@ def test_a_thumbnail_is_named_once_and_made_again_when_its_original_changes(tmp_
 
 
 def test_a_cancelled_future_is_left_out_and_the_worker_keeps_answering():
-    class Held:
-        def __init__(self):
-            self.release, self.batches = threading.Event(), []
-
-        def search_batch(self, queries):
-            self.release.wait(60)
-            self.batches.append(list(queries))
-            return list(queries)
-
     engine = Held()
     batcher = SearchBatcher(engine, max_wait_ms=0)
     try:
-        first = batcher.submit_future("first")  # taken by the worker, which then holds
-        deadline = time.monotonic() + 60
-        while batcher._queue and time.monotonic() < deadline:  # noqa: SLF001 - until the worker has taken it
-            time.sleep(0.01)
+        first = _taken_by_the_worker(batcher, "first")
         assert not first.cancel()  # running: its caller can no longer take it back
         dropped = batcher.submit_future("dropped")
         assert dropped.cancel()  # a caller that gave up before its batch began (an event loop dropping a request)

@@ -69,10 +69,8 @@ def test_an_announced_query_alone_is_answered_without_the_long_wait():
         batcher.close()
 
 
-def test_the_worker_waits_for_a_query_still_on_its_way_and_answers_both_together():
-    engine = RecordingEngine()
-    batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=LONG_WAIT_MS)
-    results = []
+def _fast_and_slow_together(batcher: SearchBatcher, engine: RecordingEngine, results: list) -> None:
+    """A query queued while another is announced waits for it; both are answered in one batch."""
     slow = HeldCaller(batcher, "slow", results)
     try:
         slow.start()
@@ -84,6 +82,14 @@ def test_the_worker_waits_for_a_query_still_on_its_way_and_answers_both_together
         assert sorted(results) == ["fast", "slow"] and engine.batches == [["fast", "slow"]]
     finally:
         slow.release.set()
+
+
+def test_the_worker_waits_for_a_query_still_on_its_way_and_answers_both_together():
+    engine = RecordingEngine()
+    batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=LONG_WAIT_MS)
+    try:
+        _fast_and_slow_together(batcher, engine, [])
+    finally:
         batcher.close()
 
 
@@ -144,13 +150,8 @@ def test_after_a_batch_of_two_a_lone_query_waits_for_its_companion():
     engine = RecordingEngine()
     batcher = SearchBatcher(engine, max_batch=16, max_wait_ms=LONG_WAIT_MS)
     results = []
-    slow = HeldCaller(batcher, "slow", results)
     try:
-        slow.start()
-        fast = _caller(batcher, "fast", results)
-        slow.finish()
-        fast.join(60)
-        assert engine.batches == [["fast", "slow"]]
+        _fast_and_slow_together(batcher, engine, results)
         alone = _caller(batcher, "c", results)
         alone.join(0.3)
         assert alone.is_alive() and engine.batches == [["fast", "slow"]]  # waits for a second query
@@ -159,7 +160,6 @@ def test_after_a_batch_of_two_a_lone_query_waits_for_its_companion():
         companion.join(60)
         assert engine.batches[-1] == ["c", "d"]
     finally:
-        slow.release.set()
         batcher.close()
 
 

@@ -85,7 +85,7 @@ def pixel_count(data: Union[bytes, bytearray, memoryview]) -> int | None:
     """Width times height of an encoded image, read from its header alone (no pixels are decoded); None when the
     header cannot be read (the decoder then reports why)."""
     try:
-        with Image.open(io.BytesIO(bytes(data))) as img:
+        with Image.open(io.BytesIO(data)) as img:  # BytesIO takes any bytes-like object: no copy of a large upload
             width, height = img.size
     except Exception:  # noqa: BLE001 - PIL raises many types on broken headers; decoding names the problem
         return None

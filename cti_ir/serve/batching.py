@@ -189,40 +189,34 @@ class SearchBatcher:
         """The next batch to answer (empty: closed). A query whose caller gave up waiting (its future cancelled,
         as an event loop does with a request it drops) is left out; the others' futures are marked running, so
         that they can no longer be cancelled and always take their result."""
-        while True:
-            batch = [p for p in self._take() if p.future.set_running_or_notify_cancel()]
-            if batch or self._finished():
-                return batch
-
-    def _finished(self) -> bool:
         with self._wake:
-            return self._closed and not self._queue
-
-    def _take(self) -> list[_Pending]:
-        with self._wake:
-            while not self._queue and not self._closed:
-                self._wake.wait()
-            if not self._queue:
-                return []
-            # Wait for company only as long as the oldest query may still wait; under load it already has. Where
-            # callers announce their queries, only while one is on its way.
-            deadline = self._queue[0][0] + self.max_wait
-            # Under steady load the queries of the batch just answered come back within a millisecond or two;
-            # answering the few already queued without them splits the same clients into ever smaller batches. So
-            # with fewer queued than the last batch held, wait up to max_wait from now for them; the process's
-            # event loop uses the core meanwhile to read and prepare them.
-            target = min(self.max_batch, max(1, self._last_size))
-            if len(self._queue) < target:
-                deadline = max(deadline, time.monotonic() + self.max_wait)
-            while len(self._queue) < self.max_batch and not self._closed:
-                if self._announced and self._arriving <= 0 and len(self._queue) >= target:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._wake.wait(remaining)
-            self._last_size = min(self.max_batch, len(self._queue))
-            return [self._queue.popleft()[1] for _ in range(self._last_size)]
+            while True:
+                while not self._queue and not self._closed:
+                    self._wake.wait()
+                if not self._queue:
+                    return []
+                # Wait for company only as long as the oldest query may still wait; under load it already has.
+                # Where callers announce their queries, only while one is on its way.
+                deadline = self._queue[0][0] + self.max_wait
+                # Under steady load the queries of the batch just answered come back within a millisecond or two;
+                # answering the few already queued without them splits the same clients into ever smaller
+                # batches. So with fewer queued than the last batch held, wait up to max_wait from now for them;
+                # the process's event loop uses the core meanwhile to read and prepare them.
+                target = min(self.max_batch, max(1, self._last_size))
+                if len(self._queue) < target:
+                    deadline = max(deadline, time.monotonic() + self.max_wait)
+                while len(self._queue) < self.max_batch and not self._closed:
+                    if self._announced and self._arriving <= 0 and len(self._queue) >= target:
+                        break
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._wake.wait(remaining)
+                taken = [self._queue.popleft()[1] for _ in range(min(self.max_batch, len(self._queue)))]
+                batch = [p for p in taken if p.future.set_running_or_notify_cancel()]
+                if batch:
+                    self._last_size = len(batch)
+                    return batch
 
     def _run(self) -> None:
         while True:
@@ -230,13 +224,14 @@ class SearchBatcher:
             if not batch:
                 return
             started = time.perf_counter()
+            results, error = None, None
             try:
                 results = self.engine.search_batch([p.query for p in batch])
             except BaseException as e:  # noqa: BLE001 - handed to every waiting caller, who reports it
-                self.stats.record(len(batch), time.perf_counter() - started)
-                for p in batch:
-                    p.future.set_exception(e)
-            else:
-                self.stats.record(len(batch), time.perf_counter() - started)
-                for p, r in zip(batch, results):
-                    p.future.set_result(r)
+                error = e
+            self.stats.record(len(batch), time.perf_counter() - started)  # before the callers wake and look
+            for i, p in enumerate(batch):
+                if error is not None:
+                    p.future.set_exception(error)
+                else:
+                    p.future.set_result(results[i])

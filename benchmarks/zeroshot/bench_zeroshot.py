@@ -13,8 +13,11 @@ and per caption kind:
     zs-texts+images         ``training.zeroshot`` on the catalogue's training descriptions and images
     zs-texts                on its training descriptions only (after LinCIR)
     zs-images               on its training images only (after Pic2Word)
+    zs-pairs                an adaptive composer on pairs of its training products whose descriptions differ
+                            in one or two facets (``--pairs``; mined pairs, after MagicLens)
 
-Each zero-shot variant is trained once per ``--seeds`` value and evaluated three times: as trained (the trainer's
+Each zero-shot variant is trained once per ``--seeds`` value; the pseudo-token ones are evaluated three times: as
+trained (the trainer's
 defaults: the mean of six prompts' embeddings plus the plain sum, ``--sum-weight`` 1), with its first prompt alone
 (``one-template``, Pic2Word's "a photo of * that {}") and without the sum (``prompt-only``, sum weight 0).
 The gap closed is ``(row - sum) / (triplet-trained - sum)`` on R@10. Training time is the training process's CPU
@@ -39,7 +42,8 @@ from training.common import HelpWithDefaults
 
 BASELINES = ("image", "text", "sum")
 #: Zero-shot variants: what each trains on (descriptions' texts, their images, or both).
-VARIANTS = {"zs-texts+images": ("texts", "images"), "zs-texts": ("texts",), "zs-images": ("images",)}
+VARIANTS = {"zs-texts+images": ("texts", "images"), "zs-texts": ("texts",), "zs-images": ("images",),
+            "zs-pairs": ("pairs",)}
 LAYOUTS = {"fashioniq": "Fashion-IQ", "shoes": "Shoes"}
 #: How each trained zero-shot checkpoint is evaluated: row suffix -> change to the composer (None: as trained).
 EVAL_MODES = {"": None, " one-template": ("templates", 1), " prompt-only": ("sum_weight", 0.0)}
@@ -146,7 +150,8 @@ def variant_rows(args, work: Path, data: Path, name: str) -> tuple[dict, dict]:
         for seed in args.seeds:
             run, timing = train_variant(args, work, data, name, variant, seed)
             times.setdefault(variant, {})[seed] = timing
-            for suffix, change in EVAL_MODES.items():
+            modes = EVAL_MODES if "pairs" not in VARIANTS[variant] else {"": None}  # prompts: pseudo-token only
+            for suffix, change in modes.items():
                 def compute(change=change):
                     model = load_checkpoint(run / "last")
                     if change == ("templates", 1):

@@ -149,6 +149,23 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None,
     return RequestReading(original, _join(phrases, plural), True, ())
 
 
+def describe_change(reference: Mapping[str, str], target: Mapping[str, str], category: str | None = None) -> str | None:
+    """The canonical wording of how ``target``'s facets differ from ``reference``'s ("is red and has long sleeves").
+
+    Both are :func:`cti_ir.index.facets.read_description` results; only the slots both know count, each said as
+    the target's value. None when they differ on no such slot or a value has no canonical wording. This writes
+    the change between two products from their descriptions alone (``training.zeroshot --pairs``), in the wording
+    the reader gives the model for every request it understands.
+    """
+    changed = [s for s in SLOTS if s in reference and s in target and reference[s] != target[s]]
+    if not changed:
+        return None
+    asked = {s: Constraint(allowed=frozenset((target[s],))) for s in changed}
+    plural = category == "shoes" or bool(set(asked) & _SHOE_SLOTS)
+    phrases = _phrases(asked, reference, plural)
+    return _join(phrases, plural) if phrases else None
+
+
 def _slots_named(words: list[str], taken: set[int]) -> set[str]:
     """Slots that words outside the facet phrases name: a slot noun, or a comparative's default slot."""
     out = set()

@@ -11,6 +11,13 @@ descriptions, captions, any text corpus) and/or unlabeled images (after Pic2Word
 per-epoch check (which keeps ``best/``) asks each held-out text (the corpus rows of --val-split; the first
 training texts when there are none) and each of the first training images to find itself through its
 pseudo-token; it never looks at a benchmark.
+
+With ``--pairs`` (a shop's product photos with their descriptions) it trains an ordinary composer (``--composer``,
+the adaptive one by default) instead, on pairs of products whose descriptions differ in one or two facets, the
+change written from the difference (``training.zeroshot.pairs``): still no triplet, only the shop's own material.
+
+    python -m training.zeroshot --init demo_model --pairs data/fashioniq/product_descriptions.jsonl \\
+        --pairs data/shoes/product_descriptions.jsonl --out runs/zeroshot-pairs
 """
 
 from __future__ import annotations
@@ -34,13 +41,15 @@ from cti_ir.model.zeroshot import (
 )
 from training.common import HelpWithDefaults, add_loop_args, run
 from training.zeroshot.corpus import CorpusError, read_images, read_texts
+from training.zeroshot.pairs_setup import add_pairs_args, load_pairs, pairs_model, pairs_task
 from training.zeroshot.task import ZeroShotTask, say
 
 #: The allowed values of this trainer's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
 ZEROSHOT_BOUNDS: dict[str, Bounds] = {
     "mask_share": Bounds(0, 1, low_open=True), "noise": NON_NEGATIVE, "temperature": POSITIVE,
     "hidden_dim": AT_LEAST_ONE, "dropout": Bounds(0, 1, high_open=True), "sum_weight": NON_NEGATIVE,
-    "check_size": AT_LEAST_ONE, "encode_batch_size": AT_LEAST_ONE,
+    "check_size": AT_LEAST_ONE, "encode_batch_size": AT_LEAST_ONE, "max_changes": AT_LEAST_ONE,
+    "pairs_per_product": AT_LEAST_ONE,
 }
 
 
@@ -67,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="at most this many texts, and as many images, in the per-epoch check (the first ones)")
     g.add_argument("--encode-batch-size", type=int, default=256,
                    help="texts or images per batch when the frozen encoders embed the material once")
-    c = p.add_argument_group("pseudo-token composer")
+    add_pairs_args(g, p)
+    c = p.add_argument_group("pseudo-token composer (--texts, --images)")
     c.add_argument("--template", action="append", default=None,
                    help="query prompt (repeatable: a query is the mean of its prompts' embeddings): '*' is where "
                         "the reference image's pseudo-token goes, '{}' the modification text, and images train on "
@@ -145,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.template = args.template or list(DEFAULT_TEMPLATES)
     data: dict = {}
 
+    if args.pairs:
+        return _train_on_pairs(args)
+
     def load_data():  # before the model: a wrong corpus is reported at once
         for template in args.template:
             check_template(template)
@@ -176,6 +189,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                             check_images=args.check_size)
 
     return run(args, build_task, make_model=make_model, load_data=load_data, bounds=ZEROSHOT_BOUNDS)
+
+
+def _train_on_pairs(args: argparse.Namespace) -> int:
+    """``--pairs``: an ordinary composer trained on pairs mined from the products' descriptions."""
+    data: dict = {}
+
+    def load_data():
+        if args.texts or args.images:
+            raise ValueError("--pairs trains an ordinary composer and --texts / --images the pseudo-token one: "
+                             "give one kind of material per run")
+        data.update(load_pairs(args))
+
+    def make_model(info):
+        return pairs_model(args, data, Path(args.out), info.device)
+
+    return run(args, lambda model, info: pairs_task(model, data, args), make_model=make_model, load_data=load_data,
+               bounds=ZEROSHOT_BOUNDS)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,119 @@
+"""Training a composer on mined pairs (``training.zeroshot --pairs``): only the composer learns.
+
+The frozen encoders embed every product photo and every distinct change text once, before training; an example
+is then three row indices (reference photo, change text, target photo), and a step costs only the composer. The
+loss is the in-batch contrastive loss of stage 3 (each composed query against the batch's targets), where a
+target photo that appears twice in a batch is not counted as a negative of its own queries.
+
+The per-epoch check uses no benchmark either: pairs mined among the held-out products (those of ``--val-split``;
+when there are none, among the first training products) must find their target among those products' photos
+(R@10, in percent).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from training.loop import StageModule
+from training.zeroshot.pairs import MinedPair
+
+
+class PairExamples:
+    """Mined pairs as examples indexed by ``(index, epoch)``: row indices into the embedding tables."""
+
+    def __init__(self, references: torch.Tensor, texts: torch.Tensor, targets: torch.Tensor):
+        self.references, self.texts, self.targets = references, texts, targets
+
+    def __len__(self) -> int:
+        return len(self.references)
+
+    def __getitem__(self, item: tuple[int, int]) -> dict:
+        index, _ = item
+        return {"reference": self.references[index], "text": self.texts[index], "target": self.targets[index]}
+
+
+def collate(examples: list[dict]) -> dict:
+    return {k: torch.stack([e[k] for e in examples]) for k in examples[0]}
+
+
+def pair_tables(pairs: list[MinedPair], text_rows: dict[str, int], image_rows: dict[int, int]) -> PairExamples:
+    """The examples of ``pairs``: product indices mapped to rows of the image table, texts to the text table."""
+    return PairExamples(torch.tensor([image_rows[p.reference] for p in pairs]),
+                        torch.tensor([text_rows[p.text] for p in pairs]),
+                        torch.tensor([image_rows[p.target] for p in pairs]))
+
+
+class PairModule(StageModule):
+    """The composer on frozen embeddings, trained to find each pair's target among the batch's targets."""
+
+    def __init__(self, model, images: torch.Tensor, texts: torch.Tensor, temperature: float):
+        super().__init__(model)
+        model.requires_grad_(False)  # the encoders stay frozen: only the composer learns
+        model.composer.requires_grad_(True)
+        self.images, self.texts, self.scale = images, texts, 1.0 / temperature
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name, part in self.model.named_children():  # frozen parts: no dropout, whatever the loop asks
+            if name != "composer":
+                part.eval()
+        return self
+
+    def forward(self, batch, gather):
+        images, texts = self.images.to(batch["target"].device), self.texts.to(batch["target"].device)
+        out = self.model.composer(images[batch["reference"]], texts[batch["text"]])
+        targets_all, offset = gather(images[batch["target"]])
+        ids_all, _ = gather(batch["target"].float())
+        n = len(batch["target"])
+        own = torch.arange(offset, offset + n, device=targets_all.device)
+        logits = self.scale * out.query @ targets_all.T
+        # the same photo as another query's target is the right answer for it too, not a negative
+        twin = ids_all.unsqueeze(0) == batch["target"].float().unsqueeze(1)
+        twin[torch.arange(n), own] = False
+        loss = F.cross_entropy(logits.masked_fill(twin, float("-inf")), own)
+        cosine = (out.query * images[batch["target"]]).sum(-1).mean().detach()
+        return loss, {"cosine": cosine, "image_weight": out.image_weight.mean().detach()}
+
+
+class PairTask:
+    """What the loop needs: the mined examples, the module, and a held-out check on mined pairs."""
+
+    name = "zeroshot-pairs"
+
+    def __init__(self, images: torch.Tensor, texts: torch.Tensor, train: PairExamples, check: PairExamples,
+                 check_gallery: torch.Tensor, temperature: float):
+        """``images``/``texts``: the embedding tables; ``check_gallery``: the image rows the check searches."""
+        self.images, self.texts, self.dataset, self.check = images.float(), texts.float(), train, check
+        self.check_gallery, self.temperature = check_gallery, temperature
+        self.collate = collate
+
+    def build_module(self, model):
+        return PairModule(model, self.images, self.texts, self.temperature)
+
+    @torch.no_grad()
+    def evaluate(self, model):
+        """R@10 (percent) of the check pairs, each searching the check products' photos for its target."""
+        if not len(self.check):
+            return None
+        was_training = model.training
+        model.eval()
+        gallery = self.images[self.check_gallery].to(model.device)
+        position = {int(row): k for k, row in enumerate(self.check_gallery)}
+        hits = 0
+        for start in range(0, len(self.check), 1024):
+            rows = slice(start, start + 1024)
+            query = model.composer(self.images[self.check.references[rows]].to(model.device),
+                                   self.texts[self.check.texts[rows]].to(model.device)).query
+            scores = query @ gallery.T
+            # the reference itself is not an answer (the standard protocols leave it out too)
+            refs = torch.tensor([position[int(r)] for r in self.check.references[rows]], device=scores.device)
+            scores[torch.arange(len(refs)), refs] = float("-inf")
+            top = scores.topk(min(10, scores.shape[1]), dim=1).indices.cpu()
+            wanted = torch.tensor([position[int(t)] for t in self.check.targets[rows]])
+            hits += int((top == wanted.unsqueeze(1)).any(dim=1).sum())
+        model.train(was_training)
+        return {"score": 100.0 * hits / len(self.check), "check_pairs": len(self.check)}
+
+    def checkpoint_files(self):
+        return {}

@@ -61,7 +61,8 @@ def load_pairs(args: argparse.Namespace) -> dict:
     else:  # no held-out products: the first training products' own pairs check the run
         check = mine_pairs(products, train[:args.check_size], args.seed, args.max_changes, 1)
         say("no held-out products (--val-split): the per-epoch check pairs training products")
-    check = check[:args.check_size]
+    if len(check) > args.check_size:  # evenly over the products (they are in file order: by category)
+        check = [check[k * len(check) // args.check_size] for k in range(args.check_size)]
     categories = len({products[i].category for i in train})
     changes = len({p.text for p in pairs})
     say(f"{len(products)} products in {categories} categories: {len(pairs)} training pairs ({changes} distinct "

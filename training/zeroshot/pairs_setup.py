@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
@@ -13,6 +12,7 @@ from cti_ir.model.checkpoint import load_checkpoint
 from training.zeroshot.corpus import CorpusError
 from training.zeroshot.pair_task import PairTask, pair_tables
 from training.zeroshot.pairs import mine_pairs, read_products
+from training.zeroshot.task import say
 
 #: The composers --pairs can train (those that read features only; the pseudo-token one learns from --texts).
 PAIR_COMPOSERS = ("adaptive", "combiner")
@@ -36,10 +36,6 @@ def add_pairs_args(group: argparse._ArgumentGroup, parser: argparse.ArgumentPars
                    help="pair products whose known facets differ in at most this many slots")
     g.add_argument("--pairs-per-product", type=int, default=4,
                    help="pairs each product starts, with products drawn at random among those close enough")
-
-
-def say(message: str) -> None:
-    print(f"[zeroshot] {message}", file=sys.stderr, flush=True)
 
 
 def load_pairs(args: argparse.Namespace) -> dict:

@@ -20,6 +20,7 @@ from cti_ir.model import export
 from cti_ir.model.backbone import create_backbone
 from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
 from cti_ir.model.zeroshot import PLACEHOLDER
+from tests.resume_check import assert_resumes_bit_identically, log_rows
 from training.zeroshot import cli
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "pink", "grey"]
@@ -60,10 +61,6 @@ def flags(init: Path, corpus: Path, out: Path, *extra: str) -> list[str]:
             "--lr", "3e-3", "--warmup-steps", "2", "--threads", "1", "--no-progress", *extra]
 
 
-def log_rows(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
-
-
 @pytest.fixture(scope="module")
 def trained(exported, corpus, tmp_path_factory) -> Path:
     run = tmp_path_factory.mktemp("zs_run") / "run"
@@ -83,28 +80,10 @@ def test_the_loss_falls_and_the_encoders_stay_frozen(trained, exported):
 
 
 def test_a_crashed_run_resumes_bit_identically(trained, exported, corpus, tmp_path, monkeypatch):
-    from training.loop import Trainer
-
-    crashed = tmp_path / "crashed"
-    real_log = Trainer.log
-
-    def crash_at_step_11(self, record):  # the state of step 10 was saved (--save-every 2): step 11 is lost
-        real_log(self, record)
-        if record.get("step") == 11:
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Trainer, "log", crash_at_step_11)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        cli.main(flags(exported, corpus, crashed, "--save-every", "2"))
-    monkeypatch.setattr(Trainer, "log", real_log)
-    assert cli.main(flags(exported, corpus, crashed, "--save-every", "2", "--resume")) == 0
-    a, b = load_file(str(trained / "last" / "composer.safetensors")), \
-        load_file(str(crashed / "last" / "composer.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    def strip(rows):  # the speed differs between runs, nothing else may
-        return [{k: v for k, v in r.items() if k != "examples_per_s"} for r in rows]
-
-    assert strip(log_rows(trained)) == strip(log_rows(crashed))
+    # the state of step 10 was saved (--save-every 2): step 11 is lost
+    assert_resumes_bit_identically(
+        lambda out, *extra: cli.main(flags(exported, corpus, out, "--save-every", "2", *extra)),
+        tmp_path / "crashed", trained, 11, monkeypatch)
 
 
 def test_the_composer_round_trips_and_composes_the_same_batched_and_alone(trained, tmp_path):

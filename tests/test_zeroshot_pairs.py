@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from cti_ir.index.facets import read_description, read_request
 from cti_ir.index.request_reading import describe_change, read_request_text
 from cti_ir.model.checkpoint import load_checkpoint
+from tests.resume_check import assert_resumes_bit_identically, log_rows
 from training.zeroshot import cli
 from training.zeroshot.corpus import CorpusError
 from training.zeroshot.pairs import mine_pairs, read_products
@@ -33,10 +34,6 @@ def flags(init: Path, data: Path, out: Path, *extra: str) -> list[str]:
     return ["--init", str(init), *sources, "--out", str(out), "--batch-size", "32", "--epochs", "3",
             "--lr", "3e-3", "--warmup-steps", "2", "--threads", "1", "--no-progress", "--pairs-per-product", "2",
             *extra]
-
-
-def log_rows(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
 
 
 def test_a_change_is_said_in_the_readers_canonical_wording():
@@ -108,29 +105,10 @@ def test_the_loss_falls_the_encoders_stay_frozen_and_the_check_uses_held_out_pro
 
 
 def test_a_crashed_run_resumes_bit_identically(trained, tiny_checkpoint, synth_small, tmp_path, monkeypatch):
-    from training.loop import Trainer
-
-    crashed = tmp_path / "crashed"
-    real_log = Trainer.log
-
-    def crash_at_step_12(self, record):  # the state of step 10 was saved (--save-every 5): steps 11-12 are lost
-        real_log(self, record)
-        if record.get("step") == 12:
-            raise RuntimeError("simulated crash")
-
-    monkeypatch.setattr(Trainer, "log", crash_at_step_12)
-    with pytest.raises(RuntimeError, match="simulated crash"):
-        cli.main(flags(tiny_checkpoint, synth_small, crashed, "--save-every", "5"))
-    monkeypatch.setattr(Trainer, "log", real_log)
-    assert cli.main(flags(tiny_checkpoint, synth_small, crashed, "--save-every", "5", "--resume")) == 0
-    a, b = load_file(str(trained / "last" / "composer.safetensors")), \
-        load_file(str(crashed / "last" / "composer.safetensors"))
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-
-    def strip(rows):  # the speed differs between runs, nothing else may
-        return [{k: v for k, v in r.items() if k != "examples_per_s"} for r in rows]
-
-    assert strip(log_rows(trained)) == strip(log_rows(crashed))
+    # the state of step 10 was saved (--save-every 5): steps 11-12 are lost
+    assert_resumes_bit_identically(
+        lambda out, *extra: cli.main(flags(tiny_checkpoint, synth_small, out, "--save-every", "5", *extra)),
+        tmp_path / "crashed", trained, 12, monkeypatch)
 
 
 def test_the_trained_composer_composes_the_same_batched_and_alone(trained):

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from training.loop import StageModule
 from training.zeroshot.pairs import MinedPair
+from training.zeroshot.task import FrozenEncodersModule
 
 
 class PairExamples:
@@ -44,21 +44,12 @@ def pair_tables(pairs: list[MinedPair], text_rows: dict[str, int], image_rows: d
                         torch.tensor([image_rows[p.target] for p in pairs]))
 
 
-class PairModule(StageModule):
+class PairModule(FrozenEncodersModule):
     """The composer on frozen embeddings, trained to find each pair's target among the batch's targets."""
 
     def __init__(self, model, images: torch.Tensor, texts: torch.Tensor, temperature: float):
         super().__init__(model)
-        model.requires_grad_(False)  # the encoders stay frozen: only the composer learns
-        model.composer.requires_grad_(True)
         self.images, self.texts, self.scale = images, texts, 1.0 / temperature
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for name, part in self.model.named_children():  # frozen parts: no dropout, whatever the loop asks
-            if name != "composer":
-                part.eval()
-        return self
 
     def forward(self, batch, gather):
         images, texts = self.images.to(batch["target"].device), self.texts.to(batch["target"].device)

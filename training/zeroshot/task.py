@@ -73,21 +73,29 @@ def collate(examples: list[dict]) -> dict:
     return {k: torch.stack([e[k] for e in examples]) for k in examples[0]}
 
 
-class PseudoTokenModule(StageModule):
+class FrozenEncodersModule(StageModule):
+    """A module in which only the composer learns: the encoders (and an adapted checkpoint's image adapters) stay
+    frozen, and in eval mode whatever mode the loop asks for."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        model.requires_grad_(False)
+        model.composer.requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name, part in self.model.named_children():  # frozen parts: no dropout
+            if name != "composer":
+                part.eval()
+        return self
+
+
+class PseudoTokenModule(FrozenEncodersModule):
     """Contrastive loss between prompts read with their pseudo-tokens and the sources they come from."""
 
     def __init__(self, model, sources: torch.Tensor, temperature: float):
         super().__init__(model)
-        model.requires_grad_(False)  # the encoders (and an adapted checkpoint's image adapters) stay frozen
-        model.composer.requires_grad_(True)
         self.sources, self.scale = sources, 1.0 / temperature
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for name, part in self.model.named_children():  # frozen parts: no dropout, whatever the loop asks
-            if name != "composer":
-                part.eval()
-        return self
 
     def forward(self, batch, gather):
         target = self.sources.to(batch["noise"].device)[batch["source"]]

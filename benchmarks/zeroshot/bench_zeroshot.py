@@ -17,9 +17,9 @@ and per caption kind:
                             in one or two facets (``--pairs``; mined pairs, after MagicLens)
 
 Each zero-shot variant is trained once per ``--seeds`` value; the pseudo-token ones are evaluated three times: as
-trained (the trainer's
-defaults: the mean of six prompts' embeddings plus the plain sum, ``--sum-weight`` 1), with its first prompt alone
-(``one-template``, Pic2Word's "a photo of * that {}") and without the sum (``prompt-only``, sum weight 0).
+trained (the trainer's defaults: the mean of six prompts' embeddings plus the plain sum, ``--sum-weight`` 1), with
+the first prompt alone (``one-template``, Pic2Word's "a photo of * that {}") and without the sum (``prompt-only``,
+sum weight 0); ``zs-pairs`` once, as trained.
 The gap closed is ``(row - sum) / (triplet-trained - sum)`` on R@10. Training time is the training process's CPU
 time (one thread). Every step is resumable: finished results are files, interrupted trainings continue. All rows
 share --checkpoint's image tower, so a catalogue's images are embedded once per process (the upper bound's own

@@ -42,7 +42,7 @@ from cti_ir.model.zeroshot import (
 from training.common import HelpWithDefaults, add_loop_args, run
 from training.zeroshot.corpus import CorpusError, read_images, read_texts
 from training.zeroshot.pairs_setup import add_pairs_args, load_pairs, pairs_model, pairs_task
-from training.zeroshot.task import ZeroShotTask, say
+from training.zeroshot.task import ZeroShotTask, embed_texts, say
 
 #: The allowed values of this trainer's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
 ZEROSHOT_BOUNDS: dict[str, Bounds] = {
@@ -128,15 +128,6 @@ def pseudo_token_model(init: str, args: argparse.Namespace) -> tuple[CIRModel, C
     model = CIRModel(backbone, "pseudo-token", composer_kwargs(args, layer.embedding_dim))
     model.adapters = base.adapters  # an adapted checkpoint's image adapters stay (their hooks are in the tower)
     return model, base
-
-
-@torch.no_grad()
-def embed_texts(model: CIRModel, texts: list[str], batch_size: int) -> torch.Tensor:
-    """The frozen text tower's embeddings of ``texts`` (CPU)."""
-    model.eval()
-    out = [model.encode_tokens(model.tokenize(texts[i:i + batch_size]).to(model.device)).float().cpu()
-           for i in range(0, len(texts), batch_size)]
-    return torch.cat(out) if out else torch.empty(0, model.embed_dim)
 
 
 def embed_images(base: CIRModel, items: list, out: Path, args: argparse.Namespace) -> torch.Tensor:

@@ -12,7 +12,7 @@ from cti_ir.model.checkpoint import load_checkpoint
 from training.zeroshot.corpus import CorpusError
 from training.zeroshot.pair_task import PairTask, pair_tables
 from training.zeroshot.pairs import mine_pairs, read_products
-from training.zeroshot.task import say
+from training.zeroshot.task import embed_texts, say
 
 #: The composers --pairs can train (those that read features only; the pseudo-token one learns from --texts).
 PAIR_COMPOSERS = ("adaptive", "combiner")
@@ -69,7 +69,6 @@ def load_pairs(args: argparse.Namespace) -> dict:
 def pairs_model(args: argparse.Namespace, data: dict, out: Path, device: torch.device):
     """--init's encoders with a fresh composer; the material embedded once by the frozen encoders (kept in OUT)."""
     from training.fit_embedding_map.embedding_cache import cached_embeddings
-    from training.zeroshot.cli import embed_texts
 
     torch.manual_seed(args.seed)
     model = load_checkpoint(args.init, new_composer=(args.composer, {})).to(device)

@@ -166,5 +166,14 @@ class ZeroShotTask:
         return {}
 
 
+@torch.no_grad()
+def embed_texts(model, texts: list[str], batch_size: int) -> torch.Tensor:
+    """The frozen text tower's embeddings of ``texts`` (CPU), made once before training."""
+    model.eval()
+    out = [model.encode_tokens(model.tokenize(texts[i:i + batch_size]).to(model.device)).float().cpu()
+           for i in range(0, len(texts), batch_size)]
+    return torch.cat(out) if out else torch.empty(0, model.embed_dim)
+
+
 def say(message: str) -> None:
     print(f"[zeroshot] {message}", file=sys.stderr, flush=True)

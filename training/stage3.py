@@ -8,6 +8,10 @@ loss. With the adaptive composer, its predicted modality weights are also pulled
 (``--weight-loss``): which of the reference image alone and the text alone ranks the target higher among the
 batch's targets (see ``cti_ir.model.losses.modality_weight_target``). Validation is Recall@K under the standard
 protocol of each dataset, each epoch; the best checkpoint is kept.
+
+Without triplets, ``--data pairs=products.jsonl`` trains on pairs mined from a shop's product photos and
+descriptions (``training.zeroshot.pair_source``): its per-epoch check is Recall@10 on pairs mined among held-out
+products, so no benchmark is read.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ from training.common import HelpWithDefaults, add_loop_args, add_model_args, run
 from training.examples import TripletExamples, stack_collate
 from training.phrasing_augment import PhrasingConsistency, add_phrasing_args, build_wording, check_phrasing_args
 from training.loop import StageModule
+from training.zeroshot.pair_source import MinedPairSource
+from training.zeroshot.pairs_setup import add_mining_args
 
 
 WEIGHT_TARGETS = ("modality", "balance")
@@ -153,9 +159,13 @@ class HybridQueryTask:
 
     def evaluate(self, model):
         was_training = model.training
-        results = {name: evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False,
-                                  skip_missing=self.skip_missing, num_workers=self.eval_workers)
-                   for name, bench in self.benchmarks.items()}
+        results = {}
+        for name, bench in self.benchmarks.items():
+            if isinstance(bench, MinedPairSource):  # held-out mined pairs, not a benchmark's triplets
+                results[name] = bench.evaluate(model, self.eval_batch_size, self.eval_workers, self.skip_missing)
+            else:
+                results[name] = evaluate(model, name, bench.root, batch_size=self.eval_batch_size, progress=False,
+                                         skip_missing=self.skip_missing, num_workers=self.eval_workers)
         model.train(was_training)
         out = {f"{name}_score": r["score"] for name, r in results.items()}
         out["details"] = results
@@ -166,21 +176,29 @@ class HybridQueryTask:
         return {}
 
 
-def parse_data(values: list[str]) -> dict[str, str]:
-    """``["fashioniq=DIR", "shoes=DIR"]`` -> ``{"fashioniq": "DIR", "shoes": "DIR"}``."""
-    out = {}
+#: What ``--data`` takes: the two published layouts (a folder each) and mined pairs (product JSONL files).
+DATA_KINDS = ("fashioniq", "shoes", "pairs")
+
+
+def parse_data(values: list[str]) -> dict[str, list[str]]:
+    """``["fashioniq=DIR", "pairs=A.jsonl", "pairs=B.jsonl"]`` -> ``{"fashioniq": ["DIR"], "pairs": ["A.jsonl",
+    "B.jsonl"]}``; pairs files pool into one source, a layout given twice is an error."""
+    out: dict[str, list[str]] = {}
     for v in values:
         name, sep, root = v.partition("=")
-        if not sep or name not in ("fashioniq", "shoes"):
-            raise ValueError(f"--data expects fashioniq=DIR or shoes=DIR, got {v!r}")
-        out[name] = root
+        if not sep or name not in DATA_KINDS or not root:
+            raise ValueError(f"--data expects fashioniq=DIR, shoes=DIR or pairs=FILE, got {v!r}")
+        if name != "pairs" and name in out:
+            raise ValueError(f"--data {name}= is given twice ({out[name][0]} and {root}); give each layout once")
+        out.setdefault(name, []).append(root)
     return out
 
 
 #: The allowed values of stage 3's own numeric flags (the loop's are in training.common.LOOP_BOUNDS).
 STAGE3_BOUNDS = {"eval_batch_size": AT_LEAST_ONE, "weight_loss": NON_NEGATIVE, "weight_temperature": POSITIVE,
                  "target_queue": NON_NEGATIVE, "weight_forcing": SHARE, "phrasing_augment": SHARE,
-                 "phrasing_consistency": NON_NEGATIVE, "phrasing_focus": SHARE}
+                 "phrasing_consistency": NON_NEGATIVE, "phrasing_focus": SHARE, "max_changes": AT_LEAST_ONE,
+                 "pairs_per_product": AT_LEAST_ONE, "check_size": AT_LEAST_ONE}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=HelpWithDefaults)
     g = p.add_argument_group("data")
     g.add_argument("--data", action="append", required=True,
-                   help="triplet dataset as NAME=DIR, NAME in {fashioniq, shoes}, DIR in the published layout "
-                        "(repeatable: both datasets train one model)")
+                   help="triplet dataset as fashioniq=DIR or shoes=DIR, DIR in the published layout, or pairs=FILE: "
+                        "a shop's products (JSONL rows with 'file_name', the photo relative to the file, and a "
+                        "description), whose pairs that differ in 1 to --max-changes facets train like triplets "
+                        "(repeatable: all of them train one model)")
     g.add_argument("--no-augment", dest="augment", action="store_false",
                    help="always train on 'c1 and c2' instead of sampling among 'c1 and c2', 'c2 and c1', c1, c2")
     g.add_argument("--skip-missing", action="store_true",
@@ -231,6 +251,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adaptive only: where the residual acts. free: w_img * image + w_txt * text + residual; "
                         "text: w_img * image + w_txt * (text + residual), so the weights scale the whole "
                         "modification; none: w_img * image + w_txt * text, the weights are the whole composer")
+    m = p.add_argument_group("mined pairs (--data pairs=FILE)")
+    m.add_argument("--text-column", default="text", help="column of a product row holding its description")
+    m.add_argument("--split-column", default="split",
+                   help="column naming a product's split; products of --val-split are held out for the per-epoch "
+                        "check (a file without the column holds out one product in ten, by a hash of its photo name)")
+    m.add_argument("--train-split", default="train", help="value of --split-column to train on (rows without it too)")
+    m.add_argument("--val-split", default="val", help="value of --split-column held out for the per-epoch check")
+    m.add_argument("--check-size", type=int, default=2000,
+                   help="at most this many held-out pairs in the per-epoch check (R@10 among their photos)")
+    add_mining_args(m, per_product=2)
     add_phrasing_args(p)
     add_model_args(p)
     add_loop_args(p, epochs=10, batch_size=64, lr=2e-4)
@@ -243,7 +273,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     benchmarks = {}
 
     def load_data():  # before the model: missing folders, annotations or images are reported at once
-        benchmarks.update({name: open_benchmark(name, root) for name, root in parse_data(args.data).items()})
+        for name, roots in parse_data(args.data).items():
+            if name == "pairs":
+                benchmarks[name] = MinedPairSource(
+                    roots, args.seed, args.max_changes, args.pairs_per_product, args.text_column,
+                    args.category_column, args.split_column, args.train_split, args.val_split, args.check_size)
+                print(f"[stage3] {benchmarks[name].describe()}", file=sys.stderr)
+            else:
+                benchmarks[name] = open_benchmark(name, roots[0])
         for name, bench in benchmarks.items():
             if not bench.triplets("train", check=True, skip_missing=args.skip_missing):
                 raise ValueError(f"{bench.root} has no training triplets for --data {name}")
@@ -254,11 +291,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                                weight_target=args.weight_target, hard_negatives=args.target_hard_negatives,
                                combiner_target=args.combiner_weight_target, target_queue=args.target_queue,
                                forcing=args.weight_forcing, consistency=args.phrasing_consistency,
-                               wording=build_wording(args, {n: b.root for n, b in benchmarks.items()}))
+                               wording=build_wording(args, {n: b.root for n, b in benchmarks.items()
+                                                            if not isinstance(b, MinedPairSource)}))
 
     try:
-        parse_data(args.data)
+        kinds = parse_data(args.data)
         check_phrasing_args(args)
+        if args.phrasing_augment > 0 and set(kinds) == {"pairs"}:
+            raise ValueError("--phrasing-augment rewrites a generated catalogue's triplets from its attribute "
+                             "records; --data pairs= has none: leave it out, or add a fashioniq= or shoes= folder")
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

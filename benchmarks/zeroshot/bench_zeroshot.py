@@ -15,11 +15,14 @@ and per caption kind:
     zs-images               on its training images only (after Pic2Word)
     zs-pairs                an adaptive composer on pairs of its training products whose descriptions differ
                             in one or two facets (``--pairs``; mined pairs, after MagicLens)
+    s3-pairs                stage 3 on the same kind of mined pairs, encoders included (``training.stage3 --data
+                            pairs=...``, flags in ``--stage3-args``); its checkpoint is the one its per-epoch check
+                            on pairs mined among held-out products kept, and it is evaluated with its own encoders
 
 Each zero-shot variant is trained once per ``--seeds`` value; the pseudo-token ones are evaluated three times: as
 trained (the trainer's defaults: the mean of six prompts' embeddings plus the plain sum, ``--sum-weight`` 1), with
 the first prompt alone (``one-template``, Pic2Word's "a photo of * that {}") and without the sum (``prompt-only``,
-sum weight 0); ``zs-pairs`` once, as trained.
+sum weight 0); ``zs-pairs`` and ``s3-pairs`` once, as trained.
 The gap closed is ``(row - sum) / (triplet-trained - sum)`` on R@10. Training time is the training process's CPU
 time (one thread). Every step is resumable: finished results are files, interrupted trainings continue. All rows
 share --checkpoint's image tower, so a catalogue's images are embedded once per process (the upper bound's own
@@ -43,7 +46,7 @@ from training.common import HelpWithDefaults
 BASELINES = ("image", "text", "sum")
 #: Zero-shot variants: what each trains on (descriptions' texts, their images, or both).
 VARIANTS = {"zs-texts+images": ("texts", "images"), "zs-texts": ("texts",), "zs-images": ("images",),
-            "zs-pairs": ("pairs",)}
+            "zs-pairs": ("pairs",), "s3-pairs": ("stage3-pairs",)}
 LAYOUTS = {"fashioniq": "Fashion-IQ", "shoes": "Shoes"}
 #: How each trained zero-shot checkpoint is evaluated: row suffix -> change to the composer (None: as trained).
 EVAL_MODES = {"": None, " one-template": ("templates", 1), " prompt-only": ("sum_weight", 0.0)}
@@ -65,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-args", default="--epochs 7 --max-steps 600",
                    help="extra flags for every training.zeroshot run, as one string; the default gives every "
                         "variant the same 600 steps of 128 examples")
+    p.add_argument("--stage3-args", default="--epochs 2 --lr 3e-4 --batch-size 64",
+                   help="extra flags for every training.stage3 run of s3-pairs, as one string")
     p.add_argument("--results", default="zeroshot", help="name of the results files in WORK/results")
     p.add_argument("--threads", type=int, default=1, help="torch and FAISS CPU threads")
     return p
@@ -122,19 +127,27 @@ def baseline_rows(args, work: Path, data: Path, name: str) -> dict:
 
 def train_variant(args, work: Path, data: Path, name: str, variant: str, seed: int) -> tuple[Path, dict]:
     """Train one zero-shot variant (resumable); its run folder and the training's CPU and wall time."""
+    from training import stage3
     from training.zeroshot import cli as zeroshot
 
     run = work / "runs" / name / f"{variant}-seed{seed}"
     sources = [str(data / layout / "product_descriptions.jsonl") for layout in LAYOUTS]
     argv = ["--init", args.checkpoint, "--out", str(run), "--seed", str(seed), "--threads", str(args.threads),
-            "--no-progress", "--resume", *args.train_args.split()]
-    for kind in VARIANTS[variant]:
-        argv += [x for s in sources for x in (f"--{kind}", s)]
+            "--no-progress"]
+    if variant == "s3-pairs":
+        trainer = stage3
+        argv += ["--resume"] * (run / "train_state.pt").is_file() + args.stage3_args.split()
+        argv += [x for s in sources for x in ("--data", f"pairs={s}")]
+    else:
+        trainer = zeroshot
+        argv += ["--resume", *args.train_args.split()]
+        for kind in VARIANTS[variant]:
+            argv += [x for s in sources for x in (f"--{kind}", s)]
 
     def timed() -> dict:
         resumed = (run / "train_state.pt").is_file()  # an interrupted run: only the rest is timed
         cpu, wall = time.process_time(), time.perf_counter()
-        run_cli(zeroshot, argv)
+        run_cli(trainer, argv)
         return {"cpu_s": time.process_time() - cpu, "wall_s": time.perf_counter() - wall, "resumed": resumed}
 
     return run, cached_json(work / "results" / name / f"{variant}-seed{seed}.time.json", timed)
@@ -150,15 +163,18 @@ def variant_rows(args, work: Path, data: Path, name: str) -> tuple[dict, dict]:
         for seed in args.seeds:
             run, timing = train_variant(args, work, data, name, variant, seed)
             times.setdefault(variant, {})[seed] = timing
-            modes = EVAL_MODES if "pairs" not in VARIANTS[variant] else {"": None}  # prompts: pseudo-token only
+            pseudo_token = {"texts", "images"} & set(VARIANTS[variant])
+            modes = EVAL_MODES if pseudo_token else {"": None}  # prompts: pseudo-token only
+            # stage 3 trains the encoders: its checkpoint embeds the images itself, and its check chose the epoch
+            encoders, kept = (None, "best") if variant == "s3-pairs" else (args.checkpoint, "last")
             for suffix, change in modes.items():
                 def compute(change=change):
-                    model = load_checkpoint(run / "last")
+                    model = load_checkpoint(run / kept)
                     if change == ("templates", 1):
                         model.composer.templates = model.composer.templates[:1]
                     elif change is not None:
                         setattr(model.composer, *change)
-                    return evaluate_model(model, data, args.checkpoint)
+                    return evaluate_model(model, data, encoders)
                 rows.setdefault(variant + suffix, {})[seed] = cached_json(
                     work / "results" / name / f"{variant}{suffix.replace(' ', '-')}-seed{seed}.json", compute)
     return rows, times
@@ -225,7 +241,7 @@ def gate(summary: dict, row: str) -> str:
 
 def tables(result: dict) -> str:
     """The Markdown report."""
-    rows = [r for r in next(iter(result["summary"].values())) if r.startswith("zs-")]
+    rows = [r for r in next(iter(result["summary"].values())) if r.startswith(("zs-", "s3-"))]
     lines = ["Gate: at least half the gap between sum and triplet-trained closed (R@10, mean over seeds) on every "
              "catalogue and layout", *[gate(result["summary"], row) for row in rows]]
     for name, table in result["summary"].items():
@@ -266,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         catalogues[name] = {"baselines": baseline_rows(args, work, data, name), "variants": variants,
                             "times": {v: {str(s): t for s, t in ts.items()} for v, ts in times.items()}}
     result = {"checkpoint": args.checkpoint, "upper_bound": args.upper_bound or args.checkpoint,
-              "seeds": args.seeds, "train_args": args.train_args, "catalogues": catalogues,
+              "seeds": args.seeds, "train_args": args.train_args, "stage3_args": args.stage3_args,
+              "catalogues": catalogues,
               "summary": summarise(catalogues)}
     write_report(work / "results" / args.results, result, tables)
     return 0

@@ -44,6 +44,27 @@ def pair_tables(pairs: list[MinedPair], text_rows: dict[str, int], image_rows: d
                         torch.tensor([image_rows[p.target] for p in pairs]))
 
 
+@torch.no_grad()
+def check_recall(compose, images: torch.Tensor, texts: torch.Tensor, check: PairExamples,
+                 gallery_rows: torch.Tensor, k: int = 10) -> float:
+    """R@k (percent) of the ``check`` pairs: each composes ``compose(reference rows, text rows)`` and searches the
+    photos ``gallery_rows`` of ``images`` for its target (the reference itself is not an answer, as in the standard
+    protocols). ``check``'s rows index ``images`` and ``texts``; every reference and target is in the gallery."""
+    gallery = images[gallery_rows]
+    position = {int(row): n for n, row in enumerate(gallery_rows)}
+    hits = 0
+    for start in range(0, len(check), 1024):
+        rows = slice(start, start + 1024)
+        query = compose(images[check.references[rows]], texts[check.texts[rows]])
+        scores = query.to(gallery.device) @ gallery.T
+        refs = torch.tensor([position[int(r)] for r in check.references[rows]])
+        scores[torch.arange(len(refs)), refs] = float("-inf")
+        top = scores.topk(min(k, scores.shape[1]), dim=1).indices.cpu()
+        wanted = torch.tensor([position[int(t)] for t in check.targets[rows]])
+        hits += int((top == wanted.unsqueeze(1)).any(dim=1).sum())
+    return 100.0 * hits / len(check)
+
+
 class PairModule(FrozenEncodersModule):
     """The composer on frozen embeddings, trained to find each pair's target among the batch's targets."""
 
@@ -89,22 +110,11 @@ class PairTask:
             return None
         was_training = model.training
         model.eval()
-        gallery = self.images[self.check_gallery].to(model.device)
-        position = {int(row): k for k, row in enumerate(self.check_gallery)}
-        hits = 0
-        for start in range(0, len(self.check), 1024):
-            rows = slice(start, start + 1024)
-            query = model.composer(self.images[self.check.references[rows]].to(model.device),
-                                   self.texts[self.check.texts[rows]].to(model.device)).query
-            scores = query @ gallery.T
-            # the reference itself is not an answer (the standard protocols leave it out too)
-            refs = torch.tensor([position[int(r)] for r in self.check.references[rows]], device=scores.device)
-            scores[torch.arange(len(refs)), refs] = float("-inf")
-            top = scores.topk(min(10, scores.shape[1]), dim=1).indices.cpu()
-            wanted = torch.tensor([position[int(t)] for t in self.check.targets[rows]])
-            hits += int((top == wanted.unsqueeze(1)).any(dim=1).sum())
+        device = model.device
+        score = check_recall(lambda ref, txt: model.composer(ref.to(device), txt.to(device)).query,
+                             self.images, self.texts, self.check, self.check_gallery)
         model.train(was_training)
-        return {"score": 100.0 * hits / len(self.check), "check_pairs": len(self.check)}
+        return {"score": score, "check_pairs": len(self.check)}
 
     def checkpoint_files(self):
         return {}

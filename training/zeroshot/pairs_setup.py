@@ -29,13 +29,18 @@ def add_pairs_args(group: argparse._ArgumentGroup, parser: argparse.ArgumentPars
     g = parser.add_argument_group("mined pairs (--pairs)")
     g.add_argument("--composer", default="adaptive", choices=PAIR_COMPOSERS,
                    help="the composer trained on the pairs (on the frozen encoders' embeddings)")
-    g.add_argument("--category-column", default="category",
-                   help="column naming a product's category; pairs are made within a category (rows without it: "
-                        "the file's name is the category)")
-    g.add_argument("--max-changes", type=int, default=2,
-                   help="pair products whose known facets differ in at most this many slots")
-    g.add_argument("--pairs-per-product", type=int, default=4,
-                   help="pairs each product starts, with products drawn at random among those close enough")
+    add_mining_args(g, per_product=4)
+
+
+def add_mining_args(group: argparse._ArgumentGroup, per_product: int) -> None:
+    """The flags of how pairs are mined (``training.zeroshot --pairs`` and ``training.stage3 --data pairs=``)."""
+    group.add_argument("--category-column", default="category",
+                       help="column naming a product's category; pairs are made within a category (rows without "
+                            "it: the file's name is the category)")
+    group.add_argument("--max-changes", type=int, default=2,
+                       help="pair products whose known facets differ in at most this many slots")
+    group.add_argument("--pairs-per-product", type=int, default=per_product,
+                       help="pairs each product starts, with products drawn at random among those close enough")
 
 
 def load_pairs(args: argparse.Namespace) -> dict:

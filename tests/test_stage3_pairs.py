@@ -18,6 +18,7 @@ from safetensors.torch import load_file
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.model.images import load_image
 from tests.resume_check import assert_resumes_bit_identically, log_rows
+from tests.shop_path import export_demo_open_clip_folder, search_shoes_index
 from training import stage3
 from training.zeroshot.pair_source import HOLD_OUT_EVERY, MinedPairSource
 
@@ -159,30 +160,10 @@ def test_bad_pairs_flags_get_our_messages(data, extra, message, synth_small, tin
 @pytest.mark.slow
 def test_stage3_on_pairs_from_an_open_clip_folder_offline(synth_small, tmp_path, monkeypatch):
     """The shop's path, encoders trained: an exported open_clip folder, stage 3 on mined pairs, index, search."""
-    import shutil
-
-    from PIL import Image
-
-    import cti_ir.index.cli as index
-    from cti_ir.model import export
-    from cti_ir.serve.engine import SearchEngine
-
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    demo = Path(__file__).resolve().parents[1] / "demo_model"
-    source = tmp_path / "open_clip_folder"
-    source.mkdir()
-    for name in ("open_clip_config.json", "open_clip_model.safetensors"):
-        shutil.copy(demo / name, source / name)
-    init, run, idx = tmp_path / "exported", tmp_path / "run", tmp_path / "index"
-    assert export.main(["--model", f"local-dir:{source}", "--out", str(init)]) == 0
+    init, run = export_demo_open_clip_folder(tmp_path, monkeypatch), tmp_path / "run"
     assert stage3.main(flags(init, synth_small, run, "--epochs", "1", "--max-steps", "6", "--lr", "3e-5")) == 0
     (check,) = [r["eval"] for r in log_rows(run) if "eval" in r]
     assert check["details"]["pairs"]["check_pairs"] == 200 and check["score"] > 20  # far above chance (~5 %)
     shoes = synth_small / "shoes"
-    assert index.main(["build", "--checkpoint", str(run / "best"), "--dataset", "shoes", "--root", str(shoes),
-                       "--out", str(idx), "--no-progress"]) == 0
-    engine = SearchEngine(run / "best", idx)
-    reference = Image.open(next(shoes.rglob("*.jpg")))
-    hits = engine.search(image=reference, text="are black with a higher heel", k=3).hits
-    assert len(hits) == 3 and hits[0].score >= hits[-1].score
+    search_shoes_index(run / "best", shoes, tmp_path / "index", next(shoes.rglob("*.jpg")),
+                       "are black with a higher heel")

@@ -21,6 +21,7 @@ from cti_ir.model.backbone import create_backbone
 from cti_ir.model.checkpoint import load_checkpoint, save_checkpoint
 from cti_ir.model.zeroshot import PLACEHOLDER
 from tests.resume_check import assert_resumes_bit_identically, log_rows
+from tests.shop_path import export_demo_open_clip_folder, search_shoes_index
 from training.zeroshot import cli
 
 COLOURS = ["red", "blue", "green", "black", "white", "yellow", "pink", "grey"]
@@ -232,27 +233,10 @@ def test_one_template_flag_is_recorded_as_given(exported, corpus, tmp_path):
 def test_from_the_shipped_models_open_clip_folder_offline(corpus, fake_shoes, tmp_path, monkeypatch):
     """The shop's path: the demo model's open_clip folder (config + weights, as open_clip's local-dir: reads it)
     exported, a few zero-shot steps on texts and unlabeled images, then a search served from an index."""
-    import shutil
-
-    import cti_ir.index.cli as index
-    from cti_ir.serve.engine import SearchEngine
-
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    demo = Path(__file__).resolve().parents[1] / "demo_model"
-    source = tmp_path / "open_clip_folder"
-    source.mkdir()
-    for name in ("open_clip_config.json", "open_clip_model.safetensors"):
-        shutil.copy(demo / name, source / name)
-    init, run, idx = tmp_path / "exported", tmp_path / "run", tmp_path / "index"
-    assert export.main(["--model", f"local-dir:{source}", "--out", str(init)]) == 0
+    init, run = export_demo_open_clip_folder(tmp_path, monkeypatch), tmp_path / "run"
     assert cli.main(flags(init, corpus, run, "--images", str(fake_shoes), "--epochs", "1")) == 0
     losses = [r["loss"] for r in log_rows(run) if "loss" in r]
     assert len(losses) >= 6 and all(np.isfinite(losses))
-    assert index.main(["build", "--checkpoint", str(run / "best"), "--dataset", "shoes", "--root", str(fake_shoes),
-                       "--out", str(idx), "--no-progress"]) == 0
-    engine = SearchEngine(run / "best", idx)
+    engine, _ = search_shoes_index(run / "best", fake_shoes, tmp_path / "index",
+                                   next(fake_shoes.rglob("img_womens_pumps_0.jpg")), "is red with a higher heel")
     assert engine.model.composer_name == "pseudo-token"
-    reference = Image.open(next(fake_shoes.rglob("img_womens_pumps_0.jpg")))
-    hits = engine.search(image=reference, text="is red with a higher heel", k=3).hits
-    assert len(hits) == 3 and hits[0].score >= hits[-1].score

@@ -18,6 +18,7 @@ from cti_ir.index.facets import read_description, read_request
 from cti_ir.index.request_reading import describe_change, read_request_text
 from cti_ir.model.checkpoint import load_checkpoint
 from tests.resume_check import assert_resumes_bit_identically, log_rows
+from tests.shop_path import export_demo_open_clip_folder, search_shoes_index
 from training.zeroshot import cli
 from training.zeroshot.corpus import CorpusError
 from training.zeroshot.pairs import mine_pairs, read_products
@@ -156,32 +157,12 @@ def test_pairs_and_pseudo_token_material_are_not_mixed(tiny_checkpoint, synth_sm
 @pytest.mark.slow
 def test_the_shops_path_from_an_open_clip_folder_offline(synth_small, tmp_path, monkeypatch):
     """Export the demo model's open_clip folder (as any open_clip model), train on mined pairs, index, search."""
-    import shutil
-
-    from PIL import Image
-
-    import cti_ir.index.cli as index
-    from cti_ir.model import export
-    from cti_ir.serve.engine import SearchEngine
-
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(var, "1")
-    demo = Path(__file__).resolve().parents[1] / "demo_model"
-    source = tmp_path / "open_clip_folder"
-    source.mkdir()
-    for name in ("open_clip_config.json", "open_clip_model.safetensors"):
-        shutil.copy(demo / name, source / name)
-    init, run, idx = tmp_path / "exported", tmp_path / "run", tmp_path / "index"
-    assert export.main(["--model", f"local-dir:{source}", "--out", str(init)]) == 0
+    init, run = export_demo_open_clip_folder(tmp_path, monkeypatch), tmp_path / "run"
     assert cli.main(flags(init, synth_small, run, "--epochs", "2")) == 0
     evals = [r["eval"]["score"] for r in log_rows(run) if "eval" in r]
     assert evals[-1] > evals[0] - 5 and evals[-1] > 20  # a trained composer finds held-out targets, not chance
     shoes = synth_small / "shoes"
-    assert index.main(["build", "--checkpoint", str(run / "best"), "--dataset", "shoes", "--root", str(shoes),
-                       "--out", str(idx), "--no-progress"]) == 0
-    engine = SearchEngine(run / "best", idx)
+    engine, _ = search_shoes_index(run / "best", shoes, tmp_path / "index", next(shoes.rglob("*.jpg")),
+                                   "are black with a higher heel")
     assert engine.model.composer_name == "adaptive"
-    reference = Image.open(next(shoes.rglob("*.jpg")))
-    hits = engine.search(image=reference, text="are black with a higher heel", k=3).hits
-    assert len(hits) == 3 and hits[0].score >= hits[-1].score
 

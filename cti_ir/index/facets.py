@@ -85,7 +85,7 @@ _VALUES = {
         "long": ("long sleeves", "long sleeve", "long sleeved", "full length sleeves", "full sleeves"),
     },
     "neckline": {
-        "collar": ("collar", "collared", "pointed collar"),
+        "collar": ("collar", "collared", "pointed collar", "button down", "button down collar"),
         "crew": ("crew neck", "crew necked", "round neck", "crewneck"),
         "scoop": ("scoop neck", "scoop necked", "scoop neckline", "scoop"),
         "v_neck": ("v neck", "v necked", "v neckline", "vneck"),
@@ -131,16 +131,31 @@ _COMPARATIVES = {"longer": ("length", 1), "shorter": ("length", -1), "higher": (
                  "deeper": ("neckline", 1)}
 _SLOT_NOUNS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
                "neck": "neckline", "hemline": "length", "hem": "length"}
+# A bare value word that names a slot's value only beside the slot's noun ("set the sleeves to short", "heel: high",
+# "the heel height from low to mid"): slot -> (its nouns, {word: value}). The nearest slot noun before the word in
+# the same clause decides; without one the word is not read ("a short trip", "high quality").
+_QUALIFIED_VALUES = {
+    "sleeves": (("sleeve", "sleeves"), {"short": "short", "long": "long", "none": "sleeveless"}),
+    "heel": (("heel", "heels", "height"), {"low": "low", "mid": "mid", "medium": "mid", "high": "high",
+                                          "none": "flat"}),
+    "fit": (("fit", "cut"), {"slim": "fitted", "close": "fitted", "wide": "loose"}),
+    "pattern": (("pattern", "print"), {"none": "solid"}),
+}
+_QUALIFIED_LOOKBACK = 6
 # "darker"/"lighter" say the colour changes, not to what: the reference's colour is excluded.
-_COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
+COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
 # A bare noun under a negation names the absence of the thing: "lose the sleeves" -> sleeveless.
 _REMOVALS = {"sleeves": ("sleeves", "sleeveless"), "sleeve": ("sleeves", "sleeveless"), "heel": ("heel", "flat"),
              "heels": ("heel", "flat"), "pattern": ("pattern", "solid"), "print": ("pattern", "solid")}
 # What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
 _ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims")
+# Nouns after which a colour in the same clause is the pattern's: "set the colour of the print to black".
+_PATTERN_NOUNS = ("print", "pattern")
 NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never", "minus", "lose", "ditch",
                         "drop", "remove", "removed", "except", "nor", "isn't", "aren't", "don't", "n't", "replace",
-                        "swap"))
+                        "swap", "doesn't", "didn't", "wasn't", "weren't", "won't", "can't", "cannot", "couldn't",
+                        "wouldn't", "shouldn't", "hasn't", "haven't", "dont", "doesnt", "isnt", "arent", "none",
+                        "unlike", "rid", "trade", "exchange"))
 _NEGATION_WINDOW = 3
 # Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
 NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "!", "?"))
@@ -159,6 +174,8 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
     for value, phrases in _MORE_COLOUR_NAMES.items():
         for p in phrases:
             vocab.setdefault(tuple(p.split()), ("colour", value))
+    for value in _COLOURS:  # "bright green" is green, as "bright red" is red
+        vocab.setdefault(("bright", value), ("colour", value))
     return vocab
 
 
@@ -217,9 +234,20 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"3/4|[a-z0-9']+|[,.;:!?()]", text)
 
 
+# Four letters are too few to correct in general ("sold" is not "solid", nor "mate" "matte"); a five-letter base
+# colour or "loose" with one letter dropped ("blak", "whte", "gren", "beig", "loos") is the exception, but for the
+# words it would take from English ("lack", "back", "brow", "lose").
+_DROPPED_LETTER_COLOURS = MappingProxyType({
+    c[:i] + c[i + 1:]: c for c in (*sorted(_COLOURS), "loose") if len(c) == 5 for i in range(5)
+    if c[:i] + c[i + 1:] not in ("lack", "back", "brow", "lose")})
+
+
 @functools.lru_cache(maxsize=65536)
 def correct(word: str) -> str:
-    """A vocabulary word one edit away from ``word`` (five letters or more), else ``word`` itself."""
+    """A vocabulary word one edit away from ``word`` (five letters or more; a five-letter base colour missing a
+    letter), else ``word`` itself."""
+    if word in _DROPPED_LETTER_COLOURS:
+        return _DROPPED_LETTER_COLOURS[word]
     if len(word) < 5 or word in _KNOWN_WORDS or word in _PROTECTED:
         return word
     for known in _CORRECTIONS:
@@ -245,16 +273,38 @@ def mentions(text: str) -> tuple[list[Mention], list[str]]:
     while i < len(words):
         for n in range(min(_LONGEST, len(words) - i), 0, -1):
             hit = VOCABULARY.get(tuple(words[i:i + n]))
+            if hit is None and n == 1:
+                hit = _qualified_value(words, i)
             if hit is not None:
-                between = words[max(last_end, i - _NEGATION_WINDOW):i]
-                resets = [j for j, w in enumerate(between) if w in NEGATION_RESETS]
-                between = between[resets[-1] + 1:] if resets else between
-                found.append(Mention(hit[0], hit[1], i, i + n, any(w in NEGATIONS for w in between)))
+                found.append(Mention(hit[0], hit[1], i, i + n, _negated(words, max(last_end, i - _NEGATION_WINDOW), i)))
                 i, last_end = i + n, i + n
                 break
         else:
             i += 1
     return _accent_colours(found, words), words
+
+
+def _negated(words: list[str], start: int, end: int) -> bool:
+    """Whether a negation word stands in ``words[start:end]`` after the last word that ends a negation's reach."""
+    between = words[start:end]
+    resets = [j for j, w in enumerate(between) if w in NEGATION_RESETS]
+    between = between[resets[-1] + 1:] if resets else between
+    return any(w in NEGATIONS for w in between)
+
+
+def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:
+    """(slot, value) of a bare value word named by the nearest slot noun before it in its clause, else None."""
+    word = words[i]
+    for j in range(i - 1, max(-1, i - 1 - _QUALIFIED_LOOKBACK), -1):
+        if words[j] in _CLAUSE_BREAKS or words[j] == "and":
+            return None
+        for slot, (nouns, values) in _QUALIFIED_VALUES.items():
+            if words[j] in nouns:
+                # "sleeve length" names the sleeves; a noun right after the word ("a short trip") is not ours
+                return (slot, values[word]) if word in values else None
+        if words[j] in _SLOT_NOUNS:  # another slot's noun is nearer: the word is not this slot's
+            return None
+    return None
 
 
 def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
@@ -269,14 +319,23 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
             before_sole = m.end < len(words) and words[m.end] in _ACCENT_AFTER
             prev = found[k - 1] if k > 0 else None
             between = words[prev.end:m.start] if prev is not None else []
+            # "striped in white": white stripes; but "blue polka-dotted in red" (the pattern has its colour
+            # already) is a red product with blue dots, as the catalogue's captions write it
+            coloured_pattern = k >= 2 and found[k - 2].slot == "colour" and found[k - 2].end == prev.start
             after_pattern = (prev is not None and prev.slot == "pattern" and prev.value != "solid"
-                             and between in (["in"], ["to"], ["from"], [":"]))
+                             and between in (["in"], ["to"], ["from"], [":"])
+                             and not (between == ["in"] and coloured_pattern))
             # "from blue to beige" after a pattern or a sole: the second colour is the accent's new value
             chained = prev is not None and out[-1].slot == "accent_colour" and between == ["to"]
-            clause = words[prev.end if prev is not None else 0:m.start]
-            breaks = [i for i, w in enumerate(clause) if w in _CLAUSE_BREAKS]
-            clause = clause[breaks[-1] + 1:] if breaks else clause
-            after_sole = any(w in _ACCENT_AFTER for w in clause[-5:])
+            start = prev.end if prev is not None else 0
+            breaks = [i for i in range(start, m.start) if words[i] in _CLAUSE_BREAKS]
+            start = max(breaks[-1] + 1 if breaks else start, m.start - 5)
+            # "set the sole colour to pink", but not "navy-soled and black": a sole word right after a colour is
+            # that colour's, and "and" starts another facet
+            after_sole = any(
+                (words[i] in _ACCENT_AFTER or words[i] in _PATTERN_NOUNS) and "and" not in words[i + 1:m.start]
+                and not (prev is not None and i == prev.end and out[-1].slot == "accent_colour")
+                for i in range(start, m.start))
             if before_pattern or before_sole or after_pattern or chained or after_sole:
                 m = Mention("accent_colour", m.value, m.start, m.end, m.negated)
         out.append(m)
@@ -330,7 +389,7 @@ def _removals(words: list[str], found: list[Mention], out: dict[str, Constraint]
 def _comparatives(words: list[str], found: list[Mention], reference: Mapping[str, str],
                   out: dict[str, Constraint]) -> None:
     for i, w in enumerate(words):
-        if w in _COLOUR_CHANGES and reference.get("colour") and "colour" not in out:
+        if w in COLOUR_CHANGES and reference.get("colour") and "colour" not in out:
             out["colour"] = Constraint(None, frozenset((reference["colour"],)))
         if w not in _COMPARATIVES:
             continue

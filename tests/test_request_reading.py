@@ -79,6 +79,63 @@ def test_comparatives_need_the_reference_and_shoes_speak_in_the_plural():
     assert shoes.text == "are clogs and have lower heels"
 
 
+DOTTED = {**REFERENCE, "pattern": "dots", "secondary_color": "black"}
+SNEAKER = {"category": "shoes", "color": "black", "secondary_color": "white", "type": "sneaker", "heel": "flat",
+           "finish": "matte", "closure": "laces"}
+
+
+@pytest.mark.parametrize("product, text, canonical", [
+    # a bare value read beside its slot noun, in the clause it is said in
+    (REFERENCE, "sleeves to long please", "has long sleeves"),
+    (REFERENCE, "the sleeves should go from short to none", "is sleeveless"),
+    (REFERENCE, "fit: slim", "is more fitted"),
+    (SNEAKER, "with a heel from flat to high", "have high heels"),
+    # negative contractions negate
+    (REFERENCE, "i'd like it in black, doesn't need sleeves", "is black and sleeveless"),
+    (REFERENCE, "it shouldn't have sleeves", "is sleeveless"),
+    # removing the reference's pattern or closure asks for a plain or slip-on one
+    (DOTTED, "without the dots", "is solid"),
+    (DOTTED, "lose the polka dots and make it red", "is red and solid"),
+    (SNEAKER, "don't want laces, make them red", "are red and slip on"),
+    # a colour before a pattern is the pattern's; "in" after it gives the product's (the catalogue's captions' way)
+    (REFERENCE, "blue polka-dotted in red", "is red and has blue polka dots"),
+    (REFERENCE, "pattern: stripes in red", "has red stripes"),
+    (SNEAKER, "navy-soled and black", "have navy soles"),  # black is the reference's: nothing new to ask
+    # dropped letters of the commonest words, and "bright" before a base colour
+    (REFERENCE, "in grene", "is green"),
+    (REFERENCE, "in bright red", "is red"),
+])
+def test_phrasings_written_for_the_tests_read_as_meant(product, text, canonical):
+    facets = read_description(describe_product(product, random.Random(0)))
+    reading = read_request_text(text, facets, product["category"])
+    assert reading.understood and reading.text == canonical, (reading.text, reading.unknown)
+
+
+@pytest.mark.parametrize("text", ["black or navy", "a darker one", "red dots instead of black ones", "no sleeves, blk"])
+def test_what_would_be_lost_in_a_rewrite_passes_unchanged(text):
+    # two values for one slot (which to keep?), a direction with no value, words not read: the shopper's own text
+    reading = read_request_text(text, reference_facets(), "dress")
+    assert not reading.understood and reading.text == text
+
+
+def test_the_coverage_report_counts_rewrites_that_keep_every_change(synth_small, tmp_path):
+    from benchmarks.phrasing import reader_coverage
+
+    out = tmp_path / "coverage"
+    assert reader_coverage.main(["--data", str(synth_small), "--out", str(out), "--pairs", "60"]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    for layout in ("fashioniq", "shoes"):
+        rows = result["layouts"][layout]
+        assert set(rows) == set(STYLES)
+        texts = sum(r["texts"] for r in rows.values())
+        rewritten = sum(r["rewritten"] for r in rows.values())
+        kept = sum(r["kept"] for r in rows.values())
+        # the reader was written on the training phrasings: nearly all are rewritten, and rewrites keep the changes
+        assert texts >= 60 * len(STYLES) * 0.9 and rewritten >= 0.9 * texts and kept >= 0.98 * rewritten
+    assert "| misspelled |" in out.with_suffix(".md").read_text()
+    assert reader_coverage.main(["--data", str(tmp_path), "--out", str(out)]) == 2  # not a generated catalogue
+
+
 @needs_real_benchmarks("fashioniq")
 def test_real_captions_are_rewritten_only_when_read_and_never_lose_a_named_value():
     path = find_real_benchmarks() / "fashioniq" / "captions" / "cap.dress.val.json"

@@ -38,9 +38,42 @@ def read_right(asked, reference: dict, target: dict, claims) -> bool:
         slot = SLOT_OF[attr]
         if slot not in asked or not asked[slot].accepts(target.get(attr)):
             return False
-        if reference.get(attr) != target.get(attr) and asked[slot].accepts(reference.get(attr)):
+        old = reference.get(attr)
+        if old is not None and old != target.get(attr) and asked[slot].accepts(old):
             return False
     return True
+
+
+def phrased_pairs(root: Path, split: str, pairs: int, seed: int, phrasing_set: str = "train",
+                  styles=STYLES):
+    """Yield ``(category, reference attrs, target attrs, reference facets, style, paraphrase)`` for ``pairs``
+    reference/target pairs of one category drawn from ``split`` of a generated layout folder, each change phrased in
+    every style of ``phrasing_set`` (a pair a style cannot phrase is skipped for that style)."""
+    attrs = read_attributes(root)
+    texts = {}
+    with open(root / "product_descriptions.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row.get("split") == split:
+                texts[row["image_id"]] = row["text"]
+    by_cat = collections.defaultdict(list)
+    for i in texts:
+        by_cat[attrs[i]["category"]].append(i)
+    by_cat = {c: ids for c, ids in by_cat.items() if len(ids) >= 2}
+    if not by_cat:
+        raise ValueError(f"{root} has no split {split!r} with two products of one category")
+    rng = random.Random(seed)
+    for _ in range(pairs):
+        cat = rng.choice(sorted(by_cat))
+        ref_id, tgt_id = rng.sample(by_cat[cat], 2)
+        ref, tgt = attrs[ref_id], attrs[tgt_id]
+        facets = read_description(texts[ref_id])
+        for style in styles:
+            try:
+                para = paraphrase(ref, tgt, rng, phrasing_set, style)
+            except ValueError:
+                continue
+            yield cat, ref, tgt, facets, style, para
 
 
 def main(argv=None) -> int:
@@ -52,33 +85,13 @@ def main(argv=None) -> int:
     counts: collections.Counter = collections.Counter()
     rewritten = total = 0
     for layout in ("fashioniq", "shoes"):
-        attrs = read_attributes(args.data / layout)
-        texts = {}
-        with open(args.data / layout / "product_descriptions.jsonl", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                if row.get("split") == "train":
-                    texts[row["image_id"]] = row["text"]
-        by_cat = collections.defaultdict(list)
-        for i in texts:
-            by_cat[attrs[i]["category"]].append(i)
-        rng = random.Random(args.seed)
-        for _ in range(args.pairs):
-            cat = rng.choice(sorted(by_cat))
-            ref_id, tgt_id = rng.sample(by_cat[cat], 2)
-            ref, tgt = attrs[ref_id], attrs[tgt_id]
-            facets = read_description(texts[ref_id])
-            for style in STYLES:
-                try:
-                    para = paraphrase(ref, tgt, rng, "train", style)
-                except ValueError:
-                    continue
-                total += 1
-                rewritten += read_request_text(para.text, facets, cat).understood
-                if read_right(read_request(para.text, facets), ref, tgt, para.claims):
-                    found, words = mentions(para.text)
-                    taken = {k for m in found for k in range(m.start, m.end)}
-                    counts.update(w for k, w in enumerate(words) if k not in taken)
+        for cat, ref, tgt, facets, _style, para in phrased_pairs(args.data / layout, "train", args.pairs, args.seed):
+            total += 1
+            rewritten += read_request_text(para.text, facets, cat).understood
+            if read_right(read_request(para.text, facets), ref, tgt, para.claims):
+                found, words = mentions(para.text)
+                taken = {k for m in found for k in range(m.start, m.end)}
+                counts.update(w for k, w in enumerate(words) if k not in taken)
     print(f"training phrasings rewritten: {rewritten}/{total} ({100 * rewritten / max(total, 1):.1f} %)")
     for word, n in counts.most_common():
         print(n, word)

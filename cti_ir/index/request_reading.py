@@ -202,8 +202,8 @@ def describe_change(reference: Mapping[str, str], target: Mapping[str, str], cat
 
 
 def _ambiguous(found, reference: Mapping[str, str]) -> bool:
-    """Whether one slot is given two new values ("brown printed in orange": which is the print's colour?): a
-    rewrite would keep one and silently drop the other."""
+    """Whether one slot is given two new values ("in black or navy", "sleeveless or short-sleeved"): a rewrite would
+    keep one and silently drop the other."""
     new: dict[str, set[str]] = {}
     for m in found:
         if not m.negated and reference.get(m.slot) != m.value:

@@ -1,8 +1,9 @@
-"""The shopper's own words: the phrasing engine, its two sets, the generator's --phrasing and stage-3 augmentation.
+"""The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-The held-apart set must never reach a training catalogue: checked by template ids (disjoint sets, provenance) and
-by surface strings (every held-apart phrasing carries a marker, no training phrasing or training-catalogue caption
-does). The benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
+Neither the held-apart set nor the blind set (written without seeing the request reader) may reach a training
+catalogue: checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart or blind
+phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
+benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
 from __future__ import annotations
@@ -14,9 +15,13 @@ import re
 import pytest
 
 from data_prep.phrasing import PHRASING_SETS, STYLES, heldout_markers, paraphrase, template_ids
-from data_prep.phrasing.catalogue import phrasing_share
-from data_prep.phrasing.styles import TEMPLATES
+from data_prep.phrasing.blind import BLIND, blind_markers
+from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
+from data_prep.phrasing.changes import describe_changes
+from data_prep.phrasing.lexicon import LEXICONS
+from data_prep.phrasing.styles import TEMPLATES, Context
 from data_prep.synth_attributes import (
+    COLOURS,
     GARMENT_CATEGORIES,
     SHOE_CATEGORY,
     aspect_of,
@@ -29,13 +34,28 @@ from data_prep.synth_catalogue import SIZES, plan_fashioniq, plan_shoes
 from data_prep.synth_writers import write_fashioniq, write_shoes
 
 CATEGORIES = (*GARMENT_CATEGORIES, SHOE_CATEGORY)
-_MARKER_RE = re.compile("|".join(rf"(?<![a-z']){re.escape(m)}(?![a-z'])" for m in
-                                 sorted(heldout_markers(), key=len, reverse=True)))
+
+def _whole_word(word: str) -> str:
+    return rf"(?<![a-z']){re.escape(word)}(?![a-z'])"
+
+
+def _marker_re(markers) -> re.Pattern:
+    return re.compile("|".join(_whole_word(m) for m in sorted(markers, key=len, reverse=True)))
+
+
+_MARKER_RE = _marker_re(heldout_markers())
+_BLIND_MARKER_RE = _marker_re(blind_markers())
 
 
 def held_out_marker(text: str) -> str | None:
     """The first held-apart marker in ``text`` (whole words, any case), or None."""
     found = _MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
+def blind_marker(text: str) -> str | None:
+    """The first blind-set marker in ``text`` (whole words, any case), or None."""
+    found = _BLIND_MARKER_RE.search(text.lower())
     return found.group(0) if found else None
 
 
@@ -49,43 +69,126 @@ def pairs(n: int, seed: int = 0):
     return out
 
 
-def test_the_two_sets_have_every_style_and_disjoint_templates():
-    train, heldout = set(template_ids("train")), set(template_ids("heldout"))
-    assert not train & heldout
-    assert all(t.startswith("train.") for t in train) and all(t.startswith("heldout.") for t in heldout)
+def test_the_sets_have_every_style_and_disjoint_templates():
+    assert PHRASING_SETS == ("train", "heldout", "blind")
+    ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
+    for i, a in enumerate(PHRASING_SETS):
+        assert all(t.startswith(f"{a}.") for t in ids[a])
+        for b in PHRASING_SETS[i + 1:]:
+            assert not ids[a] & ids[b], (a, b)
     for phrasing_set in PHRASING_SETS:
         assert set(TEMPLATES[phrasing_set]) == set(STYLES)
+        assert LEXICONS[phrasing_set].name == phrasing_set
+    assert all(2 <= len(TEMPLATES["blind"][style]) <= 4 for style in STYLES)
+    assert all(tid.split(".")[1] == style for style in STYLES for tid, _ in TEMPLATES["blind"][style])
     with pytest.raises(ValueError, match="unknown phrasing set"):
         template_ids("test")
 
 
-def test_every_held_apart_template_writes_a_marker_and_no_training_template_does():
+def test_every_held_apart_and_blind_template_writes_its_sets_marker_and_no_other_template_does():
     seen = {s: set() for s in PHRASING_SETS}
     for i, (reference, target) in enumerate(pairs(400)):
         for phrasing_set in PHRASING_SETS:
             for style in STYLES:
                 p = paraphrase(reference, target, random.Random(f"{i}/{phrasing_set}/{style}"), phrasing_set, style)
                 seen[phrasing_set].add(p.template)
-                marker = held_out_marker(p.text)
+                marker, blind = held_out_marker(p.text), blind_marker(p.text)
                 if phrasing_set == "heldout":
                     assert marker, (p.template, p.text)
                 else:
                     assert marker is None, (p.template, p.text, marker)
-    assert seen["train"] == set(template_ids("train"))
-    assert seen["heldout"] == set(template_ids("heldout"))
+                if phrasing_set == "blind":
+                    assert blind, (p.template, p.text)
+                else:
+                    assert blind is None, (p.template, p.text, blind)
+    for phrasing_set in PHRASING_SETS:
+        assert seen[phrasing_set] == set(template_ids(phrasing_set))
 
 
 def test_every_style_says_the_same_changes_grounded_in_the_attributes():
     for i, (reference, target) in enumerate(pairs(120, seed=1)):
         differing = set(differing_attributes(reference, target))
         aspects = set(differing_aspects(reference, target))
+        for phrasing_set in ("heldout", "blind"):
+            for style in STYLES:
+                p = paraphrase(reference, target, random.Random(i), phrasing_set, style)
+                assert set(p.claims) <= differing
+                assert {aspect_of(a, target["category"]) for a in p.claims} == aspects, (style, p.text)
+                if style not in ("misspelled", "synonyms") and "color" in p.claims:
+                    colour = target["color"]
+                    assert re.search(colour if colour != "grey" else "gr[ea]y", p.text.lower()), (style, p.text)
+
+
+def context(reference, target, seed, phrasing_set) -> tuple[Context, tuple[str, ...]]:
+    """The Context (and claims) paraphrase() builds from ``random.Random(seed)``, before it draws a template."""
+    rng = random.Random(seed)
+    category = str(target["category"])
+    plural = category == "shoes" and rng.random() < 0.6
+    changes = describe_changes(reference, target, rng, None, plural)
+    claims = tuple(dict.fromkeys(a for c in changes for a in c.claims))
+    colours = [str(target[a]) for a in ("color", "secondary_color") if a in claims and target.get(a)]
+    return Context(changes, rng, LEXICONS[phrasing_set], plural, category, colours), claims
+
+
+def unblind(text: str) -> str:
+    """``text`` with the blind set's colour synonyms and misspellings put back to the canonical words."""
+    for canonical, synonyms in BLIND.colour_synonyms.items():
+        for synonym in synonyms:
+            text = re.sub(_whole_word(synonym), canonical, text)
+    for word, typos in BLIND.misspellings.items():
+        for typo in typos:
+            text = re.sub(_whole_word(typo), word, text)
+    return text
+
+
+_NEW_FORMS = ("pred", "mod", "noun", "value", "removed")
+_OLD_FORMS = ("old_pred", "old_noun", "old_value", "removed")
+
+
+def _names(text: str, change, forms) -> bool:
+    return any(getattr(change, f) and getattr(change, f) in text for f in forms)
+
+
+def test_every_blind_template_names_every_change_and_claims_what_the_training_set_claims():
+    for i, (reference, target) in enumerate(pairs(80, seed=3)):
         for style in STYLES:
-            p = paraphrase(reference, target, random.Random(i), "heldout", style)
-            assert set(p.claims) <= differing
-            assert {aspect_of(a, target["category"]) for a in p.claims} == aspects, (style, p.text)
-            if style not in ("misspelled", "synonyms") and "color" in p.claims:
-                colour = target["color"]
-                assert re.search(colour if colour != "grey" else "gr[ea]y", p.text.lower()), (style, p.text)
+            train = paraphrase(reference, target, random.Random(i), "train", style)
+            assert paraphrase(reference, target, random.Random(i), "blind", style).claims == train.claims
+            for tid, template in TEMPLATES["blind"][style]:
+                ctx, claims = context(reference, target, i, "blind")
+                assert claims == train.claims
+                text = unblind(template(ctx))
+                missing = [c.aspect for c in ctx.changes if not _names(text, c, _NEW_FORMS)]
+                # A procedural typo (where no listed misspelling fits) may hide one change's word.
+                assert len(missing) <= (1 if style == "misspelled" else 0), (tid, text, missing)
+                if style in ("contrastive", "negation"):  # the reference's value is named too
+                    assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
+
+
+def test_no_training_or_held_apart_template_writes_a_blind_text():
+    for i, (reference, target) in enumerate(pairs(150, seed=4)):
+        # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
+        texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
+                                for style in STYLES for _, template in TEMPLATES[phrasing_set][style]}
+                 for phrasing_set in PHRASING_SETS}
+        assert not texts["blind"] & (texts["train"] | texts["heldout"]), texts["blind"] & texts["train"]
+
+
+def test_the_blind_lexicon_is_its_own():
+    def words(lex):
+        return {"adverbs": {a.strip() for a in lex.strong_adverbs + lex.mild_adverbs},
+                "colours": {w for ws in lex.colour_synonyms.values() for w in ws},
+                "nouns": {w for ws in lex.garment_nouns.values() for w in ws},
+                "typos": {w for ws in lex.misspellings.values() for w in ws}}
+
+    assert set(BLIND.colour_synonyms) == set(COLOURS)
+    assert all(len(set(v)) == 2 for v in BLIND.colour_synonyms.values())
+    assert set(BLIND.garment_nouns) == set(CATEGORIES)
+    blind = set().union(*words(BLIND).values())
+    for other in ("train", "heldout"):
+        assert not blind & set().union(*words(LEXICONS[other]).values()), other
+        assert not words(BLIND)["typos"] & set(LEXICONS[other].misspellings)
+    assert all(typo != word for word, typos in BLIND.misspellings.items() for typo in typos)
 
 
 def test_paraphrases_are_deterministic_and_vary():
@@ -113,7 +216,7 @@ def plans():
             for mode in ("none", "train", "heldout")}
 
 
-def test_a_training_catalogue_holds_no_held_apart_phrasing(plans, tmp_path):
+def test_a_training_catalogue_holds_no_held_apart_or_blind_phrasing(plans, tmp_path):
     fiq, shoes = plans["train"]
     write_fashioniq(tmp_path / "fashioniq", fiq)
     write_shoes(tmp_path / "shoes", shoes)
@@ -125,8 +228,20 @@ def test_a_training_catalogue_holds_no_held_apart_phrasing(plans, tmp_path):
             templates += [t for row in rows for t in row.get("phrasing", []) if t]
             text = json.dumps([row.get("captions", row.get("caption")) for row in rows])
         assert held_out_marker(text) is None, (path.name, held_out_marker(text))
+        assert blind_marker(text) is None, (path.name, blind_marker(text))
     assert len(templates) > 200 and all(t.startswith("train.") for t in templates)
     assert {t.split(".")[1] for t in templates} == set(STYLES)
+
+
+def test_no_catalogue_carries_a_blind_phrasing(plans):
+    # The generator cannot write the blind set (not one of its modes), whatever the split.
+    assert "blind" not in PHRASING_MODES
+    with pytest.raises(ValueError, match="unknown phrasing"):
+        phrasing_share("blind", None)
+    for fiq, shoes in plans.values():
+        for triplet in (*fiq.triplets, *shoes.triplets):
+            assert not any(t and t.startswith("blind.") for t in triplet.details.get("phrasing", []))
+            assert all(blind_marker(c) is None for c in triplet.captions), triplet.captions
 
 
 def test_phrasing_changes_relative_captions_only(plans):
@@ -175,6 +290,15 @@ def test_generator_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         synth.parse_args(["--out", str(tmp_path), "--phrasing", "train", "--phrasing-share", "2"])
     assert "between 0 and 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        synth.parse_args(["--out", str(tmp_path), "--phrasing", "blind"])
+    assert "invalid choice: 'blind'" in capsys.readouterr().err
     args = synth.parse_args(["--out", str(tmp_path), "--phrasing", "heldout"])
     assert (args.phrasing, args.phrasing_share) == ("heldout", 1.0)
     assert synth.parse_args(["--out", str(tmp_path)]).phrasing == "none"
+
+
+def test_stage3_augmentation_phrases_with_the_training_set_only():
+    from training.phrasing_augment import PHRASING_SET
+
+    assert PHRASING_SET == "train"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-PHRASING_SETS = ("train", "heldout")
+PHRASING_SETS = ("train", "heldout", "blind")  # blind: data_prep.phrasing.blind, evaluation only
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,9 @@ HELDOUT = Lexicon(
     char_noise=False,
 )
 
-LEXICONS: Mapping[str, Lexicon] = MappingProxyType({"train": TRAIN, "heldout": HELDOUT})
-
 
 def lexicon(name: str) -> Lexicon:
-    """The lexicon of phrasing set ``name`` (``train`` or ``heldout``); ``ValueError`` for another name."""
+    """The lexicon of phrasing set ``name`` (one of :data:`PHRASING_SETS`); ``ValueError`` for another name."""
     if name not in LEXICONS:
         raise ValueError(f"unknown phrasing set {name!r}; choose one of {', '.join(PHRASING_SETS)}")
     return LEXICONS[name]
@@ -125,3 +123,9 @@ def heldout_markers() -> tuple[str, ...]:
     words += [w for cat, ws in HELDOUT.garment_nouns.items() for w in ws]
     words += [w for ws in HELDOUT.misspellings.values() for w in ws]
     return tuple(dict.fromkeys(words))
+
+
+# Last, because the blind set's module needs Lexicon and (through noise) the held-apart markers above.
+from data_prep.phrasing.blind import BLIND  # noqa: E402
+
+LEXICONS: Mapping[str, Lexicon] = MappingProxyType({"train": TRAIN, "heldout": HELDOUT, "blind": BLIND})

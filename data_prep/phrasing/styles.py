@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Callable, Mapping, Sequence
 
+from data_prep.phrasing.blind import BLIND_TEMPLATES
 from data_prep.phrasing.changes import Change
 from data_prep.phrasing.lexicon import Lexicon
 from data_prep.phrasing.noise import misspell, substitute_colours
@@ -344,4 +345,4 @@ HELDOUT_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxy
 })
 
 TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = MappingProxyType(
-    {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES})
+    {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES, "blind": BLIND_TEMPLATES})

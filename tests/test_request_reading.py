@@ -50,11 +50,40 @@ def test_the_generators_training_phrasings_of_one_change_read_the_same():
     assert asked["sleeves"].accepts("sleeveless") and not asked["sleeves"].accepts("short")
 
 
-@pytest.mark.parametrize("text", ["make it crimson with puff sleeves", "is black and more summery",
-                                  "has a darker colour", "looks more elegant", "not red"])
-def test_a_request_not_understood_fully_passes_unchanged(text):
+@pytest.mark.parametrize("text", ["make it crimson with puff sleeves", "has a darker colour", "looks more elegant",
+                                  "not red"])
+def test_a_request_with_nothing_the_reader_can_say_passes_unchanged(text):
+    # "puff sleeves" names the sleeves without a value the wording has, "darker" has no colour, "not red" no value
     reading = read_request_text(text, reference_facets(), "dress")
-    assert not reading.understood and reading.text == text and reading.note is None
+    assert not reading.understood and not reading.in_part and reading.text == text and reading.note is None
+
+
+@pytest.mark.parametrize("text, canonical, unknown", [
+    ("is black and more summery", "is black", ("summery",)),
+    ("no sleeves, blk", "is sleeveless", ("blk",)),
+    ("make it black and sleeveless for the beach", "is black and sleeveless", ("beach",)),
+])
+def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wording(text, canonical, unknown):
+    reading = read_request_text(text, reference_facets(), "dress")
+    assert reading.in_part and not reading.understood and reading.unknown == unknown
+    assert reading.text == f"{canonical}, {text}"
+    assert reading.note == f'request read in part as "{canonical}" (your own words kept: {", ".join(unknown)})'
+    # a joined text the text tower would cut off is not made: the shopper's words go alone
+    cut = read_request_text(text, reference_facets(), "dress", fits=lambda joined: len(joined) <= len(text))
+    assert cut.text == text and not cut.in_part and cut.note is None
+
+
+def test_the_models_context_decides_what_fits(tiny_checkpoint):
+    model = load_checkpoint(tiny_checkpoint)
+    context = model.tokenize([""]).shape[1]
+    assert model.fits_context("is black and sleeveless")
+    assert not model.fits_context(" ".join(["black"] * context))  # cut off by the text tower
+    long = "make it black and sleeveless,"
+    while model.fits_context(long + " summery"):  # the longest such request the text tower still reads whole
+        long += " summery"
+    assert "summery" in long
+    assert read_request_text(long, reference_facets(), "dress", model.fits_context).text == long  # joined: too long
+    assert read_request_text(long, reference_facets(), "dress").in_part  # without a limit it is read in part
 
 
 def test_colour_names_read_as_their_base_colour_and_common_words_stay_words():
@@ -111,7 +140,7 @@ def test_phrasings_written_for_the_tests_read_as_meant(product, text, canonical)
     assert reading.understood and reading.text == canonical, (reading.text, reading.unknown)
 
 
-@pytest.mark.parametrize("text", ["black or navy", "a darker one", "red dots instead of black ones", "no sleeves, blk"])
+@pytest.mark.parametrize("text", ["black or navy", "a darker one", "red dots instead of black ones"])
 def test_what_would_be_lost_in_a_rewrite_passes_unchanged(text):
     # two values for one slot (which to keep?), a direction with no value, words not read: the shopper's own text
     reading = read_request_text(text, reference_facets(), "dress")
@@ -143,7 +172,9 @@ def test_real_captions_are_rewritten_only_when_read_and_never_lose_a_named_value
     captions = [c for row in rows for c in row["captions"]]
     readings = [read_request_text(c, None, "dress") for c in captions]
     for reading in readings:
-        if not reading.understood:
+        if reading.in_part:  # the shopper's words, whole, after the canonical wording of what was read
+            assert reading.text == f"{reading.canonical}, {reading.original}"
+        elif not reading.understood:
             assert reading.text == reading.original
         else:  # every slot the shopper asked a value of is asked the same value by the rewrite
             before, after = read_request(reading.original), read_request(reading.text)
@@ -200,8 +231,9 @@ def test_the_benchmark_measures_with_and_without_the_reader(synth_small, tiny_ch
     plain, read = result["checkpoints"]["tiny"], result["checkpoints"]["tiny+reader"]
     assert (plain["read_requests"], read["read_requests"]) == (False, True)
     examples = plain["shoes"]["examples"], read["shoes"]["examples"]
-    # Held-apart degree adverbs ("marginally lower") are words the reader does not know: unchanged.
-    assert examples[0]["comparative"] == examples[1]["comparative"]
+    # Held-apart degree adverbs ("marginally lower") are words the reader does not know: the shopper's text is kept
+    # whole, after the canonical wording of what was read
+    assert all(b == a or b.endswith(f", {a}") for a, b in zip(examples[0]["comparative"], examples[1]["comparative"]))
     assert any(a != b for a, b in zip(examples[0]["imperative"], examples[1]["imperative"]))
     for text in examples[1]["imperative"]:  # a rewrite is the canonical wording: read again, it stays
         assert read_request_text(text, None, "shoes").text == text

@@ -4,12 +4,14 @@
         --out runs/phrasing/coverage_train_s7
 
 Draws reference/target pairs of one category from a generated catalogue's split (default: the evaluation split
-of the standard protocol, Fashion-IQ ``val`` and Shoes ``test``), phrases each pair's ground-truth changes in every style of a phrasing set, and passes each text through
-:func:`cti_ir.index.request_reading.read_request_text` with the reference's facets read from its description, as
-the serving engine does. Per layout and style it reports the share of texts the reader *rewrote* (understood
+of the standard protocol, Fashion-IQ ``val`` and Shoes ``test``), phrases each pair's ground-truth changes in every
+style of a phrasing set, and passes each text through :func:`cti_ir.index.request_reading.read_request_text` with
+the reference's facets read from its description, as the serving engine does. Per layout and style it reports the share of texts the reader *rewrote* (understood
 fully; the rest go to the text encoder as written) and, of those, the share whose canonical wording read back
-*keeps every change* (the target's value allowed, the reference's refused). A rewrite that loses a change is the
-reader's one way to hurt a query, so the last column is the one to watch.
+*keeps every change* (the target's value allowed, the reference's refused); and the share read *in part* (words
+the reader does not know, the canonical wording of the rest put before the shopper's text; here without the text
+tower's length limit, which the engine adds). A full rewrite that loses a change is the reader's one way to drop
+what the shopper asked, so the "keep every change" column is the one to watch.
 
 This is the check to tune the reader against on the *training* phrasings (``--set train``). Run on the held-apart
 set it tells how far the reader reaches into wording it was not written for; tuning on that report would make the
@@ -36,12 +38,14 @@ EVALUATION_SPLITS = {"fashioniq": "val", "shoes": "test"}  # the standard protoc
 
 def measure(root: Path, split: str, pairs: int, seed: int, phrasing_set: str,
             styles: Sequence[str]) -> dict[str, dict]:
-    """{style: {"texts", "rewritten", "kept", "lost_examples"}} for one layout folder."""
-    out: dict[str, dict] = {s: {"texts": 0, "rewritten": 0, "kept": 0, "lost_examples": []} for s in styles}
+    """{style: {"texts", "rewritten", "kept", "in_part", "lost_examples"}} for one layout folder."""
+    out: dict[str, dict] = {s: {"texts": 0, "rewritten": 0, "kept": 0, "in_part": 0, "lost_examples": []}
+                            for s in styles}
     for cat, ref, tgt, facets, style, para in phrased_pairs(root, split, pairs, seed, phrasing_set, styles):
         row = out[style]
         row["texts"] += 1
         reading = read_request_text(para.text, facets, cat)
+        row["in_part"] += reading.in_part
         if not reading.understood:
             continue
         row["rewritten"] += 1
@@ -61,15 +65,15 @@ def tables(result: dict) -> str:
     lines = [f"# Request reader coverage: {result['phrasing_set']} phrasings, split {result['split']}, "
              f"{result['pairs']} pairs a layout, seed {result['seed']}", ""]
     for layout, styles in result["layouts"].items():
-        lines += [f"## {layout}", "", "| style | texts | rewritten | rewrites that keep every change |",
-                  "|---|---|---|---|"]
+        lines += [f"## {layout}", "", "| style | texts | rewritten | rewrites that keep every change | read in part |",
+                  "|---|---|---|---|---|"]
         total = collections.Counter()
         for style, row in styles.items():
             lines.append(f"| {style} | {row['texts']} | {_share(row['rewritten'], row['texts'])} | "
-                         f"{_share(row['kept'], row['rewritten'])} |")
-            total.update({k: row[k] for k in ("texts", "rewritten", "kept")})
+                         f"{_share(row['kept'], row['rewritten'])} | {_share(row['in_part'], row['texts'])} |")
+            total.update({k: row[k] for k in ("texts", "rewritten", "kept", "in_part")})
         lines += [f"| all | {total['texts']} | {_share(total['rewritten'], total['texts'])} | "
-                  f"{_share(total['kept'], total['rewritten'])} |", ""]
+                  f"{_share(total['kept'], total['rewritten'])} | {_share(total['in_part'], total['texts'])} |", ""]
         lost = [(s, e) for s, row in styles.items() for e in row["lost_examples"]]
         if lost:
             lines += ["Rewrites that lost a change:", ""]

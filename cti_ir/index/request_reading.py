@@ -14,10 +14,15 @@ comparatives against the reference's facets, one-letter misspellings).
 When is a request understood fully? When every word of it is either part of a facet phrase the reader read, or a
 word of :data:`FRAME_WORDS` (articles, pronouns, request verbs, politeness, product nouns: words that carry no
 facet), and every slot it names comes out as a value (or a direction, "longer") the canonical wording can say.
-Anything else (a colour it has no name for, "a bit more summery", a word it does not know) and the shopper's
-text goes to the encoder unchanged: the reader never drops a word it did not understand. :data:`FRAME_WORDS` was
-collected from the generator's *training* phrasings (``benchmarks/phrasing/frame_words.py``) plus common English
-function words, never from the held-apart ones the benchmark measures.
+:data:`FRAME_WORDS` was collected from the generator's *training* phrasings (``benchmarks/phrasing/frame_words.py``)
+plus everyday English written by hand.
+
+A request with words the reader does not know ("a bit more summery", a colour it has no name for) is understood
+*in part* when the rest of it reads as above: the canonical wording of what was read then goes *before* the
+shopper's own text ("is black and sleeveless, make it black, sleeveless and more summery"), so the encoder gets
+the wording it was trained on and still every word the shopper wrote. The reader never drops a word it did not
+understand: when the joined text would not fit the text tower's context (``fits``), or nothing could be read, the
+shopper's text goes to the encoder unchanged.
 
 It lives in ``cti_ir.index`` beside the facet vocabulary it reads with, so that both the search engine
 (``SearchEngine(read_requests=True)``) and the evaluation (``python -m cti_ir.evaluate --read-requests on``) use it.
@@ -31,7 +36,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Callable, Mapping
 
 from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORDERS, SLOTS, Constraint, mentions,
                                  read_description, read_request)
@@ -128,28 +133,39 @@ substantially moderately notably hugely dramatically subtly barely heaps tons sm
 
 @dataclass(frozen=True)
 class RequestReading:
-    """What the reader made of a request: the text to encode, whether it was rewritten, and why not."""
+    """What the reader made of a request: the text to encode, whether it was understood fully or in part (the
+    canonical wording of what was read), and the words it did not know."""
 
     original: str
     text: str
     understood: bool
     unknown: tuple[str, ...] = ()
+    canonical: str | None = None
+
+    @property
+    def in_part(self) -> bool:
+        """Understood in part: ``text`` is the canonical wording of what was read, then the shopper's own words."""
+        return not self.understood and self.canonical is not None
 
     @property
     def note(self) -> str | None:
         """One line for the shopper: what was understood, or nothing when the text went unchanged."""
+        if self.in_part:
+            return f'request read in part as "{self.canonical}" (your own words kept: {", ".join(self.unknown)})'
         if not self.understood or self.text == self.original:
             return None
         return f'request read as "{self.text}"'
 
 
-def read_request_text(text: str, reference: Mapping[str, str] | None = None,
-                      category: str | None = None) -> RequestReading:
-    """Rewrite ``text`` into the canonical wording when the reader understands all of it, else keep it.
+def read_request_text(text: str, reference: Mapping[str, str] | None = None, category: str | None = None,
+                      fits: Callable[[str], bool] | None = None) -> RequestReading:
+    """Rewrite ``text`` into the canonical wording when the reader understands all of it, put the canonical wording
+    of what it read before it when it understands a part, else keep it.
 
     ``reference`` is the reference product's facets (:func:`cti_ir.index.facets.read_description` of its
     description; None or {} when unknown: comparatives are then not understood); ``category`` (``"shoes"``
-    conjugates in the plural, as most shoe captions are) may be None.
+    conjugates in the plural, as most shoe captions are) may be None. ``fits`` says whether the text tower reads
+    a text whole (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
     """
     original = text
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
@@ -157,9 +173,21 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None,
     found, words = mentions(text)
     taken = {i for m in found for i in range(m.start, m.end)}
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))
-    if unknown:
+    canonical = _canonical(found, words, taken, text, dict(reference or {}), category)
+    if canonical is None:
         return RequestReading(original, original, False, unknown)
-    reference = dict(reference or {})
+    if not unknown:
+        return RequestReading(original, canonical, True, (), canonical)
+    joined = f"{canonical}, {original}"
+    if fits is not None and not fits(joined):
+        return RequestReading(original, original, False, unknown)
+    return RequestReading(original, joined, False, unknown, canonical)
+
+
+def _canonical(found, words: list[str], taken: set[int], text: str, reference: dict[str, str],
+               category: str | None) -> str | None:
+    """The canonical wording of what the facet phrases, slot nouns and comparatives of ``text`` ask, or None when
+    one of them did not become a constraint the wording can say (the words outside them are not looked at)."""
     asked = _removed(read_request(text, reference), reference)
     # Every facet phrase, slot noun ("the sleeves") and comparative ("longer") must have become a constraint: one
     # that did not (a bare old value, "longer" without the reference's length) would be dropped by a rewrite. A slot
@@ -173,15 +201,13 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None,
     if asked.get("pattern") is not None and asked["pattern"].allowed == {"solid"}:
         needed.discard("accent_colour")  # "no pattern instead of beige stripes": the old print's colour goes
     if not asked or not needed <= set(asked) or _ambiguous(found, reference):
-        return RequestReading(original, original, False, ())
+        return None
     accent = asked.get("accent_colour")
     if "accent_colour" not in needed and accent is not None and accent.allowed is None:
         asked = {k: v for k, v in asked.items() if k != "accent_colour"}
     plural = category == "shoes" or bool(set(asked) & _SHOE_SLOTS)
     phrases = _phrases(asked, reference, plural)
-    if phrases is None:
-        return RequestReading(original, original, False, ())
-    return RequestReading(original, _join(phrases, plural), True, ())
+    return _join(phrases, plural) if phrases is not None else None
 
 
 def describe_change(reference: Mapping[str, str], target: Mapping[str, str], category: str | None = None) -> str | None:
@@ -318,9 +344,11 @@ def _join(phrases: list[tuple[str, str]], plural: bool) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
 
 
-def read_for_engine(text: str, reference_item: Mapping | None, category: str | None) -> tuple[str, str | None]:
+def read_for_engine(text: str, reference_item: Mapping | None, category: str | None,
+                    fits: Callable[[str], bool] | None = None) -> tuple[str, str | None]:
     """(text to encode, note for the shopper or None) for a search: the reference product's facets from its
-    catalogue description (``reference_item``: an index item, or None for an uploaded photo)."""
+    catalogue description (``reference_item``: an index item, or None for an uploaded photo); ``fits`` as in
+    :func:`read_request_text`."""
     facets = read_description((reference_item or {}).get("description")) if reference_item else {}
-    reading = read_request_text(text, facets, category)
+    reading = read_request_text(text, facets, category, fits)
     return reading.text, reading.note

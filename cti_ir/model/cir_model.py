@@ -65,6 +65,12 @@ class CIRModel(nn.Module):
         """Token ids for a batch of strings (longer texts are truncated to the context length)."""
         return self.tokenizer(list(texts))
 
+    def fits_context(self, text: str) -> bool:
+        """Whether the text tower reads the whole of ``text``: its tokens leave the last place of the context to
+        padding (a text cut off, or one that fills the context exactly, does not)."""
+        rows = self.tokenize([text, ""])
+        return bool(rows[0, -1] == rows[1, -1])
+
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings of preprocessed pixels ``(N, 3, H, W)``."""
         return F.normalize(self.backbone.encode_image(pixels), dim=-1)

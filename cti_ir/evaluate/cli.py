@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--read-requests", choices=("on", "off"), default="off",
                    help="on: every modification first goes through the search engine's request reader "
                         "(cti_ir.index.request_reading: rewritten into one canonical wording when fully understood, "
-                        "else unchanged), without the reference's facets, as for an uploaded photo")
+                        "that wording put before the text when understood in part, else unchanged), without the "
+                        "reference's facets, as for an uploaded photo")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--output", default=None, help="also write the result as JSON to this file")
     p.add_argument("--whole-catalogue", default=None, metavar="INDEX",

@@ -86,39 +86,46 @@ _VALUES = {
     },
     "neckline": {
         "collar": ("collar", "collared", "pointed collar", "button down", "button down collar"),
-        "crew": ("crew neck", "crew necked", "round neck", "crewneck"),
+        "crew": ("crew neck", "crew necked", "crew neckline", "round neck", "wide round neck", "crewneck"),
         "scoop": ("scoop neck", "scoop necked", "scoop neckline", "scoop"),
         "v_neck": ("v neck", "v necked", "v neckline", "vneck"),
     },
     "length": {
-        "mini": ("mini", "mini length"), "knee": ("knee length", "knee"), "midi": ("midi", "midi length"),
+        "mini": ("mini", "mini length", "above the knee"), "knee": ("knee length", "knee"), "midi": ("midi", "midi length"),
         "maxi": ("maxi", "maxi length", "floor length", "ankle length"),
     },
     "fit": {
-        "fitted": ("fitted", "slim fit", "slim fitting", "fitted cut", "tight", "tighter", "form fitting"),
+        "fitted": ("fitted", "slim fit", "slim fitting", "fitted cut", "tight", "tighter", "form fitting",
+                   "slimmer fit", "snug", "figure hugging"),
         "loose": ("loose", "loose fit", "loose fitting", "loose cut", "relaxed fit", "relaxed", "looser", "baggy",
-                  "oversized"),
+                  "oversized", "flowy", "flowing"),
     },
     "shoe_type": {
-        "sneaker": ("sneaker", "sneakers", "trainers"),
+        "sneaker": ("sneaker", "sneakers", "trainers", "casual sneaker", "casual sneakers"),
         "running_shoe": ("running shoe", "running shoes", "athletic shoes", "athletic shoe", "runners"),
-        "pump": ("pump", "pumps", "court shoes"), "flat": ("ballet flat", "ballet flats", "flats", "ballerinas"),
-        "stiletto": ("stiletto", "stilettos"), "rain_boot": ("rain boot", "rain boots", "wellies", "wellingtons"),
-        "sandal": ("sandal", "sandals"), "clog": ("clog", "clogs"),
-        "boot": ("tall boot", "tall boots", "boot", "boots", "knee high boots"),
-        "ankle_boot": ("ankle boot", "ankle boots", "booties"),
-        "bridal": ("wedding shoe", "wedding shoes", "bridal shoes", "bridal"),
+        "pump": ("pump", "pumps", "court shoes", "classic pump", "classic pumps"),
+        "flat": ("ballet flat", "ballet flats", "flats", "ballerinas", "flat shoe", "flat shoes"),
+        "stiletto": ("stiletto", "stilettos", "stiletto pump", "stiletto pumps"),
+        "rain_boot": ("rain boot", "rain boots", "wellies", "wellingtons", "rubber boot", "rubber boots"),
+        "sandal": ("sandal", "sandals", "strappy sandal", "strappy sandals", "heeled sandal", "heeled sandals"),
+        "clog": ("clog", "clogs", "chunky clog", "chunky clogs"),
+        "boot": ("tall boot", "tall boots", "boot", "boots", "knee high boot", "knee high boots"),
+        "ankle_boot": ("ankle boot", "ankle boots", "bootie", "booties"),
+        "bridal": ("wedding shoe", "wedding shoes", "bridal shoe", "bridal shoes", "bridal"),
     },
     "heel": {
-        "flat": ("flat", "no heel", "no heels", "flat heel"),
-        "low": ("low heel", "low heels", "low heeled"), "mid": ("mid heel", "mid heels", "medium heel", "mid heeled"),
-        "high": ("high heel", "high heels", "high heeled"),
+        "flat": ("flat", "no heel", "no heels", "flat heel", "flat sole", "flat soles"),
+        "low": ("low heel", "low heels", "low heeled", "small heel", "small heels", "kitten heel", "kitten heels"),
+        "mid": ("mid heel", "mid heels", "medium heel", "medium heels", "mid heeled", "moderate heel",
+                "moderate heels"),
+        "high": ("high heel", "high heels", "high heeled", "tall heel", "tall heels"),
     },
-    "finish": {"matte": ("matte", "less shiny"), "shiny": ("shiny", "glossy", "patent", "shinier")},
+    "finish": {"matte": ("matte", "less shiny", "less glossy", "duller", "not shiny"),
+               "shiny": ("shiny", "glossy", "patent", "patent leather", "shinier", "more shine")},
     "closure": {
-        "laces": ("laces", "lace up", "lace up fastening", "laced"),
-        "strap": ("strap", "straps", "strappy", "ankle strap", "buckle strap"),
-        "none": ("slip on", "no laces or straps", "slip on opening"),
+        "laces": ("laces", "lace up", "lace up fastening", "laced", "shoelaces"),
+        "strap": ("strap", "straps", "strappy", "ankle strap", "ankle straps", "buckle strap", "buckle straps"),
+        "none": ("slip on", "slip ons", "no laces or straps", "slip on opening", "strapless"),
     },
 }
 # Ordered slots, for comparatives: "longer sleeves" allows every longer value than the reference's.
@@ -129,6 +136,8 @@ ORDERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 # comparative word -> (slot it applies to by default, direction); the slot noun after it may change the slot
 _COMPARATIVES = {"longer": ("length", 1), "shorter": ("length", -1), "higher": ("heel", 1), "lower": ("heel", -1),
                  "deeper": ("neckline", 1)}
+# Comparatives read only before the heel ("taller heels", "a smaller heel"), as the catalogue's captions use them.
+HEEL_COMPARATIVES = {"taller": 1, "smaller": -1}
 _SLOT_NOUNS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
                "neck": "neckline", "hemline": "length", "hem": "length"}
 # A bare value word that names a slot's value only beside the slot's noun ("set the sleeves to short", "heel: high",
@@ -148,7 +157,7 @@ COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
 _REMOVALS = {"sleeves": ("sleeves", "sleeveless"), "sleeve": ("sleeves", "sleeveless"), "heel": ("heel", "flat"),
              "heels": ("heel", "flat"), "pattern": ("pattern", "solid"), "print": ("pattern", "solid")}
 # What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
-_ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims")
+_ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims", "accent", "accents")
 # Nouns after which a colour in the same clause is the pattern's: "set the colour of the print to black".
 _PATTERN_NOUNS = ("print", "pattern")
 NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never", "minus", "lose", "ditch",
@@ -182,7 +191,7 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
 VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_vocabulary())
 _LONGEST = max(len(k) for k in VOCABULARY)
 _KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(_SLOT_NOUNS) | frozenset(_COMPARATIVES)
-                | frozenset(_ACCENT_AFTER))
+                | frozenset(_ACCENT_AFTER) | frozenset(HEEL_COMPARATIVES))
 
 
 def _phrase_words(phrase_lists) -> frozenset[str]:
@@ -391,11 +400,14 @@ def _comparatives(words: list[str], found: list[Mention], reference: Mapping[str
     for i, w in enumerate(words):
         if w in COLOUR_CHANGES and reference.get("colour") and "colour" not in out:
             out["colour"] = Constraint(None, frozenset((reference["colour"],)))
-        if w not in _COMPARATIVES:
-            continue
-        slot, direction = _COMPARATIVES[w]
         noun = next((_SLOT_NOUNS[x] for x in words[i + 1:i + 3] if x in _SLOT_NOUNS), None)
-        slot = noun or slot
+        if w in HEEL_COMPARATIVES and noun == "heel":  # "taller heels"; "a smaller print" is not a heel
+            slot, direction = "heel", HEEL_COMPARATIVES[w]
+        elif w in _COMPARATIVES:
+            slot, direction = _COMPARATIVES[w]
+            slot = noun or slot
+        else:
+            continue
         if slot == "neckline":  # a lower neckline is a deeper one
             direction = 1 if w in ("lower", "deeper") else -1
         order = ORDERS[slot]

@@ -85,7 +85,7 @@ _NOUN_SLOTS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels
                "trims": "accent_colour", "finish": "finish", "closure": "closure", "fastening": "closure",
                "height": "heel"}
 _COMPARATIVE_SLOTS = {"longer": "length", "shorter": "length", "higher": "heel", "lower": "heel",
-                      "deeper": "neckline"}
+                      "deeper": "neckline", "taller": "heel", "smaller": "heel"}
 
 # Words that carry no facet: function words, request frames, politeness, intensity, product nouns. The first block
 # was collected from the generator's training phrasings by benchmarks/phrasing/frame_words.py (words left over in
@@ -107,6 +107,7 @@ up us very want wanted was way we were what which will wish with without would y
 t shirt blouse frock bit slightly little lot far fit cut shade tone print pattern sleeves sleeve
 neckline neck hem hemline length heel heels sole soles finish closure type version option preferably ideally
 rather instead replace swap swapped go going went goes become becomes now though still only soled trim trims
+accent accents
 anymore set there main hi vs versus fastening height nothing looking
 dresses gown gowns frocks sundress sundresses shirts blouses tops tees tshirt tshirts tunic tunics camisole cami
 polo footwear pairs
@@ -271,7 +272,7 @@ def _slots_named(words: list[str], taken: set[int]) -> set[str]:
 
 def _is_frame(word: str) -> bool:
     return (word in FRAME_WORDS or word in NEGATIONS or word in NEGATION_RESETS or not word[0].isalnum()
-            or word in ("longer", "shorter", "higher", "lower", "deeper", "no", "not", "don't", "n't")
+            or word in _COMPARATIVE_SLOTS or word in ("no", "not", "don't", "n't")
             or word in COLOUR_CHANGES)
 
 

@@ -164,7 +164,7 @@ NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never
                         "drop", "remove", "removed", "except", "nor", "isn't", "aren't", "don't", "n't", "replace",
                         "swap", "doesn't", "didn't", "wasn't", "weren't", "won't", "can't", "cannot", "couldn't",
                         "wouldn't", "shouldn't", "hasn't", "haven't", "dont", "doesnt", "isnt", "arent", "none",
-                        "unlike", "rid", "trade", "exchange"))
+                        "unlike", "rid", "trade", "exchange", "away"))
 _NEGATION_WINDOW = 3
 # Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
 NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "!", "?"))
@@ -304,8 +304,10 @@ def _negated(words: list[str], start: int, end: int) -> bool:
 def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:
     """(slot, value) of a bare value word named by the nearest slot noun before it in its clause, else None."""
     word = words[i]
+    # "instead of the short sleeves, long ones": "ones" takes the noun of the clause before
+    pronoun = i + 1 < len(words) and words[i + 1] in ("one", "ones")
     for j in range(i - 1, max(-1, i - 1 - _QUALIFIED_LOOKBACK), -1):
-        if words[j] in _CLAUSE_BREAKS or words[j] == "and":
+        if (words[j] in _CLAUSE_BREAKS and not pronoun) or words[j] == "and":
             return None
         for slot, (nouns, values) in _QUALIFIED_VALUES.items():
             if words[j] in nouns:
@@ -336,6 +338,10 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
                              and not (between == ["in"] and coloured_pattern))
             # "from blue to beige" after a pattern or a sole: the second colour is the accent's new value
             chained = prev is not None and out[-1].slot == "accent_colour" and between == ["to"]
+            # "red stripes, not blue" / "red soles instead of white": the old value of the accent just named
+            last = next((x for x in reversed(out) if x.slot in ("colour", "accent_colour")), None)
+            contrasted = (m.negated and last is not None and last.slot == "accent_colour"
+                          and not any(w in _CLAUSE_BREAKS or w == "and" for w in words[last.end:m.start]))
             start = prev.end if prev is not None else 0
             breaks = [i for i in range(start, m.start) if words[i] in _CLAUSE_BREAKS]
             start = max(breaks[-1] + 1 if breaks else start, m.start - 5)
@@ -345,7 +351,7 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
                 (words[i] in _ACCENT_AFTER or words[i] in _PATTERN_NOUNS) and "and" not in words[i + 1:m.start]
                 and not (prev is not None and i == prev.end and out[-1].slot == "accent_colour")
                 for i in range(start, m.start))
-            if before_pattern or before_sole or after_pattern or chained or after_sole:
+            if before_pattern or before_sole or after_pattern or chained or after_sole or contrasted:
                 m = Mention("accent_colour", m.value, m.start, m.end, m.negated)
         out.append(m)
     return out

@@ -50,10 +50,9 @@ def test_the_generators_training_phrasings_of_one_change_read_the_same():
     assert asked["sleeves"].accepts("sleeveless") and not asked["sleeves"].accepts("short")
 
 
-@pytest.mark.parametrize("text", ["make it crimson with puff sleeves", "has a darker colour", "looks more elegant",
-                                  "not red"])
+@pytest.mark.parametrize("text", ["has a darker colour", "looks more elegant", "not red", "a puff sleeved one"])
 def test_a_request_with_nothing_the_reader_can_say_passes_unchanged(text):
-    # "puff sleeves" names the sleeves without a value the wording has, "darker" has no colour, "not red" no value
+    # "darker" has no colour, "not red" no value, "puff sleeved" names the sleeves without a value the wording has
     reading = read_request_text(text, reference_facets(), "dress")
     assert not reading.understood and not reading.in_part and reading.text == text and reading.note is None
 
@@ -62,6 +61,8 @@ def test_a_request_with_nothing_the_reader_can_say_passes_unchanged(text):
     ("is black and more summery", "is black", ("summery",)),
     ("no sleeves, blk", "is sleeveless", ("blk",)),
     ("make it black and sleeveless for the beach", "is black and sleeveless", ("beach",)),
+    # what the wording can say of a request that also asks what it cannot ("puff" sleeves, no more collar)
+    ("make it crimson with puff sleeves", "is red", ("puff",)),
 ])
 def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wording(text, canonical, unknown):
     reading = read_request_text(text, reference_facets(), "dress")
@@ -71,6 +72,13 @@ def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wordi
     # a joined text the text tower would cut off is not made: the shopper's words go alone
     cut = read_request_text(text, reference_facets(), "dress", fits=lambda joined: len(joined) <= len(text))
     assert cut.text == text and not cut.in_part and cut.note is None
+
+
+def test_a_request_read_whole_but_not_all_sayable_is_read_in_part():
+    reading = read_request_text("remove the collar and make it black", {"neckline": "collar", "colour": "white"})
+    assert reading.in_part and reading.unknown == ()
+    assert reading.text == "is black, remove the collar and make it black"
+    assert reading.note == 'request read in part as "is black" (your own words kept)'
 
 
 def test_the_models_context_decides_what_fits(tiny_checkpoint):

@@ -152,7 +152,8 @@ class RequestReading:
     def note(self) -> str | None:
         """One line for the shopper: what was understood, or nothing when the text went unchanged."""
         if self.in_part:
-            return f'request read in part as "{self.canonical}" (your own words kept: {", ".join(self.unknown)})'
+            kept = f": {', '.join(self.unknown)}" if self.unknown else ""
+            return f'request read in part as "{self.canonical}" (your own words kept{kept})'
         if not self.understood or self.text == self.original:
             return None
         return f'request read as "{self.text}"'
@@ -174,10 +175,10 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     found, words = mentions(text)
     taken = {i for m in found for i in range(m.start, m.end)}
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))
-    canonical = _canonical(found, words, taken, text, dict(reference or {}), category)
+    canonical, complete = _canonical(found, words, taken, text, dict(reference or {}), category)
     if canonical is None:
         return RequestReading(original, original, False, unknown)
-    if not unknown:
+    if complete and not unknown:
         return RequestReading(original, canonical, True, (), canonical)
     joined = f"{canonical}, {original}"
     if fits is not None and not fits(joined):
@@ -186,10 +187,15 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
 
 
 def _canonical(found, words: list[str], taken: set[int], text: str, reference: dict[str, str],
-               category: str | None) -> str | None:
-    """The canonical wording of what the facet phrases, slot nouns and comparatives of ``text`` ask, or None when
-    one of them did not become a constraint the wording can say (the words outside them are not looked at)."""
+               category: str | None) -> tuple[str | None, bool]:
+    """(the canonical wording of what ``text`` asks that the wording can say, whether that is all it asks).
+
+    All it asks: every facet phrase, slot noun and comparative became a constraint the wording says (the words
+    outside them are not looked at). The wording is None when nothing can be said, or when one slot is given two
+    new values (which one the shopper wants is not for the reader to pick)."""
     asked = _removed(read_request(text, reference), reference)
+    if not asked or _ambiguous(found, reference):
+        return None, False
     # Every facet phrase, slot noun ("the sleeves") and comparative ("longer") must have become a constraint: one
     # that did not (a bare old value, "longer" without the reference's length) would be dropped by a rewrite. A slot
     # named only with the reference's own value ("make it white-soled" on white soles) asks nothing new: it is kept.
@@ -201,14 +207,28 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
         needed.discard("pattern")  # "the colour of the print to black": the print is named for its colour
     if asked.get("pattern") is not None and asked["pattern"].allowed == {"solid"}:
         needed.discard("accent_colour")  # "no pattern instead of beige stripes": the old print's colour goes
-    if not asked or not needed <= set(asked) or _ambiguous(found, reference):
-        return None
     accent = asked.get("accent_colour")
     if "accent_colour" not in needed and accent is not None and accent.allowed is None:
         asked = {k: v for k, v in asked.items() if k != "accent_colour"}
     plural = category == "shoes" or bool(set(asked) & _SHOE_SLOTS)
     phrases = _phrases(asked, reference, plural)
-    return _join(phrases, plural) if phrases is not None else None
+    if phrases is not None and needed <= set(asked):
+        return _join(phrases, plural), True
+    sayable = _sayable(asked, reference, plural)  # "is black" of "remove the collar and make it black"
+    return (_join(_phrases(sayable, reference, plural), plural) if sayable else None), False
+
+
+def _sayable(asked: Mapping[str, Constraint], reference: Mapping[str, str], plural: bool) -> dict[str, Constraint]:
+    """The constraints of ``asked`` the canonical wording can say, each on its own (a pattern with its colour)."""
+    out = {}
+    for slot, constraint in asked.items():
+        trial = {slot: constraint}
+        for a, b in (("pattern", "accent_colour"), ("accent_colour", "pattern")):
+            if slot == a and b in asked:
+                trial[b] = asked[b]
+        if _phrases(trial, reference, plural):
+            out.update(trial)
+    return out if _phrases(out, reference, plural) else {}
 
 
 def describe_change(reference: Mapping[str, str], target: Mapping[str, str], category: str | None = None) -> str | None:

@@ -74,6 +74,18 @@ def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wordi
     assert cut.text == text and not cut.in_part and cut.note is None
 
 
+def test_a_garment_reads_no_shoe_facet_and_less_is_not_more():
+    # real Fashion-IQ captions: a dress's straps are not a shoe's closure, "less fitted" is not "more fitted"
+    strapless = read_request_text("is a white strapless dress", {"colour": "black"}, "dress")
+    assert strapless.canonical == "is white" and strapless.in_part  # "strapless" kept in the shopper's words
+    assert read_request_text("is strapless", {"closure": "laces"}, "shoes").text == "are slip on"
+    for text in ("has short sleeves and is less fitted", "is less fitted"):
+        reading = read_request_text(text, {"fit": "fitted", "sleeves": "long"}, "dress")
+        assert "fitted" not in (reading.canonical or ""), reading
+    assert read_request_text("less red, more blue", {"colour": "red"}, "dress").text == "is blue"
+    assert read_request_text("has less heel", {"heel": "high"}, "shoes").text == "has less heel"  # lower, not flat
+
+
 def test_a_request_read_whole_but_not_all_sayable_is_read_in_part():
     reading = read_request_text("remove the collar and make it black", {"neckline": "collar", "colour": "white"})
     assert reading.in_part and reading.unknown == ()

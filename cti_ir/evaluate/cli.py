@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             check_ensemble_specs(args.gallery_model, args.checkpoint)
         model = load_checkpoint(args.checkpoint, device=args.device, granularity=args.granularity)
         if args.read_requests == "on":
-            read_requests_first(model, "shoes" if args.dataset == "shoes" else None)
+            read_requests_first(model, "shoes" if args.dataset == "shoes" else "garment")
         gallery = None
         if args.gallery_model:
             from cti_ir.asymmetric.ensemble import load_ensemble

@@ -91,7 +91,8 @@ _VALUES = {
         "v_neck": ("v neck", "v necked", "v neckline", "vneck"),
     },
     "length": {
-        "mini": ("mini", "mini length", "above the knee"), "knee": ("knee length", "knee"), "midi": ("midi", "midi length"),
+        "mini": ("mini", "mini length", "above the knee"), "knee": ("knee length", "knee"),
+        "midi": ("midi", "midi length"),
         "maxi": ("maxi", "maxi length", "floor length", "ankle length"),
     },
     "fit": {
@@ -164,7 +165,7 @@ NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never
                         "drop", "remove", "removed", "except", "nor", "isn't", "aren't", "don't", "n't", "replace",
                         "swap", "doesn't", "didn't", "wasn't", "weren't", "won't", "can't", "cannot", "couldn't",
                         "wouldn't", "shouldn't", "hasn't", "haven't", "dont", "doesnt", "isnt", "arent", "none",
-                        "unlike", "rid", "trade", "exchange", "away"))
+                        "unlike", "rid", "trade", "exchange", "away", "less"))
 _NEGATION_WINDOW = 3
 # Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
 NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "!", "?"))
@@ -394,7 +395,8 @@ def read_request(text: str, reference: Mapping[str, str] | None = None) -> dict[
 def _removals(words: list[str], found: list[Mention], out: dict[str, Constraint]) -> None:
     taken = {i for m in found for i in range(m.start, m.end)}
     for i, w in enumerate(words):
-        if w in _REMOVALS and i not in taken and any(x in NEGATIONS for x in words[max(0, i - 3):i]):
+        # "less" negates a value ("less fitted") but takes nothing away: "less heel" is a lower heel, not none
+        if w in _REMOVALS and i not in taken and any(x in NEGATIONS and x != "less" for x in words[max(0, i - 3):i]):
             slot, value = _REMOVALS[w]
             current = out.get(slot)
             if current is None or current.allowed is None:

@@ -165,8 +165,9 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     of what it read before it when it understands a part, else keep it.
 
     ``reference`` is the reference product's facets (:func:`cti_ir.index.facets.read_description` of its
-    description; None or {} when unknown: comparatives are then not understood); ``category`` (``"shoes"``
-    conjugates in the plural, as most shoe captions are) may be None. ``fits`` says whether the text tower reads
+    description; None or {} when unknown: comparatives are then not understood); ``category`` is the product's
+    (``"shoes"`` conjugates in the plural, as most shoe captions are; any other, a garment's, reads no shoe facet:
+    a "strapless" dress is not a slip-on; None: unknown, everything is read). ``fits`` says whether the text tower reads
     a text whole (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
     """
     original = text
@@ -194,6 +195,8 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     outside them are not looked at). The wording is None when nothing can be said, or when one slot is given two
     new values (which one the shopper wants is not for the reader to pick)."""
     asked = _removed(read_request(text, reference), reference)
+    if category is not None and category != "shoes":  # a garment's straps are not a shoe's closure
+        asked = {slot: c for slot, c in asked.items() if slot not in _SHOE_SLOTS}
     if not asked or _ambiguous(found, reference):
         return None, False
     # Every facet phrase, slot noun ("the sleeves") and comparative ("longer") must have become a constraint: one

@@ -79,6 +79,9 @@ def test_a_garment_reads_no_shoe_facet_and_less_is_not_more():
     strapless = read_request_text("is a white strapless dress", {"colour": "black"}, "dress")
     assert strapless.canonical == "is white" and strapless.in_part  # "strapless" kept in the shopper's words
     assert read_request_text("is strapless", {"closure": "laces"}, "shoes").text == "are slip on"
+    # a shop's own shoe category is not a garment: its reference's facets say what it is
+    assert read_request_text("is strapless", {"closure": "laces"}, "boots").text == "are slip on"
+    assert read_request_text("is strapless", {"sleeves": "long"}, "tops").text == "is strapless"
     for text in ("has short sleeves and is less fitted", "is less fitted"):
         reading = read_request_text(text, {"fit": "fitted", "sleeves": "long"}, "dress")
         assert "fitted" not in (reading.canonical or ""), reading

@@ -166,8 +166,9 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
 
     ``reference`` is the reference product's facets (:func:`cti_ir.index.facets.read_description` of its
     description; None or {} when unknown: comparatives are then not understood); ``category`` is the product's
-    (``"shoes"`` conjugates in the plural, as most shoe captions are; any other, a garment's, reads no shoe facet:
-    a "strapless" dress is not a slip-on; None: unknown, everything is read). ``fits`` says whether the text tower reads
+    (``"shoes"`` conjugates in the plural, as most shoe captions are; a garment, by the reference's facets or a
+    category ``"dress"``, ``"shirt"``, ``"toptee"`` or ``"garment"``, reads no shoe facet: a "strapless" dress is
+    not a slip-on; None: unknown). ``fits`` says whether the text tower reads
     a text whole (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
     """
     original = text
@@ -195,7 +196,7 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     outside them are not looked at). The wording is None when nothing can be said, or when one slot is given two
     new values (which one the shopper wants is not for the reader to pick)."""
     asked = _removed(read_request(text, reference), reference)
-    if category is not None and category != "shoes":  # a garment's straps are not a shoe's closure
+    if _is_garment(reference, category):  # a garment's straps are not a shoe's closure
         asked = {slot: c for slot, c in asked.items() if slot not in _SHOE_SLOTS}
     if not asked or _ambiguous(found, reference):
         return None, False
@@ -219,6 +220,19 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
         return _join(phrases, plural), True
     sayable = _sayable(asked, reference, plural)  # "is black" of "remove the collar and make it black"
     return (_join(_phrases(sayable, reference, plural), plural) if sayable else None), False
+
+
+# Categories known to be garments: the Fashion-IQ layout's, and "garment" for a caller that knows no more.
+_GARMENT_CATEGORIES = frozenset(("garment", "dress", "shirt", "toptee"))
+_GARMENT_SLOTS = frozenset(("sleeves", "neckline", "length", "fit"))
+
+
+def _is_garment(reference: Mapping[str, str], category: str | None) -> bool:
+    """Whether the product is a garment: the reference's own facets say (a shop's "boots" category is not one),
+    else its category."""
+    if category == "shoes" or set(reference) & _SHOE_SLOTS:
+        return False
+    return bool(set(reference) & _GARMENT_SLOTS) or category in _GARMENT_CATEGORIES
 
 
 def _sayable(asked: Mapping[str, Constraint], reference: Mapping[str, str], plural: bool) -> dict[str, Constraint]:

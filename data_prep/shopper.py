@@ -62,8 +62,16 @@ def catalogue_phrasing(reference: Mapping, target: Mapping, named: Sequence[str]
     return relative_caption(reference, target, list(named), rng, plural)[0]
 
 
+def blind_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the blind phrasings of :mod:`data_prep.phrasing` (written without seeing the request reader;
+    evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="blind", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
-                                  "catalogue": catalogue_phrasing}
+                                  "catalogue": catalogue_phrasing, "blind": blind_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

@@ -168,8 +168,8 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     description; None or {} when unknown: comparatives are then not understood); ``category`` is the product's
     (``"shoes"`` conjugates in the plural, as most shoe captions are; a garment, by the reference's facets or a
     category ``"dress"``, ``"shirt"``, ``"toptee"`` or ``"garment"``, reads no shoe facet: a "strapless" dress is
-    not a slip-on; None: unknown). ``fits`` says whether the text tower reads
-    a text whole (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
+    not a slip-on; None: unknown). ``fits`` says whether the text tower reads a text whole
+    (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
     """
     original = text
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length

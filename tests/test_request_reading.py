@@ -159,6 +159,9 @@ SNEAKER = {"category": "shoes", "color": "black", "secondary_color": "white", "t
     # "ones" takes the slot noun of the clause before; "take away" removes
     (REFERENCE, "instead of the short sleeves, long ones", "has long sleeves"),
     (REFERENCE, "take away the sleeves", "is sleeveless"),
+    # a colour after its pattern, joined by "going from ... to", and a bare value eight words from its noun
+    (DOTTED, "the colour of the dots going from black to red", "has red polka dots"),
+    (REFERENCE, "the sleeve length going from short to long", "has long sleeves"),
     # dropped letters of the commonest words, and "bright" before a base colour
     (REFERENCE, "in grene", "is green"),
     (REFERENCE, "in bright red", "is red"),

@@ -151,7 +151,7 @@ _QUALIFIED_VALUES = {
     "fit": (("fit", "cut"), {"slim": "fitted", "close": "fitted", "wide": "loose"}),
     "pattern": (("pattern", "print"), {"none": "solid"}),
 }
-_QUALIFIED_LOOKBACK = 6
+_QUALIFIED_LOOKBACK = 8  # "the sleeve length going from three-quarter to long"
 # "darker"/"lighter" say the colour changes, not to what: the reference's colour is excluded.
 COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
 # A bare noun under a negation names the absence of the thing: "lose the sleeves" -> sleeveless.
@@ -159,6 +159,9 @@ _REMOVALS = {"sleeves": ("sleeves", "sleeveless"), "sleeve": ("sleeves", "sleeve
              "heels": ("heel", "flat"), "pattern": ("pattern", "solid"), "print": ("pattern", "solid")}
 # What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
 _ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims", "accent", "accents")
+# Words between a pattern and a colour that make the colour the pattern's: "striped in white", "the colour of the
+# stripes going from beige to burgundy", "dots: red".
+_PATTERN_LINKS = frozenset(("in", "to", "from", ":", "going", "changing", "change", "changed", "switching", "now"))
 # Nouns after which a colour in the same clause is the pattern's: "set the colour of the print to black".
 _PATTERN_NOUNS = ("print", "pattern")
 NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never", "minus", "lose", "ditch",
@@ -335,7 +338,7 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
             # already) is a red product with blue dots, as the catalogue's captions write it
             coloured_pattern = k >= 2 and found[k - 2].slot == "colour" and found[k - 2].end == prev.start
             after_pattern = (prev is not None and prev.slot == "pattern" and prev.value != "solid"
-                             and between in (["in"], ["to"], ["from"], [":"])
+                             and bool(between) and all(w in _PATTERN_LINKS for w in between)
                              and not (between == ["in"] and coloured_pattern))
             # "from blue to beige" after a pattern or a sole: the second colour is the accent's new value
             chained = prev is not None and out[-1].slot == "accent_colour" and between == ["to"]

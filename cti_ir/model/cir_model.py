@@ -68,8 +68,10 @@ class CIRModel(nn.Module):
     def fits_context(self, text: str) -> bool:
         """Whether the text tower reads the whole of ``text``: its tokens leave the last place of the context to
         padding (a text cut off, or one that fills the context exactly, does not)."""
-        rows = self.tokenize([text, ""])
-        return bool(rows[0, -1] == rows[1, -1])
+        padding = getattr(self, "_padding_token", None)
+        if padding is None:  # once: what the tokenizer puts in the last place of a short text
+            padding = self._padding_token = int(self.tokenize([""])[0, -1])
+        return int(self.tokenize([text])[0, -1]) == padding
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings of preprocessed pixels ``(N, 3, H, W)``."""

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from benchmarks.speed.wrk_load import run_wrk, wrk_available
+from cti_ir.files import write_json_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 TEXTS = ("is red and has long sleeves", "is shorter and has no sleeves", "is blue rather than white with a v-neck",
@@ -289,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["python", "wrk"], default="python",
                    help="what loads the JSON API: Python client threads, or wrk (a C load generator, Debian package "
                         "wrk; its clients cost the shared cores a few percent instead of a large share)")
-    p.add_argument("--out", default=None, help="write the results as JSON here too")
+    p.add_argument("--out", default=None, help="write the results as JSON here too (its folder is made; rewritten after every round)")
     return p
 
 
@@ -330,8 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 result = {"round": round_number, **result}
                 print(json.dumps(result), flush=True)
                 results.append(result)
-        if args.out:
-            Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+                if args.out:  # after every round, so that an interrupted run keeps the rounds it measured
+                    write_json_atomic(args.out, results)
     finally:
         if proc is not None:
             proc.terminate()

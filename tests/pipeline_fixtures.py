@@ -19,6 +19,9 @@ def synth_small(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
-    """A randomly initialised cti-tiny model saved as a checkpoint folder."""
+    """A randomly initialised cti-tiny model saved as a checkpoint folder, without a record of the words it was
+    trained on (as a model from pretrained weights): the request reader treats every word as learned."""
     torch.manual_seed(0)
-    return save_checkpoint(CIRModel.create("cti-tiny"), tmp_path_factory.mktemp("ckpt") / "tiny")
+    model = CIRModel.create("cti-tiny")
+    model.text_vocabulary = None
+    return save_checkpoint(model, tmp_path_factory.mktemp("ckpt") / "tiny")

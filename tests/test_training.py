@@ -15,6 +15,8 @@ from safetensors.torch import load_file
 import cti_ir
 import cti_ir.evaluate.cli as ev_cli
 import cti_ir.evaluate.evaluator as ev
+from cti_ir.model.checkpoint import load_checkpoint
+from cti_ir.model.text_vocabulary import read_text_vocabulary, text_words
 from training import stage1, stage2, stage3
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +54,16 @@ def test_each_stage_writes_its_checkpoints_and_log(pipeline):
         assert steps and all(r["loss"] == r["loss"] for r in steps)  # no NaN
         evals = [r for r in log_lines(run) if "eval" in r]
         assert len(evals) == 1 and "score" in evals[0]["eval"]
+
+
+def test_each_stage_records_the_words_it_trained_on_and_keeps_the_earlier_ones(pipeline, synth_small):
+    # stage 1 from random weights: the open-domain captions; stage 2 adds the product descriptions, stage 3 the
+    # triplets' captions (cti_ir.model.text_vocabulary; the request reader sets aside words outside it)
+    words = [set(read_text_vocabulary(pipeline / stage / "best")) for stage in ("s1", "s2", "s3")]
+    assert words[0] and words[0] < words[1] < words[2]
+    captions = json.loads((synth_small / "fashioniq" / "captions" / "cap.dress.train.json").read_text())
+    assert set(text_words(captions[0]["captions"][0])) <= words[2]
+    assert not load_checkpoint(pipeline / "s3" / "best").learned_word("kinda")
 
 
 def test_stage2_mines_attribute_words_from_descriptions(pipeline, synth_small):

@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
@@ -17,6 +18,7 @@ from cti_ir.flags import AT_LEAST_ONE, NON_NEGATIVE, POSITIVE, Bounds, check_num
 from cti_ir.model.backbone import check_model_name, local_config_names
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from cti_ir.model.cir_model import CIRModel
+from cti_ir.model.text_vocabulary import count_words
 
 from training.distributed import DistInfo, init_distributed, shutdown
 from training.loop import STATE_FILE, LoopConfig, Task, Trainer
@@ -196,6 +198,16 @@ def check_flags(args: argparse.Namespace, bounds: Mapping[str, Bounds] | None = 
     check_resume(args)
 
 
+def record_training_words(model, task: Task) -> None:
+    """Add the words of the task's training texts to the model's record (``CIRModel.text_vocabulary``), which its
+    checkpoints carry for the request reader. A task that does not list its texts (``training_texts``) leaves the
+    record unknown: it could teach words nobody wrote down."""
+    if getattr(model, "text_vocabulary", None) is None:
+        return  # started from pretrained weights, or from a checkpoint without a record: unknown stays unknown
+    texts = getattr(task, "training_texts", None)
+    model.text_vocabulary = None if texts is None else dict(count_words(texts(), Counter(model.text_vocabulary)))
+
+
 def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Task], composer: str = "adaptive",
         composer_kwargs: dict | None = None,
         make_model: Callable[[DistInfo], torch.nn.Module] | None = None,
@@ -222,6 +234,7 @@ def run(args: argparse.Namespace, build_task: Callable[[CIRModel, DistInfo], Tas
         model = make_model(info) if make_model else starting_model(args, composer, composer_kwargs, info.device,
                                                                    announce=info.is_main)
         task = build_task(model, info)
+        record_training_words(model, task)
         result = Trainer(model, task, loop_config(args), info).fit()
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"error: {command_line_message(e)}", file=sys.stderr)

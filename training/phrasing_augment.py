@@ -22,7 +22,7 @@ import argparse
 import json
 import random
 from pathlib import Path
-from typing import Mapping
+from typing import Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -136,6 +136,17 @@ class PhrasingWording:
     def second(self, triplet: Triplet, first: str, rng: random.Random) -> str:
         """Another wording of the same modification (``first`` again where the triplet cannot be rewritten)."""
         return self._rewrite(triplet, rng) or first
+
+
+    def rewrites(self, triplets: Sequence[Triplet], seed: int = 0) -> Iterator[str]:
+        """Each triplet rewritten once in every style: the wording's words, for the model's record of them."""
+        rng = random.Random(seed)
+        for triplet in triplets:
+            ref, tgt = self.attributes.get(triplet.reference), self.attributes.get(triplet.target)
+            if ref is None or tgt is None or (triplet.reference, triplet.target) in self.skip:
+                continue
+            if differing_aspects(ref, tgt):
+                yield from (paraphrase(ref, tgt, rng, PHRASING_SET, style).text for style in STYLES)
 
 
 def build_wording(args: argparse.Namespace, roots: Mapping[str, Path]) -> PhrasingWording | None:

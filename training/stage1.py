@@ -53,6 +53,11 @@ class ImageTextTask:
     def checkpoint_files(self):
         return {}
 
+    def training_texts(self):
+        """Every caption of the training corpus (the words the text tower is trained on)."""
+        corpus = self.dataset.corpus
+        return (corpus.text(i) for i in range(len(corpus)))
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.stage1", description=__doc__.split("\n\n")[0],

@@ -78,6 +78,11 @@ class FashionPretrainTask:
     def checkpoint_files(self):
         return {"attribute_vocabulary.json": self.vocabulary}
 
+    def training_texts(self):
+        """Every caption of the training corpus (the words the text tower is trained on)."""
+        corpus = self.dataset.corpus
+        return (corpus.text(i) for i in range(len(corpus)))
+
 
 class ConcatCorpus:
     """Several image-text corpora as one (text(i) and [i] like each part)."""

@@ -35,7 +35,7 @@ from cti_ir.model.losses import (
 )
 
 from training.common import HelpWithDefaults, add_loop_args, add_model_args, run
-from training.examples import TripletExamples, stack_collate
+from training.examples import TripletExamples, caption_variants, stack_collate
 from training.phrasing_augment import PhrasingConsistency, add_phrasing_args, build_wording, check_phrasing_args
 from training.loop import StageModule
 from training.zeroshot.pair_source import MinedPairSource
@@ -174,6 +174,15 @@ class HybridQueryTask:
 
     def checkpoint_files(self):
         return {}
+
+    def training_texts(self):
+        """Every caption of the training triplets, joined as the examples join them, and, with
+        ``--phrasing-augment``, every style of the shopper's wording for each triplet."""
+        triplets = self.dataset.triplets
+        for t in triplets:
+            yield from caption_variants(t.captions)
+        if self.dataset.wording is not None:
+            yield from self.dataset.wording.rewrites(triplets)
 
 
 #: What ``--data`` takes: the two published layouts (a folder each) and mined pairs (product JSONL files).

@@ -111,11 +111,11 @@ def reference_facets(root: Path) -> dict[str, dict]:
 
 
 def read_texts(texts: dict[str, list[str]], queries, facets: dict, category_of: dict,
-               fits=None) -> dict[str, list[str]]:
+               fits=None, learned=None) -> dict[str, list[str]]:
     """Every text through the request reader (the engine's ``read_requests``): rewritten when understood fully,
-    the canonical wording before the shopper's words when understood in part; ``fits``: the model's
-    ``fits_context``."""
-    return {name: [read_request_text(t, facets.get(q.reference), category_of.get(q.reference), fits).text
+    the canonical wording before the shopper's words when understood in part; ``fits`` and ``learned``: the model's
+    ``fits_context`` and ``learned_word``."""
+    return {name: [read_request_text(t, facets.get(q.reference), category_of.get(q.reference), fits, learned).text
                    for t, q in zip(column, queries)] for name, column in texts.items()}
 
 
@@ -134,7 +134,8 @@ def measure_layout(model, dataset: str, root: Path, styles: Sequence[str], phras
         outcome = rank_split(model, split, bench.image_path, progress=False)
         plain = style_texts(split.queries, attributes, dataset, split.name, styles, phrasing_set, seed)
         for reader in readers:
-            texts = read_texts(plain, split.queries, facets, category_of, model.fits_context) if reader else plain
+            texts = read_texts(plain, split.queries, facets, category_of, model.fits_context,
+                                   model.learned_word) if reader else plain
             per_split[reader][split.name] = {}
             for name in names:
                 r = rank_texts(model, outcome, texts[name])

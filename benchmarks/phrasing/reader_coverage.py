@@ -11,7 +11,9 @@ fully; the rest go to the text encoder as written) and, of those, the share whos
 *keeps every change* (the target's value allowed, the reference's refused); and the share read *in part* (words
 the reader does not know, the canonical wording of the rest put before the shopper's text; here without the text
 tower's length limit, which the engine adds). A full rewrite that loses a change is the reader's one way to drop
-what the shopper asked, so the "keep every change" column is the one to watch.
+what the shopper asked, so the "keep every change" column is the one to watch. ``--learned-words CHECKPOINT``
+reads as the engine does for that model: words its training texts never held (its ``text_vocabulary.json``) are
+set aside when the canonical wording says all that was asked (still no weights are loaded).
 
 This is the check to tune the reader against on the *training* phrasings (``--set train``). Run on the held-apart
 set it tells how far the reader reaches into wording it was not written for; tuning on that report would make the
@@ -31,20 +33,21 @@ from benchmarks.phrasing.bench_paraphrase import LAYOUTS
 from benchmarks.phrasing.frame_words import phrased_pairs, read_right
 from cti_ir.index.facets import read_request
 from cti_ir.index.request_reading import read_request_text
+from cti_ir.model.text_vocabulary import VOCABULARY_FILE, read_text_vocabulary
 from data_prep.phrasing import PHRASING_SETS, STYLES
 
 EVALUATION_SPLITS = {"fashioniq": "val", "shoes": "test"}  # the standard protocol's
 
 
 def measure(root: Path, split: str, pairs: int, seed: int, phrasing_set: str,
-            styles: Sequence[str]) -> dict[str, dict]:
+            styles: Sequence[str], learned=None) -> dict[str, dict]:
     """{style: {"texts", "rewritten", "kept", "in_part", "lost_examples"}} for one layout folder."""
     out: dict[str, dict] = {s: {"texts": 0, "rewritten": 0, "kept": 0, "in_part": 0, "lost_examples": []}
                             for s in styles}
     for cat, ref, tgt, facets, style, para in phrased_pairs(root, split, pairs, seed, phrasing_set, styles):
         row = out[style]
         row["texts"] += 1
-        reading = read_request_text(para.text, facets, cat)
+        reading = read_request_text(para.text, facets, cat, learned=learned)
         row["in_part"] += reading.in_part
         if not reading.understood:
             continue
@@ -98,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--styles", nargs="+", choices=STYLES, default=list(STYLES), help="styles to phrase in")
     p.add_argument("--layouts", nargs="+", choices=LAYOUTS, default=list(LAYOUTS), help="which layouts to read")
     p.add_argument("--seed", type=int, default=0, help="seed of the pairs and their wording")
+    p.add_argument("--learned-words", type=Path, default=None, metavar="CHECKPOINT",
+                   help="read as the engine does for this checkpoint: set aside the words its training texts never "
+                        "held (its text_vocabulary.json; default: every word counts as learned)")
     return p
 
 
@@ -109,10 +115,18 @@ def main(argv: Sequence[str] | None = None) -> int:
               "pairs": args.pairs,
               "seed": args.seed, "layouts": {}}
     try:
+        learned = None
+        if args.learned_words is not None:
+            words = read_text_vocabulary(args.learned_words)
+            if words is None:
+                return error(f"{args.learned_words} has no {VOCABULARY_FILE}: its training texts were not recorded "
+                             f"(python -m training.text_vocabulary writes one)")
+            learned = words.__contains__
+            result["learned_words"] = str(args.learned_words)
         for layout in args.layouts:
             split = args.split or EVALUATION_SPLITS[layout]
             result["layouts"][layout] = measure(args.data / layout, split, args.pairs, args.seed,
-                                                args.phrasing_set, args.styles)
+                                                args.phrasing_set, args.styles, learned)
     except ValueError as e:  # NoAttributesError included: a real dataset's folder
         return error(str(e))
     write_report(args.out, result, tables)

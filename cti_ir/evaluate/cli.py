@@ -191,8 +191,8 @@ def read_requests_first(model, category: str | None) -> None:
     encode = model.encode_texts
 
     def encode_read(texts, *args, **kwargs):
-        return encode([read_request_text(t, None, category, model.fits_context).text for t in texts], *args,
-                      **kwargs)
+        return encode([read_request_text(t, None, category, model.fits_context, model.learned_word).text
+                       for t in texts], *args, **kwargs)
 
     model.encode_texts = encode_read
 

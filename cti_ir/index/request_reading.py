@@ -142,6 +142,8 @@ class RequestReading:
     understood: bool
     unknown: tuple[str, ...] = ()
     canonical: str | None = None
+    # Words left out of ``text`` because the model was never trained on them (they could only blur the query).
+    set_aside: tuple[str, ...] = ()
 
     @property
     def in_part(self) -> bool:
@@ -156,11 +158,15 @@ class RequestReading:
             return f'request read in part as "{self.canonical}" (your own words kept{kept})'
         if not self.understood or self.text == self.original:
             return None
+        if self.set_aside:
+            aside = ", ".join(self.set_aside)
+            return f'request read as "{self.text}" (words this model has not learned, set aside: {aside})'
         return f'request read as "{self.text}"'
 
 
 def read_request_text(text: str, reference: Mapping[str, str] | None = None, category: str | None = None,
-                      fits: Callable[[str], bool] | None = None) -> RequestReading:
+                      fits: Callable[[str], bool] | None = None,
+                      learned: Callable[[str], bool] | None = None) -> RequestReading:
     """Rewrite ``text`` into the canonical wording when the reader understands all of it, put the canonical wording
     of what it read before it when it understands a part, else keep it.
 
@@ -169,7 +175,10 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     (``"shoes"`` conjugates in the plural, as most shoe captions are; a garment, by the reference's facets or a
     category ``"dress"``, ``"shirt"``, ``"toptee"`` or ``"garment"``, reads no shoe facet: a "strapless" dress is
     not a slip-on; None: unknown). ``fits`` says whether the text tower reads a text whole
-    (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit).
+    (``CIRModel.fits_context``); a reading in part that would not fit is not made (None: no limit). ``learned``
+    says whether the model was trained on a word (``CIRModel.learned_word``): when every change the request asks is
+    said by the canonical wording and every word the reader did not know is one the model never learned, the
+    canonical wording goes alone, and those words are named in the note as set aside (None: every word learned).
     """
     original = text
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
@@ -182,6 +191,13 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
         return RequestReading(original, original, False, unknown)
     if complete and not unknown:
         return RequestReading(original, canonical, True, (), canonical)
+    # A word no training text held moves the text tower by embeddings no gradient has shaped: it cannot steer the
+    # query, only blur it ("pls", a shade name the shop never used), so when the wording says all that was asked,
+    # it goes alone. Not when the request names something the reference already has ("not keen on the stripes"
+    # on a striped one): a word the reader does not know may be what asks to change it.
+    names_own = any(not m.negated and (reference or {}).get(m.slot) == m.value for m in found)
+    if complete and learned is not None and not names_own and not any(learned(w) for w in unknown):
+        return RequestReading(original, canonical, True, unknown, canonical, set_aside=unknown)
     joined = f"{canonical}, {original}"
     if fits is not None and not fits(joined):
         return RequestReading(original, original, False, unknown)
@@ -383,10 +399,11 @@ def _join(phrases: list[tuple[str, str]], plural: bool) -> str:
 
 
 def read_for_engine(text: str, reference_item: Mapping | None, category: str | None,
-                    fits: Callable[[str], bool] | None = None) -> tuple[str, str | None]:
+                    fits: Callable[[str], bool] | None = None,
+                    learned: Callable[[str], bool] | None = None) -> tuple[str, str | None]:
     """(text to encode, note for the shopper or None) for a search: the reference product's facets from its
-    catalogue description (``reference_item``: an index item, or None for an uploaded photo); ``fits`` as in
-    :func:`read_request_text`."""
+    catalogue description (``reference_item``: an index item, or None for an uploaded photo); ``fits`` and
+    ``learned`` as in :func:`read_request_text`."""
     facets = read_description((reference_item or {}).get("description")) if reference_item else {}
-    reading = read_request_text(text, facets, category, fits)
+    reading = read_request_text(text, facets, category, fits, learned)
     return reading.text, reading.note

@@ -46,6 +46,7 @@ from cti_ir.model.checkpoint_files import (  # noqa: F401 (re-exported: the name
     read_checkpoint_config,
 )
 from cti_ir.model.cir_model import CIRModel
+from cti_ir.model.text_vocabulary import TextVocabularyError, read_text_vocabulary, write_text_vocabulary
 
 
 def _contiguous(state: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
@@ -101,6 +102,8 @@ def save_checkpoint(
             write_json_atomic(tmp / "metrics.json", metrics)
         for name, obj in (extra_files or {}).items():
             write_json_atomic(tmp / name, obj)
+        if model.text_vocabulary is not None:  # the words it was trained on, for the request reader
+            write_text_vocabulary(tmp, model.text_vocabulary)
         for f in tmp.rglob("*"):
             os.chmod(f, 0o755 if f.is_dir() else 0o644)  # safetensors writes 0600; checkpoints are shared and served
         replace_dir_atomic(tmp, final)
@@ -155,6 +158,10 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
     if new_composer is None:
         _load_weights(model.composer, folder / COMPOSER_WEIGHTS, "composer")
     model.fingerprint = config["fingerprint"]
+    try:
+        model.text_vocabulary = read_text_vocabulary(folder)
+    except TextVocabularyError as e:
+        raise CheckpointError(str(e)) from e
     if config.get("adapters") or granularity is not None:
         attach_checkpoint_adapters(model, folder, config, granularity)
     return model.to(device).eval()

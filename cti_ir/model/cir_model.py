@@ -32,6 +32,9 @@ class CIRModel(nn.Module):
         self.composer_kwargs = dict(composer_kwargs or {})
         self.composer = build_composer(composer_name, backbone.embed_dim, **self.composer_kwargs)
         self.fingerprint: str | None = None  # set when saved or loaded; indexes record it
+        # The words its training texts held ({word: count}, cti_ir.model.text_vocabulary); None: not recorded (a
+        # model from pretrained weights), and then every word counts as learned.
+        self.text_vocabulary: dict[str, int] | None = None
         # Image-tower adapters (cti_ir.model.adapters.ImageAdapters), attached by label-free adaptation or by loading an
         # adapted checkpoint; they hook into the tower, so encode_images needs no change.
         self.adapters: nn.Module | None = None
@@ -46,7 +49,10 @@ class CIRModel(nn.Module):
     @classmethod
     def create(cls, model_name: str, pretrained: str | None = None, composer: str = "adaptive", **composer_kwargs):
         """A new model from an open_clip name (see ``cti_ir.model.backbone.create_backbone``)."""
-        return cls(create_backbone(model_name, pretrained), composer, composer_kwargs)
+        model = cls(create_backbone(model_name, pretrained), composer, composer_kwargs)
+        if pretrained is None:  # random weights: it has learned no word yet, and training records each it sees
+            model.text_vocabulary = {}
+        return model
 
     @property
     def embed_dim(self) -> int:
@@ -72,6 +78,11 @@ class CIRModel(nn.Module):
         if padding is None:  # once: what the tokenizer puts in the last place of a short text
             padding = self._padding_token = int(self.tokenize([""])[0, -1])
         return int(self.tokenize([text])[0, -1]) == padding
+
+    def learned_word(self, word: str) -> bool:
+        """Whether the text tower was trained on texts holding ``word`` (a lower-case word as the request reader
+        splits them); True for every word when the training texts were not recorded."""
+        return self.text_vocabulary is None or word in self.text_vocabulary
 
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings of preprocessed pixels ``(N, 3, H, W)``."""

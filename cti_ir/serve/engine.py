@@ -258,7 +258,7 @@ class SearchEngine:
             raise QueryError(str(e), "history") from None
         if text and (self.read_requests if read_requests is None else read_requests):
             text, note = read_for_engine(text, self.item(exclude) if exclude else None, category,
-                                         self.model.fits_context)
+                                         self.model.fits_context, getattr(self.model, "learned_word", None))
             notes += [note] if note else []
         try:  # product fields: in stock, price range, brand, size, any column (cti_ir.index.filters)
             product_filter = self.index.parse_filters(filters)

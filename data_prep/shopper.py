@@ -70,8 +70,17 @@ def blind_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rn
     return paraphrase(reference, target, rng, phrasing_set="blind", aspects=list(named)).text
 
 
+def stranger_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the stranger phrasings of :mod:`data_prep.phrasing` (written without seeing the request reader
+    or the earlier sets' results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="stranger", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
-                                  "catalogue": catalogue_phrasing, "blind": blind_phrasing}
+                                  "catalogue": catalogue_phrasing, "blind": blind_phrasing,
+                                  "stranger": stranger_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

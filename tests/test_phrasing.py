@@ -1,8 +1,9 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind set (written without seeing the request reader) may reach a training
-catalogue: checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart or blind
-phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind and stranger sets (written without seeing the request reader) may reach a
+training catalogue: checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart,
+blind or stranger phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption
+does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -19,6 +20,7 @@ from data_prep.phrasing.blind import BLIND, blind_markers
 from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
 from data_prep.phrasing.changes import describe_changes
 from data_prep.phrasing.lexicon import LEXICONS
+from data_prep.phrasing.stranger import STRANGER, stranger_markers
 from data_prep.phrasing.styles import TEMPLATES, Context
 from data_prep.synth_attributes import (
     COLOURS,
@@ -45,6 +47,11 @@ def _marker_re(markers) -> re.Pattern:
 
 _MARKER_RE = _marker_re(heldout_markers())
 _BLIND_MARKER_RE = _marker_re(blind_markers())
+_STRANGER_MARKER_RE = _marker_re(stranger_markers())
+# The sets kept apart from training, each with its own markers (its own module for blind and stranger).
+EVALUATION_SETS = ("heldout", "blind", "stranger")
+APART_SETS = ("blind", "stranger")
+OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -59,6 +66,15 @@ def blind_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def stranger_marker(text: str) -> str | None:
+    """The first stranger-set marker in ``text`` (whole words, any case), or None."""
+    found = _STRANGER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
+MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker}
+
+
 def pairs(n: int, seed: int = 0):
     """``n`` (reference, target) attribute pairs over every category, as the generator makes them."""
     rng = random.Random(seed)
@@ -70,7 +86,7 @@ def pairs(n: int, seed: int = 0):
 
 
 def test_the_sets_have_every_style_and_disjoint_templates():
-    assert PHRASING_SETS == ("train", "heldout", "blind")
+    assert PHRASING_SETS == ("train", "heldout", "blind", "stranger")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])
@@ -79,28 +95,26 @@ def test_the_sets_have_every_style_and_disjoint_templates():
     for phrasing_set in PHRASING_SETS:
         assert set(TEMPLATES[phrasing_set]) == set(STYLES)
         assert LEXICONS[phrasing_set].name == phrasing_set
-    assert all(2 <= len(TEMPLATES["blind"][style]) <= 4 for style in STYLES)
-    assert all(tid.split(".")[1] == style for style in STYLES for tid, _ in TEMPLATES["blind"][style])
+    for own in APART_SETS:
+        assert all(2 <= len(TEMPLATES[own][style]) <= 4 for style in STYLES), own
+        assert all(tid.split(".")[1] == style for style in STYLES for tid, _ in TEMPLATES[own][style])
     with pytest.raises(ValueError, match="unknown phrasing set"):
         template_ids("test")
 
 
-def test_every_held_apart_and_blind_template_writes_its_sets_marker_and_no_other_template_does():
+def test_every_evaluation_template_writes_its_sets_marker_and_no_other_template_does():
     seen = {s: set() for s in PHRASING_SETS}
     for i, (reference, target) in enumerate(pairs(400)):
         for phrasing_set in PHRASING_SETS:
             for style in STYLES:
                 p = paraphrase(reference, target, random.Random(f"{i}/{phrasing_set}/{style}"), phrasing_set, style)
                 seen[phrasing_set].add(p.template)
-                marker, blind = held_out_marker(p.text), blind_marker(p.text)
-                if phrasing_set == "heldout":
-                    assert marker, (p.template, p.text)
-                else:
-                    assert marker is None, (p.template, p.text, marker)
-                if phrasing_set == "blind":
-                    assert blind, (p.template, p.text)
-                else:
-                    assert blind is None, (p.template, p.text, blind)
+                for marked in EVALUATION_SETS:
+                    marker = MARKER[marked](p.text)
+                    if phrasing_set == marked:
+                        assert marker, (marked, p.template, p.text)
+                    else:
+                        assert marker is None, (marked, p.template, p.text, marker)
     for phrasing_set in PHRASING_SETS:
         assert seen[phrasing_set] == set(template_ids(phrasing_set))
 
@@ -109,7 +123,7 @@ def test_every_style_says_the_same_changes_grounded_in_the_attributes():
     for i, (reference, target) in enumerate(pairs(120, seed=1)):
         differing = set(differing_attributes(reference, target))
         aspects = set(differing_aspects(reference, target))
-        for phrasing_set in ("heldout", "blind"):
+        for phrasing_set in EVALUATION_SETS:
             for style in STYLES:
                 p = paraphrase(reference, target, random.Random(i), phrasing_set, style)
                 assert set(p.claims) <= differing
@@ -130,12 +144,12 @@ def context(reference, target, seed, phrasing_set) -> tuple[Context, tuple[str, 
     return Context(changes, rng, LEXICONS[phrasing_set], plural, category, colours), claims
 
 
-def unblind(text: str) -> str:
-    """``text`` with the blind set's colour synonyms and misspellings put back to the canonical words."""
-    for canonical, synonyms in BLIND.colour_synonyms.items():
+def canonical(text: str, lex) -> str:
+    """``text`` with the colour synonyms and misspellings of ``lex`` put back to the canonical words."""
+    for word, synonyms in lex.colour_synonyms.items():
         for synonym in synonyms:
-            text = re.sub(_whole_word(synonym), canonical, text)
-    for word, typos in BLIND.misspellings.items():
+            text = re.sub(_whole_word(synonym), word, text)
+    for word, typos in lex.misspellings.items():
         for typo in typos:
             text = re.sub(_whole_word(typo), word, text)
     return text
@@ -149,15 +163,16 @@ def _names(text: str, change, forms) -> bool:
     return any(getattr(change, f) and getattr(change, f) in text for f in forms)
 
 
-def test_every_blind_template_names_every_change_and_claims_what_the_training_set_claims():
+@pytest.mark.parametrize("own", APART_SETS)
+def test_every_template_of_a_set_apart_names_every_change_and_claims_what_the_training_set_claims(own):
     for i, (reference, target) in enumerate(pairs(80, seed=3)):
         for style in STYLES:
             train = paraphrase(reference, target, random.Random(i), "train", style)
-            assert paraphrase(reference, target, random.Random(i), "blind", style).claims == train.claims
-            for tid, template in TEMPLATES["blind"][style]:
-                ctx, claims = context(reference, target, i, "blind")
+            assert paraphrase(reference, target, random.Random(i), own, style).claims == train.claims
+            for tid, template in TEMPLATES[own][style]:
+                ctx, claims = context(reference, target, i, own)
                 assert claims == train.claims
-                text = unblind(template(ctx))
+                text = canonical(template(ctx), OWN_LEXICONS[own])
                 missing = [c.aspect for c in ctx.changes if not _names(text, c, _NEW_FORMS)]
                 # A procedural typo (where no listed misspelling fits) may hide one change's word.
                 assert len(missing) <= (1 if style == "misspelled" else 0), (tid, text, missing)
@@ -165,30 +180,34 @@ def test_every_blind_template_names_every_change_and_claims_what_the_training_se
                     assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
 
 
-def test_no_training_or_held_apart_template_writes_a_blind_text():
+def test_no_other_template_writes_a_blind_or_stranger_text():
     for i, (reference, target) in enumerate(pairs(150, seed=4)):
         # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
         texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
                                 for style in STYLES for _, template in TEMPLATES[phrasing_set][style]}
                  for phrasing_set in PHRASING_SETS}
-        assert not texts["blind"] & (texts["train"] | texts["heldout"]), texts["blind"] & texts["train"]
+        for own in APART_SETS:
+            others = set().union(*(texts[s] for s in PHRASING_SETS if s != own))
+            assert not texts[own] & others, (own, texts[own] & others)
 
 
-def test_the_blind_lexicon_is_its_own():
+@pytest.mark.parametrize("own", APART_SETS)
+def test_the_lexicon_of_a_set_apart_is_its_own(own):
     def words(lex):
         return {"adverbs": {a.strip() for a in lex.strong_adverbs + lex.mild_adverbs},
                 "colours": {w for ws in lex.colour_synonyms.values() for w in ws},
                 "nouns": {w for ws in lex.garment_nouns.values() for w in ws},
                 "typos": {w for ws in lex.misspellings.values() for w in ws}}
 
-    assert set(BLIND.colour_synonyms) == set(COLOURS)
-    assert all(len(set(v)) == 2 for v in BLIND.colour_synonyms.values())
-    assert set(BLIND.garment_nouns) == set(CATEGORIES)
-    blind = set().union(*words(BLIND).values())
-    for other in ("train", "heldout"):
-        assert not blind & set().union(*words(LEXICONS[other]).values()), other
-        assert not words(BLIND)["typos"] & set(LEXICONS[other].misspellings)
-    assert all(typo != word for word, typos in BLIND.misspellings.items() for typo in typos)
+    lex = OWN_LEXICONS[own]
+    assert set(lex.colour_synonyms) == set(COLOURS)
+    assert all(len(set(v)) == 2 for v in lex.colour_synonyms.values())
+    assert set(lex.garment_nouns) == set(CATEGORIES)
+    mine = set().union(*words(lex).values())
+    for other in (s for s in PHRASING_SETS if s != own):
+        assert not mine & set().union(*words(LEXICONS[other]).values()), other
+        assert not words(lex)["typos"] & set(LEXICONS[other].misspellings)
+    assert all(typo != word for word, typos in lex.misspellings.items() for typo in typos)
 
 
 def test_paraphrases_are_deterministic_and_vary():
@@ -216,7 +235,7 @@ def plans():
             for mode in ("none", "train", "heldout")}
 
 
-def test_a_training_catalogue_holds_no_held_apart_or_blind_phrasing(plans, tmp_path):
+def test_a_training_catalogue_holds_no_held_apart_blind_or_stranger_phrasing(plans, tmp_path):
     fiq, shoes = plans["train"]
     write_fashioniq(tmp_path / "fashioniq", fiq)
     write_shoes(tmp_path / "shoes", shoes)
@@ -227,21 +246,22 @@ def test_a_training_catalogue_holds_no_held_apart_or_blind_phrasing(plans, tmp_p
             rows = [json.loads(line) for line in text.splitlines()]
             templates += [t for row in rows for t in row.get("phrasing", []) if t]
             text = json.dumps([row.get("captions", row.get("caption")) for row in rows])
-        assert held_out_marker(text) is None, (path.name, held_out_marker(text))
-        assert blind_marker(text) is None, (path.name, blind_marker(text))
+        for marked in EVALUATION_SETS:
+            assert MARKER[marked](text) is None, (marked, path.name, MARKER[marked](text))
     assert len(templates) > 200 and all(t.startswith("train.") for t in templates)
     assert {t.split(".")[1] for t in templates} == set(STYLES)
 
 
-def test_no_catalogue_carries_a_blind_phrasing(plans):
-    # The generator cannot write the blind set (not one of its modes), whatever the split.
-    assert "blind" not in PHRASING_MODES
+@pytest.mark.parametrize("own", APART_SETS)
+def test_no_catalogue_carries_a_blind_or_stranger_phrasing(plans, own):
+    # The generator cannot write these sets (not among its modes), whatever the split.
+    assert own not in PHRASING_MODES
     with pytest.raises(ValueError, match="unknown phrasing"):
-        phrasing_share("blind", None)
+        phrasing_share(own, None)
     for fiq, shoes in plans.values():
         for triplet in (*fiq.triplets, *shoes.triplets):
-            assert not any(t and t.startswith("blind.") for t in triplet.details.get("phrasing", []))
-            assert all(blind_marker(c) is None for c in triplet.captions), triplet.captions
+            assert not any(t and t.startswith(f"{own}.") for t in triplet.details.get("phrasing", []))
+            assert all(MARKER[own](c) is None for c in triplet.captions), triplet.captions
 
 
 def test_phrasing_changes_relative_captions_only(plans):
@@ -290,9 +310,10 @@ def test_generator_flag(tmp_path, capsys):
     with pytest.raises(SystemExit):
         synth.parse_args(["--out", str(tmp_path), "--phrasing", "train", "--phrasing-share", "2"])
     assert "between 0 and 1" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        synth.parse_args(["--out", str(tmp_path), "--phrasing", "blind"])
-    assert "invalid choice: 'blind'" in capsys.readouterr().err
+    for own in APART_SETS:
+        with pytest.raises(SystemExit):
+            synth.parse_args(["--out", str(tmp_path), "--phrasing", own])
+        assert f"invalid choice: '{own}'" in capsys.readouterr().err
     args = synth.parse_args(["--out", str(tmp_path), "--phrasing", "heldout"])
     assert (args.phrasing, args.phrasing_share) == ("heldout", 1.0)
     assert synth.parse_args(["--out", str(tmp_path)]).phrasing == "none"

@@ -174,16 +174,18 @@ def test_the_simulated_shopper_on_a_small_catalogue(synth_small):
     assert summary["wrong_attributes"][2] == 0.0 and summary["wrong_attributes"][0] > 0
 
 
-def test_the_simulated_shopper_can_speak_the_blind_phrasings():
+@pytest.mark.parametrize("phrasing", ["blind", "stranger"])
+def test_the_simulated_shopper_can_speak_the_phrasings_written_apart(phrasing):
     from data_prep.shopper import PHRASINGS
-    from tests.test_phrasing import _BLIND_MARKER_RE
+    from tests.test_phrasing import MARKER
 
     reference = {"category": "dress", "color": "white", "secondary_color": None, "pattern": "solid",
                  "sleeve": "short", "neckline": "crew", "length": "knee", "fit": "loose"}
     target = {**reference, "color": "black", "sleeve": "sleeveless"}
     for seed in range(20):
-        text = PHRASINGS["blind"](reference, target, ["color", "sleeve"], random.Random(seed))
-        assert _BLIND_MARKER_RE.search(text.lower()), text
+        text = PHRASINGS[phrasing](reference, target, ["color", "sleeve"], random.Random(seed))
+        assert MARKER[phrasing](text), text
+        assert all(MARKER[other](text) is None for other in MARKER if other != phrasing), text
 
 
 def test_a_session_turn_keeps_the_product_filters(catalogue, tmp_path):

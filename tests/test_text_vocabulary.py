@@ -33,12 +33,19 @@ def test_a_request_whose_unread_words_the_model_never_learned_goes_as_its_canoni
     assert read_request_text("make it black and sleeveless for the beach", DRESS, "dress").in_part
 
 
-def test_words_are_not_set_aside_beside_a_value_the_reference_already_has():
-    # the reader takes "stripes" on a striped dress as asking nothing new; "keen" may be what asks to remove them
+def test_words_are_not_set_aside_when_a_negation_stands_too_far_before_a_value_read_as_unchanged():
+    # the reader takes "stripes" on a striped dress as asking nothing new, out of the negation's reach; "keen" may
+    # be what asks to remove them
     striped = {"colour": "white", "pattern": "stripes"}
     reading = read_request_text("not keen on white, black would be better; not keen on the stripes", striped,
                                 "dress", learned=lambda word: False)
     assert reading.in_part and reading.set_aside == () and reading.text.endswith("not keen on the stripes")
+    # the old value of a slot the request changes is no such case: "instead of white" is read
+    swapped = read_request_text("black instead of white, cheerio", striped, "dress", learned=lambda word: False)
+    assert swapped.text == "is black" and swapped.set_aside == ("cheerio",)
+    # a value the reference already has, restated without a negation, asks nothing new: the rest is read
+    restated = read_request_text("one that's black and striped", striped, "dress", learned=lambda word: False)
+    assert restated.text == "is black" and restated.set_aside == ("that's",)
     # without the reference's own value named, the same unknown words are set aside
     plain = read_request_text("not keen on white, black would be better", striped, "dress",
                               learned=lambda word: False)

@@ -193,10 +193,10 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
         return RequestReading(original, canonical, True, (), canonical)
     # A word no training text held moves the text tower by embeddings no gradient has shaped: it cannot steer the
     # query, only blur it ("pls", a shade name the shop never used), so when the wording says all that was asked,
-    # it goes alone. Not when the request names something the reference already has ("not keen on the stripes"
-    # on a striped one): a word the reader does not know may be what asks to change it.
-    names_own = any(not m.negated and (reference or {}).get(m.slot) == m.value for m in found)
-    if complete and learned is not None and not names_own and not any(learned(w) for w in unknown):
+    # it goes alone. Not when a negation stands too far before a value read as unchanged ("not keen on the
+    # stripes" on a striped one): the words between may be what asks to change it.
+    if (complete and learned is not None and not _unattached_negation(found, words, dict(reference or {}))
+            and not any(learned(w) for w in unknown)):
         return RequestReading(original, canonical, True, unknown, canonical, set_aside=unknown)
     joined = f"{canonical}, {original}"
     if fits is not None and not fits(joined):
@@ -220,8 +220,7 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     # that did not (a bare old value, "longer" without the reference's length) would be dropped by a rewrite. A slot
     # named only with the reference's own value ("make it white-soled" on white soles) asks nothing new: it is kept.
     # Likewise "red dotted, not dotted" on a dotted reference: the pattern stays, its colour changes.
-    kept = {m.slot for m in found if not m.negated and reference.get(m.slot) == m.value}
-    kept -= {m.slot for m in found if reference.get(m.slot) != m.value}
+    kept = _kept_slots(found, reference)
     needed = ({m.slot for m in found} - kept) | _slots_named(words, taken)
     if "pattern" in needed and "pattern" not in asked and "accent_colour" in asked:
         needed.discard("pattern")  # "the colour of the print to black": the print is named for its colour
@@ -236,6 +235,26 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
         return _join(phrases, plural), True
     sayable = _sayable(asked, reference, plural)  # "is black" of "remove the collar and make it black"
     return (_join(_phrases(sayable, reference, plural), plural) if sayable else None), False
+
+
+def _kept_slots(found, reference: Mapping[str, str]) -> set[str]:
+    """The slots a request names only with the reference's own value ("make it white-soled" on white soles): read
+    as asking nothing new of them."""
+    kept = {m.slot for m in found if not m.negated and reference.get(m.slot) == m.value}
+    return kept - {m.slot for m in found if reference.get(m.slot) != m.value}
+
+
+def _unattached_negation(found, words: list[str], reference: Mapping[str, str]) -> bool:
+    """Whether a value read as the reference's own, asking nothing new, has a negation earlier in its clause, beyond
+    the reach the facet reader gives a negation."""
+    kept = _kept_slots(found, reference)
+    for m in found:
+        if m.slot in kept:
+            before = words[:m.start]
+            resets = [j for j, w in enumerate(before) if w in NEGATION_RESETS]
+            if any(w in NEGATIONS for w in before[resets[-1] + 1 if resets else 0:]):
+                return True
+    return False
 
 
 # Categories known to be garments: the Fashion-IQ layout's, and "garment" for a caller that knows no more.

@@ -20,9 +20,11 @@ plus everyday English written by hand.
 A request with words the reader does not know ("a bit more summery", a colour it has no name for) is understood
 *in part* when the rest of it reads as above: the canonical wording of what was read then goes *before* the
 shopper's own text ("is black and sleeveless, make it black, sleeveless and more summery"), so the encoder gets
-the wording it was trained on and still every word the shopper wrote. The reader never drops a word it did not
-understand: when the joined text would not fit the text tower's context (``fits``), or nothing could be read, the
-shopper's text goes to the encoder unchanged.
+the wording it was trained on and still every word the shopper wrote. When the joined text would not fit the text
+tower's context (``fits``), or nothing could be read, the shopper's text goes to the encoder unchanged. The one
+exception to keeping every word is a word the model was never trained on (``learned``: the checkpoint's record,
+:mod:`cti_ir.model.text_vocabulary`): when the canonical wording says all that was asked and every word the reader
+did not know is such a word, the wording goes alone and the note names the words set aside.
 
 It lives in ``cti_ir.index`` beside the facet vocabulary it reads with, so that both the search engine
 (``SearchEngine(read_requests=True)``) and the evaluation (``python -m cti_ir.evaluate --read-requests on``) use it.

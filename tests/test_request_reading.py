@@ -238,6 +238,34 @@ def test_the_engine_option_round_trip(engine):
     assert unknown.text == "make it more boho" and not any("read as" in n for n in unknown.notes)
 
 
+def test_the_engine_reads_each_request_once_per_reference_and_category(engine):
+    said = "could you make it red please"
+    hits, misses = engine.readings.hits, engine.readings.misses
+    first, again = engine.search(text=said, k=5), engine.search(text=said, k=5)
+    assert (engine.readings.hits, engine.readings.misses) == (hits + 1, misses + 1)
+    assert first.text == again.text == "is red" and first.notes == again.notes
+    reference = engine.index.items[0]["image_id"]  # a catalogue reference: its description is part of the key
+    engine.submit(engine.prepare(text=said, k=5, reference_id=reference))
+    assert engine.readings.misses == misses + 2
+
+
+def test_the_reading_cache_is_bounded_and_forgets_the_least_recently_used():
+    from cti_ir.serve.reading_cache import RequestReadingCache
+
+    cache, calls = RequestReadingCache(capacity=2), []
+
+    def read(key):
+        return cache.read(key, lambda: calls.append(key) or (f"read {key}", None))
+
+    for key in (("a",), ("b",), ("a",), ("c",), ("b",)):  # "b" was the least recently used when "c" came
+        read(key)
+    assert calls == [("a",), ("b",), ("c",), ("b",)] and len(cache) == 2 and read(("c",)) == ("read ('c',)", None)
+    nothing = RequestReadingCache(capacity=0)
+    assert nothing.read(("a",), lambda: ("x", None)) == ("x", None) and len(nothing) == 0
+    with pytest.raises(ValueError, match="must not be negative"):
+        RequestReadingCache(capacity=-1)
+
+
 def test_the_evaluation_flag_reads_requests_first(tiny_checkpoint, fake_fiq):
     from cti_ir.evaluate.cli import main, read_requests_first
 

@@ -31,6 +31,7 @@ from PIL import Image
 
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
 from cti_ir.index.request_reading import read_for_engine
+from cti_ir.serve.reading_cache import RequestReadingCache
 from cti_ir.index.searching import open_index
 from cti_ir.model.adapter_files import granularity_fingerprint, match_index_granularity
 from cti_ir.model.inference import load_inference_model
@@ -121,6 +122,7 @@ class SearchEngine:
                  onnx_dir: str | Path | None = None, read_requests: bool = True, threads: int | None = None):
         # Requests the reader understands fully go to the text encoder in one canonical wording (prepare).
         self.read_requests = bool(read_requests)
+        self.readings = RequestReadingCache()  # what the reader made of each recent text (cti_ir.serve.reading_cache)
         # FAISS threads per search, set in each thread that searches (see _use_search_threads); None: FAISS's own.
         self.threads = threads
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.
@@ -257,8 +259,7 @@ class SearchEngine:
         except HistoryError as e:
             raise QueryError(str(e), "history") from None
         if text and (self.read_requests if read_requests is None else read_requests):
-            text, note = read_for_engine(text, self.item(exclude) if exclude else None, category,
-                                         self.model.fits_context, getattr(self.model, "learned_word", None))
+            text, note = self._read_request(text, exclude, category)
             notes += [note] if note else []
         try:  # product fields: in stock, price range, brand, size, any column (cti_ir.index.filters)
             product_filter = self.index.parse_filters(filters)
@@ -394,6 +395,14 @@ class SearchEngine:
     def submit(self, query: SearchQuery) -> SearchResult:
         """Answer one prepared query (a :class:`~cti_ir.serve.batching.SearchBatcher` has the same method)."""
         return self.search_batch([query])[0]
+
+    def _read_request(self, text: str, exclude: str | None, category: str | None) -> tuple[str, str | None]:
+        """(text to encode, note) of the request reader, read once per text, reference description and category."""
+        item = self.item(exclude) if exclude else None
+        key = (getattr(self.model, "fingerprint", None), text, category, item is not None,
+               item.get("description") if item else None)
+        return self.readings.read(key, lambda: read_for_engine(text, item, category, self.model.fits_context,
+                                                               getattr(self.model, "learned_word", None)))
 
     def item(self, image_id: str) -> dict | None:
         """The main index's entry (image_id, path, categories, description) of a product, or None."""

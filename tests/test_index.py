@@ -68,9 +68,12 @@ def draw_catalogue(root: Path, per_category: int = PER_CATEGORY, categories=CATE
 
 
 def save_tiny_checkpoint(path: Path, model_name: str = "cti-tiny", seed: int = 0) -> Path:
-    """A random ``model_name`` model saved as a checkpoint folder (weights depend on ``seed``)."""
+    """A random ``model_name`` model saved as a checkpoint folder (weights depend on ``seed``), without a record of
+    the words it was trained on, so that the request reader treats it as a served model whose texts are unknown."""
     torch.manual_seed(seed)
-    save_checkpoint(CIRModel.create(model_name), path)
+    model = CIRModel.create(model_name)
+    model.text_vocabulary = None
+    save_checkpoint(model, path)
     return path
 
 

@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--generator", choices=["python", "wrk"], default="python",
                    help="what loads the JSON API: Python client threads, or wrk (a C load generator, Debian package "
                         "wrk; its clients cost the shared cores a few percent instead of a large share)")
-    p.add_argument("--out", default=None, help="write the results as JSON here too (its folder is made; rewritten after every round)")
+    p.add_argument("--out", default=None,
+                   help="write the results as JSON here too (its folder is made; rewritten after every round)")
     return p
 
 

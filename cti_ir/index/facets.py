@@ -289,7 +289,7 @@ def mentions(text: str) -> tuple[list[Mention], list[str]]:
             if hit is None and n == 1:
                 hit = _qualified_value(words, i)
             if hit is not None:
-                found.append(Mention(hit[0], hit[1], i, i + n, _negated(words, max(last_end, i - _NEGATION_WINDOW), i)))
+                found.append(Mention(hit[0], hit[1], i, i + n, negated_between(words, max(last_end, i - _NEGATION_WINDOW), i)))
                 i, last_end = i + n, i + n
                 break
         else:
@@ -297,7 +297,7 @@ def mentions(text: str) -> tuple[list[Mention], list[str]]:
     return _accent_colours(found, words), words
 
 
-def _negated(words: list[str], start: int, end: int) -> bool:
+def negated_between(words: list[str], start: int, end: int) -> bool:
     """Whether a negation word stands in ``words[start:end]`` after the last word that ends a negation's reach."""
     between = words[start:end]
     resets = [j for j, w in enumerate(between) if w in NEGATION_RESETS]

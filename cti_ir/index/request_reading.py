@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORDERS, SLOTS, Constraint, mentions,
-                                 read_description, read_request)
+                                 negated_between, read_description, read_request)
 
 _NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
 _SHOE_SLOTS = frozenset(("shoe_type", "heel", "finish", "closure"))
@@ -250,13 +250,7 @@ def _unattached_negation(found, words: list[str], reference: Mapping[str, str]) 
     """Whether a value read as the reference's own, asking nothing new, has a negation earlier in its clause, beyond
     the reach the facet reader gives a negation."""
     kept = _kept_slots(found, reference)
-    for m in found:
-        if m.slot in kept:
-            before = words[:m.start]
-            resets = [j for j, w in enumerate(before) if w in NEGATION_RESETS]
-            if any(w in NEGATIONS for w in before[resets[-1] + 1 if resets else 0:]):
-                return True
-    return False
+    return any(m.slot in kept and negated_between(words, 0, m.start) for m in found)
 
 
 # Categories known to be garments: the Fashion-IQ layout's, and "garment" for a caller that knows no more.

@@ -46,17 +46,6 @@ def count_words(texts: Iterable[str], counts: Counter | None = None) -> Counter:
     return counts
 
 
-def merge_vocabularies(*vocabularies: Mapping[str, int] | None) -> Counter | None:
-    """The words of every vocabulary, counts added; None when any is None (a model whose training texts are
-    unknown stays unknown, however much it is trained afterwards)."""
-    total = Counter()
-    for vocabulary in vocabularies:
-        if vocabulary is None:
-            return None
-        total.update(vocabulary)
-    return total
-
-
 def write_text_vocabulary(folder: str | os.PathLike, counts: Mapping[str, int]) -> Path:
     """Write ``text_vocabulary.json`` (every word with its count) into a checkpoint folder, atomically."""
     record = {"format": FORMAT, "format_version": FORMAT_VERSION, "words": dict(sorted(counts.items()))}

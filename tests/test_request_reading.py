@@ -11,7 +11,8 @@ import pytest
 
 from cti_ir.index.catalogue import items_from_folder
 from cti_ir.index.catalogue_index import build_index
-from cti_ir.index.facets import read_description, read_request
+from cti_ir.index import english_words
+from cti_ir.index.facets import correct, read_description, read_request
 from cti_ir.index.request_reading import read_request_text
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.serve.engine import SearchEngine
@@ -122,6 +123,34 @@ def test_colour_names_read_as_their_base_colour_and_common_words_stay_words():
     assert read_request("make it blakc", reference_facets())["colour"].accepts("black")  # core words still corrected
     unknown = read_request_text("for the beach, in red", reference_facets(), "dress")
     assert not unknown.understood and unknown.unknown == ("beach",)
+
+
+def test_short_misspellings_are_corrected_only_when_they_are_not_english():
+    # Three or four letters one edit from a single value, and not an English word: a misspelling.
+    reading = read_request_text("like this but maxy and pinc", reference_facets(), "dress")
+    assert reading.text == "is pink and floor length"
+    assert read_request("kne-length", {})["length"].allowed == {"knee"}
+    assert read_request_text("make it nvy", reference_facets(), "dress").text == "is navy"
+    assert read_request_text("make it gry", reference_facets(), "dress").text == "is grey"  # grey and gray: one value
+    # English words near a value stay words ("bed" / "red", "knew" / "knee", "glue" / "blue"), and so does a word one
+    # edit from two values ("mibi": midi or mini).
+    for text in ("for my bed, in glue", "i knew it", "make it mibi"):
+        assert not read_request(text, reference_facets()), text
+    # The words that carry a request's logic are never a correction's result.
+    assert correct("nto") == "nto" and correct("mroe") == "mroe"
+    # Two edits for long words, and British spellings are English too ("colour" is two edits from "collar").
+    assert correct("purepl") == "purple" and correct("sleveles") == "sleeveless"
+    assert correct("colour") == "colour" and correct("favourite") == "favourite"
+
+
+def test_without_the_english_word_list_short_words_are_left_as_written(monkeypatch):
+    monkeypatch.setattr(english_words, "_english_words", lambda: None)
+    correct.cache_clear()
+    try:
+        assert correct("pinc") == "pinc"
+        assert correct("blakc") == "black"  # longer words do not need the list
+    finally:
+        correct.cache_clear()
 
 
 def test_comparatives_need_the_reference_and_shoes_speak_in_the_plural():

@@ -6,8 +6,9 @@ fashion facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colo
 pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``,
 ``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
 reading hyphens as spaces; a word one letter away from a vocabulary word of five letters or more counts as that
-word (a misspelling). Words outside the vocabulary are simply not read: a facet nobody can read is unknown, and
-unknown never counts against a product.
+word (a misspelling), and so does a word that is not English (:mod:`cti_ir.index.english_words`) and is near a
+single value: one edit for three or four letters ("pinc", "nvy"), two for six or more ("purepl"). Words outside the
+vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a product.
 
 :func:`read_description` gives a product's facets; :func:`read_request` gives what a request asks, relative to
 the reference's facets: a value the reference already has is what the shopper moves away from ("blue instead of
@@ -23,6 +24,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from cti_ir.index.english_words import is_english_word
 
 SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
          "finish", "closure")
@@ -255,18 +258,63 @@ _DROPPED_LETTER_COLOURS = MappingProxyType({
     if c[:i] + c[i + 1:] not in ("lack", "back", "brow", "lose")})
 
 
+# Beyond those, a word is corrected only when it is not English (english_words) and a single value is near:
+# - three or four letters, one edit: short words have too many English neighbours to be corrected on distance alone
+#   ("bed" and "red", "knew" and "knee");
+# - six letters or more, two edits ("purepl", "sleveles"), to a value word of five letters or more.
+# A correction's result is a word that names a value: never a slot's noun ("fitd" is not "fit") nor a word that
+# carries a request's logic ("nto" must not become "not", nor "withot" "without" at two edits).
+_NOT_A_CORRECTION = frozenset(("not", "the", "ons", "more", "less", "without", "fit", "cut", "form", "full", "down",
+                               "three", "above", "shoe", "shoes", "sole", "soles", "print", "pattern", "length",
+                               "colored", "coloured", *_SLOT_NOUNS))
+_SHORT_TARGETS = tuple(sorted(w for w in _CORE_WORDS if 3 <= len(w) <= 5 and w.isalpha() and w not in _NOT_A_CORRECTION))
+_LONG_TARGETS = tuple(sorted(w for w in _CORE_WORDS if len(w) >= 5 and w.isalpha() and w not in _NOT_A_CORRECTION))
+
+
 @functools.lru_cache(maxsize=65536)
 def correct(word: str) -> str:
-    """A vocabulary word one edit away from ``word`` (five letters or more; a five-letter base colour missing a
-    letter), else ``word`` itself."""
+    """The vocabulary word ``word`` is a misspelling of, else ``word`` itself: one edit away (five letters or more;
+    a five-letter base colour missing a letter), or, when ``word`` is not English, the single value one edit away
+    (three or four letters) or two edits away (six letters or more)."""
     if word in _DROPPED_LETTER_COLOURS:
         return _DROPPED_LETTER_COLOURS[word]
-    if len(word) < 5 or word in _KNOWN_WORDS or word in _PROTECTED:
+    if word in _KNOWN_WORDS or word in _PROTECTED or not word.isalpha():
+        return word
+    if 3 <= len(word) <= 4:
+        return _single_value_near(word, _SHORT_TARGETS, 1)
+    if len(word) < 5:
         return word
     for known in _CORRECTIONS:
         if abs(len(known) - len(word)) <= 1 and len(known) >= 5 and _one_edit(word, known):
             return known
-    return word
+    return _single_value_near(word, _LONG_TARGETS, 2) if len(word) >= 6 else word
+
+
+def _single_value_near(word: str, targets: tuple[str, ...], edits: int) -> str:
+    """The one target at most ``edits`` edits from ``word`` when ``word`` is not English, else ``word``."""
+    near = [k for k in targets if abs(len(k) - len(word)) <= edits and _edit_distance(word, k, edits) <= edits]
+    # "gry" is one edit from "grey" and from "gray": one value, so no doubt
+    values = {VOCABULARY.get((k,), k) for k in near}
+    if len(values) != 1 or is_english_word(word):
+        return word
+    return near[0]
+
+
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``; any value above ``limit`` means
+    more than ``limit``."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        row = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                row[j] = min(row[j], previous2[j - 2] + 1)
+        if min(row) > limit:
+            return limit + 1
+        previous2, previous = previous, row
+    return previous[-1]
 
 
 def _one_edit(a: str, b: str) -> bool:
@@ -289,7 +337,8 @@ def mentions(text: str) -> tuple[list[Mention], list[str]]:
             if hit is None and n == 1:
                 hit = _qualified_value(words, i)
             if hit is not None:
-                found.append(Mention(hit[0], hit[1], i, i + n, negated_between(words, max(last_end, i - _NEGATION_WINDOW), i)))
+                negated = negated_between(words, max(last_end, i - _NEGATION_WINDOW), i)
+                found.append(Mention(hit[0], hit[1], i, i + n, negated))
                 i, last_end = i + n, i + n
                 break
         else:

@@ -9,7 +9,8 @@ The model was trained on captions in one style ("is black and has a floral print
 ("turn it black", "no longer plaid but black flowers", "any chance of one in black?"). The reader puts the second
 into the first with rules over the fashion vocabulary of :mod:`cti_ir.index.facets` (colours, patterns, sleeves,
 necklines, lengths, fits, shoe types, heels, finishes, closures; negation, "X instead of Y", removals,
-comparatives against the reference's facets, one-letter misspellings).
+comparatives against the reference's facets, misspellings; a short word, or one two edits from a value, is
+corrected only when it is not English).
 
 When is a request understood fully? When every word of it is either part of a facet phrase the reader read, or a
 word of :data:`FRAME_WORDS` (articles, pronouns, request verbs, politeness, product nouns: words that carry no

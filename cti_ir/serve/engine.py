@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
+from cti_ir.index.english_words import load_word_list
 from cti_ir.index.request_reading import read_for_engine
 from cti_ir.serve.reading_cache import RequestReadingCache
 from cti_ir.index.searching import open_index
@@ -123,6 +124,8 @@ class SearchEngine:
         # Requests the reader understands fully go to the text encoder in one canonical wording (prepare).
         self.read_requests = bool(read_requests)
         self.readings = RequestReadingCache()  # what the reader made of each recent text (cti_ir.serve.reading_cache)
+        if self.read_requests:
+            load_word_list()  # the reader's English words, loaded here so that no request waits for them
         # FAISS threads per search, set in each thread that searches (see _use_search_threads); None: FAISS's own.
         self.threads = threads
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.

@@ -14,6 +14,7 @@ from cti_ir.index.catalogue_index import build_index
 from cti_ir.index import english_words
 from cti_ir.index.facets import correct, read_description, read_request
 from cti_ir.index.request_reading import read_request_text
+from cti_ir.index.spelling import edit_distance, sound_key
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.serve.engine import SearchEngine
 from data_prep.phrasing import STYLES, paraphrase
@@ -60,7 +61,7 @@ def test_a_request_with_nothing_the_reader_can_say_passes_unchanged(text):
 
 @pytest.mark.parametrize("text, canonical, unknown", [
     ("is black and more summery", "is black", ("summery",)),
-    ("no sleeves, blk", "is sleeveless", ("blk",)),
+    ("no sleeves, comfy", "is sleeveless", ("comfy",)),
     ("make it black and sleeveless for the beach", "is black and sleeveless", ("beach",)),
     # what the wording can say of a request that also asks what it cannot ("puff" sleeves, no more collar)
     ("make it crimson with puff sleeves", "is red", ("puff",)),
@@ -138,9 +139,25 @@ def test_short_misspellings_are_corrected_only_when_they_are_not_english():
         assert not read_request(text, reference_facets()), text
     # The words that carry a request's logic are never a correction's result.
     assert correct("nto") == "nto" and correct("mroe") == "mroe"
-    # Two edits for long words, and British spellings are English too ("colour" is two edits from "collar").
+    # Two edits for long words, and for short ones where the word sounds like the value; between two values, the
+    # one it sounds like. British spellings are English too ("colour" is two edits from "collar").
     assert correct("purepl") == "purple" and correct("sleveles") == "sleeveless"
+    assert correct("bloo") == "blue" and correct("blk") == "black" and correct("teel") == "teal"
     assert correct("colour") == "colour" and correct("favourite") == "favourite"
+
+
+def test_shade_names_that_are_everyday_words_are_colours_only_where_a_colour_stands():
+    assert read_request_text("i want it in sage", reference_facets(), "dress").text == "is green"
+    assert read_request_text("need this pair in raven, with a strap", None, "shoes").text == "are black and have straps"
+    assert read_request("with sage soles", {})["accent_colour"].allowed == {"green"}
+    assert read_request("a sage-coloured one", {})["colour"].allowed == {"green"}
+    assert read_request("with mint flowers", {})["accent_colour"].allowed == {"green"}  # a pattern's colour
+    # Shade names that name nothing else are read anywhere, as the base colour they are nearest to.
+    assert read_request("a garnet dress", {})["colour"].allowed == {"burgundy"}
+    assert read_description("primrose midi dress with porcelain stripes") == {
+        "colour": "yellow", "length": "midi", "pattern": "stripes", "accent_colour": "white"}
+    for text in ("a pearl necklace", "with a gold buckle", "in rose print", "sage advice", "going to the sky bar"):
+        assert "colour" not in read_request(text, {}) and "accent_colour" not in read_request(text, {}), text
 
 
 def test_without_the_english_word_list_short_words_are_left_as_written(monkeypatch):
@@ -326,3 +343,10 @@ def test_the_benchmark_measures_with_and_without_the_reader(synth_small, tiny_ch
     assert any(a != b for a, b in zip(examples[0]["imperative"], examples[1]["imperative"]))
     for text in examples[1]["imperative"]:  # a rewrite is the canonical wording: read again, it stays
         assert read_request_text(text, None, "shoes").text == text
+
+
+def test_edit_distance_and_sound_key():
+    assert edit_distance("purepl", "purple", 2) == 2 and edit_distance("bleu", "blue", 2) == 1  # a swap is one edit
+    assert edit_distance("sneakers", "red", 2) == 3  # anything beyond the limit reads as limit + 1
+    assert sound_key("bloo") == sound_key("blue") != sound_key("boot")
+    assert sound_key("fitd") == sound_key("fitted") and sound_key("orange")[0] == "0"

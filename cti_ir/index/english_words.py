@@ -35,7 +35,7 @@ def _english_words():
 # -ence/-ense, doubled l before a suffix (travelled, jewellery), -ogue/-og, -mme/-m, ae/e.
 _BRITISH_TO_AMERICAN = ((r"our", "or"), (r"is(e|ed|es|ing|ation)$", r"iz\1"), (r"ys(e|ed|es|ing)$", r"yz\1"),
                         (r"([bt])re(s?)$", r"\1er\2"), (r"ence$", "ense"), (r"ll(ed|ing|er)$", r"l\1"),
-                        (r"llery$", "lry"), (r"ogue$", "og"), (r"mme$", "m"), (r"ae", "e"))
+                        (r"llery$", "lry"), (r"ogue$", "og"), (r"mme$", "m"), (r"(?<=...)ae(?=...)", "e"))
 
 
 def american_forms(word: str) -> Iterator[str]:

@@ -25,51 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, SHADE_WORDS
 from cti_ir.index.english_words import is_english_word
+from cti_ir.index.spelling import edit_distance, one_edit, sound_key
 
 SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
          "finish", "closure")
 
-_COLOURS = {
-    "black": ("black", "jet black"), "white": ("white", "snow white", "cream"), "grey": ("grey", "gray"),
-    "red": ("red", "bright red", "cherry red"), "blue": ("blue", "royal blue", "bright blue", "light blue"),
-    "navy": ("navy", "navy blue", "dark blue"), "green": ("green", "forest green", "lime"),
-    "yellow": ("yellow", "lemon", "golden"), "pink": ("pink", "light pink", "hot pink"),
-    "purple": ("purple", "violet", "lilac"), "orange": ("orange", "tangerine"),
-    "brown": ("brown", "dark brown", "tan brown"), "beige": ("beige", "tan", "khaki"),
-    "burgundy": ("burgundy", "maroon", "dark red"), "teal": ("teal", "turquoise", "blue green"),
-}
-# More colour names shoppers and shops use, each read as the base colour it is a shade of. They are matched only as
-# written (never as the correction of a misspelt word: "alive" must not become "olive", nor "plush" "blush"), and
-# names that are also common words for something else are left out ("mint" condition, a "silver" or "bronze"
-# buckle, "gold" hardware, "rose" prints, "snow" boots, "coffee", "stone") or only kept with their colour word
-# ("mint green", "rose pink").
-_MORE_COLOUR_NAMES = {
-    "black": ("ebony", "onyx", "raven black", "coal black", "pitch black", "obsidian", "inky black"),
-    "white": ("off white", "ivory", "eggshell", "pearl white", "chalk white", "bone white", "alabaster",
-              "optic white", "milk white"),
-    "grey": ("charcoal", "slate", "slate grey", "slate gray", "ash grey", "ash gray", "heather grey", "heather gray",
-             "graphite", "pewter", "gunmetal", "dove grey", "dove gray", "steel grey", "steel gray", "light grey",
-             "light gray", "dark grey", "dark gray", "smoke grey", "silver grey", "silver gray"),
-    "red": ("crimson", "scarlet", "ruby", "ruby red", "brick red", "tomato red", "vermilion", "cardinal red",
-            "blood red", "poppy red", "fire engine red", "lipstick red"),
-    "blue": ("cobalt", "cobalt blue", "sapphire", "azure", "cerulean", "sky blue", "baby blue", "powder blue",
-             "cornflower", "cornflower blue", "electric blue", "ice blue", "denim blue", "periwinkle"),
-    "navy": ("midnight blue", "ink blue", "indigo", "marine blue", "oxford blue", "deep blue"),
-    "green": ("emerald", "emerald green", "olive", "olive green", "sage green", "mint green", "jade", "kelly green",
-              "bottle green", "hunter green", "moss green", "pistachio", "army green", "khaki green", "chartreuse"),
-    "yellow": ("mustard", "mustard yellow", "canary", "canary yellow", "butter yellow", "saffron", "pale yellow",
-               "bright yellow", "lemon yellow"),
-    "pink": ("blush", "blush pink", "fuchsia", "magenta", "rose pink", "salmon", "salmon pink", "bubblegum pink",
-             "dusty pink", "baby pink", "pastel pink", "dusty rose"),
-    "purple": ("plum", "aubergine", "eggplant", "lavender", "mauve", "amethyst", "grape", "orchid"),
-    "orange": ("rust", "coral", "peach", "apricot", "burnt orange", "pumpkin", "terracotta"),
-    "brown": ("chocolate", "chocolate brown", "cognac", "mocha", "espresso", "chestnut", "caramel", "walnut",
-              "cinnamon", "mahogany", "coffee brown"),
-    "beige": ("camel", "sand", "sandy", "nude", "oatmeal", "taupe", "ecru", "biscuit", "fawn", "stone beige"),
-    "burgundy": ("wine", "wine red", "oxblood", "bordeaux", "claret", "merlot", "cranberry"),
-    "teal": ("aqua", "petrol", "petrol blue", "cyan", "aquamarine", "peacock blue", "duck egg blue"),
-}
 _VALUES = {
     "pattern": {
         "solid": ("solid", "plain", "solid coloured", "solid colored", "no pattern", "without a pattern",
@@ -154,6 +116,13 @@ _QUALIFIED_VALUES = {
     "fit": (("fit", "cut"), {"slim": "fitted", "close": "fitted", "wide": "loose"}),
     "pattern": (("pattern", "print"), {"none": "solid"}),
 }
+# Where only a colour stands (colour_names.SHADE_WORDS): before one of these nouns, or after "in"/"to" closing a
+# phrase ("in sage, with a strap", "from white to ash").
+_COLOUR_NOUNS = ("coloured", "colored", "colour", "color", "toned", "tone", "shade")
+_PATTERN_WORDS = frozenset(w for phrases in _VALUES["pattern"].values() for p in phrases for w in p.split()
+                           if w not in ("no", "without", "a", "pattern", "print", "coloured", "colored", "plain",
+                                        "solid"))
+_PHRASE_ENDS = ("and", "or", "with", "instead", "please", "pls", "rather", "now", "for")
 _QUALIFIED_LOOKBACK = 8  # "the sleeve length going from three-quarter to long"
 # "darker"/"lighter" say the colour changes, not to what: the reference's colour is excluded.
 COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
@@ -180,17 +149,17 @@ _CLAUSE_BREAKS = frozenset((",", ".", ";", "!", "?"))
 
 def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
     vocab: dict[tuple[str, ...], tuple[str, str]] = {}
-    for value, phrases in _COLOURS.items():
+    for value, phrases in BASE_COLOURS.items():
         for p in phrases:
             vocab[tuple(p.split())] = ("colour", value)
     for slot, values in _VALUES.items():
         for value, phrases in values.items():
             for p in phrases:
                 vocab.setdefault(tuple(p.split()), (slot, value))
-    for value, phrases in _MORE_COLOUR_NAMES.items():
+    for value, phrases in MORE_COLOUR_NAMES.items():
         for p in phrases:
             vocab.setdefault(tuple(p.split()), ("colour", value))
-    for value in _COLOURS:  # "bright green" is green, as "bright red" is red
+    for value in BASE_COLOURS:  # "bright green" is green, as "bright red" is red
         vocab.setdefault(("bright", value), ("colour", value))
     return vocab
 
@@ -207,9 +176,9 @@ def _phrase_words(phrase_lists) -> frozenset[str]:
 
 # What a misspelt word may be corrected to: the vocabulary without the extra colour names (matched as written only),
 # in a fixed order so that a word one edit from two of them is corrected the same way in every process.
-_CORE_WORDS = _phrase_words([*_COLOURS.values(),
+_CORE_WORDS = _phrase_words([*BASE_COLOURS.values(),
                              *(phrases for values in _VALUES.values() for phrases in values.values())])
-_CORRECTIONS = tuple(sorted(_KNOWN_WORDS - (_phrase_words(_MORE_COLOUR_NAMES.values()) - _CORE_WORDS)))
+_CORRECTIONS = tuple(sorted(_KNOWN_WORDS - (_phrase_words(MORE_COLOUR_NAMES.values()) - _CORE_WORDS)))
 # Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
 _PROTECTED = frozenset(("while", "shirt", "shirts", "skirt", "skirts", "where", "there", "these", "those", "three",
                         "dress", "shoes", "brows", "blown", "lighter", "tighter", "longer", "bolder", "flash"))
@@ -254,76 +223,59 @@ def tokens(text: str) -> list[str]:
 # colour or "loose" with one letter dropped ("blak", "whte", "gren", "beig", "loos") is the exception, but for the
 # words it would take from English ("lack", "back", "brow", "lose").
 _DROPPED_LETTER_COLOURS = MappingProxyType({
-    c[:i] + c[i + 1:]: c for c in (*sorted(_COLOURS), "loose") if len(c) == 5 for i in range(5)
+    c[:i] + c[i + 1:]: c for c in (*sorted(BASE_COLOURS), "loose") if len(c) == 5 for i in range(5)
     if c[:i] + c[i + 1:] not in ("lack", "back", "brow", "lose")})
 
 
 # Beyond those, a word is corrected only when it is not English (english_words) and a single value is near:
 # - three or four letters, one edit: short words have too many English neighbours to be corrected on distance alone
 #   ("bed" and "red", "knew" and "knee");
-# - six letters or more, two edits ("purepl", "sleveles"), to a value word of five letters or more.
-# A correction's result is a word that names a value: never a slot's noun ("fitd" is not "fit") nor a word that
-# carries a request's logic ("nto" must not become "not", nor "withot" "without" at two edits).
-_NOT_A_CORRECTION = frozenset(("not", "the", "ons", "more", "less", "without", "fit", "cut", "form", "full", "down",
-                               "three", "above", "shoe", "shoes", "sole", "soles", "print", "pattern", "length",
-                               "colored", "coloured", *_SLOT_NOUNS))
-_SHORT_TARGETS = tuple(sorted(w for w in _CORE_WORDS if 3 <= len(w) <= 5 and w.isalpha() and w not in _NOT_A_CORRECTION))
-_LONG_TARGETS = tuple(sorted(w for w in _CORE_WORDS if len(w) >= 5 and w.isalpha() and w not in _NOT_A_CORRECTION))
+# - three to five letters with nothing one edit away, two edits that keep the word's sound (spelling.sound_key:
+#   "bloo" and "blue", "blk" and "black");
+# - six letters or more, two edits ("purepl", "sleveles"), to a word of five letters or more.
+# A correction's result names a value or the noun of one ("heil" is "heel"): never a word that qualifies nothing
+# alone ("fitd" is not "fit") nor one that carries a request's logic ("nto" must not become "not").
+_NOT_A_CORRECTION = frozenset(("not", "the", "ons", "more", "less", "without", "fit", "cut", "hem", "form", "full",
+                               "down", "three", "above", "print", "pattern", "length", "colored", "coloured"))
+_TARGETS = tuple(sorted(w for w in _CORE_WORDS | frozenset(_SLOT_NOUNS)
+                        if len(w) >= 3 and w.isalpha() and w not in _NOT_A_CORRECTION))
 
 
 @functools.lru_cache(maxsize=65536)
 def correct(word: str) -> str:
     """The vocabulary word ``word`` is a misspelling of, else ``word`` itself: one edit away (five letters or more;
-    a five-letter base colour missing a letter), or, when ``word`` is not English, the single value one edit away
-    (three or four letters) or two edits away (six letters or more)."""
+    a five-letter base colour missing a letter), or, when ``word`` is not English, the single value near it (one
+    edit for three or four letters, two that keep its sound for up to five, two for six or more)."""
     if word in _DROPPED_LETTER_COLOURS:
         return _DROPPED_LETTER_COLOURS[word]
-    if word in _KNOWN_WORDS or word in _PROTECTED or not word.isalpha():
+    if word in _KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
         return word
-    if 3 <= len(word) <= 4:
-        return _single_value_near(word, _SHORT_TARGETS, 1)
-    if len(word) < 5:
-        return word
-    for known in _CORRECTIONS:
-        if abs(len(known) - len(word)) <= 1 and len(known) >= 5 and _one_edit(word, known):
-            return known
-    return _single_value_near(word, _LONG_TARGETS, 2) if len(word) >= 6 else word
-
-
-def _single_value_near(word: str, targets: tuple[str, ...], edits: int) -> str:
-    """The one target at most ``edits`` edits from ``word`` when ``word`` is not English, else ``word``."""
-    near = [k for k in targets if abs(len(k) - len(word)) <= edits and _edit_distance(word, k, edits) <= edits]
-    # "gry" is one edit from "grey" and from "gray": one value, so no doubt
-    values = {VOCABULARY.get((k,), k) for k in near}
-    if len(values) != 1 or is_english_word(word):
+    if len(word) >= 5:
+        ones = [k for k in _CORRECTIONS if abs(len(k) - len(word)) <= 1 and len(k) >= 5 and one_edit(word, k)]
+        if ones:  # a value's word first ("collred": collared, not colored), then a letter replaced before one
+            # dropped or added ("strapz": straps, not strap)
+            return min(ones, key=lambda k: (k in _NOT_A_CORRECTION, len(k) != len(word)))
+    if len(word) >= 6:
+        near = [k for k in _near(word, 2, shortest=5) if k not in _SLOT_NOUNS]
+    else:
+        near = (_near(word, 1) if len(word) <= 4 else []) or _near(word, 2, same_sound=True)
+    if len(_values(near)) > 1:  # several values near ("teel": teal, heel): the one that sounds like the word
+        near = [k for k in near if sound_key(k) == sound_key(word)]
+    if len(_values(near)) != 1 or is_english_word(word):
         return word
     return near[0]
 
 
-def _edit_distance(a: str, b: str, limit: int) -> int:
-    """Edits (insert, delete, substitute, swap two neighbours) from ``a`` to ``b``; any value above ``limit`` means
-    more than ``limit``."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        row = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            row[j] = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] != b[j - 1]))
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                row[j] = min(row[j], previous2[j - 2] + 1)
-        if min(row) > limit:
-            return limit + 1
-        previous2, previous = previous, row
-    return previous[-1]
+def _values(words: list[str]) -> set:
+    # "gry" is one edit from "grey" and from "gray": one value, so no doubt
+    return {VOCABULARY.get((k,), k) for k in words}
 
 
-def _one_edit(a: str, b: str) -> bool:
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
-                                  and a[diff[1]] == b[diff[0]])
-    short, long_ = (a, b) if len(a) < len(b) else (b, a)
-    return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+def _near(word: str, edits: int, shortest: int = 3, same_sound: bool = False) -> list[str]:
+    """The correction targets at most ``edits`` edits from ``word`` (of ``shortest`` letters or more)."""
+    key = sound_key(word) if same_sound else None
+    return [k for k in _TARGETS if len(k) >= shortest and abs(len(k) - len(word)) <= edits
+            and edit_distance(word, k, edits) <= edits and (key is None or sound_key(k) == key)]
 
 
 def mentions(text: str) -> tuple[list[Mention], list[str]]:
@@ -335,7 +287,7 @@ def mentions(text: str) -> tuple[list[Mention], list[str]]:
         for n in range(min(_LONGEST, len(words) - i), 0, -1):
             hit = VOCABULARY.get(tuple(words[i:i + n]))
             if hit is None and n == 1:
-                hit = _qualified_value(words, i)
+                hit = _qualified_value(words, i) or _positioned_shade(words, i)
             if hit is not None:
                 negated = negated_between(words, max(last_end, i - _NEGATION_WINDOW), i)
                 found.append(Mention(hit[0], hit[1], i, i + n, negated))
@@ -369,6 +321,19 @@ def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:
         if words[j] in _SLOT_NOUNS:  # another slot's noun is nearer: the word is not this slot's
             return None
     return None
+
+
+def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
+    """("colour", base colour) of a shade word standing where only a colour can, else None."""
+    colour = SHADE_WORDS.get(words[i])
+    if colour is None:
+        return None
+    after = words[i + 1] if i + 1 < len(words) else None
+    # "sage-coloured"; "sage soles" and "mint flowers" (accent colours, as _accent_colours reads them)
+    if after in _COLOUR_NOUNS or after in _ACCENT_AFTER or after in _PATTERN_WORDS:
+        return "colour", colour
+    closes = after is None or after in _CLAUSE_BREAKS or after in _PHRASE_ENDS
+    return ("colour", colour) if closes and i > 0 and words[i - 1] in ("in", "to", "into") else None
 
 
 def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:

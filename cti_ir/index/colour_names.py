@@ -1,0 +1,90 @@
+"""The colour names the facet reader knows, each read as one of fifteen base colours.
+
+A catalogue and its index know fifteen base colours (:data:`BASE_COLOURS`, with the names that are only another way
+of saying one of them). Shoppers and shops name shades (:data:`MORE_COLOUR_NAMES`): paint-chart, gemstone, flower,
+food and fabric names, each read as the base colour it is nearest to, so that "a garnet dress" asks for burgundy and
+"in primrose" for yellow. Where a shade sits between two base colours the nearer one by eye was chosen; a shop with
+its own palette extends these mappings.
+
+Shade names that are also everyday words (:data:`SHADE_WORDS`: "sage", "gold", "honey", "ash") are not matched
+alone, since "sage advice", "a gold buckle" and "ash wood" name no colour (fabric names, "denim" or "linen", are
+not colours at all); the facet reader reads them as a colour
+only where nothing but a colour can stand ("in sage", "sage-coloured", "sage soles"). They are matched with their
+colour word anywhere ("sage green").
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+BASE_COLOURS = MappingProxyType({
+    "black": ("black", "jet black"), "white": ("white", "snow white", "cream"), "grey": ("grey", "gray"),
+    "red": ("red", "bright red", "cherry red"), "blue": ("blue", "royal blue", "bright blue", "light blue"),
+    "navy": ("navy", "navy blue", "dark blue"), "green": ("green", "forest green", "lime"),
+    "yellow": ("yellow", "lemon", "golden"), "pink": ("pink", "light pink", "hot pink"),
+    "purple": ("purple", "violet", "lilac"), "orange": ("orange", "tangerine"),
+    "brown": ("brown", "dark brown", "tan brown"), "beige": ("beige", "tan", "khaki"),
+    "burgundy": ("burgundy", "maroon", "dark red"), "teal": ("teal", "turquoise", "blue green"),
+})
+# Matched only as written, never as the correction of a misspelt word ("alive" must not become "olive", nor "plush"
+# "blush"). A name of two words whose last is a base colour ("turquoise blue", "coral pink") is listed when its
+# first word is a colour of its own, so that the longer reading wins.
+MORE_COLOUR_NAMES = MappingProxyType({
+    "black": ("ebony", "onyx", "raven black", "coal black", "pitch black", "obsidian", "inky black", "sable",
+              "liquorice", "licorice", "soot black", "midnight black", "ink black", "carbon black"),
+    "white": ("off white", "ivory", "eggshell", "pearl white", "chalk white", "bone white", "alabaster",
+              "optic white", "milk white", "porcelain", "winter white", "oyster white", "paper white",
+              "ivory white", "frost white", "coconut white"),
+    "grey": ("charcoal", "slate", "slate grey", "slate gray", "ash grey", "ash gray", "heather grey", "heather gray",
+             "graphite", "pewter", "gunmetal", "dove grey", "dove gray", "steel grey", "steel gray", "light grey",
+             "light gray", "dark grey", "dark gray", "smoke grey", "silver grey", "silver gray", "platinum",
+             "storm grey", "storm gray", "cement grey", "stone grey", "stone gray", "pebble grey", "flint grey",
+             "elephant grey", "granite", "zinc"),
+    "red": ("crimson", "scarlet", "ruby", "ruby red", "brick red", "tomato red", "vermilion", "cardinal red",
+            "blood red", "poppy red", "fire engine red", "lipstick red", "carmine", "strawberry red", "chilli red",
+            "chili red", "pillar box red", "postbox red", "berry red", "flame red", "coral red"),
+    "blue": ("cobalt", "cobalt blue", "sapphire", "azure", "cerulean", "sky blue", "baby blue", "powder blue",
+             "cornflower", "cornflower blue", "electric blue", "ice blue", "denim blue", "periwinkle",
+             "ultramarine", "lapis", "lapis blue", "bluebell", "steel blue", "air force blue", "china blue",
+             "delft blue", "capri blue", "ocean blue", "sea blue", "mid blue", "pale blue", "dusty blue",
+             "kingfisher", "kingfisher blue", "hyacinth"),
+    "navy": ("midnight blue", "ink blue", "indigo", "marine blue", "oxford blue", "deep blue", "french navy",
+             "dark navy", "naval blue", "admiral blue", "nautical blue"),
+    "green": ("emerald", "emerald green", "olive", "olive green", "sage green", "mint green", "jade", "kelly green",
+              "bottle green", "hunter green", "moss green", "pistachio", "army green", "khaki green", "chartreuse",
+              "pine green", "racing green", "pea green", "apple green", "leaf green", "grass green", "fern green",
+              "avocado", "seafoam", "sea green", "lime green", "neon green", "dark green", "light green",
+              "pale green", "spring green", "shamrock", "malachite", "olive drab", "jade green"),
+    "yellow": ("mustard", "mustard yellow", "canary", "canary yellow", "butter yellow", "saffron", "pale yellow",
+               "bright yellow", "lemon yellow", "primrose", "buttercup", "daffodil", "sunflower yellow",
+               "sunshine yellow", "banana yellow", "citrine", "ochre", "maize", "neon yellow"),
+    "pink": ("blush", "blush pink", "fuchsia", "magenta", "rose pink", "salmon", "salmon pink", "bubblegum pink",
+             "dusty pink", "baby pink", "pastel pink", "dusty rose", "flamingo pink", "candy pink", "shell pink",
+             "petal pink", "peony", "peony pink", "cerise", "raspberry", "watermelon pink", "blossom pink",
+             "neon pink", "pale pink", "powder pink", "ballet pink", "carnation pink", "coral pink"),
+    "purple": ("plum", "aubergine", "eggplant", "lavender", "mauve", "amethyst", "grape", "orchid", "mulberry",
+               "wisteria", "damson", "boysenberry", "blackcurrant", "royal purple", "deep purple", "dark purple",
+               "light purple", "thistle"),
+    "orange": ("rust", "coral", "peach", "apricot", "burnt orange", "pumpkin", "terracotta", "marigold",
+               "clementine", "papaya", "persimmon", "cantaloupe", "flame orange", "neon orange", "burnt sienna"),
+    "brown": ("chocolate", "chocolate brown", "cognac", "mocha", "espresso", "chestnut", "caramel", "walnut",
+              "cinnamon", "mahogany", "coffee brown", "toffee", "cocoa", "tobacco", "hazelnut", "umber", "sienna",
+              "russet", "tawny", "pecan", "teak", "camel brown"),
+    "beige": ("camel", "sand", "sandy", "nude", "oatmeal", "taupe", "ecru", "biscuit", "fawn", "stone beige",
+              "champagne", "putty", "latte", "parchment", "buff", "almond", "bisque", "greige", "cappuccino"),
+    "burgundy": ("wine", "wine red", "oxblood", "bordeaux", "claret", "merlot", "cranberry", "garnet", "cabernet",
+                 "sangria", "burgundy red"),
+    "teal": ("aqua", "petrol", "petrol blue", "cyan", "aquamarine", "peacock blue", "duck egg blue", "dark cyan",
+             "turquoise blue", "teal blue", "teal green", "peacock green", "lagoon", "deep teal"),
+})
+# Everyday words that are also shade names, read as a colour only where nothing else can stand (see above).
+SHADE_WORDS = MappingProxyType({shade: colour for colour, shades in {
+    "black": ("raven", "coal", "jet", "soot"), "white": ("pearl", "chalk", "bone", "snow", "milk", "frost"),
+    "grey": ("ash", "heather", "dove", "steel", "smoke", "silver", "storm", "fog", "mist", "pebble"),
+    "red": ("brick", "cherry", "tomato", "poppy", "berry", "strawberry"), "blue": ("sky", "ice", "ocean"),
+    "navy": ("midnight", "ink", "marine"), "green": ("sage", "mint", "moss", "pine", "forest", "grass", "fern"),
+    "yellow": ("butter", "gold", "straw", "honey", "banana", "sunshine"),
+    "pink": ("rose", "bubblegum", "candy", "blossom", "petal", "flamingo", "watermelon"),
+    "purple": ("iris",), "orange": ("amber", "ginger", "copper", "mandarin"),
+    "brown": ("coffee", "bronze", "mink", "bark"), "beige": ("stone", "wheat", "mushroom"), "teal": ("peacock",),
+}.items() for shade in shades})

@@ -78,9 +78,17 @@ def stranger_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="stranger", aspects=list(named)).text
 
 
+def newcomer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the newcomer phrasings of :mod:`data_prep.phrasing` (written without seeing the request reader
+    or any results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="newcomer", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
-                                  "stranger": stranger_phrasing}
+                                  "stranger": stranger_phrasing, "newcomer": newcomer_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

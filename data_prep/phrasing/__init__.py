@@ -12,8 +12,9 @@ templates, adverbs, fillers, synonyms and misspellings: ``train`` (the generator
 stage-3 augmentation) and ``heldout`` (evaluation only: ``benchmarks/phrasing``). A third set, ``blind``
 (:mod:`data_prep.phrasing.blind`), was written without seeing the request reader, for evaluation only too; a
 fourth, ``stranger`` (:mod:`data_prep.phrasing.stranger`), was written later without seeing the reader or any
-earlier set's results, so that a reader nobody tuned on its wording can still be checked. Every style of every set
-names the same changes, so a difference in recall between styles is the wording's alone.
+earlier set's results, so that a reader nobody tuned on its wording can still be checked; a fifth, ``newcomer``
+(:mod:`data_prep.phrasing.newcomer`), was written later still, likewise without seeing the reader or any results.
+Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library
 (``cti_ir``) never rewrites a shopper's words.

@@ -14,7 +14,7 @@ from cti_ir.index.catalogue_index import build_index
 from cti_ir.index import english_words
 from cti_ir.index.facets import correct, read_description, read_request
 from cti_ir.index.request_reading import read_request_text
-from cti_ir.index.spelling import edit_distance, sound_key
+from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, sound_key
 from cti_ir.model.checkpoint import load_checkpoint
 from cti_ir.serve.engine import SearchEngine
 from data_prep.phrasing import STYLES, paraphrase
@@ -350,3 +350,7 @@ def test_edit_distance_and_sound_key():
     assert edit_distance("sneakers", "red", 2) == 3  # anything beyond the limit reads as limit + 1
     assert sound_key("bloo") == sound_key("blue") != sound_key("boot")
     assert sound_key("fitd") == sound_key("fitted") and sound_key("orange")[0] == "0"
+    # the letter-set test never rules out a pair within reach: letters missing on either side each cost an edit
+    assert missing_letters(letter_mask("bleu"), letter_mask("blue")) == 0
+    assert missing_letters(letter_mask("purepl"), letter_mask("purple")) == 0
+    assert missing_letters(letter_mask("sneakers"), letter_mask("red")) == 4  # s, n, a, k

@@ -27,7 +27,7 @@ from types import MappingProxyType
 
 from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, SHADE_WORDS
 from cti_ir.index.english_words import is_english_word
-from cti_ir.index.spelling import edit_distance, one_edit, sound_key
+from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key
 
 SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
          "finish", "closure")
@@ -239,6 +239,8 @@ _NOT_A_CORRECTION = frozenset(("not", "the", "ons", "more", "less", "without", "
                                "down", "three", "above", "print", "pattern", "length", "colored", "coloured"))
 _TARGETS = tuple(sorted(w for w in _CORE_WORDS | frozenset(_SLOT_NOUNS)
                         if len(w) >= 3 and w.isalpha() and w not in _NOT_A_CORRECTION))
+_TARGET_MASKS = tuple((w, letter_mask(w)) for w in _TARGETS)
+_CORRECTION_MASKS = tuple((w, letter_mask(w)) for w in _CORRECTIONS)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -251,7 +253,9 @@ def correct(word: str) -> str:
     if word in _KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
         return word
     if len(word) >= 5:
-        ones = [k for k in _CORRECTIONS if abs(len(k) - len(word)) <= 1 and len(k) >= 5 and one_edit(word, k)]
+        mask = letter_mask(word)
+        ones = [k for k, k_mask in _CORRECTION_MASKS if abs(len(k) - len(word)) <= 1 and len(k) >= 5
+                and missing_letters(mask, k_mask) <= 1 and missing_letters(k_mask, mask) <= 1 and one_edit(word, k)]
         if ones:  # a value's word first ("collred": collared, not colored), then a letter replaced before one
             # dropped or added ("strapz": straps, not strap)
             return min(ones, key=lambda k: (k in _NOT_A_CORRECTION, len(k) != len(word)))
@@ -274,7 +278,9 @@ def _values(words: list[str]) -> set:
 def _near(word: str, edits: int, shortest: int = 3, same_sound: bool = False) -> list[str]:
     """The correction targets at most ``edits`` edits from ``word`` (of ``shortest`` letters or more)."""
     key = sound_key(word) if same_sound else None
-    return [k for k in _TARGETS if len(k) >= shortest and abs(len(k) - len(word)) <= edits
+    mask = letter_mask(word)
+    return [k for k, k_mask in _TARGET_MASKS if len(k) >= shortest and abs(len(k) - len(word)) <= edits
+            and missing_letters(mask, k_mask) <= edits and missing_letters(k_mask, mask) <= edits
             and edit_distance(word, k, edits) <= edits and (key is None or sound_key(k) == key)]
 
 

@@ -51,3 +51,19 @@ def one_edit(a: str, b: str) -> bool:
                                   and a[diff[1]] == b[diff[0]])
     short, long_ = (a, b) if len(a) < len(b) else (b, a)
     return any(long_[:i] + long_[i + 1:] == short for i in range(len(long_)))
+
+
+def letter_mask(word: str) -> int:
+    """The set of letters of ``word`` as bits (a to z): two words whose masks differ in more than ``n`` letters of
+    one of them are more than ``n`` edits apart, a cheap test before :func:`edit_distance`."""
+    mask = 0
+    for ch in word:
+        if "a" <= ch <= "z":
+            mask |= 1 << (ord(ch) - 97)
+    return mask
+
+
+def missing_letters(mask: int, other: int) -> int:
+    """How many letters of ``mask`` ``other`` lacks (each needs an edit of its own)."""
+    return (mask & ~other).bit_count()
+

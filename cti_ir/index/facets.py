@@ -7,8 +7,10 @@ pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``
 ``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
 reading hyphens as spaces; a word one letter away from a vocabulary word of five letters or more counts as that
 word (a misspelling), and so does a word that is not English (:mod:`cti_ir.index.english_words`) and is near a
-single value: one edit for three or four letters ("pinc", "nvy"), two for six or more ("purepl"). Words outside the
-vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a product.
+single value: one edit for three or four letters ("pinc", "nvy"), two that keep its sound for up to five ("bloo"),
+two for six or more ("purepl"). Shade names are read as base colours (:mod:`cti_ir.index.colour_names`). Words
+outside the vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a
+product.
 
 :func:`read_description` gives a product's facets; :func:`read_request` gives what a request asks, relative to
 the reference's facets: a value the reference already has is what the shopper moves away from ("blue instead of

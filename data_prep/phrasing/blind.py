@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from data_prep.phrasing.lexicon import Lexicon
 from data_prep.phrasing.noise import misspell, substitute_colours
+from data_prep.phrasing.set_parts import set_markers
 
 if TYPE_CHECKING:
     from data_prep.phrasing.styles import Context
@@ -80,12 +81,7 @@ BLIND_FRAME_MARKERS = (
 
 def blind_markers() -> tuple[str, ...]:
     """Every string that marks a blind phrasing: frames, adverbs, synonyms, garment words and misspellings."""
-    words = list(BLIND_FRAME_MARKERS)
-    words += [a.strip() for a in BLIND.strong_adverbs + BLIND.mild_adverbs]
-    words += [w for ws in BLIND.colour_synonyms.values() for w in ws]
-    words += [w for ws in BLIND.garment_nouns.values() for w in ws]
-    words += [w for ws in BLIND.misspellings.values() for w in ws]
-    return tuple(dict.fromkeys(words))
+    return set_markers(BLIND_FRAME_MARKERS, BLIND)
 
 
 Template = Callable[["Context"], str]

@@ -25,10 +25,10 @@ This module imports neither :mod:`~data_prep.phrasing.styles` nor the package: `
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from data_prep.phrasing.lexicon import Lexicon
-from data_prep.phrasing.noise import misspell, substitute_colours
+from data_prep.phrasing.set_parts import join_list, negation, set_markers, synonyms, terse, typos
 
 if TYPE_CHECKING:
     from data_prep.phrasing.styles import Context
@@ -102,24 +102,10 @@ NEWCOMER_FRAME_MARKERS = (
 
 def newcomer_markers() -> tuple[str, ...]:
     """Every string that marks a newcomer phrasing: frames, adverbs, synonyms, garment words and misspellings."""
-    words = list(NEWCOMER_FRAME_MARKERS)
-    words += [a.strip() for a in NEWCOMER.strong_adverbs + NEWCOMER.mild_adverbs]
-    words += [w for ws in NEWCOMER.colour_synonyms.values() for w in ws]
-    words += [w for ws in NEWCOMER.garment_nouns.values() for w in ws]
-    words += [w for ws in NEWCOMER.misspellings.values() for w in ws]
-    return tuple(dict.fromkeys(words))
+    return set_markers(NEWCOMER_FRAME_MARKERS, NEWCOMER)
 
 
 Template = Callable[["Context"], str]
-
-
-def _list(items: Sequence[str], last: str = " and ") -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
-
-
-def _terse(x: Context) -> str:
-    return ", ".join(c.pred for c in x.changes)
 
 
 def _contrastive(x: Context, frame: str) -> str:
@@ -128,12 +114,6 @@ def _contrastive(x: Context, frame: str) -> str:
     if frame == "bye_bye":
         return "; ".join(f"bye bye {c.old_noun}, hello {c.noun}" for c in x.changes)
     return "; ".join(f"{c.old_pred} is a no, {c.pred} is a yes" for c in x.changes)
-
-
-def _negation(x: Context, removed: str, changed: str) -> str:
-    """Each change in the frame of its kind: ``removed`` ({r}: what goes), ``changed`` ({old}, {new})."""
-    return "; ".join(removed.format(r=c.removed) if c.removed else changed.format(old=c.old_pred, new=c.pred)
-                     for c in x.changes)
 
 
 def _comparative(x: Context, frame: str) -> str:
@@ -150,26 +130,9 @@ def _two_sentences(x: Context, frame: str) -> str:
     first, rest = x.changes[0], x.changes[1:]
     if frame == "steps":
         head = f"step one: {first.pred}."
-        return head + (f" step two: {_list([c.pred for c in rest])}." if rest else " no other changes.")
+        return head + (f" step two: {join_list([c.pred for c in rest])}." if rest else " no other changes.")
     head = f"biggest thing is {first.noun}."
-    return head + (f" {_list([c.mod for c in rest])} would be a bonus." if rest else " leave the rest alone.")
-
-
-def _typos(x: Context, text: str) -> str:
-    # Only the changes are misspelled, so the frame keeps its marker (and stays a newcomer frame).
-    return misspell(text, x.lex, x.rng)
-
-
-def _noun(x: Context) -> str:
-    """A garment word of the set with its article ("a crop top", "a fresh pair", "some statement shoes")."""
-    noun = x.rng.choice(x.lex.garment_nouns[x.category])
-    if noun.endswith("shoes"):
-        return f"some {noun}"
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
-
-
-def _synonyms(x: Context, frame: str) -> str:
-    return substitute_colours(frame.format(noun=_noun(x), mods=x.mods()), x.lex, x.rng, x.colours)
+    return head + (f" {join_list([c.mod for c in rest])} would be a bonus." if rest else " leave the rest alone.")
 
 
 NEWCOMER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxyType({
@@ -195,22 +158,22 @@ NEWCOMER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProx
         ("newcomer.contrastive.no_yes", lambda x: _contrastive(x, "no_yes")),
     ),
     "terse": (
-        ("newcomer.terse.tysm", lambda x: f"{_terse(x)} tysm"),
-        ("newcomer.terse.in_advance", lambda x: f"{_terse(x)}, thx in advance"),
-        ("newcomer.terse.quick_one", lambda x: f"quick one: {_terse(x)}"),
+        ("newcomer.terse.tysm", lambda x: f"{terse(x)} tysm"),
+        ("newcomer.terse.in_advance", lambda x: f"{terse(x)}, thx in advance"),
+        ("newcomer.terse.quick_one", lambda x: f"quick one: {terse(x)}"),
     ),
     "attribute": (
-        ("newcomer.attribute.update", lambda x: _list([f"update the {c.attr} to {c.value}" for c in x.changes])),
+        ("newcomer.attribute.update", lambda x: join_list([f"update the {c.attr} to {c.value}" for c in x.changes])),
         ("newcomer.attribute.gotta_be", lambda x: "; ".join(f"the {c.attr} gotta be {c.value}" for c in x.changes)),
         ("newcomer.attribute.can_we_do",
-         lambda x: "can we do " + _list([f"{c.value} on the {c.attr}" for c in x.changes]) + "?"),
+         lambda x: "can we do " + join_list([f"{c.value} on the {c.attr}" for c in x.changes]) + "?"),
     ),
     "negation": (
         ("newcomer.negation.hard_pass",
-         lambda x: _negation(x, "hard pass on the {r}", "hard pass on {old}, {new} instead")),
-        ("newcomer.negation.not_into", lambda x: _negation(x, "not into the {r}", "not into {old}, {new} is better")),
+         lambda x: negation(x, "hard pass on the {r}", "hard pass on {old}, {new} instead")),
+        ("newcomer.negation.not_into", lambda x: negation(x, "not into the {r}", "not into {old}, {new} is better")),
         ("newcomer.negation.dealbreaker",
-         lambda x: _negation(x, "get rid of the {r}", "{old} is a dealbreaker, {new} works")),
+         lambda x: negation(x, "get rid of the {r}", "{old} is a dealbreaker, {new} works")),
     ),
     "comparative": (
         ("newcomer.comparative.og", lambda x: _comparative(x, "og")),
@@ -234,12 +197,12 @@ NEWCOMER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProx
         ("newcomer.question.exist", lambda x: f"{'do these' if x.plural else 'does this'} exist {x.mods()}?"),
     ),
     "misspelled": (
-        ("newcomer.misspelled.lowkey", lambda x: f"lowkey want {x.one} {_typos(x, x.mods())}"),
-        ("newcomer.misspelled.lemme_see", lambda x: f"lemme see {x.one} {_typos(x, x.mods())}"),
-        ("newcomer.misspelled.tysm", lambda x: f"{_typos(x, _terse(x))} tysm"),
+        ("newcomer.misspelled.lowkey", lambda x: f"lowkey want {x.one} {typos(x, x.mods())}"),
+        ("newcomer.misspelled.lemme_see", lambda x: f"lemme see {x.one} {typos(x, x.mods())}"),
+        ("newcomer.misspelled.tysm", lambda x: f"{typos(x, terse(x))} tysm"),
     ),
     "synonyms": (
-        ("newcomer.synonyms.okay_so", lambda x: _synonyms(x, "okay so {noun} {mods}")),
-        ("newcomer.synonyms.carry", lambda x: _synonyms(x, "do you carry {noun} {mods}?")),
+        ("newcomer.synonyms.okay_so", lambda x: synonyms(x, "okay so {noun} {mods}")),
+        ("newcomer.synonyms.carry", lambda x: synonyms(x, "do you carry {noun} {mods}?")),
     ),
 })

@@ -21,10 +21,10 @@ This module imports neither :mod:`~data_prep.phrasing.styles` nor the package: `
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from data_prep.phrasing.lexicon import Lexicon
-from data_prep.phrasing.noise import misspell, substitute_colours
+from data_prep.phrasing.set_parts import join_list, negation, set_markers, synonyms, terse, typos
 
 if TYPE_CHECKING:
     from data_prep.phrasing.styles import Context
@@ -91,28 +91,14 @@ STRANGER_FRAME_MARKERS = (
 
 def stranger_markers() -> tuple[str, ...]:
     """Every string that marks a stranger phrasing: frames, adverbs, synonyms, garment words and misspellings."""
-    words = list(STRANGER_FRAME_MARKERS)
-    words += [a.strip() for a in STRANGER.strong_adverbs + STRANGER.mild_adverbs]
-    words += [w for ws in STRANGER.colour_synonyms.values() for w in ws]
-    words += [w for ws in STRANGER.garment_nouns.values() for w in ws]
-    words += [w for ws in STRANGER.misspellings.values() for w in ws]
-    return tuple(dict.fromkeys(words))
+    return set_markers(STRANGER_FRAME_MARKERS, STRANGER)
 
 
 Template = Callable[["Context"], str]
 
 
-def _list(items: Sequence[str], last: str = " and ") -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + last + items[-1]
-
-
 def _subject(x: Context) -> str:
     return "they" if x.plural else "it"
-
-
-def _terse(x: Context) -> str:
-    return ", ".join(c.pred for c in x.changes)
 
 
 def _the(noun: str) -> str:
@@ -122,7 +108,7 @@ def _the(noun: str) -> str:
 
 def _contrastive(x: Context, frame: str) -> str:
     if frame == "trade":
-        return _list([f"trade {_the(c.old_noun)} for {c.noun}" for c in x.changes], ", ")
+        return join_list([f"trade {_the(c.old_noun)} for {c.noun}" for c in x.changes], ", ")
     if frame == "out_with":
         return "; ".join(f"out with {_the(c.old_noun)}, in with {c.noun}" for c in x.changes)
     return "; ".join(f"{c.old_pred}? nah, {c.pred}" for c in x.changes)
@@ -131,12 +117,6 @@ def _contrastive(x: Context, frame: str) -> str:
 def _attribute_needs_changing(x: Context) -> str:
     # "the sleeves need changing", "the neckline needs changing": only "sleeves" is a plural attribute name.
     return "; ".join(f"the {c.attr} {'need' if c.attr == 'sleeves' else 'needs'} changing to {c.value}"
-                     for c in x.changes)
-
-
-def _negation(x: Context, removed: str, changed: str) -> str:
-    """Each change in the frame of its kind: ``removed`` ({r}: what goes), ``changed`` ({old}, {new})."""
-    return "; ".join(removed.format(r=c.removed) if c.removed else changed.format(old=c.old_pred, new=c.pred)
                      for c in x.changes)
 
 
@@ -157,26 +137,9 @@ def _two_sentences(x: Context, frame: str) -> str:
     first, rest = x.changes[0], x.changes[1:]
     if frame == "first_off":
         head = f"first off, {first.pred}."
-        return head + (f" then {_list([c.pred for c in rest])}." if rest else " the rest is fine.")
+        return head + (f" then {join_list([c.pred for c in rest])}." if rest else " the rest is fine.")
     head = f"most important: {first.pred}."
-    return head + (f" after that, {_list([c.mod for c in rest])}." if rest else " leave everything else.")
-
-
-def _typos(x: Context, text: str) -> str:
-    # Only the changes are misspelled, so the frame keeps its marker (and stays a stranger frame).
-    return misspell(text, x.lex, x.rng)
-
-
-def _noun(x: Context) -> str:
-    """A garment word of the set with its article ("an outfit", "a new pair", "some everyday shoes")."""
-    noun = x.rng.choice(x.lex.garment_nouns[x.category])
-    if noun.endswith("shoes"):
-        return f"some {noun}"
-    return f"an {noun}" if noun[:1] in "aeiou" else f"a {noun}"
-
-
-def _synonyms(x: Context, frame: str) -> str:
-    return substitute_colours(frame.format(noun=_noun(x), mods=x.mods()), x.lex, x.rng, x.colours)
+    return head + (f" after that, {join_list([c.mod for c in rest])}." if rest else " leave everything else.")
 
 
 STRANGER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxyType({
@@ -202,22 +165,22 @@ STRANGER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProx
         ("stranger.contrastive.nah", lambda x: _contrastive(x, "nah")),
     ),
     "terse": (
-        ("stranger.terse.if_u_can", lambda x: f"{_terse(x)} if u can"),
-        ("stranger.terse.asap", lambda x: f"{_terse(x)} asap"),
-        ("stranger.terse.thank_u", lambda x: f"{_terse(x)}, thank u"),
+        ("stranger.terse.if_u_can", lambda x: f"{terse(x)} if u can"),
+        ("stranger.terse.asap", lambda x: f"{terse(x)} asap"),
+        ("stranger.terse.thank_u", lambda x: f"{terse(x)}, thank u"),
     ),
     "attribute": (
         ("stranger.attribute.needs_changing", _attribute_needs_changing),
-        ("stranger.attribute.opt_for", lambda x: _list([f"opt for {c.value} on the {c.attr}" for c in x.changes])),
+        ("stranger.attribute.opt_for", lambda x: join_list([f"opt for {c.value} on the {c.attr}" for c in x.changes])),
         ("stranger.attribute.changed_to",
          lambda x: ", ".join(f"{c.attr} changed to {c.value}" for c in x.changes) + " please"),
     ),
     "negation": (
-        ("stranger.negation.no_more", lambda x: _negation(x, "no more {r}", "no more {old}, {new} instead")),
+        ("stranger.negation.no_more", lambda x: negation(x, "no more {r}", "no more {old}, {new} instead")),
         ("stranger.negation.not_a_fan",
-         lambda x: _negation(x, "not a fan of the {r}", "not a fan of {old} - {new} please")),
+         lambda x: negation(x, "not a fan of the {r}", "not a fan of {old} - {new} please")),
         ("stranger.negation.cant_stand",
-         lambda x: _negation(x, "can't stand the {r}", "can't stand {old}, give me {new}")),
+         lambda x: negation(x, "can't stand the {r}", "can't stand {old}, give me {new}")),
     ),
     "comparative": (
         ("stranger.comparative.picture", lambda x: _comparative(x, "picture")),
@@ -240,12 +203,12 @@ STRANGER_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProx
         ("stranger.question.where", lambda x: f"where can i find {x.one} {x.mods()}?"),
     ),
     "misspelled": (
-        ("stranger.misspelled.hunting", lambda x: f"hunting for {x.one} {_typos(x, x.mods())}"),
-        ("stranger.misspelled.gimme", lambda x: f"gimme {x.one} {_typos(x, x.mods())}"),
-        ("stranger.misspelled.if_u_can", lambda x: f"{_typos(x, _terse(x))} if u can"),
+        ("stranger.misspelled.hunting", lambda x: f"hunting for {x.one} {typos(x, x.mods())}"),
+        ("stranger.misspelled.gimme", lambda x: f"gimme {x.one} {typos(x, x.mods())}"),
+        ("stranger.misspelled.if_u_can", lambda x: f"{typos(x, terse(x))} if u can"),
     ),
     "synonyms": (
-        ("stranger.synonyms.picturing", lambda x: _synonyms(x, "picturing {noun} {mods}")),
-        ("stranger.synonyms.where", lambda x: _synonyms(x, "where can i find {noun} {mods}?")),
+        ("stranger.synonyms.picturing", lambda x: synonyms(x, "picturing {noun} {mods}")),
+        ("stranger.synonyms.where", lambda x: synonyms(x, "where can i find {noun} {mods}?")),
     ),
 })

@@ -160,6 +160,30 @@ def test_shade_names_that_are_everyday_words_are_colours_only_where_a_colour_sta
         assert "colour" not in read_request(text, {}) and "accent_colour" not in read_request(text, {}), text
 
 
+def test_a_shade_alone_in_its_clause_is_a_colour_and_a_shade_of_a_part_or_a_kind_is_not():
+    white = {"colour": "white", "sleeves": "long"}
+    assert read_request_text("make it sage", white, "dress").text == "is green"
+    assert read_request_text("sage instead of white, with no sleeves", white, "dress").text == "is green and sleeveless"
+    assert read_request_text("a gold pair please", None, "shoes").text == "are yellow"
+    assert read_request_text("would love a mint version and lose the sleeves", white, "dress").text == (
+        "is green and sleeveless")
+    assert read_request("dusty sage, short sleeves", {})["colour"].allowed == {"green"}  # after a colour modifier
+    # A word beside it that says something else: the shade may not be a colour at all.
+    assert "colour" not in read_request("sage advice and long sleeves", {})
+    assert "colour" not in read_request("mint condition", {})
+    # The colour of a part or of a print's motif, a kind of shoe, a way of addressing someone.
+    for text in ("with a gold strap", "a rose print", "snow boots", "straw sandals"):
+        assert "colour" not in read_request(text, {}), text
+    assert read_request("honey, make it red", white)["colour"].allowed == {"red"}
+
+
+def test_a_colour_made_vague_and_shade_names_of_colour_surveys_read_as_their_base_colour():
+    for text, colour in (("reddish", "red"), ("a bluish one", "blue"), ("pinky", "pink"), ("in a greyish tone", "grey"),
+                         ("auburn", "brown"), ("celadon", "green"), ("terra cotta", "orange"), ("goldenrod", "yellow"),
+                         ("rose gold", "pink"), ("grey marl", "grey")):
+        assert read_request(text, {})["colour"].allowed == {colour}, text
+
+
 def test_without_the_english_word_list_short_words_are_left_as_written(monkeypatch):
     monkeypatch.setattr(english_words, "_english_words", lambda: None)
     correct.cache_clear()

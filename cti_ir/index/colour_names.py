@@ -7,10 +7,18 @@ food and fabric names, each read as the base colour it is nearest to, so that "a
 its own palette extends these mappings.
 
 Shade names that are also everyday words (:data:`SHADE_WORDS`: "sage", "gold", "honey", "ash") are not matched
-alone, since "sage advice", "a gold buckle" and "ash wood" name no colour (fabric names, "denim" or "linen", are
-not colours at all); the facet reader reads them as a colour
-only where nothing but a colour can stand ("in sage", "sage-coloured", "sage soles"). They are matched with their
-colour word anywhere ("sage green").
+everywhere, since "sage advice", "a gold buckle" and "ash wood" name no colour (fabric names, "denim" or "linen",
+are not colours at all). The facet reader reads them as a colour with their colour word ("sage green"), where
+nothing but a colour can stand ("in sage", "sage-coloured", "sage soles", "dusty sage"), and where every other word
+of their clause is a facet or a word that carries none ("make it sage", "a gold pair please": see
+:mod:`cti_ir.index.frame_words`). A base colour made vague ("reddish", "pinky") is read as the colour itself
+(:data:`TINGE_WORDS`).
+
+Where the names came from: the base colours' own names; then shade names of fashion retail, paint charts and
+colour-naming surveys (the names the xkcd colour survey and the CSS colour list give, where they name a shade a
+shopper would use), each mapped by eye to the nearest base colour. An automatic mapping was tried and dropped: the
+nearest base colour in CIELAB, with the survey's own colours for the fifteen base names, agreed with the reading
+by eye for too few names ("mint" and "sage" came out beige).
 """
 
 from __future__ import annotations
@@ -34,57 +42,76 @@ MORE_COLOUR_NAMES = MappingProxyType({
               "liquorice", "licorice", "soot black", "midnight black", "ink black", "carbon black"),
     "white": ("off white", "ivory", "eggshell", "pearl white", "chalk white", "bone white", "alabaster",
               "optic white", "milk white", "porcelain", "winter white", "oyster white", "paper white",
-              "ivory white", "frost white", "coconut white"),
+              "ivory white", "frost white", "coconut white", "creme", "vanilla white", "egg shell"),
     "grey": ("charcoal", "slate", "slate grey", "slate gray", "ash grey", "ash gray", "heather grey", "heather gray",
              "graphite", "pewter", "gunmetal", "dove grey", "dove gray", "steel grey", "steel gray", "light grey",
              "light gray", "dark grey", "dark gray", "smoke grey", "silver grey", "silver gray", "platinum",
              "storm grey", "storm gray", "cement grey", "stone grey", "stone gray", "pebble grey", "flint grey",
-             "elephant grey", "granite", "zinc"),
+             "elephant grey", "granite", "zinc", "marl", "grey marl"),
     "red": ("crimson", "scarlet", "ruby", "ruby red", "brick red", "tomato red", "vermilion", "cardinal red",
             "blood red", "poppy red", "fire engine red", "lipstick red", "carmine", "strawberry red", "chilli red",
-            "chili red", "pillar box red", "postbox red", "berry red", "flame red", "coral red"),
+            "chili red", "pillar box red", "postbox red", "berry red", "flame red", "coral red", "vermillion", "rouge",
+            "lipstick", "paprika red"),
     "blue": ("cobalt", "cobalt blue", "sapphire", "azure", "cerulean", "sky blue", "baby blue", "powder blue",
              "cornflower", "cornflower blue", "electric blue", "ice blue", "denim blue", "periwinkle",
              "ultramarine", "lapis", "lapis blue", "bluebell", "steel blue", "air force blue", "china blue",
              "delft blue", "capri blue", "ocean blue", "sea blue", "mid blue", "pale blue", "dusty blue",
-             "kingfisher", "kingfisher blue", "hyacinth"),
+             "kingfisher", "kingfisher blue", "hyacinth", "azul"),
     "navy": ("midnight blue", "ink blue", "indigo", "marine blue", "oxford blue", "deep blue", "french navy",
              "dark navy", "naval blue", "admiral blue", "nautical blue"),
     "green": ("emerald", "emerald green", "olive", "olive green", "sage green", "mint green", "jade", "kelly green",
               "bottle green", "hunter green", "moss green", "pistachio", "army green", "khaki green", "chartreuse",
               "pine green", "racing green", "pea green", "apple green", "leaf green", "grass green", "fern green",
               "avocado", "seafoam", "sea green", "lime green", "neon green", "dark green", "light green",
-              "pale green", "spring green", "shamrock", "malachite", "olive drab", "jade green"),
+              "pale green", "spring green", "shamrock", "malachite", "olive drab", "jade green", "celadon", "viridian",
+              "evergreen", "wintergreen", "spearmint", "seaweed", "asparagus", "kiwi"),
     "yellow": ("mustard", "mustard yellow", "canary", "canary yellow", "butter yellow", "saffron", "pale yellow",
                "bright yellow", "lemon yellow", "primrose", "buttercup", "daffodil", "sunflower yellow",
-               "sunshine yellow", "banana yellow", "citrine", "ochre", "maize", "neon yellow"),
+               "sunshine yellow", "banana yellow", "citrine", "ochre", "maize", "neon yellow", "goldenrod",
+               "dandelion", "custard", "ocher"),
     "pink": ("blush", "blush pink", "fuchsia", "magenta", "rose pink", "salmon", "salmon pink", "bubblegum pink",
              "dusty pink", "baby pink", "pastel pink", "dusty rose", "flamingo pink", "candy pink", "shell pink",
              "petal pink", "peony", "peony pink", "cerise", "raspberry", "watermelon pink", "blossom pink",
-             "neon pink", "pale pink", "powder pink", "ballet pink", "carnation pink", "coral pink"),
+             "neon pink", "pale pink", "powder pink", "ballet pink", "carnation pink", "coral pink", "rosa",
+             "rose gold", "carnation"),
     "purple": ("plum", "aubergine", "eggplant", "lavender", "mauve", "amethyst", "grape", "orchid", "mulberry",
                "wisteria", "damson", "boysenberry", "blackcurrant", "royal purple", "deep purple", "dark purple",
-               "light purple", "thistle"),
+               "light purple", "thistle", "heliotrope"),
     "orange": ("rust", "coral", "peach", "apricot", "burnt orange", "pumpkin", "terracotta", "marigold",
-               "clementine", "papaya", "persimmon", "cantaloupe", "flame orange", "neon orange", "burnt sienna"),
+               "clementine", "papaya", "persimmon", "cantaloupe", "flame orange", "neon orange", "burnt sienna",
+               "mango", "melon", "terra cotta", "paprika"),
     "brown": ("chocolate", "chocolate brown", "cognac", "mocha", "espresso", "chestnut", "caramel", "walnut",
               "cinnamon", "mahogany", "coffee brown", "toffee", "cocoa", "tobacco", "hazelnut", "umber", "sienna",
-              "russet", "tawny", "pecan", "teak", "camel brown"),
+              "russet", "tawny", "pecan", "teak", "camel brown", "auburn", "sepia", "whisky", "whiskey"),
     "beige": ("camel", "sand", "sandy", "nude", "oatmeal", "taupe", "ecru", "biscuit", "fawn", "stone beige",
-              "champagne", "putty", "latte", "parchment", "buff", "almond", "bisque", "greige", "cappuccino"),
+              "champagne", "putty", "latte", "parchment", "buff", "almond", "bisque", "greige", "cappuccino",
+              "sandstone", "manilla"),
     "burgundy": ("wine", "wine red", "oxblood", "bordeaux", "claret", "merlot", "cranberry", "garnet", "cabernet",
                  "sangria", "burgundy red"),
     "teal": ("aqua", "petrol", "petrol blue", "cyan", "aquamarine", "peacock blue", "duck egg blue", "dark cyan",
-             "turquoise blue", "teal blue", "teal green", "peacock green", "lagoon", "deep teal"),
+             "turquoise blue", "teal blue", "teal green", "peacock green", "lagoon", "deep teal", "robin egg blue",
+             "robin's egg blue"),
 })
 # Everyday words that are also shade names, read as a colour only where nothing else can stand (see above).
 SHADE_WORDS = MappingProxyType({shade: colour for colour, shades in {
-    "black": ("raven", "coal", "jet", "soot"), "white": ("pearl", "chalk", "bone", "snow", "milk", "frost"),
+    "black": ("raven", "coal", "jet", "soot"), "white": ("pearl", "chalk", "bone", "snow", "milk", "frost", "vanilla"),
     "grey": ("ash", "heather", "dove", "steel", "smoke", "silver", "storm", "fog", "mist", "pebble"),
     "red": ("brick", "cherry", "tomato", "poppy", "berry", "strawberry"), "blue": ("sky", "ice", "ocean"),
-    "navy": ("midnight", "ink", "marine"), "green": ("sage", "mint", "moss", "pine", "forest", "grass", "fern"),
+    "navy": ("midnight", "ink", "marine"),
+    "green": ("sage", "mint", "moss", "pine", "forest", "grass", "fern", "spruce"),
     "yellow": ("butter", "gold", "straw", "honey", "banana", "sunshine"),
     "pink": ("rose", "bubblegum", "candy", "blossom", "petal", "flamingo", "watermelon"),
     "purple": ("iris",), "orange": ("amber", "ginger", "copper", "mandarin"),
-    "brown": ("coffee", "bronze", "mink", "bark"), "beige": ("stone", "wheat", "mushroom"), "teal": ("peacock",),
+    "brown": ("coffee", "bronze", "mink", "bark", "earth", "mud", "clay"),
+    "beige": ("stone", "wheat", "mushroom", "desert"), "teal": ("peacock",),
 }.items() for shade in shades})
+# A base colour made vague ("reddish", "a bluish one", "pinky"): read as the colour itself, since the catalogue knows
+# no finer shade. Matched as written, like the names above.
+TINGE_WORDS = MappingProxyType({
+    "black": ("blackish",), "white": ("whitish", "whiteish"), "grey": ("greyish", "grayish", "greyey"),
+    "red": ("reddish",), "blue": ("bluish", "blueish", "bluey"), "navy": ("navyish",),
+    "green": ("greenish", "greeny"), "yellow": ("yellowish", "yellowy"), "pink": ("pinkish", "pinky"),
+    "purple": ("purplish", "purpleish", "purpley", "purply"),
+    "orange": ("orangish", "orangeish", "orangey", "orangy"),
+    "brown": ("brownish", "browny"), "beige": ("beigeish", "beigy"), "burgundy": ("burgundyish",), "teal": ("tealish",),
+})

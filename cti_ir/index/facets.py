@@ -27,8 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, SHADE_WORDS
+from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, SHADE_WORDS, TINGE_WORDS
 from cti_ir.index.english_words import is_english_word
+from cti_ir.index.frame_words import FRAME_WORDS
 from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key
 
 SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
@@ -125,6 +126,19 @@ _PATTERN_WORDS = frozenset(w for phrases in _VALUES["pattern"].values() for p in
                            if w not in ("no", "without", "a", "pattern", "print", "coloured", "colored", "plain",
                                         "solid"))
 _PHRASE_ENDS = ("and", "or", "with", "instead", "please", "pls", "rather", "now", "for")
+# Words that make what follows a colour ("dusty sage", "pale gold"): a shade after one is a colour.
+_COLOUR_MODIFIERS = frozenset(("dark", "light", "pale", "deep", "bright", "dusty", "soft", "muted", "pastel", "neon",
+                               "rich", "vivid", "dusky", "faded", "vibrant", "darkish", "lightish"))
+# What bounds the clause a lone shade is read in ("make it sage and give it long sleeves").
+_CLAUSE_JOINS = frozenset(("and", "but", "or"))
+# Shades that make the noun after them a kind or a material, not a colour: "snow boots", "straw sandals".
+_KINDS_BEFORE_NOUNS = frozenset(("snow", "straw"))
+# Nouns after which a shade is not the product's colour: a part's ("a gold buckle", "silver straps") or a print of
+# the thing ("a rose print"). And a shade that is also a way of addressing someone ("honey, make it red").
+_NOT_THE_PRODUCTS = frozenset(("buckle", "buckles", "strap", "straps", "zip", "zips", "zipper", "button", "buttons",
+                               "laces", "hardware", "chain", "trim", "trims", "sole", "soles", "print", "prints",
+                               "pattern", "patterns", "motif", "motifs"))
+_NOT_ALONE = frozenset(("honey",))
 _QUALIFIED_LOOKBACK = 8  # "the sleeve length going from three-quarter to long"
 # "darker"/"lighter" say the colour changes, not to what: the reference's colour is excluded.
 COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
@@ -158,9 +172,10 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
         for value, phrases in values.items():
             for p in phrases:
                 vocab.setdefault(tuple(p.split()), (slot, value))
-    for value, phrases in MORE_COLOUR_NAMES.items():
-        for p in phrases:
-            vocab.setdefault(tuple(p.split()), ("colour", value))
+    for names in (MORE_COLOUR_NAMES, TINGE_WORDS):
+        for value, phrases in names.items():
+            for p in phrases:
+                vocab.setdefault(tuple(p.split()), ("colour", value))
     for value in BASE_COLOURS:  # "bright green" is green, as "bright red" is red
         vocab.setdefault(("bright", value), ("colour", value))
     return vocab
@@ -168,6 +183,7 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
 
 VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_vocabulary())
 _LONGEST = max(len(k) for k in VOCABULARY)
+_ONE_WORD_VALUES = frozenset(k[0] for k in VOCABULARY if len(k) == 1)
 _KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(_SLOT_NOUNS) | frozenset(_COMPARATIVES)
                 | frozenset(_ACCENT_AFTER) | frozenset(HEEL_COMPARATIVES))
 
@@ -340,8 +356,35 @@ def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
     # "sage-coloured"; "sage soles" and "mint flowers" (accent colours, as _accent_colours reads them)
     if after in _COLOUR_NOUNS or after in _ACCENT_AFTER or after in _PATTERN_WORDS:
         return "colour", colour
+    if i > 0 and words[i - 1] in _COLOUR_MODIFIERS:  # "dusty sage", "pale gold"
+        return "colour", colour
     closes = after is None or after in _CLAUSE_BREAKS or after in _PHRASE_ENDS
-    return ("colour", colour) if closes and i > 0 and words[i - 1] in ("in", "to", "into") else None
+    if closes and i > 0 and words[i - 1] in ("in", "to", "into"):
+        return "colour", colour
+    return ("colour", colour) if _alone_in_clause(words, i) else None
+
+
+def _alone_in_clause(words: list[str], i: int) -> bool:
+    """Whether every other word of ``words[i]``'s clause is a facet word, a shade, a colour modifier or a word that
+    carries no facet ("make it sage", "sage instead of white", "a gold pair please"): then the shade can only say
+    what the product should look like. Not before a noun the shade makes a kind or a material of ("snow boots"),
+    nor before a part or a print, whose colour it then names ("a gold strap", "a rose print")."""
+    after = words[i + 1] if i + 1 < len(words) else None
+    before_noun = after is not None and after not in _CLAUSE_BREAKS
+    if words[i] in _NOT_ALONE or (words[i] in _KINDS_BEFORE_NOUNS and before_noun) or after in _NOT_THE_PRODUCTS:
+        return False
+    start, end = i, i + 1
+    while start > 0 and words[start - 1] not in _CLAUSE_BREAKS and words[start - 1] not in _CLAUSE_JOINS:
+        start -= 1
+    while end < len(words) and words[end] not in _CLAUSE_BREAKS and words[end] not in _CLAUSE_JOINS:
+        end += 1
+    return all(_carries_no_other_meaning(w) for j, w in enumerate(words[start:end], start) if j != i)
+
+
+def _carries_no_other_meaning(word: str) -> bool:
+    return (word in FRAME_WORDS or word in _ONE_WORD_VALUES or word in _SLOT_NOUNS or word in SHADE_WORDS
+            or word in _COLOUR_MODIFIERS or word in NEGATIONS or word in NEGATION_RESETS or word in _COLOUR_NOUNS
+            or word in COLOUR_CHANGES or word in HEEL_COMPARATIVES or not word.isalpha())
 
 
 def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:

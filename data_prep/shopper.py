@@ -86,9 +86,18 @@ def newcomer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="newcomer", aspects=list(named)).text
 
 
+def passerby_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the passerby phrasings of :mod:`data_prep.phrasing` (written without seeing the request reader,
+    the other sets or any results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="passerby", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
-                                  "stranger": stranger_phrasing, "newcomer": newcomer_phrasing}
+                                  "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
+                                  "passerby": passerby_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

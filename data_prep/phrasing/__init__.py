@@ -13,7 +13,9 @@ stage-3 augmentation) and ``heldout`` (evaluation only: ``benchmarks/phrasing``)
 (:mod:`data_prep.phrasing.blind`), was written without seeing the request reader, for evaluation only too; a
 fourth, ``stranger`` (:mod:`data_prep.phrasing.stranger`), was written later without seeing the reader or any
 earlier set's results, so that a reader nobody tuned on its wording can still be checked; a fifth, ``newcomer``
-(:mod:`data_prep.phrasing.newcomer`), was written later still, likewise without seeing the reader or any results.
+(:mod:`data_prep.phrasing.newcomer`), was written later still, likewise without seeing the reader or any results;
+a sixth, ``passerby`` (:mod:`data_prep.phrasing.passerby`), later again, without seeing the reader, the other
+sets or any results.
 Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library

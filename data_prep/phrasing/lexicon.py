@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-PHRASING_SETS = ("train", "heldout", "blind", "stranger", "newcomer")  # the last three: own modules, evaluation only
+# The last four: their own modules, evaluation only.
+PHRASING_SETS = ("train", "heldout", "blind", "stranger", "newcomer", "passerby")
 
 
 @dataclass(frozen=True)
@@ -125,11 +126,13 @@ def heldout_markers() -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
-# Last, because the blind, stranger and newcomer sets' modules need Lexicon and (through noise) the held-apart
-# markers above.
+# Last, because the blind, stranger, newcomer and passerby sets' modules need Lexicon and (through noise) the
+# held-apart markers above.
 from data_prep.phrasing.blind import BLIND  # noqa: E402
 from data_prep.phrasing.newcomer import NEWCOMER  # noqa: E402
+from data_prep.phrasing.passerby import PASSERBY  # noqa: E402
 from data_prep.phrasing.stranger import STRANGER  # noqa: E402
 
 LEXICONS: Mapping[str, Lexicon] = MappingProxyType(
-    {"train": TRAIN, "heldout": HELDOUT, "blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER})
+    {"train": TRAIN, "heldout": HELDOUT, "blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER,
+     "passerby": PASSERBY})

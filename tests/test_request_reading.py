@@ -177,6 +177,17 @@ def test_a_shade_alone_in_its_clause_is_a_colour_and_a_shade_of_a_part_or_a_kind
     assert read_request("honey, make it red", white)["colour"].allowed == {"red"}
 
 
+def test_a_common_english_word_is_read_as_the_fashion_word_next_to_it_only_where_it_stands_as_that_word():
+    # One letter from "orange", "shoes", "soles", "spots": words a shopper means as written.
+    question = read_request("Is there one with black flowers in your range?", {})
+    assert "colour" not in question and question["pattern"].allowed == {"floral"}
+    for text in ("sports shoes", "it shows in the sales", "places to go"):
+        assert read_request(text, {}) == {}, text
+    # Where the fashion word would stand, completing its phrase: "high heals" is a heel.
+    assert read_request("with high heals", {})["heel"].allowed == {"high"}
+    # A rare word one letter from a fashion word is a slip of the finger, wherever it stands.
+    assert correct("lather") == "leather" and correct("range") == "range"
+
 def test_a_colour_made_vague_and_shade_names_of_colour_surveys_read_as_their_base_colour():
     for text, colour in (("reddish", "red"), ("a bluish one", "blue"), ("pinky", "pink"), ("in a greyish tone", "grey"),
                          ("auburn", "brown"), ("celadon", "green"), ("terra cotta", "orange"), ("goldenrod", "yellow"),
@@ -190,6 +201,7 @@ def test_without_the_english_word_list_short_words_are_left_as_written(monkeypat
     try:
         assert correct("pinc") == "pinc"
         assert correct("blakc") == "black"  # longer words do not need the list
+        assert correct("range") == "orange"  # nor, as before the list, do English words of five letters or more
     finally:
         correct.cache_clear()
 

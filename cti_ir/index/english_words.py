@@ -38,6 +38,23 @@ _BRITISH_TO_AMERICAN = ((r"our", "or"), (r"is(e|ed|es|ing|ation)$", r"iz\1"), (r
                         (r"llery$", "lry"), (r"ogue$", "og"), (r"mme$", "m"), (r"(?<=...)ae(?=...)", "e"))
 
 
+# How often pyspellchecker's corpus must hold a word for it to count as a common English word: rarer words ("lather",
+# "flora", "cogs", "paten") are far likelier a letter slipped from a fashion word ("leather", "floral", "clogs",
+# "patent") than what a shopper meant; commoner ones ("range", "shows", "places", "sales", "heals") are meant.
+_COMMON_COUNT = 1000
+
+
+def is_common_english_word(word: str) -> bool:
+    """True when the English word list is installed and its corpus holds ``word`` (or its American spelling) at
+    least :data:`_COMMON_COUNT` times; False without the list, so that a rule that held before the list existed goes
+    on as it was."""
+    checker = _english_words()
+    if checker is None:
+        return False
+    counts = checker.word_frequency
+    return any(form in counts and counts[form] >= _COMMON_COUNT for form in american_forms(word))
+
+
 def american_forms(word: str) -> Iterator[str]:
     """``word`` and its American spelling(s) when it is spelt the British way."""
     yield word

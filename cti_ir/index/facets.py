@@ -5,10 +5,10 @@ it black with long sleeves", "blue instead of white", "with a higher heel") are 
 fashion facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colour``, ``accent_colour`` for a
 pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``,
 ``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
-reading hyphens as spaces; a word one letter away from a vocabulary word of five letters or more counts as that
-word (a misspelling), and so does a word that is not English (:mod:`cti_ir.index.english_words`) and is near a
-single value: one edit for three or four letters ("pinc", "nvy"), two that keep its sound for up to five ("bloo"),
-two for six or more ("purepl"). Shade names are read as base colours (:mod:`cti_ir.index.colour_names`). Words
+reading hyphens as spaces (the phrases: :mod:`cti_ir.index.facet_vocabulary`); a misspelt word is read as the word
+it was meant to be (:mod:`cti_ir.index.correction`: "sleves", "bloo"; a common English word only where it stands as
+the fashion word would, "high heals" but not "in your range"). Shade names are read as base colours
+(:mod:`cti_ir.index.colour_names`), the everyday ones where only a colour can stand. Words
 outside the vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a
 product.
 
@@ -21,94 +21,21 @@ excluded. The vocabulary is general fashion English; a shop with other facets ex
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
-from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, SHADE_WORDS, TINGE_WORDS
-from cti_ir.index.english_words import is_english_word
+from cti_ir.index.colour_names import SHADE_WORDS
+from cti_ir.index.correction import correct, real_word_correction
+from cti_ir.index.facet_vocabulary import (ACCENT_AFTER, COMPARATIVES, HEEL_COMPARATIVES, LONGEST, ONE_WORD_VALUES,
+                                           ORDERS, SLOT_NOUNS, SLOTS, VALUES, VOCABULARY)
 from cti_ir.index.frame_words import FRAME_WORDS
-from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key
 
-SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
-         "finish", "closure")
+# The reader's interface; the vocabulary and the correction are re-exported from here, where callers read with them.
+__all__ = ["SLOTS", "ORDERS", "VOCABULARY", "HEEL_COMPARATIVES", "COLOUR_CHANGES", "NEGATIONS", "NEGATION_RESETS",
+           "Mention", "Constraint", "tokens", "correct", "mentions", "negated_between", "read_description",
+           "read_request"]
 
-_VALUES = {
-    "pattern": {
-        "solid": ("solid", "plain", "solid coloured", "solid colored", "no pattern", "without a pattern",
-                  "without pattern", "no print"),
-        "stripes": ("stripes", "stripe", "striped", "pinstripes"),
-        "dots": ("polka dots", "polka dot", "polka dotted", "dots", "dotted", "spots", "spotted"),
-        "checks": ("checks", "check pattern", "checked", "check", "plaid", "tartan", "gingham"),
-        "floral": ("floral", "floral print", "flowers", "flowery", "flower print"),
-        "graphic": ("graphic print", "graphic", "printed", "logo"),  # a bare "print" is the slot's name
-    },
-    "sleeves": {
-        "sleeveless": ("sleeveless", "no sleeves", "without sleeves"),
-        "short": ("short sleeves", "short sleeve", "short sleeved"),
-        "three_quarter": ("three quarter sleeves", "three quarter sleeve", "three quarter sleeved", "three quarter",
-                          "3/4 sleeves", "3/4 sleeve", "3/4 sleeved", "3/4", "elbow length sleeves"),
-        "long": ("long sleeves", "long sleeve", "long sleeved", "full length sleeves", "full sleeves"),
-    },
-    "neckline": {
-        "collar": ("collar", "collared", "pointed collar", "button down", "button down collar"),
-        "crew": ("crew neck", "crew necked", "crew neckline", "round neck", "wide round neck", "crewneck"),
-        "scoop": ("scoop neck", "scoop necked", "scoop neckline", "scoop"),
-        "v_neck": ("v neck", "v necked", "v neckline", "vneck"),
-    },
-    "length": {
-        "mini": ("mini", "mini length", "above the knee"), "knee": ("knee length", "knee"),
-        "midi": ("midi", "midi length"),
-        "maxi": ("maxi", "maxi length", "floor length", "ankle length"),
-    },
-    "fit": {
-        "fitted": ("fitted", "slim fit", "slim fitting", "fitted cut", "tight", "tighter", "form fitting",
-                   "slimmer fit", "snug", "figure hugging"),
-        "loose": ("loose", "loose fit", "loose fitting", "loose cut", "relaxed fit", "relaxed", "looser", "baggy",
-                  "oversized", "flowy", "flowing"),
-    },
-    "shoe_type": {
-        "sneaker": ("sneaker", "sneakers", "trainers", "casual sneaker", "casual sneakers"),
-        "running_shoe": ("running shoe", "running shoes", "athletic shoes", "athletic shoe", "runners"),
-        "pump": ("pump", "pumps", "court shoes", "classic pump", "classic pumps"),
-        "flat": ("ballet flat", "ballet flats", "flats", "ballerinas", "flat shoe", "flat shoes"),
-        "stiletto": ("stiletto", "stilettos", "stiletto pump", "stiletto pumps"),
-        "rain_boot": ("rain boot", "rain boots", "wellies", "wellingtons", "rubber boot", "rubber boots"),
-        "sandal": ("sandal", "sandals", "strappy sandal", "strappy sandals", "heeled sandal", "heeled sandals"),
-        "clog": ("clog", "clogs", "chunky clog", "chunky clogs"),
-        "boot": ("tall boot", "tall boots", "boot", "boots", "knee high boot", "knee high boots"),
-        "ankle_boot": ("ankle boot", "ankle boots", "bootie", "booties"),
-        "bridal": ("wedding shoe", "wedding shoes", "bridal shoe", "bridal shoes", "bridal"),
-    },
-    "heel": {
-        "flat": ("flat", "no heel", "no heels", "flat heel", "flat sole", "flat soles"),
-        "low": ("low heel", "low heels", "low heeled", "small heel", "small heels", "kitten heel", "kitten heels"),
-        "mid": ("mid heel", "mid heels", "medium heel", "medium heels", "mid heeled", "moderate heel",
-                "moderate heels"),
-        "high": ("high heel", "high heels", "high heeled", "tall heel", "tall heels"),
-    },
-    "finish": {"matte": ("matte", "less shiny", "less glossy", "duller", "not shiny"),
-               "shiny": ("shiny", "glossy", "patent", "patent leather", "shinier", "more shine")},
-    "closure": {
-        "laces": ("laces", "lace up", "lace up fastening", "laced", "shoelaces"),
-        "strap": ("strap", "straps", "strappy", "ankle strap", "ankle straps", "buckle strap", "buckle straps"),
-        "none": ("slip on", "slip ons", "no laces or straps", "slip on opening", "strapless"),
-    },
-}
-# Ordered slots, for comparatives: "longer sleeves" allows every longer value than the reference's.
-ORDERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "sleeves": ("sleeveless", "short", "three_quarter", "long"), "length": ("mini", "knee", "midi", "maxi"),
-    "heel": ("flat", "low", "mid", "high"), "neckline": ("crew", "scoop", "v_neck"),  # by depth; a collar has none
-})
-# comparative word -> (slot it applies to by default, direction); the slot noun after it may change the slot
-_COMPARATIVES = {"longer": ("length", 1), "shorter": ("length", -1), "higher": ("heel", 1), "lower": ("heel", -1),
-                 "deeper": ("neckline", 1)}
-# Comparatives read only before the heel ("taller heels", "a smaller heel"), as the catalogue's captions use them.
-HEEL_COMPARATIVES = {"taller": 1, "smaller": -1}
-_SLOT_NOUNS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
-               "neck": "neckline", "hemline": "length", "hem": "length"}
 # A bare value word that names a slot's value only beside the slot's noun ("set the sleeves to short", "heel: high",
 # "the heel height from low to mid"): slot -> (its nouns, {word: value}). The nearest slot noun before the word in
 # the same clause decides; without one the word is not read ("a short trip", "high quality").
@@ -122,7 +49,7 @@ _QUALIFIED_VALUES = {
 # Where only a colour stands (colour_names.SHADE_WORDS): before one of these nouns, or after "in"/"to" closing a
 # phrase ("in sage, with a strap", "from white to ash").
 _COLOUR_NOUNS = ("coloured", "colored", "colour", "color", "toned", "tone", "shade")
-_PATTERN_WORDS = frozenset(w for phrases in _VALUES["pattern"].values() for p in phrases for w in p.split()
+_PATTERN_WORDS = frozenset(w for phrases in VALUES["pattern"].values() for p in phrases for w in p.split()
                            if w not in ("no", "without", "a", "pattern", "print", "coloured", "colored", "plain",
                                         "solid"))
 _PHRASE_ENDS = ("and", "or", "with", "instead", "please", "pls", "rather", "now", "for")
@@ -145,8 +72,6 @@ COLOUR_CHANGES = ("darker", "lighter", "brighter", "paler")
 # A bare noun under a negation names the absence of the thing: "lose the sleeves" -> sleeveless.
 _REMOVALS = {"sleeves": ("sleeves", "sleeveless"), "sleeve": ("sleeves", "sleeveless"), "heel": ("heel", "flat"),
              "heels": ("heel", "flat"), "pattern": ("pattern", "solid"), "print": ("pattern", "solid")}
-# What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
-_ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims", "accent", "accents")
 # Words between a pattern and a colour that make the colour the pattern's: "striped in white", "the colour of the
 # stripes going from beige to burgundy", "dots: red".
 _PATTERN_LINKS = frozenset(("in", "to", "from", ":", "going", "changing", "change", "changed", "switching", "now"))
@@ -163,43 +88,9 @@ NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "
 _CLAUSE_BREAKS = frozenset((",", ".", ";", "!", "?"))
 
 
-def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
-    vocab: dict[tuple[str, ...], tuple[str, str]] = {}
-    for value, phrases in BASE_COLOURS.items():
-        for p in phrases:
-            vocab[tuple(p.split())] = ("colour", value)
-    for slot, values in _VALUES.items():
-        for value, phrases in values.items():
-            for p in phrases:
-                vocab.setdefault(tuple(p.split()), (slot, value))
-    for names in (MORE_COLOUR_NAMES, TINGE_WORDS):
-        for value, phrases in names.items():
-            for p in phrases:
-                vocab.setdefault(tuple(p.split()), ("colour", value))
-    for value in BASE_COLOURS:  # "bright green" is green, as "bright red" is red
-        vocab.setdefault(("bright", value), ("colour", value))
-    return vocab
 
 
-VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_vocabulary())
-_LONGEST = max(len(k) for k in VOCABULARY)
-_ONE_WORD_VALUES = frozenset(k[0] for k in VOCABULARY if len(k) == 1)
-_KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(_SLOT_NOUNS) | frozenset(_COMPARATIVES)
-                | frozenset(_ACCENT_AFTER) | frozenset(HEEL_COMPARATIVES))
 
-
-def _phrase_words(phrase_lists) -> frozenset[str]:
-    return frozenset(w for phrases in phrase_lists for p in phrases for w in p.split())
-
-
-# What a misspelt word may be corrected to: the vocabulary without the extra colour names (matched as written only),
-# in a fixed order so that a word one edit from two of them is corrected the same way in every process.
-_CORE_WORDS = _phrase_words([*BASE_COLOURS.values(),
-                             *(phrases for values in _VALUES.values() for phrases in values.values())])
-_CORRECTIONS = tuple(sorted(_KNOWN_WORDS - (_phrase_words(MORE_COLOUR_NAMES.values()) - _CORE_WORDS)))
-# Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
-_PROTECTED = frozenset(("while", "shirt", "shirts", "skirt", "skirts", "where", "there", "these", "those", "three",
-                        "dress", "shoes", "brows", "blown", "lighter", "tighter", "longer", "bolder", "flash"))
 
 
 @dataclass(frozen=True)
@@ -237,78 +128,13 @@ def tokens(text: str) -> list[str]:
     return re.findall(r"3/4|[a-z0-9']+|[,.;:!?()]", text)
 
 
-# Four letters are too few to correct in general ("sold" is not "solid", nor "mate" "matte"); a five-letter base
-# colour or "loose" with one letter dropped ("blak", "whte", "gren", "beig", "loos") is the exception, but for the
-# words it would take from English ("lack", "back", "brow", "lose").
-_DROPPED_LETTER_COLOURS = MappingProxyType({
-    c[:i] + c[i + 1:]: c for c in (*sorted(BASE_COLOURS), "loose") if len(c) == 5 for i in range(5)
-    if c[:i] + c[i + 1:] not in ("lack", "back", "brow", "lose")})
-
-
-# Beyond those, a word is corrected only when it is not English (english_words) and a single value is near:
-# - three or four letters, one edit: short words have too many English neighbours to be corrected on distance alone
-#   ("bed" and "red", "knew" and "knee");
-# - three to five letters with nothing one edit away, two edits that keep the word's sound (spelling.sound_key:
-#   "bloo" and "blue", "blk" and "black");
-# - six letters or more, two edits ("purepl", "sleveles"), to a word of five letters or more.
-# A correction's result names a value or the noun of one ("heil" is "heel"): never a word that qualifies nothing
-# alone ("fitd" is not "fit") nor one that carries a request's logic ("nto" must not become "not").
-_NOT_A_CORRECTION = frozenset(("not", "the", "ons", "more", "less", "without", "fit", "cut", "hem", "form", "full",
-                               "down", "three", "above", "print", "pattern", "length", "colored", "coloured"))
-_TARGETS = tuple(sorted(w for w in _CORE_WORDS | frozenset(_SLOT_NOUNS)
-                        if len(w) >= 3 and w.isalpha() and w not in _NOT_A_CORRECTION))
-_TARGET_MASKS = tuple((w, letter_mask(w)) for w in _TARGETS)
-_CORRECTION_MASKS = tuple((w, letter_mask(w)) for w in _CORRECTIONS)
-
-
-@functools.lru_cache(maxsize=65536)
-def correct(word: str) -> str:
-    """The vocabulary word ``word`` is a misspelling of, else ``word`` itself: one edit away (five letters or more;
-    a five-letter base colour missing a letter), or, when ``word`` is not English, the single value near it (one
-    edit for three or four letters, two that keep its sound for up to five, two for six or more)."""
-    if word in _DROPPED_LETTER_COLOURS:
-        return _DROPPED_LETTER_COLOURS[word]
-    if word in _KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
-        return word
-    if len(word) >= 5:
-        mask = letter_mask(word)
-        ones = [k for k, k_mask in _CORRECTION_MASKS if abs(len(k) - len(word)) <= 1 and len(k) >= 5
-                and missing_letters(mask, k_mask) <= 1 and missing_letters(k_mask, mask) <= 1 and one_edit(word, k)]
-        if ones:  # a value's word first ("collred": collared, not colored), then a letter replaced before one
-            # dropped or added ("strapz": straps, not strap)
-            return min(ones, key=lambda k: (k in _NOT_A_CORRECTION, len(k) != len(word)))
-    if len(word) >= 6:
-        near = [k for k in _near(word, 2, shortest=5) if k not in _SLOT_NOUNS]
-    else:
-        near = (_near(word, 1) if len(word) <= 4 else []) or _near(word, 2, same_sound=True)
-    if len(_values(near)) > 1:  # several values near ("teel": teal, heel): the one that sounds like the word
-        near = [k for k in near if sound_key(k) == sound_key(word)]
-    if len(_values(near)) != 1 or is_english_word(word):
-        return word
-    return near[0]
-
-
-def _values(words: list[str]) -> set:
-    # "gry" is one edit from "grey" and from "gray": one value, so no doubt
-    return {VOCABULARY.get((k,), k) for k in words}
-
-
-def _near(word: str, edits: int, shortest: int = 3, same_sound: bool = False) -> list[str]:
-    """The correction targets at most ``edits`` edits from ``word`` (of ``shortest`` letters or more)."""
-    key = sound_key(word) if same_sound else None
-    mask = letter_mask(word)
-    return [k for k, k_mask in _TARGET_MASKS if len(k) >= shortest and abs(len(k) - len(word)) <= edits
-            and missing_letters(mask, k_mask) <= edits and missing_letters(k_mask, mask) <= edits
-            and edit_distance(word, k, edits) <= edits and (key is None or sound_key(k) == key)]
-
-
 def mentions(text: str) -> tuple[list[Mention], list[str]]:
     """The facet phrases of ``text`` (longest match first, left to right) and its words."""
-    words = [correct(w) for w in tokens(text)]
+    words = _real_word_corrections([correct(w) for w in tokens(text)])
     found: list[Mention] = []
     i, last_end = 0, 0
     while i < len(words):
-        for n in range(min(_LONGEST, len(words) - i), 0, -1):
+        for n in range(min(LONGEST, len(words) - i), 0, -1):
             hit = VOCABULARY.get(tuple(words[i:i + n]))
             if hit is None and n == 1:
                 hit = _qualified_value(words, i) or _positioned_shade(words, i)
@@ -342,7 +168,7 @@ def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:
             if words[j] in nouns:
                 # "sleeve length" names the sleeves; a noun right after the word ("a short trip") is not ours
                 return (slot, values[word]) if word in values else None
-        if words[j] in _SLOT_NOUNS:  # another slot's noun is nearer: the word is not this slot's
+        if words[j] in SLOT_NOUNS:  # another slot's noun is nearer: the word is not this slot's
             return None
     return None
 
@@ -352,16 +178,43 @@ def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
     colour = SHADE_WORDS.get(words[i])
     if colour is None:
         return None
+    return ("colour", colour) if _colour_stands(words, i) or _alone_in_clause(words, i) else None
+
+
+def _colour_stands(words: list[str], i: int) -> bool:
+    """Whether ``words[i]`` stands where only a colour can: before a colour noun ("sage-coloured"), a sole or trim
+    word or a pattern's ("sage soles", "mint flowers": accent colours, as _accent_colours reads them), after a
+    colour modifier ("dusty sage"), or after "in"/"to" closing a phrase ("in sage, with a strap")."""
     after = words[i + 1] if i + 1 < len(words) else None
-    # "sage-coloured"; "sage soles" and "mint flowers" (accent colours, as _accent_colours reads them)
-    if after in _COLOUR_NOUNS or after in _ACCENT_AFTER or after in _PATTERN_WORDS:
-        return "colour", colour
-    if i > 0 and words[i - 1] in _COLOUR_MODIFIERS:  # "dusty sage", "pale gold"
-        return "colour", colour
+    if after in _COLOUR_NOUNS or after in ACCENT_AFTER or after in _PATTERN_WORDS:
+        return True
+    if i > 0 and words[i - 1] in _COLOUR_MODIFIERS:
+        return True
     closes = after is None or after in _CLAUSE_BREAKS or after in _PHRASE_ENDS
-    if closes and i > 0 and words[i - 1] in ("in", "to", "into"):
-        return "colour", colour
-    return ("colour", colour) if _alone_in_clause(words, i) else None
+    return closes and i > 0 and words[i - 1] in ("in", "to", "into")
+
+
+def _real_word_corrections(words: list[str]) -> list[str]:
+    """``words`` with each English word one edit from a vocabulary word read as that word where it stands as that
+    word would: completing a phrase ("high heals", "kitten heals"), a sole after a colour ("red souls"), a colour
+    where only a colour can stand ("in bleach" is not, "in grean" needs no such rule). Elsewhere it stays English:
+    "in your range", "sports shoes", "the sales"."""
+    out = list(words)
+    for i, word in enumerate(words):
+        meant = real_word_correction(word)
+        if meant is not None and _stands_as(out[:i] + [meant] + out[i + 1:], i):
+            out[i] = meant
+    return out
+
+
+def _stands_as(words: list[str], i: int) -> bool:
+    for n in range(2, LONGEST + 1):  # a phrase of two words or more, with the words beside it
+        if any(tuple(words[start:start + n]) in VOCABULARY for start in range(max(0, i - n + 1), i + 1)):
+            return True
+    meant, previous = words[i], (words[i - 1] if i > 0 else None)
+    if meant in ACCENT_AFTER or VOCABULARY.get((meant,), ("",))[0] == "pattern":  # "black strips"
+        return VOCABULARY.get((previous,), ("",))[0] == "colour"
+    return VOCABULARY.get((meant,), ("",))[0] == "colour" and _colour_stands(words, i)
 
 
 def _alone_in_clause(words: list[str], i: int) -> bool:
@@ -382,7 +235,7 @@ def _alone_in_clause(words: list[str], i: int) -> bool:
 
 
 def _carries_no_other_meaning(word: str) -> bool:
-    return (word in FRAME_WORDS or word in _ONE_WORD_VALUES or word in _SLOT_NOUNS or word in SHADE_WORDS
+    return (word in FRAME_WORDS or word in ONE_WORD_VALUES or word in SLOT_NOUNS or word in SHADE_WORDS
             or word in _COLOUR_MODIFIERS or word in NEGATIONS or word in NEGATION_RESETS or word in _COLOUR_NOUNS
             or word in COLOUR_CHANGES or word in HEEL_COMPARATIVES or not word.isalpha())
 
@@ -396,7 +249,7 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
         if m.slot == "colour":
             nxt = found[k + 1] if k + 1 < len(found) else None
             before_pattern = nxt is not None and nxt.slot == "pattern" and nxt.start == m.end and nxt.value != "solid"
-            before_sole = m.end < len(words) and words[m.end] in _ACCENT_AFTER
+            before_sole = m.end < len(words) and words[m.end] in ACCENT_AFTER
             prev = found[k - 1] if k > 0 else None
             between = words[prev.end:m.start] if prev is not None else []
             # "striped in white": white stripes; but "blue polka-dotted in red" (the pattern has its colour
@@ -417,7 +270,7 @@ def _accent_colours(found: list[Mention], words: list[str]) -> list[Mention]:
             # "set the sole colour to pink", but not "navy-soled and black": a sole word right after a colour is
             # that colour's, and "and" starts another facet
             after_sole = any(
-                (words[i] in _ACCENT_AFTER or words[i] in _PATTERN_NOUNS) and "and" not in words[i + 1:m.start]
+                (words[i] in ACCENT_AFTER or words[i] in _PATTERN_NOUNS) and "and" not in words[i + 1:m.start]
                 and not (prev is not None and i == prev.end and out[-1].slot == "accent_colour")
                 for i in range(start, m.start))
             if before_pattern or before_sole or after_pattern or chained or after_sole or contrasted:
@@ -476,11 +329,11 @@ def _comparatives(words: list[str], found: list[Mention], reference: Mapping[str
     for i, w in enumerate(words):
         if w in COLOUR_CHANGES and reference.get("colour") and "colour" not in out:
             out["colour"] = Constraint(None, frozenset((reference["colour"],)))
-        noun = next((_SLOT_NOUNS[x] for x in words[i + 1:i + 3] if x in _SLOT_NOUNS), None)
+        noun = next((SLOT_NOUNS[x] for x in words[i + 1:i + 3] if x in SLOT_NOUNS), None)
         if w in HEEL_COMPARATIVES and noun == "heel":  # "taller heels"; "a smaller print" is not a heel
             slot, direction = "heel", HEEL_COMPARATIVES[w]
-        elif w in _COMPARATIVES:
-            slot, direction = _COMPARATIVES[w]
+        elif w in COMPARATIVES:
+            slot, direction = COMPARATIVES[w]
             slot = noun or slot
         else:
             continue

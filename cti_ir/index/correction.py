@@ -58,8 +58,8 @@ def correct(word: str) -> str:
         return _DROPPED_LETTER_COLOURS[word]
     if word in KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
         return word
-    # A common English word is no misspelling on its own ("range" is not "orange", nor "shows" "shoes"): the facet reader
-    # asks real_word_correction where the word stands. Without the word list every word is corrected, as before.
+    # A common English word is no misspelling on its own ("range" is not "orange", nor "shows" "shoes"): the facet
+    # reader asks real_word_correction where the word stands. Without the word list every word is corrected, as before.
     if len(word) >= 5 and not is_common_english_word(word):
         one = _one_edit_away(word)
         if one is not None:

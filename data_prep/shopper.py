@@ -94,10 +94,18 @@ def passerby_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="passerby", aspects=list(named)).text
 
 
+def latecomer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the latecomer phrasings of :mod:`data_prep.phrasing` (written without seeing the request
+    reader, the other sets or any results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="latecomer", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
-                                  "passerby": passerby_phrasing}
+                                  "passerby": passerby_phrasing, "latecomer": latecomer_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

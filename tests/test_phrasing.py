@@ -1,9 +1,9 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind, stranger, newcomer and passerby sets (written without seeing the request
-reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance) and by surface strings
-(every held-apart, blind, stranger, newcomer or passerby phrasing carries a marker of its set, no phrasing of another
-set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind, stranger, newcomer, passerby and latecomer sets (written without seeing the
+request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance) and by surface
+strings (every held-apart, blind, stranger, newcomer, passerby or latecomer phrasing carries a marker of its set, no
+phrasing of another set and no training-catalogue caption does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -18,6 +18,7 @@ import pytest
 from data_prep.phrasing import PHRASING_SETS, STYLES, heldout_markers, paraphrase, template_ids
 from data_prep.phrasing.blind import BLIND, blind_markers
 from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
+from data_prep.phrasing.latecomer import LATECOMER, latecomer_markers
 from data_prep.phrasing.changes import describe_changes
 from data_prep.phrasing.lexicon import LEXICONS
 from data_prep.phrasing.newcomer import NEWCOMER, newcomer_markers
@@ -52,11 +53,13 @@ _BLIND_MARKER_RE = _marker_re(blind_markers())
 _STRANGER_MARKER_RE = _marker_re(stranger_markers())
 _NEWCOMER_MARKER_RE = _marker_re(newcomer_markers())
 _PASSERBY_MARKER_RE = _marker_re(passerby_markers())
-# The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer and
-# passerby).
-EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby")
-APART_SETS = ("blind", "stranger", "newcomer", "passerby")
-OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY}
+_LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
+# The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
+# passerby and latecomer).
+EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer")
+APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer")
+OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
+                "latecomer": LATECOMER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -89,8 +92,14 @@ def passerby_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def latecomer_marker(text: str) -> str | None:
+    """The first latecomer-set marker in ``text`` (whole words, any case), or None."""
+    found = _LATECOMER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
 MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
-          "newcomer": newcomer_marker, "passerby": passerby_marker}
+          "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker}
 
 
 def pairs(n: int, seed: int = 0):
@@ -104,7 +113,7 @@ def pairs(n: int, seed: int = 0):
 
 
 def test_the_sets_have_every_style_and_disjoint_templates():
-    assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby")
+    assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])
@@ -198,7 +207,7 @@ def test_every_template_of_a_set_apart_names_every_change_and_claims_what_the_tr
                     assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
 
 
-def test_no_other_template_writes_a_blind_stranger_newcomer_or_passerby_text():
+def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_or_latecomer_text():
     for i, (reference, target) in enumerate(pairs(150, seed=4)):
         # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
         texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
@@ -253,7 +262,8 @@ def plans():
             for mode in ("none", "train", "heldout")}
 
 
-def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_or_passerby_phrasing(plans, tmp_path):
+def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passerby_or_latecomer_phrasing(
+        plans, tmp_path):
     fiq, shoes = plans["train"]
     write_fashioniq(tmp_path / "fashioniq", fiq)
     write_shoes(tmp_path / "shoes", shoes)
@@ -271,7 +281,7 @@ def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_or_pas
 
 
 @pytest.mark.parametrize("own", APART_SETS)
-def test_no_catalogue_carries_a_blind_stranger_newcomer_or_passerby_phrasing(plans, own):
+def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_or_latecomer_phrasing(plans, own):
     # The generator cannot write these sets (not among its modes), whatever the split.
     assert own not in PHRASING_MODES
     with pytest.raises(ValueError, match="unknown phrasing"):

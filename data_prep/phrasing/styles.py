@@ -4,8 +4,8 @@ Each template arranges the :class:`~data_prep.phrasing.changes.Change` forms of 
 style says the same thing in other words. A template has an id (``"<set>.<style>.<name>"``) that the generator's
 provenance records. The *training* and *held-apart* sets have the same styles and disjoint templates: every
 held-apart template writes one of :data:`~data_prep.phrasing.lexicon.HELDOUT_FRAME_MARKERS` and no training
-template does (both tested). The ``blind``, ``stranger``, ``newcomer`` and ``passerby`` sets (evaluation only)
-have their templates in their own modules, registered in :data:`TEMPLATES` here.
+template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby`` and ``latecomer`` sets
+(evaluation only) have their templates in their own modules, registered in :data:`TEMPLATES` here.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Callable, Mapping, Sequence
 
 from data_prep.phrasing.blind import BLIND_TEMPLATES
 from data_prep.phrasing.changes import Change
+from data_prep.phrasing.latecomer import LATECOMER_TEMPLATES
 from data_prep.phrasing.lexicon import Lexicon
 from data_prep.phrasing.newcomer import NEWCOMER_TEMPLATES
 from data_prep.phrasing.noise import misspell, substitute_colours
@@ -350,4 +351,4 @@ HELDOUT_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxy
 
 TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = MappingProxyType(
     {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES, "blind": BLIND_TEMPLATES, "stranger": STRANGER_TEMPLATES,
-     "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES})
+     "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES})

@@ -86,11 +86,11 @@ ORDERS: Mapping[str, tuple[str, ...]] = MappingProxyType({
 })
 # comparative word -> (slot it applies to by default, direction); the slot noun after it may change the slot
 COMPARATIVES = {"longer": ("length", 1), "shorter": ("length", -1), "higher": ("heel", 1), "lower": ("heel", -1),
-                 "deeper": ("neckline", 1)}
+                "deeper": ("neckline", 1)}
 # Comparatives read only before the heel ("taller heels", "a smaller heel"), as the catalogue's captions use them.
 HEEL_COMPARATIVES = {"taller": 1, "smaller": -1}
 SLOT_NOUNS = {"sleeves": "sleeves", "sleeve": "sleeves", "heel": "heel", "heels": "heel", "neckline": "neckline",
-               "neck": "neckline", "hemline": "length", "hem": "length"}
+              "neck": "neckline", "hemline": "length", "hem": "length"}
 # What makes a colour the pattern's or the sole's ("white stripes", "red soles", "striped in white").
 ACCENT_AFTER = ("sole", "soles", "soled", "trim", "trims", "accent", "accents")
 
@@ -117,14 +117,15 @@ VOCABULARY: Mapping[tuple[str, ...], tuple[str, str]] = MappingProxyType(_build_
 LONGEST = max(len(k) for k in VOCABULARY)
 ONE_WORD_VALUES = frozenset(k[0] for k in VOCABULARY if len(k) == 1)
 KNOWN_WORDS = (frozenset(w for k in VOCABULARY for w in k) | frozenset(SLOT_NOUNS) | frozenset(COMPARATIVES)
-                | frozenset(ACCENT_AFTER) | frozenset(HEEL_COMPARATIVES))
+               | frozenset(ACCENT_AFTER) | frozenset(HEEL_COMPARATIVES))
 
 
 def phrase_words(phrase_lists) -> frozenset[str]:
+    """Every word of every phrase in ``phrase_lists`` (sequences of phrases, such as a mapping's values)."""
     return frozenset(w for phrases in phrase_lists for p in phrases for w in p.split())
 
 
 # What a misspelt word may be corrected to: the vocabulary without the extra colour names (matched as written only),
 # in a fixed order so that a word one edit from two of them is corrected the same way in every process.
 CORE_WORDS = phrase_words([*BASE_COLOURS.values(),
-                             *(phrases for values in VALUES.values() for phrases in values.values())])
+                           *(phrases for values in VALUES.values() for phrases in values.values())])

@@ -130,10 +130,12 @@ def test_each_bad_input_gets_a_json_4xx_naming_the_field(client, red_dress, tmp_
 def test_a_server_bug_is_a_500_without_details_and_a_logged_traceback(engine, caplog):
     from starlette.testclient import TestClient
 
-    class Failing:
+    class Failing:  # an engine whose checking of a query breaks
         @staticmethod
-        def search(**kwargs):
+        def prepare(**kwargs):
             raise RuntimeError("secret internal detail")
+
+        submit = prepare
 
     with TestClient(SearchApi(Failing()).app()) as failing:
         response = failing.post(API_PATH, data={"text": "is red"})
@@ -220,15 +222,14 @@ def test_a_busy_server_answers_503_and_the_page_says_try_again(engine):
     from cti_ir.serve.batching import ServerBusy
     from cti_ir.serve.page import SearchPage
 
-    class Busy:
-        engine = None
-
+    class Busy:  # a batcher whose queue is full, over the real engine
         @staticmethod
         def search(*args, **kwargs):
             raise ServerBusy("64 searches are already waiting")
 
         submit = search
 
+    Busy.engine = engine
     with TestClient(SearchApi(Busy()).app()) as busy:
         assert_refused(busy.post(API_PATH, data={"text": "is red"}), 503, None, "busy", "try again in a moment")
     out = SearchPage(engine, searcher=Busy()).search(None, "is red")

@@ -70,6 +70,7 @@ def test_a_thumbnail_folder_with_other_files_is_refused(no_loading, capsys, tmp_
     ("--concurrency", "0", "--concurrency"),
     ("--max-upload-mb", "0", "--max-upload-mb must be more than 0"),
     ("--max-wait-ms", "-1", "--max-wait-ms must be between 0 and 1000, got -1"),
+    ("--upload-cache-mb", "-5", "--upload-cache-mb must be between 0 and 65536, got -5"),
 ])
 def test_numbers_out_of_range_are_refused(flag, value, message, no_loading, capsys, tmp_path):
     preparer, calls = no_loading

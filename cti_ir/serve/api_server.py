@@ -39,6 +39,7 @@ from typing import Callable
 
 from cti_ir.model.images import DEFAULT_MAX_PIXELS
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
+from cti_ir.serve.upload_cache import DEFAULT_UPLOAD_CACHE_MB
 
 CONFIG_ENV = "CTI_IR_API_SERVER"  # the settings handed to the worker processes, as JSON
 THUMBNAIL_PATH = "/api/thumbnails"
@@ -64,6 +65,7 @@ class ApiServerSettings:
     max_upload_mb: float = 20
     max_pixels: int = DEFAULT_MAX_PIXELS
     thumbnail_dir: str | None = None
+    upload_cache_mb: float = DEFAULT_UPLOAD_CACHE_MB
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -84,7 +86,7 @@ def load_engine(settings: ApiServerSettings):
     faiss.omp_set_num_threads(settings.threads)  # this thread; the engine sets it in the thread that searches
     return SearchEngine(settings.checkpoint, settings.index, similar_indexes=settings.similar_indexes,
                         backend=settings.backend, onnx_dir=settings.onnx_dir, read_requests=settings.read_requests,
-                        threads=settings.threads)
+                        threads=settings.threads, upload_cache_mb=settings.upload_cache_mb)
 
 
 def thumbnail_url(folder: Path) -> Callable[[str], str]:

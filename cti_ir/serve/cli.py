@@ -21,6 +21,7 @@ from cti_ir.model.images import DEFAULT_MAX_PIXELS
 from cti_ir.serve.api_server import MAX_WORKERS, configure_logging
 from cti_ir.serve.batching import DEFAULT_MAX_BATCH, DEFAULT_MAX_WAIT_MS
 from cti_ir.serve.thumbnails import ThumbnailCache
+from cti_ir.serve.upload_cache import DEFAULT_UPLOAD_CACHE_MB
 
 # Prepares the built-in demo: (cache dir, checkpoint or None, size, progress) -> (checkpoint, index, info). The
 # library cannot import the generator (``data_prep`` sits above it), so ``app.py`` passes it in.
@@ -59,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-upload-mb", type=float, default=20,
                    help="largest upload accepted, in megabytes (default 20); images above "
                         f"{DEFAULT_MAX_PIXELS / 1e6:.0f} megapixels are refused whatever their file size")
+    p.add_argument("--upload-cache-mb", type=float, default=DEFAULT_UPLOAD_CACHE_MB,
+                   help=f"megabytes of recent reference photos kept, prepared and encoded, so that a photo sent "
+                        f"again with a new text is not decoded or encoded again (default {DEFAULT_UPLOAD_CACHE_MB}, "
+                        f"per worker; 0 keeps none)")
     p.add_argument("--concurrency", type=int, default=16,
                    help="gradio_client searches handled at the same time (default 16); they share the batches "
                         "below with the page and the JSON API, others wait in Gradio's queue")
@@ -156,6 +161,8 @@ def _flag_problem(args: argparse.Namespace) -> str | None:
         return "--share makes a public link to the page, which --api-only does not serve; leave one of them out"
     if not args.max_upload_mb > 0 or args.max_upload_mb > 1024:
         return f"--max-upload-mb must be more than 0 and at most 1024, got {args.max_upload_mb:g}"
+    if not 0 <= args.upload_cache_mb <= 65536:
+        return f"--upload-cache-mb must be between 0 and 65536, got {args.upload_cache_mb:g}"
     if not 0 <= args.max_wait_ms <= 1000:
         return f"--max-wait-ms must be between 0 and 1000, got {args.max_wait_ms:g}"
     foreign = ThumbnailCache(args.thumbnail_dir).foreign_entries()
@@ -197,7 +204,7 @@ def main(argv: Sequence[str] | None = None, prepare_demo: DemoPreparer | None = 
         print(f"loading model {checkpoint} and index {index}", flush=True)
         engine = SearchEngine(checkpoint, index, similar_indexes=args.similar_index, backend=args.model_backend,
                               onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on",
-                              threads=args.threads)
+                              threads=args.threads, upload_cache_mb=args.upload_cache_mb)
         print(f"loaded {len(engine.index)} products in {time.perf_counter() - start:.1f} s (model on "
               f"{engine.model.describe_backend()}); starting the server", flush=True)
     except (CheckpointError, ValueError, OSError, RuntimeError) as e:  # OSError: missing folders, full disk
@@ -248,7 +255,7 @@ def serve_api_only(args: argparse.Namespace, checkpoint: Path, index: Path, engi
         checkpoint=str(checkpoint), index=str(index), similar_indexes=list(args.similar_index),
         backend=args.model_backend, onnx_dir=args.onnx_dir, read_requests=args.read_requests == "on",
         threads=args.threads, max_batch=args.max_batch, max_wait_ms=args.max_wait_ms, queue_size=args.queue_size,
-        max_upload_mb=args.max_upload_mb, thumbnail_dir=args.thumbnail_dir)
+        max_upload_mb=args.max_upload_mb, thumbnail_dir=args.thumbnail_dir, upload_cache_mb=args.upload_cache_mb)
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
     where = "this machine only; --host 0.0.0.0 serves the network" if args.host in ("127.0.0.1", "localhost") \
         else f"listening on {args.host}"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -40,6 +41,7 @@ from cti_ir.serve import session_search, stored_references
 from cti_ir.serve.live_index import watch_engine_index
 from cti_ir.serve.session import HistoryError, Session, SessionPlan
 from cti_ir.serve.session_search import ALL_CATEGORIES, SAME_CATEGORY
+from cti_ir.serve.upload_cache import DEFAULT_UPLOAD_CACHE_MB, UploadCache, upload_key
 from cti_ir.serve.query_input import (  # noqa: F401 (part of the engine's API: callers import them from here)
     MAX_K, MAX_TEXT_CHARS, QueryError, _normalised_weights, brief_repr, parse_image_weight, parse_k)
 
@@ -90,6 +92,7 @@ class SearchQuery:
                                          # (the reference of a composed query, or of "more like this")
     plan: SessionPlan | None = None      # a shopping session's constraints and seen products (session_search)
     filters: Any = None                  # a checked product-field filter (cti_ir.index.filters.ProductFilter)
+    upload_key: Any = None               # the reference photo's key in the engine's upload cache (upload_cache)
 
     @property
     def mode(self) -> str:
@@ -120,10 +123,13 @@ class SearchEngine:
 
     def __init__(self, checkpoint: str | Path, index: str | Path, device: str = "cpu", mmap: bool = True,
                  similar_indexes: Sequence[str | Path] = (), backend: str = "torch",
-                 onnx_dir: str | Path | None = None, read_requests: bool = True, threads: int | None = None):
+                 onnx_dir: str | Path | None = None, read_requests: bool = True, threads: int | None = None,
+                 upload_cache_mb: float = DEFAULT_UPLOAD_CACHE_MB):
         # Requests the reader understands fully go to the text encoder in one canonical wording (prepare).
         self.read_requests = bool(read_requests)
         self.readings = RequestReadingCache()  # what the reader made of each recent text (cti_ir.serve.reading_cache)
+        # What was made of each recent reference photo (cti_ir.serve.upload_cache): decoded and encoded once.
+        self.uploads = UploadCache(max_bytes=int(upload_cache_mb * 1024 * 1024))
         if self.read_requests:
             load_word_list()  # the reader's English words, loaded here so that no request waits for them
         # FAISS threads per search, set in each thread that searches (see _use_search_threads); None: FAISS's own.
@@ -224,7 +230,8 @@ class SearchEngine:
                 category: str | None = None, weights: Sequence[float] | None = None,
                 pixels: torch.Tensor | None = None, exclude: str | None = None,
                 session: Session | list | None = None, filters: dict | None = None,
-                reference_id: str | None = None, read_requests: bool | None = None) -> SearchQuery:
+                reference_id: str | None = None, read_requests: bool | None = None,
+                upload_key: Hashable | None = None) -> SearchQuery:
         """Check and clean one query and preprocess its image; raises :class:`QueryError` naming what is wrong.
 
         Cheap (no encoder runs), so a server calls it in the request's own thread and sends only valid queries
@@ -236,6 +243,8 @@ class SearchEngine:
         reference (``cti_ir.serve.stored_references``: its stored vector, no decoding, no encoding), left out of
         the results. ``read_requests`` (default: the engine's) rewrites a request the request reader understands
         fully into its canonical wording (``cti_ir.index.request_reading``) and says so in the notes.
+        ``upload_key`` names the reference photo in :attr:`uploads` (:meth:`upload_pixels` made ``pixels``): its
+        vector is then encoded once and reused, and so is its category guess.
         """
         text, notes = clean_text(text)
         if image is None and pixels is None and not reference_id and not text:
@@ -255,6 +264,10 @@ class SearchEngine:
             exclude = exclude or reference_id
         elif image is not None:
             pixels = self.preprocess(image)
+        if reference_id or pixels is None:
+            upload_key = None
+        elif upload_key is not None:
+            vector = self.uploads.vector(upload_key)  # None until a batch has encoded this photo once
         category, why = session_search.resolve_category(self, category, text, exclude)
         notes += [n for n in [session_search.category_note(category, why)] if n]
         try:
@@ -269,7 +282,17 @@ class SearchEngine:
         except ValueError as e:
             raise QueryError(str(e), "filters") from None
         return SearchQuery(pixels=pixels, text=text, k=k, category=category, weights=manual, notes=notes,
-                           exclude=exclude or None, plan=plan, filters=product_filter, vector=vector)
+                           exclude=exclude or None, plan=plan, filters=product_filter, vector=vector,
+                           upload_key=upload_key)
+
+    def upload_pixels(self, data: bytes, decode: Callable[[bytes], Image.Image]) -> tuple[torch.Tensor, str | None]:
+        """``(pixels, key)`` of an uploaded photo's bytes: decoded by ``decode`` (which checks the photo and
+        raises for a bad one) and preprocessed once while :attr:`uploads` keeps it; pass both to :meth:`prepare`
+        (``pixels=``, ``upload_key=``)."""
+        if not self.uploads.keeps:
+            return self.preprocess(decode(data)), None
+        key = upload_key(data)
+        return self.uploads.pixels(key, lambda: self.preprocess(decode(data))), key
 
     @torch.no_grad()
     def encode_queries(self, queries: Sequence[SearchQuery], image_vectors: dict | None = None
@@ -352,11 +375,14 @@ class SearchEngine:
         images: dict[int, Any] = {}
         vectors, weights = self.encode_queries(queries, images)
         vectors = vectors.numpy()
+        for i, q in enumerate(queries):  # an uploaded photo encoded now: its vector serves its next searches
+            if q.upload_key is not None and q.vector is None and i in images:
+                self.uploads.keep_vector(q.upload_key, torch.from_numpy(images[i]))
         self._use_search_threads()  # after encoding: torch sets OpenMP's count when it first computes in a thread
         groups: dict[tuple, list[int]] = {}
         results: list[SearchResult | None] = [None] * len(queries)
         # "auto" with an uploaded reference: the photo's category as the index's category model guesses it
-        decided = session_search.final_categories(self.index, queries, images)
+        decided = session_search.final_categories(self.index, queries, images, self.uploads)
         for i, (q, (category, notes, guess)) in enumerate(zip(queries, decided)):
             if q.plan is not None:
                 index = self.index  # one version for the whole search: a live reload may swap it meanwhile
@@ -425,15 +451,7 @@ class SearchEngine:
     @staticmethod
     def _stored_vector(index: CatalogueIndex, position: int) -> torch.Tensor | None:
         """The vector the index holds for ``position``, or None when its type cannot give it back."""
-        if getattr(index, "index", None) is None:  # a vector database (Milvus) gives its vectors back itself
-            return torch.from_numpy(index.vector_at(position))
-        rows = getattr(index, "_rows_by_position", None)
-        if rows is None:
-            rows = index._rows_by_position = _rows_by_position(index.index)
-        if rows is False:
-            return None
-        index_type, row_of = rows
-        return torch.from_numpy(index_type.reconstruct(int(row_of[position]) if row_of is not None else position))
+        return stored_references.stored_vector(index, position)
 
     def _hits(self, scores, ids, index: CatalogueIndex | None = None) -> list[Hit]:
         index = index or self.index
@@ -463,31 +481,3 @@ class SearchEngine:
         """
         return self.submit(self.prepare(image, text, k, category, weights, exclude=exclude, session=session,
                                         filters=filters))
-
-
-def _rows_by_position(faiss_index):
-    """``(index, rows)`` such that ``index.reconstruct(rows[p])`` is the stored vector of position ``p``
-    (``rows`` None: the row is the position), or False when the index type cannot give its vectors back.
-
-    Only types whose ``reconstruct`` reads the full vectors are used: flat storage, HNSW over flat storage, and
-    a refined index (its exact re-ranking copy). An ``IndexIDMap`` itself has no ``reconstruct`` (calling it
-    aborts the process), so the index under it is used, with the rows its id map gives (the wrapper, which owns
-    it, stays alive on the ``CatalogueIndex``).
-    """
-    import faiss
-    import numpy as np
-
-    outer = faiss.downcast_index(faiss_index)
-    inner, rows = outer, None
-    if isinstance(outer, (faiss.IndexIDMap, faiss.IndexIDMap2)):
-        inner = faiss.downcast_index(outer.index)
-        ids = faiss.vector_to_array(outer.id_map)
-        if len(ids) != inner.ntotal or (len(ids) and (ids.min() < 0 or ids.max() >= len(ids))):
-            return False
-        rows = np.empty(len(ids), dtype=np.int64)
-        rows[ids] = np.arange(len(ids), dtype=np.int64)
-    if isinstance(inner, faiss.IndexRefine):
-        inner = faiss.downcast_index(inner.refine_index)
-    if not isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat)):
-        return False
-    return inner, rows

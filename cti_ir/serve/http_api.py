@@ -280,48 +280,56 @@ class SearchApi:
     async def _answer_inline(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str) -> dict:
         """Decode and prepare here, queue the query, and wait for its batch without blocking the event loop."""
         with self.searcher.arriving():
-            image = self._image(image_bytes, image_field)
+            pixels, key = self._upload(image_bytes, image_field)
             with _query_errors():
-                common, image, reference_id, history = self._query_fields(fields, image)
+                common, pixels, reference_id, history = self._query_fields(fields, pixels)
                 future = self.searcher.submit_future(self.searcher.engine.prepare(
-                    image, fields.get("text"), reference_id=reference_id, session=history, **common))
+                    text=fields.get("text"), pixels=pixels, upload_key=key, reference_id=reference_id,
+                    session=history, **common))
         with _query_errors():
             result = await asyncio.wrap_future(future)
         return self._answer_of(result, common, reference_id, history)
 
     def _search(self, fields: dict[str, Any], image_bytes: bytes | None, image_field: str) -> dict:
-        image = self._image(image_bytes, image_field)
+        pixels, key = self._upload(image_bytes, image_field)
         with _query_errors():
-            common, image, reference_id, history = self._query_fields(fields, image)
-            if history is None and reference_id is None:
-                result = self.searcher.search(image=image, text=fields.get("text"), **common)
-            else:
-                # A catalogue reference: the index's stored vector (no encoding) where the index allows it.
-                engine = getattr(self.searcher, "engine", self.searcher)
-                result = self.searcher.submit(engine.prepare(image, fields.get("text"), reference_id=reference_id,
-                                                             session=history, **common))
+            common, pixels, reference_id, history = self._query_fields(fields, pixels)
+            # A catalogue reference: the index's stored vector (no decoding, no encoding) where the index allows it.
+            result = self.searcher.submit(self._engine.prepare(
+                text=fields.get("text"), pixels=pixels, upload_key=key, reference_id=reference_id, session=history,
+                **common))
         return self._answer_of(result, common, reference_id, history)
 
-    def _image(self, image_bytes: bytes | None, image_field: str):
-        """The decoded upload (None: no image); an empty file is refused as the page refuses it, not searched as
-        text only."""
+    @property
+    def _engine(self):
+        return getattr(self.searcher, "engine", self.searcher)
+
+    def _upload(self, image_bytes: bytes | None, image_field: str) -> tuple[Any, Any]:
+        """``(pixels, key)`` of the uploaded photo (``(None, None)``: no photo), decoded and prepared once while the
+        engine keeps it (``cti_ir.serve.upload_cache``: a shopper sends one photo with each new text); an empty or
+        broken file is refused as the page refuses it, not searched as text only."""
         if image_bytes is None:
-            return None
+            return None, None
+        return self._engine.upload_pixels(image_bytes, lambda data: self._image(data, image_field))
+
+    def _image(self, image_bytes: bytes, image_field: str):
+        """The decoded upload; :class:`ApiError` (400) naming the field for a file that is not a usable photo."""
         try:
             return load_image_bytes(image_bytes, name=image_field, max_pixels=self.max_pixels)
         except ImageLoadError as e:
             raise ApiError(400, image_error_message(e, self.max_pixels), image_field) from None
 
-    def _query_fields(self, fields: dict[str, Any], image) -> tuple[dict[str, Any], Any, str | None, list | None]:
-        """``(the search's keyword arguments, the reference image, its catalogue id, the session's turns)``."""
+    def _query_fields(self, fields: dict[str, Any], pixels) -> tuple[dict[str, Any], Any, str | None, list | None]:
+        """``(the search's keyword arguments, the uploaded photo's pixels, the reference's catalogue id, the
+        session's turns)``."""
         weights = None
         if fields.get("image_weight") not in (None, ""):
             weights = parse_image_weight(fields["image_weight"])
         k = fields.get("k")
         common = dict(k=DEFAULT_K if k in (None, "") else k, category=category_of(fields), weights=weights,
                       **({"filters": spec} if (spec := filters_of(fields)) else {}))
-        image, reference_id = reference_of(getattr(self.searcher, "engine", self.searcher), fields, image)
-        return common, image, reference_id, history_of(fields)  # history: a shopping session (session_api)
+        reference_id = reference_of(self._engine, fields, pixels is not None)
+        return common, pixels, reference_id, history_of(fields)  # history: a shopping session (session_api)
 
     def _answer_of(self, result: SearchResult, common: dict, reference_id: str | None, history) -> dict:
         return {**self.format(result, manual=common["weights"] is not None),

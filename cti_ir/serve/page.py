@@ -173,19 +173,21 @@ class SearchPage:
                 gallery.append((self._url(shown, origin), f"[image missing] {caption(h)}"))
         return gallery, missing
 
-    def _reference(self, image: Any, reference_id: Any) -> tuple[Any, str | None]:
-        """The reference's preprocessed pixels (None: no image) and its product id (None: not a catalogue product).
+    def _reference(self, image: Any, reference_id: Any) -> tuple[Any, str | None, Any]:
+        """The reference's preprocessed pixels (None: no image), its product id (None: not a catalogue product) and
+        the upload's key in the engine's upload cache (None: a catalogue product, or an image without a file).
 
         A picked product is shown as a thumbnail, but searched with its catalogue photo, decoded once and kept.
         """
         source = reference_source(image, self.max_pixels)
         if source is None:
-            return None, None
+            return None, None, None
         item = self.engine.item(reference_id) if isinstance(reference_id, str) and reference_id else None
         if item is not None and isinstance(source, str) and source in (
                 item["path"], self._shown(item["path"], REFERENCE_SIZE)):
-            return self.pixels.get(item["path"]), reference_id
-        return self.pixels.get(source), None  # an upload (a stale product id is forgotten)
+            return self.pixels.get(item["path"]), reference_id, None
+        pixels, key = self.pixels.get_keyed(source)
+        return pixels, None, key  # an upload (a stale product id is forgotten)
 
     @staticmethod
     def _category(category: Any) -> str | None:
@@ -272,7 +274,7 @@ class SearchPage:
                 origin: str | None = None) -> SearchOutput:
         if text is not None and not isinstance(text, str):
             raise QueryError(f"the text must be a string, got {describe_value(text)}", "text")
-        pixels, reference_id = self._reference(image, reference_id)
+        pixels, reference_id, upload = self._reference(image, reference_id)
         category = self._category(category)
         override = self._flag(override, "override")
         weights = parse_image_weight(image_weight) if override else None
@@ -282,7 +284,7 @@ class SearchPage:
         session = page_session(history)
         # A catalogue product as the reference: the index's stored vector, no image encoding (stored_references).
         query = self.engine.prepare(text=text, k=k, category=category, weights=weights, pixels=pixels,
-                                    reference_id=reference_id, session=session or None)
+                                    reference_id=reference_id, session=session or None, upload_key=upload)
         result = self.searcher.submit(query)
         result.notes += [n for n in [carried_note(result.carried)] if n]
         hits = hit_dicts(result.hits)
@@ -344,7 +346,7 @@ class SearchPage:
             query = self.engine.prepare_similar(image_id=reference_id, k=k, category=category,
                                                 granularity=granularity)
         else:
-            pixels, _ = self._reference(image, None)
+            pixels, _, _ = self._reference(image, None)
             if pixels is None:
                 raise QueryError("choose a product first: click a result or a catalogue photo, or upload a photo; "
                                  "then press More like this")

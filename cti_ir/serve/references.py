@@ -2,8 +2,9 @@
 
 A shopper uploads a photo once and then searches with it several times (other texts, other categories, more like
 this). The upload event decodes and checks the photo (a bad file is refused at once); the pixels the image encoder
-takes are kept here by file identity, so later searches with the same file neither decode nor resize it again. A
-catalogue product picked as the reference is kept the same way, under its catalogue file.
+takes are kept by file identity in the engine's upload cache, so later searches with the same file neither decode
+nor resize it again, nor encode it. A catalogue product picked as the reference is kept the same way, under its
+catalogue file.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-import threading
-from collections import OrderedDict
 
 import torch
 from PIL import Image
@@ -20,9 +19,6 @@ from PIL import Image
 from cti_ir.model.images import DEFAULT_MAX_PIXELS, ImageLoadError, load_image, load_image_bytes
 from cti_ir.serve.engine import QueryError
 from cti_ir.serve.messages import describe_value
-
-#: Preprocessed references kept (one is ``3 x 224 x 224`` floats, 0.6 MB): the last few minutes of shoppers.
-DEFAULT_CAPACITY = 128
 
 
 def reference_source(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | Image.Image | None:
@@ -55,43 +51,39 @@ def reference_source(image, max_pixels: int = DEFAULT_MAX_PIXELS) -> str | Image
 
 
 class ReferencePixels:
-    """The image encoder's input for reference files, decoded once per file and kept (least recently used out).
+    """The image encoder's input for reference files, decoded once per file and kept in the engine's upload cache
+    (``cti_ir.serve.upload_cache``: bounded, least recently used out), which then also keeps the file's vector.
 
     Keyed by the file's real path, size and modification time, so a replaced file is decoded again. Thread-safe;
-    two requests that miss the same file at once both decode it, and the second result is kept.
+    two requests that miss the same file at once both decode it, and the first result is kept.
     """
 
-    def __init__(self, engine, max_pixels: int = DEFAULT_MAX_PIXELS, capacity: int = DEFAULT_CAPACITY):
+    def __init__(self, engine, max_pixels: int = DEFAULT_MAX_PIXELS):
         self.engine = engine
         self.max_pixels = max_pixels
-        self.capacity = capacity
-        self._kept: OrderedDict[tuple, torch.Tensor] = OrderedDict()
-        self._lock = threading.Lock()
         self.decoded = 0  # files decoded so far (the tests and benchmarks read it)
 
     def get(self, source: str | Image.Image) -> torch.Tensor:
         """The preprocessed pixels of a file (decoded now unless kept) or of a decoded image; raises
         ``ImageLoadError`` for a file that cannot be used."""
+        return self.get_keyed(source)[0]
+
+    def get_keyed(self, source: str | Image.Image) -> tuple[torch.Tensor, tuple | None]:
+        """``(pixels, key)``: :meth:`get`'s pixels and the file's key in the engine's upload cache (pass it to
+        ``prepare(upload_key=...)``: the photo is then encoded once); None for a decoded image or a file that
+        cannot be looked at, which are not kept."""
         if isinstance(source, Image.Image):
-            return self.engine.preprocess(source)
+            return self.engine.preprocess(source), None
         try:
             real = os.path.realpath(source)
             st = os.stat(real)
         except (OSError, ValueError):
-            real, st = source, None
-        key = (real, st.st_size, st.st_mtime_ns) if st is not None else None
-        if key is not None:
-            with self._lock:
-                pixels = self._kept.get(key)
-                if pixels is not None:
-                    self._kept.move_to_end(key)
-                    return pixels
+            return self._decode(source), None  # our decoder says what is wrong with it
+        key = ("file", real, st.st_size, st.st_mtime_ns)
+        return self.engine.uploads.pixels(key, lambda: self._decode(real)), key
+
+    def _decode(self, path: str) -> torch.Tensor:
         # Our own decoder, not the web framework's: it checks the pixel count in the header before decoding.
-        pixels = self.engine.preprocess(load_image(source, max_pixels=self.max_pixels))
+        pixels = self.engine.preprocess(load_image(path, max_pixels=self.max_pixels))
         self.decoded += 1
-        if key is not None:
-            with self._lock:
-                self._kept[key] = pixels
-                while len(self._kept) > self.capacity:
-                    self._kept.popitem(last=False)
         return pixels

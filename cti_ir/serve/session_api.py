@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cti_ir.model.images import ImageLoadError, load_image
 from cti_ir.serve.engine import QueryError
 from cti_ir.serve.session import MAX_TURNS
 from cti_ir.serve.session_search import SAME_CATEGORY
@@ -48,24 +47,21 @@ def history_of(fields: dict[str, Any]) -> list | None:
     return history
 
 
-def reference_of(engine, fields: dict[str, Any], image) -> tuple[Any, str | None]:
-    """``(image, reference id)``: the photo of the ``reference_id`` product when one is named; QueryError when
-    it is not a catalogue product, is not a string, or comes with an uploaded image too."""
+def reference_of(engine, fields: dict[str, Any], uploaded: bool) -> str | None:
+    """The ``reference_id`` product (None: not named); QueryError when it is not a catalogue product, is not a
+    string, or comes with an uploaded photo too (``uploaded``). Its photo is not read here: the engine uses the
+    index's stored vector, and reads the photo only where the index cannot give that back
+    (``cti_ir.serve.stored_references``)."""
     reference_id = fields.get("reference_id")
     if reference_id in (None, ""):
-        return image, None
+        return None
     if not isinstance(reference_id, str):
         raise QueryError("reference_id must be the id of a catalogue product (a string)", "reference_id")
-    if image is not None:
+    if uploaded:
         raise QueryError("send either an image or a reference_id, not both", "reference_id")
-    item = engine.item(reference_id)
-    if item is None:
+    if engine.item(reference_id) is None:
         raise QueryError(f"reference_id {reference_id[:60]!r} is not a product of the catalogue", "reference_id")
-    try:
-        return load_image(item["path"]), reference_id
-    except ImageLoadError:
-        raise QueryError(f"the photo of product {reference_id[:60]!r} can no longer be read on the server",
-                         "reference_id") from None
+    return reference_id
 
 
 def category_of(fields: dict[str, Any]) -> str:

@@ -33,6 +33,7 @@ from cti_ir.serve.session import (
     ranking_tiers,
     session_constraints,
 )
+from cti_ir.serve.upload_cache import NOT_GUESSED
 
 SAME_CATEGORY = "auto"
 ALL_CATEGORIES = "all"
@@ -123,17 +124,30 @@ def guess_categories(index, image_vectors: np.ndarray, pixels=None) -> list[Cate
     return out
 
 
-def final_categories(index, queries, image_vectors: dict[int, np.ndarray]
+def final_categories(index, queries, image_vectors: dict[int, np.ndarray], uploads=None
                      ) -> list[tuple[str | None, list[str], CategoryGuess | None]]:
     """Per prepared query: the category it searches, its notes and the guess behind it. :data:`SAME_CATEGORY` left
     by :func:`resolve_category` becomes the guessed category of the uploaded photo (``image_vectors``: query
-    number -> the photo's own vector), every category without a photo."""
+    number -> the photo's own vector), every category without a photo. ``uploads`` (the engine's
+    ``UploadCache``) keeps each uploaded photo's guess per index version: a photo sent again is not guessed again."""
     rows = [i for i, q in enumerate(queries) if q.category == SAME_CATEGORY and i in image_vectors]
+    version = (str(getattr(index, "version_dir", "")), id(index))
     guessed = {}
+    if uploads is not None:
+        for i in rows:
+            key = getattr(queries[i], "upload_key", None)
+            kept = uploads.guess(key, version) if key is not None else NOT_GUESSED
+            if kept is not NOT_GUESSED:
+                guessed[i] = kept
+        rows = [i for i in rows if i not in guessed]
     if rows:
         with_pixels = all(queries[i].pixels is not None for i in rows)
         pixels = torch.stack([queries[i].pixels for i in rows]) if with_pixels else None
-        guessed = dict(zip(rows, guess_categories(index, np.stack([image_vectors[i] for i in rows]), pixels)))
+        new = dict(zip(rows, guess_categories(index, np.stack([image_vectors[i] for i in rows]), pixels)))
+        for i, guess in new.items():
+            if uploads is not None and getattr(queries[i], "upload_key", None) is not None:
+                uploads.keep_guess(queries[i].upload_key, version, guess)
+        guessed.update(new)
     out = []
     for i, q in enumerate(queries):
         if q.category != SAME_CATEGORY:

@@ -15,6 +15,8 @@ from typing import Sequence
 
 import torch
 
+from cti_ir.serve.query_input import QueryError
+
 ASYMMETRIC_NOTE = ("the reference product's photo was encoded: this index holds the gallery models' vectors "
                    "(asymmetric search), not the query model's own")
 
@@ -38,9 +40,14 @@ def catalogue_reference(engine, position: int, image=None, pixels: torch.Tensor 
     if image is not None:
         return engine.preprocess(image), None, notes
     if pixels is None:
-        from cti_ir.model.images import load_image
+        from cti_ir.model.images import ImageLoadError, load_image
 
-        pixels = engine.preprocess(load_image(index.items[position]["path"]))
+        item = index.items[position]
+        try:
+            pixels = engine.preprocess(load_image(item["path"]))
+        except ImageLoadError:
+            raise QueryError(f"the photo of product {item['image_id'][:60]!r} can no longer be read on the server",
+                             "reference_id") from None
     return pixels, None, notes
 
 
@@ -56,3 +63,45 @@ def image_features(model, queries: Sequence, rows: list[int]) -> torch.Tensor | 
     device = encoded.device if encoded is not None else model.device
     return torch.stack([queries[i].vector.to(device, torch.float32) if queries[i].vector is not None
                         else encoded[row_of[i]] for i in rows])
+
+
+def stored_vector(index, position: int) -> torch.Tensor | None:
+    """The vector ``index`` (a ``CatalogueIndex``) holds for ``position``, or None when its type cannot give it
+    back."""
+    if getattr(index, "index", None) is None:  # a vector database (Milvus) gives its vectors back itself
+        return torch.from_numpy(index.vector_at(position))
+    rows = getattr(index, "_rows_by_position", None)
+    if rows is None:
+        rows = index._rows_by_position = _rows_by_position(index.index)
+    if rows is False:
+        return None
+    index_type, row_of = rows
+    return torch.from_numpy(index_type.reconstruct(int(row_of[position]) if row_of is not None else position))
+
+
+def _rows_by_position(faiss_index):
+    """``(index, rows)`` such that ``index.reconstruct(rows[p])`` is the stored vector of position ``p``
+    (``rows`` None: the row is the position), or False when the index type cannot give its vectors back.
+
+    Only types whose ``reconstruct`` reads the full vectors are used: flat storage, HNSW over flat storage, and
+    a refined index (its exact re-ranking copy). An ``IndexIDMap`` itself has no ``reconstruct`` (calling it
+    aborts the process), so the index under it is used, with the rows its id map gives (the wrapper, which owns
+    it, stays alive on the ``CatalogueIndex``).
+    """
+    import faiss
+    import numpy as np
+
+    outer = faiss.downcast_index(faiss_index)
+    inner, rows = outer, None
+    if isinstance(outer, (faiss.IndexIDMap, faiss.IndexIDMap2)):
+        inner = faiss.downcast_index(outer.index)
+        ids = faiss.vector_to_array(outer.id_map)
+        if len(ids) != inner.ntotal or (len(ids) and (ids.min() < 0 or ids.max() >= len(ids))):
+            return False
+        rows = np.empty(len(ids), dtype=np.int64)
+        rows[ids] = np.arange(len(ids), dtype=np.int64)
+    if isinstance(inner, faiss.IndexRefine):
+        inner = faiss.downcast_index(inner.refine_index)
+    if not isinstance(inner, (faiss.IndexFlat, faiss.IndexHNSWFlat)):
+        return False
+    return inner, rows

@@ -80,6 +80,57 @@ def test_export_round_trip_gives_pytorchs_outputs(checkpoint, export):
 
 
 @torch.no_grad()
+def test_the_exported_composer_composes_as_pytorch_and_manual_weights_stay_in_pytorch(checkpoint, export):
+    config = json.loads((export / CONFIG_FILE).read_text())
+    assert config["composer"]["file"] in config["files"]  # its SHA-256 is checked like a tower's
+    assert config["round_trip"]["composer"]["fp32"]["max_abs_diff"] <= 1e-5
+    reference = load_checkpoint(checkpoint)
+    generator = torch.Generator().manual_seed(2)
+    images = torch.nn.functional.normalize(torch.randn(5, 32, generator=generator), dim=-1)
+    texts = torch.nn.functional.normalize(torch.randn(5, 32, generator=generator), dim=-1)
+    for backend in ("onnx", "onnx-int8"):
+        model = load_inference_model(checkpoint, backend, text_cache_size=0)
+        assert model.onnx_composer is not None and "composer on ONNX Runtime" in model.describe_backend()
+        for rows in (slice(0, 5), slice(2, 3)):  # a batch and a single query
+            want, got = reference.compose(images[rows], texts[rows]), model.compose(images[rows], texts[rows])
+            for name in ("query", "image_weight", "text_weight"):
+                assert torch.allclose(getattr(got, name), getattr(want, name), atol=1e-5), (backend, name)
+    calls = []
+    real = model.onnx_composer
+    model.onnx_composer = lambda *a: calls.append(a) or real(*a)
+    manual = (torch.full((5,), 0.8), torch.full((5,), 0.2))
+    got = model.compose(images, texts, manual)
+    assert calls == [] and torch.allclose(got.image_weight, manual[0])
+    assert torch.allclose(got.query, reference.compose(images, texts, manual).query, atol=1e-6)
+    model.compose(images, texts)
+    assert len(calls) == 1
+
+
+@torch.no_grad()
+def test_an_export_without_a_composer_composes_in_pytorch(checkpoint, export, tmp_path):
+    """An export written before the composer was exported (no ``composer`` entry) still serves."""
+    copy = shutil.copytree(export, tmp_path / "onnx")
+    config = json.loads((copy / CONFIG_FILE).read_text())
+    (copy / config["composer"]["file"]).unlink()
+    del config["files"][config["composer"]["file"]], config["composer"], config["round_trip"]["composer"]
+    (copy / CONFIG_FILE).write_text(json.dumps(config))
+    model = load_inference_model(checkpoint, "onnx", onnx_dir=copy)
+    assert model.onnx_composer is None and model.describe_backend() == "onnx (image and text towers on ONNX Runtime)"
+    images = torch.nn.functional.normalize(torch.randn(3, 32), dim=-1)
+    assert torch.allclose(model.compose(images, images.flip(0)).query,
+                          load_checkpoint(checkpoint).compose(images, images.flip(0)).query, atol=1e-6)
+
+
+def test_a_changed_composer_file_is_refused(checkpoint, export, tmp_path):
+    copy = shutil.copytree(export, tmp_path / "onnx")
+    with open(copy / "composer_fp32.onnx", "ab") as f:
+        f.write(b"\0")
+    for backend in ("onnx", "onnx-int8"):
+        with pytest.raises(OnnxError, match="composer_fp32.onnx does not match the SHA-256"):
+            load_inference_model(checkpoint, backend, onnx_dir=copy)
+
+
+@torch.no_grad()
 def test_the_onnx_backend_builds_the_same_index(checkpoint, export, workdir):
     from cti_ir.index.catalogue import items_from_folder
     from cti_ir.index.catalogue_index import build_index
@@ -309,7 +360,7 @@ def image_only(checkpoint, export, workdir) -> Path:
     out = workdir / "onnx-image-only"
     with pytest.MonkeyPatch.context() as patch:  # undone at once: later exports in this module trace for real
         patch.setattr(onnx_export, "_trace",
-                      lambda module, example, path, names, dims: shutil.copy(export / path.name, path))
+                      lambda module, examples, path, *names_and_dims: shutil.copy(export / path.name, path))
         assert onnx_export.main(["--checkpoint", str(checkpoint), "--out", str(out), "--int8-towers", "image"]) == 0
     return out
 

@@ -11,9 +11,11 @@
   int8 is never chosen without one.
 
 Without ONNX Runtime installed (it is the optional ``onnx`` extra) every backend runs on PyTorch, after a one-line
-notice. The composer always runs in PyTorch (a few small layers). ``load_inference_model`` returns an
-:class:`InferenceModel`: the loaded ``CIRModel`` with its towers on the backend and a text-embedding cache
-(``cti_ir.model.text_cache``) in front of the text tower; everything else is the model's own.
+notice. The ONNX backends also run the exported composer (fp32) where the export holds one, for compositions with
+the composer's own weights; manual weights, and exports without a composer, compose in PyTorch.
+``load_inference_model`` returns an :class:`InferenceModel`: the loaded ``CIRModel`` with its towers (and composer)
+on the backend and a text-embedding cache (``cti_ir.model.text_cache``) in front of the text tower; everything else
+is the model's own.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from cti_ir.model.onnx_backend import (
     OnnxError,
     default_onnx_dir,
     export_command,
+    load_composer,
     load_towers,
     onnxruntime_available,
     read_accuracy,
@@ -68,15 +71,17 @@ class InferenceModel:
     """
 
     _OWN = frozenset({"_model", "backend", "image_tower", "text_tower", "text_cache", "image_encodes",
-                      "text_encodes"})
+                      "text_encodes", "onnx_composer"})
 
     def __init__(self, model, backend: str = "torch", image_tower: Callable | None = None,
-                 text_tower: Callable | None = None, text_cache: TextEmbeddingCache | None = None):
+                 text_tower: Callable | None = None, text_cache: TextEmbeddingCache | None = None,
+                 onnx_composer: Callable | None = None):
         object.__setattr__(self, "_model", model)
         self.backend = backend
         self.image_tower = image_tower
         self.text_tower = text_tower
         self.text_cache = text_cache
+        self.onnx_composer = onnx_composer
         self.image_encodes = 0
         self.text_encodes = 0
 
@@ -134,12 +139,23 @@ class InferenceModel:
         self.text_encodes += len(texts)
         return self.encode_tokens(self._model.tokenize(list(texts)).to(self._model.device))
 
+    def compose(self, image_features: torch.Tensor, text_features: torch.Tensor,
+                weights: tuple[torch.Tensor, torch.Tensor] | None = None, texts: Sequence[str] | None = None):
+        """``CIRModel.compose``, on the exported composer when there is one and the composer's own weights are
+        used (manual ``weights`` and composers that read the texts compose in PyTorch)."""
+        if (self.onnx_composer is not None and weights is None and getattr(self._model, "text_memo", None) is None
+                and image_features.device.type == "cpu"):
+            return self.onnx_composer(image_features, text_features)
+        return self._model.compose(image_features, text_features, weights, texts)
+
     def describe_backend(self) -> str:
-        """The backend in words, e.g. ``"onnx-int8 (image and text towers on ONNX Runtime)"``."""
+        """The backend in words, e.g. ``"onnx (image and text towers and composer on ONNX Runtime)"``."""
         on_ort = [name for name, tower in (("image", self.image_tower), ("text", self.text_tower)) if tower]
         if not on_ort:
             return f"{self.backend} (PyTorch)"
-        return f"{self.backend} ({' and '.join(on_ort)} tower{'s' if len(on_ort) > 1 else ''} on ONNX Runtime)"
+        composer = " and composer" if self.onnx_composer is not None else ""
+        return (f"{self.backend} ({' and '.join(on_ort)} tower{'s' if len(on_ort) > 1 else ''}{composer} on ONNX "
+                f"Runtime)")
 
 
 def load_inference_model(checkpoint: str | Path, backend: str = "torch", device: str = "cpu",
@@ -185,7 +201,8 @@ def with_backend(model, backend: str, checkpoint: str | Path, onnx_dir: str | Pa
     if config["towers"].get("image") is None:
         notify("the image tower has adapters (an adapted checkpoint): it runs in PyTorch, the text tower on "
                "ONNX Runtime")
-    return InferenceModel(model, backend, *load_towers(config, precision), text_cache=cache)
+    return InferenceModel(model, backend, *load_towers(config, precision), text_cache=cache,
+                          onnx_composer=load_composer(config))
 
 
 def eligible_backends(config: dict[str, Any], accuracy: dict[str, Any] | None) -> tuple[list[str], dict[str, str]]:
@@ -225,7 +242,8 @@ def _auto(model, checkpoint, folder: Path, fingerprint: str, cache, notify) -> I
         return torch_model
     models = {"torch": torch_model}
     for backend in candidates[1:]:
-        models[backend] = InferenceModel(model, backend, *load_towers(config, PRECISIONS[backend]), text_cache=cache)
+        models[backend] = InferenceModel(model, backend, *load_towers(config, PRECISIONS[backend]), text_cache=cache,
+                                         onnx_composer=load_composer(config))
     timings = time_composed_query(models)
     best = min(timings, key=timings.get)
     others = ", ".join(f"{b} {timings[b] * 1000:.1f} ms" for b in timings if b != best)

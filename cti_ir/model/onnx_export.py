@@ -1,4 +1,4 @@
-"""Export a checkpoint's image and text towers to ONNX, in fp32 and int8, for the faster inference backends.
+"""Export a checkpoint's towers (fp32 and int8) and its composer to ONNX, for the faster inference backends.
 
     python -m cti_ir.model.onnx_export --checkpoint runs/stage3/best                 # into runs/stage3/best/onnx
     python -m cti_ir.model.onnx_export --checkpoint demo_model --out runs/onnx/demo   # into a folder you name
@@ -13,9 +13,11 @@ for a causal text tower, see ``onnx_backend``), checked against PyTorch on probe
 quantised per batch at run time, no calibration data needed. Only matrix products are quantised (weights per
 output channel): the patch embedding's convolution ran slower as an int8 ConvInteger than in fp32 (ViT-B-32, one
 thread: 143 against 114 ms an image with and without it). ``--int8-layers mlp`` quantises only the MLP blocks:
-on the demo model the attention's products were what moved the result lists. The composer stays in PyTorch (a
-few small layers). An adapted checkpoint's image tower (adapters hooked into its blocks at a chosen granularity)
-is not exported and keeps running in PyTorch.
+on the demo model the attention's products were what moved the result lists. The composer is exported too, in
+fp32 (a few small layers, run by both backends: see ``onnx_backend`` for why), unless it reads the raw texts (the
+pseudo-token composer), or cannot be traced, which the export says; it then runs in PyTorch. An adapted
+checkpoint's image tower (adapters hooked into its blocks at a chosen granularity) is not exported and keeps running
+in PyTorch.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from torch import nn
 from cti_ir.files import replace_dir_atomic, sha256_file, staging_dir, write_json_atomic
 from cti_ir.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint_config
 from cti_ir.model.onnx_backend import (
+    COMPOSER_FILE,
+    COMPOSER_INPUTS,
+    COMPOSER_OUTPUTS,
     CONFIG_FILE,
     FORMAT,
     FORMAT_VERSION,
@@ -43,6 +48,7 @@ from cti_ir.model.onnx_backend import (
     OnnxError,
     default_onnx_dir,
     importable,
+    load_composer,
     load_towers,
     tower_file,
 )
@@ -99,6 +105,19 @@ class TextTower(nn.Module):
         return F.normalize(x, dim=-1)
 
 
+class ComposerGraph(nn.Module):
+    """What ``CIRModel.compose`` computes without manual weights, as a module the exporter can trace: the query
+    and the image and text weights (per query; a per-dimension gate reports its mean, as the composer does)."""
+
+    def __init__(self, composer: nn.Module):
+        super().__init__()
+        self.composer = composer
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor):
+        out = self.composer(image_features, text_features)
+        return out.query, out.image_weight.reshape(-1), out.text_weight.reshape(-1)
+
+
 def truncatable(clip: nn.Module) -> bool:
     """True when cutting token rows after the last end-of-text token leaves the text embedding unchanged: open_clip's
     own text transformer with a causal mask, read at the end-of-text token (``text_pool_type="argmax"``)."""
@@ -118,21 +137,26 @@ def _need_export_packages() -> None:
                         f"not installed: {INSTALL_HINT}")
 
 
-def _trace(module: nn.Module, example: torch.Tensor, path: Path, names: tuple[str, str], dims: dict) -> None:
-    """Export ``module`` to ``path`` with the dynamic dimensions ``dims``; the exporter's chatter is kept quiet."""
+def _trace(module: nn.Module, examples: tuple[torch.Tensor, ...], path: Path, inputs: Sequence[str],
+           outputs: Sequence[str], dims: Sequence[dict], what: str) -> None:
+    """Export ``module`` to ``path``, input ``i`` with the dynamic dimensions ``dims[i]`` (a dimension of the same
+    name is the same in every input); the exporter's chatter is kept quiet."""
     from torch.export import Dim
 
-    shapes = ({axis: Dim(name, min=low, max=high) for axis, (name, low, high) in dims.items()},)
+    made: dict[str, Any] = {}
+    shapes = tuple({axis: made.setdefault(name, Dim(name, min=low, max=high)) for axis, (name, low, high) in d.items()}
+                   for d in dims)
     chatter = io.StringIO()
     try:
         with torch.no_grad(), contextlib.redirect_stdout(chatter), contextlib.redirect_stderr(chatter), \
                 warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module.eval(), (example,), str(path), input_names=[names[0]], output_names=[names[1]],
-                              dynamic_shapes=shapes, dynamo=True, external_data=False, opset_version=OPSET)
+            torch.onnx.export(module.eval(), examples, str(path), input_names=list(inputs),
+                              output_names=list(outputs), dynamic_shapes=shapes, dynamo=True, external_data=False,
+                              opset_version=OPSET)
     except Exception as e:  # the exporter raises many types; the user needs the one line
         first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
-        raise OnnxError(f"the {names[0]} tower could not be exported to ONNX ({type(e).__name__}: {first})") from e
+        raise OnnxError(f"the {what} could not be exported to ONNX ({type(e).__name__}: {first})") from e
 
 
 def mlp_nodes(path: Path, width: int, hidden: int) -> list[str]:
@@ -189,8 +213,8 @@ def export_towers(model, folder: Path, precisions: Sequence[str], log: Callable[
     if getattr(model, "adapters", None) is None:
         size = tuple(int(s) for s in model.preprocess_cfg.get("size", (224, 224)))
         log(f"exporting the image tower ({size[0]}x{size[1]} px) ...")
-        _trace(ImageTower(clip), torch.randn(2, 3, *size), folder / tower_file("image", "fp32"),
-               ("pixels", "image_features"), {0: ("batch", 1, 1 << 16)})
+        _trace(ImageTower(clip), (torch.randn(2, 3, *size),), folder / tower_file("image", "fp32"), ["pixels"],
+               ["image_features"], [{0: ("batch", 1, 1 << 16)}], "image tower")
         towers["image"] = {"input": "pixels", "shape": [3, *size], "files": {"fp32": tower_file("image", "fp32")}}
     else:
         towers["image"] = None
@@ -200,8 +224,8 @@ def export_towers(model, folder: Path, precisions: Sequence[str], log: Callable[
     log(f"exporting the text tower (context {context} tokens, {'variable length' if cut else 'full length'}) ...")
     tokens = model.tokenize(list(PROBE_TEXTS[1:3]))
     length_dims = {1: ("length", 2, context)} if cut else {}
-    _trace(TextTower(clip, cut), tokens[:, :min(context, 16)] if cut else tokens, folder / tower_file("text", "fp32"),
-           ("tokens", "text_features"), {0: ("batch", 1, 1 << 16), **length_dims})
+    _trace(TextTower(clip, cut), (tokens[:, :min(context, 16)] if cut else tokens,), folder / tower_file("text", "fp32"),
+           ["tokens"], ["text_features"], [{0: ("batch", 1, 1 << 16), **length_dims}], "text tower")
     towers["text"] = {"input": "tokens", "context_length": context, "truncate": "argmax" if cut else None,
                       "files": {"fp32": tower_file("text", "fp32")}}
     if "int8" in precisions:
@@ -216,6 +240,26 @@ def export_towers(model, folder: Path, precisions: Sequence[str], log: Callable[
                 _quantise(source, folder / tower_file(name, "int8"), nodes)
                 tower["files"]["int8"] = tower_file(name, "int8")
     return towers
+
+
+def export_composer(model, folder: Path, log: Callable[[str], None]) -> dict[str, Any] | None:
+    """Write the composer of ``model`` into ``folder``; returns the ``composer`` section of the config, or None
+    (with a line in the log) for a composer that stays in PyTorch."""
+    if getattr(model, "text_memo", None) is not None:
+        log(f"the composer ({model.composer_name}) reads the raw texts: it stays in PyTorch")
+        return None
+    log(f"exporting the composer ({model.composer_name}) ...")
+    example = F.normalize(torch.randn(2, model.embed_dim, generator=torch.Generator().manual_seed(0)), dim=-1)
+    batch = {0: ("batch", 1, 1 << 16)}
+    try:
+        _trace(ComposerGraph(model.composer), (example, example.flip(0)), folder / COMPOSER_FILE,
+               COMPOSER_INPUTS, COMPOSER_OUTPUTS, [batch, batch], "composer")
+    except OnnxError as e:
+        (folder / COMPOSER_FILE).unlink(missing_ok=True)
+        log(f"{e}: it stays in PyTorch")
+        return None
+    return {"name": model.composer_name, "file": COMPOSER_FILE, "inputs": list(COMPOSER_INPUTS),
+            "outputs": list(COMPOSER_OUTPUTS)}
 
 
 @torch.no_grad()
@@ -239,6 +283,14 @@ def round_trip(model, config: dict[str, Any]) -> dict[str, Any]:
             report.setdefault(name, {})[precision] = {
                 "max_abs_diff": float((got - expected[name]).abs().max()),
                 "min_cosine": float((got * expected[name]).sum(dim=1).min())}
+    composer = load_composer(config, threads=1)
+    if composer is not None:  # features of every probe text against random image features
+        image = F.normalize(torch.randn(len(PROBE_TEXTS), model.embed_dim, generator=generator), dim=-1)
+        want, got = model.compose(image, expected["text"]), composer(image, expected["text"])
+        diff = max(float((g.float() - w.float().reshape(g.shape)).abs().max())
+                   for g, w in zip(got[:3], want[:3]))
+        report["composer"] = {"fp32": {"max_abs_diff": diff,
+                                       "min_cosine": float((got.query * want.query).sum(dim=1).min())}}
     return report
 
 
@@ -268,20 +320,23 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precision
             from None
     try:
         towers = export_towers(model, tmp, precisions, log, int8_layers, int8_towers)
+        composer = export_composer(model, tmp, log)
         files = {name: sha256_file(tmp / name)
                  for tower in towers.values() if tower for name in tower["files"].values()}
+        if composer is not None:
+            files[composer["file"]] = sha256_file(tmp / composer["file"])
         import onnx
         import onnxruntime
 
         config = {"format": FORMAT, "format_version": FORMAT_VERSION,
                   "checkpoint_fingerprint": checkpoint_config["fingerprint"], "checkpoint": str(checkpoint),
-                  "embed_dim": model.embed_dim, "towers": towers, "files": files,
+                  "embed_dim": model.embed_dim, "towers": towers, "composer": composer, "files": files,
                   "quantisation": {"method": "dynamic", "weights": "int8 per channel", "ops": list(QUANTISED_OPS),
                                    "layers": int8_layers,
                                   "towers": [t for t in TOWER_NAMES if t in int8_towers and towers.get(t)]},
                   "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
                                "onnxruntime": onnxruntime.__version__, "opset": OPSET}}
-        log("checking the exported towers against PyTorch ...")
+        log("checking the export against PyTorch ...")
         config["round_trip"] = round_trip(model, {**config, "_folder": str(tmp)})
         worst = max(r["fp32"]["max_abs_diff"] for r in config["round_trip"].values())
         if worst > FP32_TOLERANCE:
@@ -301,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface (also what --help prints)."""
     p = argparse.ArgumentParser(
         prog="python -m cti_ir.model.onnx_export",
-        description="Export a checkpoint's image and text towers to ONNX (fp32, and int8 by dynamic quantisation) "
+        description="Export a checkpoint's image and text towers (fp32, and int8 by dynamic quantisation) and its "
+                    "composer (fp32) to ONNX "
                     "for the faster inference backends (--backend onnx, onnx-int8 or auto of app.py and "
                     "cti_ir.index build). The folder records the checkpoint's fingerprint and each file's SHA-256; "
                     "it is refused with any other checkpoint or when a file changed.",
@@ -337,12 +393,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     config = read_onnx_config(folder, read_checkpoint_config(args.checkpoint)["fingerprint"], args.checkpoint)
     print(f"wrote {folder} (checkpoint {config['checkpoint_fingerprint']})")
-    for tower, checks in config["round_trip"].items():
+    for part, checks in config["round_trip"].items():
         for precision, r in checks.items():
-            name = config["towers"][tower]["files"][precision]
+            name = config["composer"]["file"] if part == "composer" else config["towers"][part]["files"][precision]
             size = (folder / name).stat().st_size / 1e6
-            print(f"  {precision} {tower} tower, {name}: {size:.1f} MB, against PyTorch max |diff| "
+            what = "composer" if part == "composer" else f"{part} tower"
+            print(f"  {precision} {what}, {name}: {size:.1f} MB, against PyTorch max |diff| "
                   f"{r['max_abs_diff']:.2g}, min cosine {r['min_cosine']:.6f}")
+    if config.get("composer") is None:
+        print("  the composer runs in PyTorch (see the lines above)")
     folder_flag = "" if folder == default_onnx_dir(args.checkpoint) else f" --onnx-dir {folder}"
     print("next:\n"
           f"  python -m cti_ir.evaluate.backend_check --checkpoint {args.checkpoint}{folder_flag} "

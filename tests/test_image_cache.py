@@ -45,6 +45,9 @@ def test_split_preprocessing_gives_bit_identical_pixels(model, photos):
     uint8 = torch.stack([pipeline.to_uint8(im) for im in images])
     assert uint8.dtype == torch.uint8 and tuple(uint8.shape[1:]) == pipeline.output_shape() == (3, 32, 32)
     assert torch.equal(pipeline.finish(uint8), expected)
+    # The query path's NumPy float half: the same pixels bit for bit, the RGB conversion left to the caller.
+    one_by_one = torch.stack([pipeline.pixels(im.convert("RGB")) for im in images])
+    assert one_by_one.dtype == torch.float32 and torch.equal(one_by_one, expected)
 
 
 def test_a_transform_that_cannot_be_split_is_left_alone():
@@ -56,6 +59,7 @@ def test_a_transform_that_cannot_be_split_is_left_alone():
     image = Image.new("RGB", (20, 10), (10, 200, 30))
     assert torch.equal(unnormalised.finish(unnormalised.to_uint8(image)[None])[0],
                        T.Compose([T.Resize(8), T.CenterCrop(8), T.ToTensor()])(image))
+    assert torch.equal(unnormalised.pixels(image), T.Compose([T.Resize(8), T.CenterCrop(8), T.ToTensor()])(image))
 
 
 def test_jpegs_decode_at_reduced_scale_but_never_below_the_size_asked(photos, tmp_path):

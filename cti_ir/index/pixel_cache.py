@@ -76,6 +76,27 @@ class PixelPipeline:
             out = F.normalize(out, self.mean, self.std, inplace=True)
         return out
 
+    def pixels(self, image) -> torch.Tensor:
+        """The whole transform's ``(3, H, W)`` output for one PIL image, the float half in NumPy.
+
+        The same values bit for bit as the transform itself (float32 division by 255, then subtraction of the mean
+        and division by the std, elementwise and in the order ToTensor + Normalize use), without PyTorch's per-call
+        overhead: a query's path. Under a default dtype other than float32 it is the transform's own float half.
+        """
+        if torch.get_default_dtype() != torch.float32:
+            return self.finish(self.to_uint8(image))
+        for t in self.pil_stage:
+            image = t(image)
+        array = np.asarray(image, dtype=np.uint8)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        out = array.transpose(2, 0, 1).astype(np.float32)
+        out /= np.float32(255)
+        if self.mean is not None:
+            out -= np.asarray(self.mean, dtype=np.float32).reshape(-1, 1, 1)
+            out /= np.asarray(self.std, dtype=np.float32).reshape(-1, 1, 1)
+        return torch.from_numpy(out)
+
     def describe(self) -> dict:
         """What decides the pixels, for a cache's fingerprint: the output shape and a hash of what the PIL stage
         makes of a few test pictures of awkward sizes. Two pipelines that resize and crop alike share caches even

@@ -32,6 +32,7 @@ from PIL import Image
 
 from cti_ir.index.catalogue_index import CatalogueIndex, IndexMismatchError, check_compatible
 from cti_ir.index.english_words import load_word_list
+from cti_ir.index.pixel_cache import PixelPipeline
 from cti_ir.index.request_reading import read_for_engine
 from cti_ir.serve.reading_cache import RequestReadingCache
 from cti_ir.index.searching import open_index
@@ -136,6 +137,9 @@ class SearchEngine:
         self.threads = threads
         # The towers on the inference backend (cti_ir.model.inference: torch, onnx, onnx-int8, auto), a text cache.
         self.model = load_inference_model(checkpoint, backend, device=device, onnx_dir=onnx_dir)
+        # The model's preprocessing with its float half in NumPy (same pixels, less per-query overhead), when the
+        # transform is the usual PIL stage + ToTensor + Normalize; else the transform itself.
+        self.pixel_pipeline = PixelPipeline.of(self.model.preprocess)
         self.index = open_index(index, mmap=mmap)  # FAISS, or the Milvus collection the index records
         # "More like this" defaults to the space the adapted checkpoint names as its default (training.adapt
         # --default-granularity), read before the main index's granularity replaces it.
@@ -224,6 +228,8 @@ class SearchEngine:
 
     def preprocess(self, image: Image.Image) -> torch.Tensor:
         """A decoded image as the image encoder's input ``(C, H, W)``; what :meth:`prepare` takes as ``pixels``."""
+        if self.pixel_pipeline is not None:
+            return self.pixel_pipeline.pixels(image.convert("RGB"))
         return self.model.preprocess(image.convert("RGB"))
 
     def prepare(self, image: Image.Image | None = None, text: str | None = None, k: Any = 10,

@@ -21,9 +21,9 @@ embedding at the end-of-text token, so no position after that token changes the 
 cuts the padded token rows after the batch's last end-of-text token (a 77-token context is often 8 tokens), which
 is what makes a ViT-B-32 text query cheap. Towers for which this does not hold are exported and run at full length.
 
-The composer is a few small layers, yet in PyTorch it cost a demo-model query 0.65 to 1.2 ms of CPU right after the
-ONNX towers had run (0.35 ms timed alone: each framework's first calls after the other's run from cold caches), and
-0.2 to 0.3 ms in ONNX Runtime. An export without a composer (made before it was exported, or of a composer that reads
+The composer is a few small layers, yet in PyTorch it cost a demo-model query 0.65 to 1.5 ms of CPU right after
+the ONNX towers had run (0.35 ms timed alone: each framework's first calls after the other's run from cold caches),
+and 0.2 to 0.3 ms in ONNX Runtime on the same machine (docs/results/speed.md has the measurements). An export without a composer (made before it was exported, or of a composer that reads
 the raw texts) composes in PyTorch.
 """
 

@@ -23,8 +23,8 @@ is what makes a ViT-B-32 text query cheap. Towers for which this does not hold a
 
 The composer is a few small layers, yet in PyTorch it cost a demo-model query 0.65 to 1.5 ms of CPU right after
 the ONNX towers had run (0.35 ms timed alone: each framework's first calls after the other's run from cold caches),
-and 0.2 to 0.3 ms in ONNX Runtime on the same machine (docs/results/speed.md has the measurements). An export without a composer (made before it was exported, or of a composer that reads
-the raw texts) composes in PyTorch.
+and 0.2 to 0.3 ms in ONNX Runtime on the same machine (docs/results/speed.md has the measurements). An export
+without a composer (made before it was exported, or of a composer that reads the raw texts) composes in PyTorch.
 """
 
 from __future__ import annotations

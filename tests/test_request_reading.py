@@ -146,6 +146,20 @@ def test_short_misspellings_are_corrected_only_when_they_are_not_english():
     assert correct("colour") == "colour" and correct("favourite") == "favourite"
 
 
+def test_slips_by_ear_are_read_as_the_value_they_sound_like():
+    # Spelt as said, three edits away: silent letters and letter pairs that write one sound are heard, not counted.
+    assert correct("whight") == "white" and correct("burgandie") == "burgundy" and correct("stilletoes") == "stilettos"
+    assert read_request_text("make it burgandie please", reference_facets(), "dress").text == "is burgundy"
+    # English words said like a value stay words ("wheat" / white), and so does a word said like two values at the
+    # same distance ("luse": loose or lace).
+    assert correct("wheat") == "wheat" and correct("luse") == "luse"
+    # A slip of a word a request says often is read as that word when it is nearer to it than to a value: "colur" is
+    # colour, not collar; one as near to both stays the value ("colar").
+    assert correct("colur") == "colour" and correct("kolour") == "colour" and correct("colar") == "collar"
+    assert read_request("a different colur", reference_facets()) == {}
+    assert read_request("a different colar", reference_facets())["neckline"].allowed == {"collar"}
+
+
 def test_shade_names_that_are_everyday_words_are_colours_only_where_a_colour_stands():
     assert read_request_text("i want it in sage", reference_facets(), "dress").text == "is green"
     assert read_request_text("need this pair in raven, with a strap", None, "shoes").text == "are black and have straps"

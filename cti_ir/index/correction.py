@@ -3,9 +3,11 @@
 A word of five letters or more one edit from a vocabulary word is that word, unless it is a common English word
 of its own ("range" is not "orange", "shows" not "shoes": :mod:`cti_ir.index.english_words`). A word that is not
 English is also corrected to the single value near it: one edit for three or four letters ("pinc", "nvy"), two that
-keep its sound for up to five ("bloo"), two for six or more ("purepl"). A common English word one edit from a value
-is read as that value only where the facet reader finds it standing as the value would (:func:`real_word_correction`:
-"high heals", "black strips").
+keep its sound for up to five ("bloo"), two for six or more ("purepl"); with nothing so near, the single value it is
+said like, up to three edits away ("whight", "burgandie": a slip by ear, :func:`~cti_ir.index.spelling.spoken_key`).
+A slip nearer to a word requests use often than to the value ("colur": colour, not collar) is read as that word. A
+common English word one edit from a value is read as that value only where the facet reader finds it standing as the
+value would (:func:`real_word_correction`: "high heals", "black strips").
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from types import MappingProxyType
 from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES
 from cti_ir.index.english_words import is_common_english_word, is_english_word
 from cti_ir.index.facet_vocabulary import CORE_WORDS, KNOWN_WORDS, SLOT_NOUNS, VOCABULARY, phrase_words
-from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key
+from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key, spoken_key
 
 _CORRECTIONS = tuple(sorted(KNOWN_WORDS - (phrase_words(MORE_COLOUR_NAMES.values()) - CORE_WORDS)))
 # Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
@@ -53,7 +55,8 @@ def correct(word: str) -> str:
     """The vocabulary word ``word`` is a misspelling of, else ``word`` itself: one edit away (five letters or more,
     not a common English word; a five-letter base colour missing a letter), or, when ``word`` is not English, the single
     value near it (one edit for three or four letters, two that keep its sound for up to five, two for six or
-    more)."""
+    more, else the one it is said like, up to three edits away); a frequent frame word instead when the word is nearer
+    to it ("colur" is colour)."""
     if word in _DROPPED_LETTER_COLOURS:
         return _DROPPED_LETTER_COLOURS[word]
     if word in KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
@@ -63,16 +66,20 @@ def correct(word: str) -> str:
     if len(word) >= 5 and not is_common_english_word(word):
         one = _one_edit_away(word)
         if one is not None:
-            return one
+            return _frame_rival(word, one)
     if len(word) >= 6:
         near = [k for k in _near(word, 2, shortest=5) if k not in SLOT_NOUNS]
     else:
         near = (_near(word, 1) if len(word) <= 4 else []) or _near(word, 2, same_sound=True)
     if len(_values(near)) > 1:  # several values near ("teel": teal, heel): the one that sounds like the word
         near = [k for k in near if sound_key(k) == sound_key(word)]
-    if len(_values(near)) != 1 or is_english_word(word):
+    if is_english_word(word):
         return word
-    return near[0]
+    if not near:  # nothing near in letters: a slip by ear may still sound like a single value ("whight")
+        near = _said_alike(word)
+    if len(_values(near)) != 1:
+        return word
+    return _frame_rival(word, near[0])
 
 
 @functools.lru_cache(maxsize=65536)
@@ -93,6 +100,32 @@ def _one_edit_away(word: str) -> str | None:
     # a value's word first ("collred": collared, not colored), then a letter replaced before one dropped or added
     # ("strapz": straps, not strap)
     return min(ones, key=lambda k: (k in _NOT_A_CORRECTION, len(k) != len(word))) if ones else None
+
+
+# Words a request says often that name no value, so are no correction's result: a slip of one is read as that word
+# when it is nearer to it than to the value ("colur" is colour, not collar; "coloe" color, not sole).
+_FRAME_RIVALS = ("colour", "color", "pattern", "length")
+
+
+def _frame_rival(word: str, correction: str) -> str:
+    """``correction``, or the frequent frame word ``word`` is nearer to."""
+    limit = edit_distance(word, correction, 3)
+    rivals = [r for r in _FRAME_RIVALS if edit_distance(word, r, limit) < limit]
+    return rivals[0] if rivals else correction
+
+
+def _said_alike(word: str) -> list[str]:
+    """The correction targets of four letters or more ``word`` sounds like (:func:`~cti_ir.index.spelling.spoken_key`),
+    beginning with the same sound and at most two edits away for a word of four letters, three for a longer one,
+    the nearest in letters: a slip by ear, "whight" for white, "burgandie" for burgundy, "midee" for midi."""
+    if len(word) < 4:
+        return []
+    key, edits = spoken_key(word), (2 if len(word) == 4 else 3)
+    alike = {k: edit_distance(word, k, edits) for k in _TARGETS if len(k) >= 4 and abs(len(k) - len(word)) <= edits
+             and spoken_key(k) == key and spoken_key(k[0]) == spoken_key(word[0])}
+    alike = {k: d for k, d in alike.items() if d <= edits}
+    # the nearest in letters among those said alike ("midee": midi, two edits, rather than matte, three)
+    return [k for k, d in alike.items() if d == min(alike.values())]
 
 
 def _values(words: list[str]) -> set:

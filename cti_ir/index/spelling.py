@@ -67,3 +67,26 @@ def missing_letters(mask: int, other: int) -> int:
     """How many letters of ``mask`` ``other`` lacks (each needs an edit of its own)."""
     return (mask & ~other).bit_count()
 
+
+
+# Spellings that write one sound with letters the rough key would count as two, or with a silent letter: a slip by
+# ear keeps the sound, not the letters ("whight" is white, "phinish" finish, "kolour" colour).
+_SPOKEN_SPELLINGS = (("ph", "f"), ("gh", ""), ("ck", "k"), ("tch", "ch"), ("dg", "j"), ("wh", "w"))
+_SILENT_STARTS = (("kn", "n"), ("wr", "r"), ("ps", "s"), ("gn", "n"))
+
+
+@functools.lru_cache(maxsize=4096)
+def spoken_key(word: str) -> str:
+    """:func:`sound_key` of ``word`` as it is said: silent letters dropped and letter pairs that write one sound
+    written as that sound first, so that words spelt differently but said alike share a key ("whight" and "white",
+    "phinish" and "finish")."""
+    for start, sound in _SILENT_STARTS:
+        if word.startswith(start):
+            word = sound + word[len(start):]
+            break
+    head, rest = word[:1], word[1:]
+    if head + rest[:1] in ("ph", "wh"):  # "ph" at the start is f; "gh" at the start is g ("ghost"), kept
+        head, rest = ("f" if head == "p" else "w"), rest[1:]
+    for letters, sound in _SPOKEN_SPELLINGS:
+        rest = rest.replace(letters, sound)
+    return sound_key(head + rest) if head + rest else ""

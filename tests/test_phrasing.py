@@ -1,9 +1,9 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind, stranger, newcomer, passerby and latecomer sets (written without seeing the
-request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance) and by surface
-strings (every held-apart, blind, stranger, newcomer, passerby or latecomer phrasing carries a marker of its set, no
-phrasing of another set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer and traveller sets (written without
+seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance) and by
+surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer or traveller phrasing carries a
+marker of its set, no phrasing of another set and no training-catalogue caption does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -24,6 +24,7 @@ from data_prep.phrasing.lexicon import LEXICONS
 from data_prep.phrasing.newcomer import NEWCOMER, newcomer_markers
 from data_prep.phrasing.passerby import PASSERBY, passerby_markers
 from data_prep.phrasing.stranger import STRANGER, stranger_markers
+from data_prep.phrasing.traveller import TRAVELLER, traveller_markers
 from data_prep.phrasing.styles import TEMPLATES, Context
 from data_prep.synth_attributes import (
     COLOURS,
@@ -54,12 +55,13 @@ _STRANGER_MARKER_RE = _marker_re(stranger_markers())
 _NEWCOMER_MARKER_RE = _marker_re(newcomer_markers())
 _PASSERBY_MARKER_RE = _marker_re(passerby_markers())
 _LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
+_TRAVELLER_MARKER_RE = _marker_re(traveller_markers())
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby and latecomer).
-EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer")
-APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer")
+# passerby, latecomer and traveller).
+EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller")
+APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
-                "latecomer": LATECOMER}
+                "latecomer": LATECOMER, "traveller": TRAVELLER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -98,8 +100,15 @@ def latecomer_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def traveller_marker(text: str) -> str | None:
+    """The first traveller-set marker in ``text`` (whole words, any case), or None."""
+    found = _TRAVELLER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
 MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
-          "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker}
+          "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker,
+          "traveller": traveller_marker}
 
 
 def pairs(n: int, seed: int = 0):
@@ -113,7 +122,8 @@ def pairs(n: int, seed: int = 0):
 
 
 def test_the_sets_have_every_style_and_disjoint_templates():
-    assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer")
+    assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
+                            "traveller")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])
@@ -207,7 +217,7 @@ def test_every_template_of_a_set_apart_names_every_change_and_claims_what_the_tr
                     assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
 
 
-def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_or_latecomer_text():
+def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_latecomer_or_traveller_text():
     for i, (reference, target) in enumerate(pairs(150, seed=4)):
         # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
         texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
@@ -262,7 +272,7 @@ def plans():
             for mode in ("none", "train", "heldout")}
 
 
-def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passerby_or_latecomer_phrasing(
+def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passerby_latecomer_or_traveller_phrasing(
         plans, tmp_path):
     fiq, shoes = plans["train"]
     write_fashioniq(tmp_path / "fashioniq", fiq)
@@ -281,7 +291,7 @@ def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passer
 
 
 @pytest.mark.parametrize("own", APART_SETS)
-def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_or_latecomer_phrasing(plans, own):
+def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_latecomer_or_traveller_phrasing(plans, own):
     # The generator cannot write these sets (not among its modes), whatever the split.
     assert own not in PHRASING_MODES
     with pytest.raises(ValueError, match="unknown phrasing"):

@@ -174,7 +174,8 @@ def test_the_simulated_shopper_on_a_small_catalogue(synth_small):
     assert summary["wrong_attributes"][2] == 0.0 and summary["wrong_attributes"][0] > 0
 
 
-@pytest.mark.parametrize("phrasing", ["blind", "stranger", "newcomer", "passerby", "latecomer"])
+@pytest.mark.parametrize("phrasing", ["blind", "stranger", "newcomer", "passerby", "latecomer",
+                                      "traveller"])
 def test_the_simulated_shopper_can_speak_the_phrasings_written_apart(phrasing):
     from data_prep.shopper import PHRASINGS
     from tests.test_phrasing import MARKER

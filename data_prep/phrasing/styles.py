@@ -4,8 +4,8 @@ Each template arranges the :class:`~data_prep.phrasing.changes.Change` forms of 
 style says the same thing in other words. A template has an id (``"<set>.<style>.<name>"``) that the generator's
 provenance records. The *training* and *held-apart* sets have the same styles and disjoint templates: every
 held-apart template writes one of :data:`~data_prep.phrasing.lexicon.HELDOUT_FRAME_MARKERS` and no training
-template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby`` and ``latecomer`` sets
-(evaluation only) have their templates in their own modules, registered in :data:`TEMPLATES` here.
+template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby``, ``latecomer`` and
+``traveller`` sets (evaluation only) have their templates in their own modules, registered in :data:`TEMPLATES` here.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from data_prep.phrasing.newcomer import NEWCOMER_TEMPLATES
 from data_prep.phrasing.noise import misspell, substitute_colours
 from data_prep.phrasing.passerby import PASSERBY_TEMPLATES
 from data_prep.phrasing.stranger import STRANGER_TEMPLATES
+from data_prep.phrasing.traveller import TRAVELLER_TEMPLATES
 
 STYLES = ("descriptive", "imperative", "wish", "contrastive", "terse", "attribute", "negation", "comparative",
           "polite", "two_sentences", "question", "misspelled", "synonyms")
@@ -351,4 +352,5 @@ HELDOUT_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxy
 
 TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = MappingProxyType(
     {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES, "blind": BLIND_TEMPLATES, "stranger": STRANGER_TEMPLATES,
-     "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES})
+     "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES,
+     "traveller": TRAVELLER_TEMPLATES})

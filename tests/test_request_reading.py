@@ -153,6 +153,10 @@ def test_slips_by_ear_are_read_as_the_value_they_sound_like():
     # English words said like a value stay words ("wheat" / white), and so does a word said like two values at the
     # same distance ("luse": loose or lace).
     assert correct("wheat") == "wheat" and correct("luse") == "luse"
+    # Slips from real Fashion-IQ captions that only a key merging b/p, d/t, m/n or vowels apart would misread:
+    # "beachy" is not baggy, "bottome" not button, "flaily" not flowy, "thats" not dots.
+    for word in ("beachy", "bottome", "flaily", "thats", "scouped", "sheild", "simle", "mutua"):
+        assert correct(word) == word, word
     # A slip of a word a request says often is read as that word when it is nearer to it than to a value: "colur" is
     # colour, not collar; one as near to both stays the value ("colar").
     assert correct("colur") == "colour" and correct("kolour") == "colour" and correct("colar") == "collar"

@@ -116,11 +116,11 @@ def _frame_rival(word: str, correction: str) -> str:
 
 def _said_alike(word: str) -> list[str]:
     """The correction targets of four letters or more ``word`` sounds like (:func:`~cti_ir.index.spelling.spoken_key`),
-    beginning with the same sound and at most two edits away for a word of four letters, three for a longer one,
-    the nearest in letters: a slip by ear, "whight" for white, "burgandie" for burgundy, "midee" for midi."""
+    beginning with the same sound and at most two edits away for a word of up to five letters, three for a longer
+    one, the nearest in letters: a slip by ear, "whight" for white, "burgandie" for burgundy, "midee" for midi."""
     if len(word) < 4:
         return []
-    key, edits = spoken_key(word), (2 if len(word) == 4 else 3)
+    key, edits = spoken_key(word), (2 if len(word) <= 5 else 3)
     alike = {k: edit_distance(word, k, edits) for k in _TARGETS if len(k) >= 4 and abs(len(k) - len(word)) <= edits
              and spoken_key(k) == key and spoken_key(k[0]) == spoken_key(word[0])}
     alike = {k: d for k, d in alike.items() if d <= edits}

@@ -69,24 +69,37 @@ def missing_letters(mask: int, other: int) -> int:
 
 
 
-# Spellings that write one sound with letters the rough key would count as two, or with a silent letter: a slip by
-# ear keeps the sound, not the letters ("whight" is white, "phinish" finish, "kolour" colour).
-_SPOKEN_SPELLINGS = (("ph", "f"), ("gh", ""), ("ck", "k"), ("tch", "ch"), ("dg", "j"), ("wh", "w"))
+# How letters are said, for spoken_key: letter groups that write one sound (tried longest first), the silent starts,
+# and "c" as s before e, i or y. Voiced and voiceless stay apart (b/p, d/t, g/k, v/f, m/n): a shopper who writes by
+# ear hears them, and merging them, as the rough key does, reads "beachy" as baggy and "bottome" as button.
+_SPOKEN_GROUPS = (("tch", "C"), ("dge", "j"), ("sch", "sk"), ("ph", "f"), ("gh", ""), ("ck", "k"), ("qu", "kw"),
+                  ("wh", "w"), ("sh", "S"), ("ch", "C"), ("th", "T"), ("x", "ks"), ("q", "k"), ("z", "s"))
 _SILENT_STARTS = (("kn", "n"), ("wr", "r"), ("ps", "s"), ("gn", "n"))
+_SPOKEN_VOWELS = frozenset("aeiouy")
 
 
 @functools.lru_cache(maxsize=4096)
 def spoken_key(word: str) -> str:
-    """:func:`sound_key` of ``word`` as it is said: silent letters dropped and letter pairs that write one sound
-    written as that sound first, so that words spelt differently but said alike share a key ("whight" and "white",
-    "phinish" and "finish")."""
+    """The consonant sounds of ``word`` in order, as it is said: silent letters dropped, letter groups that write one
+    sound written as that sound, a doubled letter once, vowels and a later h or w left out, a leading vowel kept as
+    "0". Words spelt differently but said alike share a key ("whight" and "white", "burgandie" and "burgundy",
+    "stilletoes" and "stilettos"); unlike :func:`sound_key`, b and p, d and t, m and n stay apart."""
     for start, sound in _SILENT_STARTS:
         if word.startswith(start):
             word = sound + word[len(start):]
             break
-    head, rest = word[:1], word[1:]
-    if head + rest[:1] in ("ph", "wh"):  # "ph" at the start is f; "gh" at the start is g ("ghost"), kept
-        head, rest = ("f" if head == "p" else "w"), rest[1:]
-    for letters, sound in _SPOKEN_SPELLINGS:
-        rest = rest.replace(letters, sound)
-    return sound_key(head + rest) if head + rest else ""
+    out, i, previous = ("0" if word[:1] in _SPOKEN_VOWELS else ""), 0, ""
+    while i < len(word):
+        letters, sound = next(((g, v) for g, v in _SPOKEN_GROUPS if word.startswith(g, i)), (word[i], word[i]))
+        if letters == "c":
+            sound = "s" if word[i + 1:i + 2] in ("e", "i", "y") else "k"
+        if letters in ("h", "w") and i > 0:
+            sound = ""
+        i += len(letters)
+        if letters[0] in _SPOKEN_VOWELS and len(letters) == 1:
+            previous = ""  # a vowel between two like consonants keeps both: "flaily" is not "flowy"
+            continue
+        if sound and sound != previous:
+            out += sound
+        previous = sound
+    return out

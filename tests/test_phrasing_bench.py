@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from benchmarks.phrasing import bench_paraphrase
+from benchmarks.phrasing import bench_paraphrase, unnamed_colour
 from benchmarks.phrasing.paraphrase_stats import flip_share, permutation_noise, spread
 from cti_ir.data import open_benchmark
 from tests.test_phrasing import held_out_marker
@@ -179,3 +179,33 @@ def test_phrasing_training_benchmark_refuses_a_folder_without_layouts(tiny_check
                        "--work", str(tmp_path / "w")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --train-data") and err.count("\n") == 1
+
+
+def test_unnamed_colour_words_each_variant_and_reports_them(synth_small, tiny_checkpoint, tmp_path):
+    reference = {"category": "dress", "color": "white", "secondary_color": None, "pattern": "solid",
+                 "sleeve": "short", "neckline": "crew", "length": "knee", "fit": "loose"}
+    target = {**reference, "color": "black", "sleeve": "sleeveless"}
+    model = unnamed_colour.load_checkpoint(tiny_checkpoint)
+    texts = unnamed_colour.variant_texts(model, reference, target, None, "q0")
+    assert "black" in texts["named"] and "sleeveless" in texts["named"]
+    assert "black" not in texts["unnamed"] and "sleeveless" in texts["unnamed"]
+    assert texts["not_reference"].endswith("is not white") and texts["different_colour"].endswith("different color")
+    # only a colour with something more: a colour alone, or no colour, is not such a query
+    assert unnamed_colour.variant_texts(model, reference, {**reference, "color": "black"}, None, "q1") is None
+    assert unnamed_colour.variant_texts(model, reference, {**reference, "sleeve": "long"}, None, "q2") is None
+    out = tmp_path / "unnamed"
+    assert unnamed_colour.main(["--data", str(synth_small), "--checkpoint", str(tiny_checkpoint),
+                                "--out", str(out)]) == 0
+    result = json.loads(out.with_suffix(".json").read_text())
+    for layout in ("fashioniq", "shoes"):
+        r = result["layouts"][layout]
+        assert 0 < r["queries"] <= r["of"] and set(r["R@10"]) == set(unnamed_colour.VARIANTS)
+        assert all(0.0 <= x <= 100.0 for x in r["R@10"].values())
+    assert "| unnamed |" in out.with_suffix(".md").read_text()
+
+
+def test_unnamed_colour_refuses_a_folder_without_layouts(tiny_checkpoint, tmp_path, capsys):
+    assert unnamed_colour.main(["--data", str(tmp_path), "--checkpoint", str(tiny_checkpoint),
+                                "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "python -m data_prep.synth" in err and err.count("\n") == 1

@@ -117,14 +117,14 @@ def _frame_rival(word: str, correction: str) -> str:
 def _said_alike(word: str) -> list[str]:
     """The correction targets of four letters or more ``word`` sounds like (:func:`~cti_ir.index.spelling.spoken_key`),
     beginning with the same sound and at most two edits away for a word of up to five letters, three for a longer
-    one, the nearest in letters: a slip by ear, "whight" for white, "burgandie" for burgundy, "midee" for midi."""
+    one, the nearest in letters where several are: a slip by ear, "whight" for white, "burgandie" for burgundy."""
     if len(word) < 4:
         return []
     key, edits = spoken_key(word), (2 if len(word) <= 5 else 3)
     alike = {k: edit_distance(word, k, edits) for k in _TARGETS if len(k) >= 4 and abs(len(k) - len(word)) <= edits
              and spoken_key(k) == key and spoken_key(k[0]) == spoken_key(word[0])}
     alike = {k: d for k, d in alike.items() if d <= edits}
-    # the nearest in letters among those said alike ("midee": midi, two edits, rather than matte, three)
+    # the nearest in letters among those said alike; a tie between two values keeps both, so nothing is corrected
     return [k for k, d in alike.items() if d == min(alike.values())]
 
 

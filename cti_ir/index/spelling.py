@@ -68,7 +68,6 @@ def missing_letters(mask: int, other: int) -> int:
     return (mask & ~other).bit_count()
 
 
-
 # How letters are said, for spoken_key: letter groups that write one sound (tried longest first), the silent starts,
 # and "c" as s before e, i or y. Voiced and voiceless stay apart (b/p, d/t, g/k, v/f, m/n): a shopper who writes by
 # ear hears them, and merging them, as the rough key does, reads "beachy" as baggy and "bottome" as button.

@@ -7,17 +7,18 @@ Then ``--backend onnx``, ``onnx-int8`` or ``auto`` on ``python app.py``, ``pytho
 ``python -m cti_ir.evaluate.backend_check`` (which measures each backend's accuracy against PyTorch and records it
 for ``auto``). The folder's layout and the checks made when it is used are in ``cti_ir.model.onnx_backend``.
 
-The towers are traced with PyTorch's ONNX exporter (``torch.export``, dynamic batch size; dynamic sequence length
-for a causal text tower, see ``onnx_backend``), checked against PyTorch on probe inputs before anything is written
-(fp32 within ``FP32_TOLERANCE``), and quantised with ONNX Runtime's dynamic quantisation: int8 weights, activations
-quantised per batch at run time, no calibration data needed. Only matrix products are quantised (weights per
-output channel): the patch embedding's convolution ran slower as an int8 ConvInteger than in fp32 (ViT-B-32, one
-thread: 143 against 114 ms an image with and without it). ``--int8-layers mlp`` quantises only the MLP blocks:
-on the demo model the attention's products were what moved the result lists. The composer is exported too, in
-fp32 (a few small layers, run by both backends: see ``onnx_backend`` for why), unless it reads the raw texts (the
-pseudo-token composer), or cannot be traced, which the export says; it then runs in PyTorch. An adapted
-checkpoint's image tower (adapters hooked into its blocks at a chosen granularity) is not exported and keeps running
-in PyTorch.
+The towers are traced with PyTorch's ONNX exporter (``torch.export``, dynamic batch size; dynamic sequence length for a
+causal text tower, see ``onnx_backend``), open_clip's own transformers in a leaner form that computes the same embedding
+in fewer graph nodes (``onnx_graphs``; ``--graph plain`` traces open_clip's modules as they are), checked against
+PyTorch on probe inputs before anything is written (fp32 within ``FP32_TOLERANCE``), and quantised with ONNX Runtime's
+dynamic quantisation: int8 weights, activations quantised per batch at run time, no calibration data needed. Only matrix
+products are quantised (weights per output channel): the patch embedding's convolution ran slower as an int8 ConvInteger
+than in fp32 (ViT-B-32, one thread: 143 against 114 ms an image with and without it). ``--int8-layers mlp`` quantises
+only the MLP blocks: on the demo model the attention's products were what moved the result lists. The composer is
+exported too, in fp32 (a few small layers, run by both backends: see ``onnx_backend`` for why), unless it reads the raw
+texts (the pseudo-token composer), or cannot be traced, which the export says; it then runs in PyTorch. An adapted
+checkpoint's image tower (adapters hooked into its blocks at a chosen granularity) is not exported and keeps running in
+PyTorch.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from cti_ir.model.onnx_backend import (
     load_towers,
     tower_file,
 )
+from cti_ir.model.onnx_graphs import GRAPHS, ComposerGraph, image_graph, text_graph, truncatable
 
 #: Largest difference allowed between an fp32 tower's ONNX and PyTorch outputs (L2-normalised embeddings).
 FP32_TOLERANCE = 1e-4
@@ -62,72 +64,6 @@ INT8_LAYERS = ("all", "mlp")
 TOWER_NAMES = ("image", "text")
 #: Probe texts of the round-trip check: empty, short, long, and one longer than any context (cut by the tokenizer).
 PROBE_TEXTS = ("", "is red", "is shorter and black with long sleeves and a floral print", "very " * 100 + "long")
-
-
-class ImageTower(nn.Module):
-    """What ``CIRModel.encode_images`` computes, as a module the exporter can trace."""
-
-    def __init__(self, clip: nn.Module):
-        super().__init__()
-        self.clip = clip
-
-    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.clip.encode_image(pixels), dim=-1)
-
-
-class TextTower(nn.Module):
-    """What ``CIRModel.encode_tokens`` computes; with ``truncate`` it also takes rows shorter than the context.
-
-    open_clip's ``encode_text`` adds the full positional table and mask, so it only takes full-length rows; here
-    both are sliced to the rows' length, which gives the same embedding when the transformer is causal and is read
-    at the end-of-text token (``truncatable``).
-    """
-
-    def __init__(self, clip: nn.Module, truncate: bool):
-        super().__init__()
-        self.clip = clip
-        self.truncate = truncate
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        clip = self.clip
-        if not self.truncate:
-            return F.normalize(clip.encode_text(tokens), dim=-1)
-        from open_clip.transformer import text_global_pool
-
-        length = tokens.shape[1]
-        cast = clip.transformer.get_cast_dtype()
-        x = clip.token_embedding(tokens).to(cast) + clip.positional_embedding[:length].to(cast)
-        x = clip.transformer(x, attn_mask=clip.attn_mask[:length, :length])
-        x = text_global_pool(clip.ln_final(x), tokens, "argmax")
-        projection = clip.text_projection
-        if projection is not None:
-            x = projection(x) if isinstance(projection, nn.Linear) else x @ projection
-        return F.normalize(x, dim=-1)
-
-
-class ComposerGraph(nn.Module):
-    """What ``CIRModel.compose`` computes without manual weights, as a module the exporter can trace: the query
-    and the image and text weights (per query; a per-dimension gate reports its mean, as the composer does)."""
-
-    def __init__(self, composer: nn.Module):
-        super().__init__()
-        self.composer = composer
-
-    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor):
-        out = self.composer(image_features, text_features)
-        return out.query, out.image_weight.reshape(-1), out.text_weight.reshape(-1)
-
-
-def truncatable(clip: nn.Module) -> bool:
-    """True when cutting token rows after the last end-of-text token leaves the text embedding unchanged: open_clip's
-    own text transformer with a causal mask, read at the end-of-text token (``text_pool_type="argmax"``)."""
-    mask = getattr(clip, "attn_mask", None)
-    if mask is None or getattr(clip, "text_pool_type", None) != "argmax" or mask.dim() != 2:
-        return False
-    if not all(hasattr(clip, name) for name in ("token_embedding", "positional_embedding", "ln_final")):
-        return False
-    upper = torch.ones(mask.shape, dtype=torch.bool).triu(1)
-    return bool(torch.equal(torch.isinf(mask) & (mask < 0), upper) and not mask[~upper].any())
 
 
 def _need_export_packages() -> None:
@@ -201,8 +137,12 @@ def _mlp_shape(model, tower: str) -> tuple[int, int]:
 
 
 def export_towers(model, folder: Path, precisions: Sequence[str], log: Callable[[str], None],
-                  int8_layers: str = "all", int8_towers: Sequence[str] = TOWER_NAMES) -> dict[str, Any]:
+                  int8_layers: str = "all", int8_towers: Sequence[str] = TOWER_NAMES,
+                  graph: str = "lean") -> dict[str, Any]:
     """Write the towers of ``model`` into ``folder``; returns the ``towers`` section of the config.
+
+    ``graph`` is the form traced (:mod:`cti_ir.model.onnx_graphs`): ``lean`` where a tower allows it, else
+    ``plain``; each tower's entry records the form written.
 
     ``int8_layers`` is what the int8 towers quantise: ``all`` matrix products, or the ``mlp`` blocks' only.
     ``int8_towers`` are the towers quantised; the int8 backend runs the others' fp32 file (its ``int8`` entry
@@ -212,22 +152,26 @@ def export_towers(model, folder: Path, precisions: Sequence[str], log: Callable[
     towers: dict[str, Any] = {}
     if getattr(model, "adapters", None) is None:
         size = tuple(int(s) for s in model.preprocess_cfg.get("size", (224, 224)))
-        log(f"exporting the image tower ({size[0]}x{size[1]} px) ...")
-        _trace(ImageTower(clip), (torch.randn(2, 3, *size),), folder / tower_file("image", "fp32"), ["pixels"],
+        module, form = image_graph(clip, graph)
+        log(f"exporting the image tower ({size[0]}x{size[1]} px, {form} graph) ...")
+        _trace(module, (torch.randn(2, 3, *size),), folder / tower_file("image", "fp32"), ["pixels"],
                ["image_features"], [{0: ("batch", 1, 1 << 16)}], "image tower")
-        towers["image"] = {"input": "pixels", "shape": [3, *size], "files": {"fp32": tower_file("image", "fp32")}}
+        towers["image"] = {"input": "pixels", "shape": [3, *size], "graph": form,
+                           "files": {"fp32": tower_file("image", "fp32")}}
     else:
         towers["image"] = None
         log("the image tower has adapters (an adapted checkpoint): it stays in PyTorch")
     context = int(model.model_cfg.get("text_cfg", {}).get("context_length", 77))
     cut = truncatable(clip)
-    log(f"exporting the text tower (context {context} tokens, {'variable length' if cut else 'full length'}) ...")
+    module, form = text_graph(clip, graph)
+    log(f"exporting the text tower (context {context} tokens, {'variable length' if cut else 'full length'}, "
+        f"{form} graph) ...")
     tokens = model.tokenize(list(PROBE_TEXTS[1:3]))
     length_dims = {1: ("length", 2, context)} if cut else {}
-    _trace(TextTower(clip, cut), (tokens[:, :min(context, 16)] if cut else tokens,), folder / tower_file("text", "fp32"),
+    _trace(module, (tokens[:, :min(context, 16)] if cut else tokens,), folder / tower_file("text", "fp32"),
            ["tokens"], ["text_features"], [{0: ("batch", 1, 1 << 16), **length_dims}], "text tower")
     towers["text"] = {"input": "tokens", "context_length": context, "truncate": "argmax" if cut else None,
-                      "files": {"fp32": tower_file("text", "fp32")}}
+                      "graph": form, "files": {"fp32": tower_file("text", "fp32")}}
     if "int8" in precisions:
         for name, tower in towers.items():
             if tower is not None and name not in int8_towers:
@@ -296,7 +240,7 @@ def round_trip(model, config: dict[str, Any]) -> dict[str, Any]:
 
 def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precisions: Sequence[str] = PRECISIONS,
                 log: Callable[[str], None] | None = None, int8_layers: str = "all",
-                int8_towers: Sequence[str] = TOWER_NAMES) -> Path:
+                int8_towers: Sequence[str] = TOWER_NAMES, graph: str = "lean") -> Path:
     """Export ``checkpoint``'s towers into ``out`` (default ``CHECKPOINT/onnx``), atomically; returns the folder.
 
     Raises :class:`OnnxError` (or ``CheckpointError``) with one sentence: packages missing, a tower that cannot
@@ -308,6 +252,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precision
         raise OnnxError("the fp32 export is always written (int8 is quantised from it); --precisions must include fp32")
     if not int8_towers or any(t not in TOWER_NAMES for t in int8_towers):
         raise OnnxError(f"--int8-towers takes image, text or both, got {' '.join(int8_towers) or 'none'}")
+    if graph not in GRAPHS:
+        raise OnnxError(f"--graph takes {' or '.join(GRAPHS)}, got {graph!r}")
     checkpoint_config = read_checkpoint_config(checkpoint)
     out = Path(out) if out is not None else default_onnx_dir(checkpoint)
     if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / CONFIG_FILE).is_file())):
@@ -319,7 +265,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precision
         raise OnnxError(f"cannot write into {out.parent} ({e.strerror or e}); name a writable folder with --out") \
             from None
     try:
-        towers = export_towers(model, tmp, precisions, log, int8_layers, int8_towers)
+        towers = export_towers(model, tmp, precisions, log, int8_layers, int8_towers, graph)
         composer = export_composer(model, tmp, log)
         files = {name: sha256_file(tmp / name)
                  for tower in towers.values() if tower for name in tower["files"].values()}
@@ -377,6 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--int8-towers", nargs="+", choices=TOWER_NAMES, default=list(TOWER_NAMES),
                    help="the towers int8 quantises; the others run their fp32 file in the int8 backend (default: "
                         "image text); on a ViT-B-32 the image tower is most of a composed query's time")
+    p.add_argument("--graph", choices=GRAPHS, default="lean",
+                   help="how the towers are written (default: lean): lean computes the same embedding in fewer "
+                        "graph nodes and the last block only for the token the tower is read at, where a tower "
+                        "allows it; plain traces open_clip's modules as they are (for comparison)")
     return p
 
 
@@ -385,7 +335,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         folder = export_onnx(args.checkpoint, args.out, args.precisions, int8_layers=args.int8_layers,
-                             int8_towers=args.int8_towers)
+                             int8_towers=args.int8_towers, graph=args.graph)
     except (OnnxError, CheckpointError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -56,6 +56,8 @@ def add_flags(p: argparse.ArgumentParser) -> None:
                    help="what the int8 export quantises (python -m cti_ir.model.onnx_export --int8-layers)")
     g.add_argument("--int8-towers", nargs="+", choices=["image", "text"], default=["image", "text"],
                    help="the towers the int8 export quantises, the others fp32 (onnx_export --int8-towers)")
+    g.add_argument("--graph", choices=["lean", "plain"], default="lean",
+                   help="how the export writes the towers (python -m cti_ir.model.onnx_export --graph)")
 
 
 # ------------------------------------------------------------------------------------------------- models
@@ -74,9 +76,10 @@ def vitb32_checkpoint(workdir: Path, log) -> Path:
     return save_checkpoint(CIRModel.create("ViT-B-32", None, composer="adaptive"), folder)
 
 
-def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log, int8_towers=("image", "text")) -> Path:
+def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log, int8_towers=("image", "text"),
+                  graph: str = "lean") -> Path:
     """The ONNX export of ``checkpoint`` in ``folder``: reused when it is this checkpoint's with the same int8
-    choices, else written."""
+    choices and graph form (an export that records none is plain), else written."""
     from cti_ir.model.checkpoint import read_checkpoint_config
     from cti_ir.model.onnx_backend import OnnxError, read_onnx_config
     from cti_ir.model.onnx_export import export_onnx
@@ -84,14 +87,15 @@ def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log, int8_to
     try:
         config = read_onnx_config(folder, read_checkpoint_config(checkpoint)["fingerprint"], checkpoint)
         quantised = config.get("quantisation", {})
-        if quantised.get("layers") == int8_layers and \
+        forms = {(tower or {}).get("graph", "plain") for tower in config["towers"].values()} - {"plain"}
+        if quantised.get("layers") == int8_layers and (forms or {"plain"}) == {graph} and \
                 sorted(quantised.get("towers", ["image", "text"])) == sorted(int8_towers):
             return folder
     except OnnxError:
         pass
     t0 = time.perf_counter()
     export_onnx(checkpoint, folder, log=lambda m: log(f"[backends] {m}"), int8_layers=int8_layers,
-                int8_towers=int8_towers)
+                int8_towers=int8_towers, graph=graph)
     log(f"[backends] exported {checkpoint.name} in {time.perf_counter() - t0:.0f} s")
     return folder
 
@@ -210,7 +214,8 @@ def bench_model(name: str, checkpoint: Path, args, workdir: Path, log: Callable[
     from cti_ir.serve.engine import SearchEngine
 
     demo = name == "demo"
-    onnx_dir = ensure_export(checkpoint, workdir / f"onnx-{name}", args.int8_layers, log, args.int8_towers)
+    onnx_dir = ensure_export(checkpoint, workdir / f"onnx-{name}", args.int8_layers, log, args.int8_towers,
+                             args.graph)
     models = backend_models(checkpoint, onnx_dir)
     n_queries, n_images = (args.backend_queries[0], args.backend_images[0]) if demo else \
         (args.backend_queries[1], args.backend_images[1])
@@ -241,7 +246,7 @@ def bench_backends(args, checkpoint: Path, workdir: Path, log: Callable[[str], N
     """See the module docstring."""
     import onnxruntime
 
-    out: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "int8_layers": args.int8_layers,
+    out: dict[str, Any] = {"onnxruntime": onnxruntime.__version__, "int8_layers": args.int8_layers, "graph": args.graph,
                            "int8_towers": args.int8_towers, "models": {}}
     for name in args.backend_models:
         source = checkpoint if name == "demo" else vitb32_checkpoint(workdir, log)

@@ -12,9 +12,10 @@ Two forms of each tower compute the same embedding:
   the pooling, and only the keys and values need all of them.
 
 On the demo model (3 and 2 blocks of width 128, small matrices) ONNX Runtime's cost is mostly per node, and the
-lean towers took 0.57 (image) and 0.53 (text, 12 tokens) of the plain towers' CPU time on one thread; on a ViT-B-32
-(12 blocks of width 768) 0.94 and 0.87, the share of the last block's work that is saved. The numbers and the
-command are in ``docs/results/speed.md``. Towers the lean form does not know (another attention, pooling over
+lean towers took 0.67 (image) and 0.73 (text, 10 tokens) of the plain towers' CPU time on one thread; on a ViT-B-32
+(12 blocks of width 768, where the products are the cost) the image tower took the same time within the noise
+(0.99) and the text tower 0.89. The numbers and the command are in ``docs/results/speed.md``
+(``benchmarks/speed/graph_forms.py``). Towers the lean form does not know (another attention, pooling over
 tokens by attention, CoCa's appended class token) are exported plain, and the export says which form it wrote.
 """
 

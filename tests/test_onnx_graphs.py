@@ -61,6 +61,9 @@ def test_towers_the_lean_form_does_not_know_are_traced_plain(checkpoint):
     clip.visual.pool_type = "avg"  # read as the mean of the patch tokens: every token of the last block counts
     module, form = image_graph(clip, "lean")
     assert form == "plain" and isinstance(module, ImageTower)
+    clip.transformer.resblocks[0].attn.add_zero_attn = True  # an attention with an added key row
+    module, form = text_graph(clip, "lean")
+    assert form == "plain" and isinstance(module, TextTower) and module.truncate  # still cut after the end of text
     clip.attn_mask = torch.zeros_like(clip.attn_mask)  # not causal: later tokens change the end of text's output
     module, form = text_graph(clip, "lean")
     assert form == "plain" and isinstance(module, TextTower) and not module.truncate

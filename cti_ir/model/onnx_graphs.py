@@ -105,8 +105,9 @@ def _project(x: torch.Tensor, projection) -> torch.Tensor:
 
 def _lean_blocks(transformer: nn.Module | None) -> list[nn.Module] | None:
     """The blocks of an open_clip ``Transformer`` when every one is a block the lean form computes exactly (self
-    attention by ``nn.MultiheadAttention`` with one input projection and biases, no separate key/value norm), else
-    None."""
+    attention by ``nn.MultiheadAttention`` with one input projection and biases, no added key/value rows, no separate
+    key/value norm), else None. Attention dropout needs no check: the export traces the model in eval mode, where
+    ``nn.MultiheadAttention`` applies none either."""
     from open_clip.transformer import ResidualAttentionBlock
 
     blocks = list(getattr(transformer, "resblocks", None) or [])
@@ -114,7 +115,8 @@ def _lean_blocks(transformer: nn.Module | None) -> list[nn.Module] | None:
         attn = getattr(block, "attn", None)
         if type(block) is not ResidualAttentionBlock or hasattr(block, "ln_1_kv") \
                 or not isinstance(attn, nn.MultiheadAttention) or attn.in_proj_weight is None \
-                or attn.in_proj_bias is None or attn.out_proj.bias is None or attn.dropout or attn.bias_k is not None:
+                or attn.in_proj_bias is None or attn.out_proj.bias is None or attn.bias_k is not None \
+                or attn.add_zero_attn:
             return None
     return blocks or None
 

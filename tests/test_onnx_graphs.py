@@ -90,6 +90,7 @@ def lean_export(checkpoint, tmp_path_factory) -> dict:
 def test_the_lean_export_is_recorded_and_gives_the_models_embeddings(model, lean_export):
     from cti_ir.model.onnx_backend import load_towers
 
+    assert lean_export["graph"] == "lean"  # asked for, and written for both towers
     assert {lean_export["towers"][name]["graph"] for name in ("image", "text")} == {"lean"}
     image, text = load_towers(lean_export, "fp32", threads=1)
     pixels = torch.randn(2, 3, *model.preprocess_cfg["size"], generator=torch.Generator().manual_seed(1))
@@ -108,6 +109,7 @@ def test_the_plain_export_gives_the_same_outputs_in_more_nodes(model, checkpoint
     from cti_ir.model.onnx_backend import load_towers
 
     plain_export = export(checkpoint, tmp_path / "plain", "plain")
+    assert plain_export["graph"] == "plain"
     assert {plain_export["towers"][name]["graph"] for name in ("image", "text")} == {"plain"}
     pixels = torch.randn(2, 3, *model.preprocess_cfg["size"], generator=torch.Generator().manual_seed(2))
     tokens = tokens_of_many_lengths(model)

@@ -56,7 +56,7 @@ def exported(checkpoint: Path, folder: Path, form: str) -> dict[str, Any]:
         config = read_onnx_config(folder, fingerprint, checkpoint)
     except OnnxError:
         config = None
-    if config is None or any((t or {}).get("graph", "plain") != form for t in config["towers"].values()):
+    if config is None or config.get("graph", "plain") != form:
         export_onnx(checkpoint, folder, precisions=["fp32"], graph=form,
                     log=lambda m: print(f"[{form}] {m}", file=sys.stderr, flush=True))
         config = read_onnx_config(folder, fingerprint, checkpoint)

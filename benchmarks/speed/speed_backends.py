@@ -87,8 +87,7 @@ def ensure_export(checkpoint: Path, folder: Path, int8_layers: str, log, int8_to
     try:
         config = read_onnx_config(folder, read_checkpoint_config(checkpoint)["fingerprint"], checkpoint)
         quantised = config.get("quantisation", {})
-        forms = {(tower or {}).get("graph", "plain") for tower in config["towers"].values()} - {"plain"}
-        if quantised.get("layers") == int8_layers and (forms or {"plain"}) == {graph} and \
+        if quantised.get("layers") == int8_layers and config.get("graph", "plain") == graph and \
                 sorted(quantised.get("towers", ["image", "text"])) == sorted(int8_towers):
             return folder
     except OnnxError:

@@ -9,9 +9,9 @@ An export folder (written by ``python -m cti_ir.model.onnx_export``, by default 
     composer_fp32.onnx                  (when the composer could be exported) the composer, fp32 in both backends:
                                         image and text features -> query and the weights behind it
     onnx_config.json                    format, the checkpoint's fingerprint, each file's SHA-256, the towers'
-                                        inputs and graph form (``lean`` or ``plain``, see ``onnx_graphs``; none
-                                        recorded in an export made before: plain), what the export's round-trip
-                                        check measured
+                                        inputs, the graph form asked for and each tower's form written (``lean``
+                                        or ``plain``, see ``onnx_graphs``; none recorded in an export made
+                                        before: plain), what the export's round-trip check measured
     accuracy.json                       (optional) each backend's retrieval accuracy against PyTorch fp32, written
                                         by ``python -m cti_ir.evaluate.backend_check``; ``--backend auto`` reads it
 

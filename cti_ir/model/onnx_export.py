@@ -276,7 +276,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path | None = None, precision
 
         config = {"format": FORMAT, "format_version": FORMAT_VERSION,
                   "checkpoint_fingerprint": checkpoint_config["fingerprint"], "checkpoint": str(checkpoint),
-                  "embed_dim": model.embed_dim, "towers": towers, "composer": composer, "files": files,
+                  "embed_dim": model.embed_dim, "graph": graph, "towers": towers, "composer": composer, "files": files,
                   "quantisation": {"method": "dynamic", "weights": "int8 per channel", "ops": list(QUANTISED_OPS),
                                    "layers": int8_layers,
                                   "towers": [t for t in TOWER_NAMES if t in int8_towers and towers.get(t)]},

@@ -18,9 +18,11 @@ from types import MappingProxyType
 from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES
 from cti_ir.index.english_words import is_common_english_word, is_english_word
 from cti_ir.index.facet_vocabulary import CORE_WORDS, KNOWN_WORDS, SLOT_NOUNS, VOCABULARY, phrase_words
+from cti_ir.index.foreign_colour_names import FOREIGN_COLOUR_NAMES
 from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key, spoken_key
 
-_CORRECTIONS = tuple(sorted(KNOWN_WORDS - (phrase_words(MORE_COLOUR_NAMES.values()) - CORE_WORDS)))
+_MATCHED_AS_WRITTEN = phrase_words(MORE_COLOUR_NAMES.values()) | phrase_words(FOREIGN_COLOUR_NAMES.values())
+_CORRECTIONS = tuple(sorted(KNOWN_WORDS - (_MATCHED_AS_WRITTEN - CORE_WORDS)))
 # Common words one letter away from a vocabulary word ("while" / "white", "shirt" / "short"): never corrected.
 _PROTECTED = frozenset(("while", "shirt", "shirts", "skirt", "skirts", "where", "there", "these", "those", "three",
                         "dress", "shoes", "brows", "blown", "lighter", "tighter", "longer", "bolder", "flash"))

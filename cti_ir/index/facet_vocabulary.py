@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES, TINGE_WORDS
+from cti_ir.index.foreign_colour_names import FOREIGN_COLOUR_NAMES
 
 SLOTS = ("colour", "accent_colour", "pattern", "sleeves", "neckline", "length", "fit", "shoe_type", "heel",
          "finish", "closure")
@@ -104,7 +105,7 @@ def _build_vocabulary() -> dict[tuple[str, ...], tuple[str, str]]:
         for value, phrases in values.items():
             for p in phrases:
                 vocab.setdefault(tuple(p.split()), (slot, value))
-    for names in (MORE_COLOUR_NAMES, TINGE_WORDS):
+    for names in (MORE_COLOUR_NAMES, FOREIGN_COLOUR_NAMES, TINGE_WORDS):
         for value, phrases in names.items():
             for p in phrases:
                 vocab.setdefault(tuple(p.split()), ("colour", value))

@@ -5,10 +5,11 @@ it black with long sleeves", "blue instead of white", "with a higher heel") are 
 fashion facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colour``, ``accent_colour`` for a
 pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``,
 ``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
-reading hyphens as spaces (the phrases: :mod:`cti_ir.index.facet_vocabulary`); a misspelt word is read as the word
+reading hyphens as spaces and folding accents (the phrases: :mod:`cti_ir.index.facet_vocabulary`); a misspelt word is read as the word
 it was meant to be (:mod:`cti_ir.index.correction`: "sleves", "bloo"; a common English word only where it stands as
 the fashion word would, "high heals" but not "in your range"). Shade names are read as base colours
-(:mod:`cti_ir.index.colour_names`), the everyday ones where only a colour can stand. Words
+(:mod:`cti_ir.index.colour_names`; other languages' colour words, :mod:`cti_ir.index.foreign_colour_names`), the
+everyday ones where only a colour can stand. Words
 outside the vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a
 product.
 
@@ -22,13 +23,16 @@ excluded. The vocabulary is general fashion English; a shop with other facets ex
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass, field
 
 from cti_ir.index.colour_names import SHADE_WORDS
 from cti_ir.index.correction import correct, real_word_correction
 from cti_ir.index.facet_vocabulary import (ACCENT_AFTER, COMPARATIVES, HEEL_COMPARATIVES, LONGEST, ONE_WORD_VALUES,
                                            ORDERS, SLOT_NOUNS, SLOTS, VALUES, VOCABULARY)
+from cti_ir.index.foreign_colour_names import FOREIGN_SHADE_WORDS
 from cti_ir.index.frame_words import FRAME_WORDS
 
 # The reader's interface; the vocabulary and the correction are re-exported from here, where callers read with them.
@@ -46,7 +50,10 @@ _QUALIFIED_VALUES = {
     "fit": (("fit", "cut"), {"slim": "fitted", "close": "fitted", "wide": "loose"}),
     "pattern": (("pattern", "print"), {"none": "solid"}),
 }
-# Where only a colour stands (colour_names.SHADE_WORDS): before one of these nouns, or after "in"/"to" closing a
+# Shade words that are also other words, English or of another language's colours that English spells too ("sage",
+# "verde"): read as a colour only where only a colour stands.
+_SHADES = MappingProxyType({**SHADE_WORDS, **FOREIGN_SHADE_WORDS})
+# Where only a colour stands (_SHADES): before one of these nouns, or after "in"/"to" closing a
 # phrase ("in sage, with a strap", "from white to ash").
 _COLOUR_NOUNS = ("coloured", "colored", "colour", "color", "toned", "tone", "shade")
 _PATTERN_WORDS = frozenset(w for phrases in VALUES["pattern"].values() for p in phrases for w in p.split()
@@ -123,8 +130,13 @@ class Constraint:
 
 
 def tokens(text: str) -> list[str]:
-    """Lower-cased words; hyphens read as spaces, punctuation as its own token (a clause boundary)."""
-    text = text.lower().replace("-", " ").replace("’", "'")
+    """Lower-cased words without accents; hyphens read as spaces, punctuation as its own token (a clause boundary).
+
+    Accents are folded ("marrón" is "marron", "weiß" "weiss") so that a word typed with or without them reads the
+    same; before, a letter with one split the word in two."""
+    text = unicodedata.normalize("NFKD", text.lower().replace("ß", "ss"))
+    text = "".join(c for c in text if not unicodedata.combining(c))
+    text = text.replace("-", " ").replace("’", "'")
     return re.findall(r"3/4|[a-z0-9']+|[,.;:!?()]", text)
 
 
@@ -175,7 +187,7 @@ def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:
 
 def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
     """("colour", base colour) of a shade word standing where only a colour can, else None."""
-    colour = SHADE_WORDS.get(words[i])
+    colour = _SHADES.get(words[i])
     if colour is None:
         return None
     return ("colour", colour) if _colour_stands(words, i) or _alone_in_clause(words, i) else None
@@ -235,7 +247,7 @@ def _alone_in_clause(words: list[str], i: int) -> bool:
 
 
 def _carries_no_other_meaning(word: str) -> bool:
-    return (word in FRAME_WORDS or word in ONE_WORD_VALUES or word in SLOT_NOUNS or word in SHADE_WORDS
+    return (word in FRAME_WORDS or word in ONE_WORD_VALUES or word in SLOT_NOUNS or word in _SHADES
             or word in _COLOUR_MODIFIERS or word in NEGATIONS or word in NEGATION_RESETS or word in _COLOUR_NOUNS
             or word in COLOUR_CHANGES or word in HEEL_COMPARATIVES or not word.isalpha())
 

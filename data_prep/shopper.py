@@ -111,11 +111,19 @@ def traveller_phrasing(reference: Mapping, target: Mapping, named: Sequence[str]
     return paraphrase(reference, target, rng, phrasing_set="traveller", aspects=list(named)).text
 
 
+def caller_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the caller phrasings of :mod:`data_prep.phrasing` (shoppers dictating to a phone's voice
+    assistant; written without seeing the request reader, the other sets or any results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="caller", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
                                   "passerby": passerby_phrasing, "latecomer": latecomer_phrasing,
-                                  "traveller": traveller_phrasing}
+                                  "traveller": traveller_phrasing, "caller": caller_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

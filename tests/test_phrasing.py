@@ -1,9 +1,9 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer and traveller sets (written without
-seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance) and by
-surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer or traveller phrasing carries a
-marker of its set, no phrasing of another set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller and caller sets (written
+without seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance)
+and by surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer, traveller or caller
+phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -17,6 +17,7 @@ import pytest
 
 from data_prep.phrasing import PHRASING_SETS, STYLES, heldout_markers, paraphrase, template_ids
 from data_prep.phrasing.blind import BLIND, blind_markers
+from data_prep.phrasing.caller import CALLER, caller_markers
 from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
 from data_prep.phrasing.latecomer import LATECOMER, latecomer_markers
 from data_prep.phrasing.changes import describe_changes
@@ -56,12 +57,13 @@ _NEWCOMER_MARKER_RE = _marker_re(newcomer_markers())
 _PASSERBY_MARKER_RE = _marker_re(passerby_markers())
 _LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
 _TRAVELLER_MARKER_RE = _marker_re(traveller_markers())
+_CALLER_MARKER_RE = _marker_re(caller_markers())
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby, latecomer and traveller).
-EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller")
-APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller")
+# passerby, latecomer, traveller and caller).
+EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller")
+APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
-                "latecomer": LATECOMER, "traveller": TRAVELLER}
+                "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -106,9 +108,15 @@ def traveller_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def caller_marker(text: str) -> str | None:
+    """The first caller-set marker in ``text`` (whole words, any case), or None."""
+    found = _CALLER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
 MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
           "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker,
-          "traveller": traveller_marker}
+          "traveller": traveller_marker, "caller": caller_marker}
 
 
 def pairs(n: int, seed: int = 0):
@@ -123,7 +131,7 @@ def pairs(n: int, seed: int = 0):
 
 def test_the_sets_have_every_style_and_disjoint_templates():
     assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
-                            "traveller")
+                            "traveller", "caller")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])
@@ -217,7 +225,7 @@ def test_every_template_of_a_set_apart_names_every_change_and_claims_what_the_tr
                     assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
 
 
-def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_latecomer_or_traveller_text():
+def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_latecomer_traveller_or_caller_text():
     for i, (reference, target) in enumerate(pairs(150, seed=4)):
         # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
         texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
@@ -272,7 +280,7 @@ def plans():
             for mode in ("none", "train", "heldout")}
 
 
-def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passerby_latecomer_or_traveller_phrasing(
+def test_a_training_catalogue_holds_no_held_apart_phrasing_nor_one_of_a_set_written_apart(
         plans, tmp_path):
     fiq, shoes = plans["train"]
     write_fashioniq(tmp_path / "fashioniq", fiq)
@@ -291,7 +299,7 @@ def test_a_training_catalogue_holds_no_held_apart_blind_stranger_newcomer_passer
 
 
 @pytest.mark.parametrize("own", APART_SETS)
-def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_latecomer_or_traveller_phrasing(plans, own):
+def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_latecomer_traveller_or_caller_phrasing(plans, own):
     # The generator cannot write these sets (not among its modes), whatever the split.
     assert own not in PHRASING_MODES
     with pytest.raises(ValueError, match="unknown phrasing"):

@@ -17,7 +17,8 @@ earlier set's results, so that a reader nobody tuned on its wording can still be
 a sixth, ``passerby`` (:mod:`data_prep.phrasing.passerby`), later again, without seeing the reader, the other
 sets or any results; a seventh, ``latecomer`` (:mod:`data_prep.phrasing.latecomer`), later still and likewise;
 an eighth, ``traveller`` (:mod:`data_prep.phrasing.traveller`: shoppers writing in a second language or through a
-translator), last and likewise.
+translator), later again and likewise; a ninth, ``caller`` (:mod:`data_prep.phrasing.caller`: shoppers dictating to
+a phone's voice assistant), last and likewise.
 Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library

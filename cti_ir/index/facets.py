@@ -1,17 +1,16 @@
 """Product facets in words: what a description or a shopper's request says about colour, sleeves, heel, ...
 
-A catalogue's descriptions ("v-neck burgundy maxi dress, no sleeves, loose cut") and a shopper's requests ("make
-it black with long sleeves", "blue instead of white", "with a higher heel") are read with one vocabulary of
-fashion facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colour``, ``accent_colour`` for a
-pattern's or a sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``,
-``heel``, ``finish``, ``closure``). Phrases are matched on whole words, longest first, after lower-casing and
-reading hyphens as spaces and folding accents (the phrases: :mod:`cti_ir.index.facet_vocabulary`); a misspelt word is read as the word
-it was meant to be (:mod:`cti_ir.index.correction`: "sleves", "bloo"; a common English word only where it stands as
-the fashion word would, "high heals" but not "in your range"). Shade names are read as base colours
+A catalogue's descriptions ("v-neck burgundy maxi dress, no sleeves, loose cut") and a shopper's requests ("make it
+black with long sleeves", "blue instead of white", "with a higher heel") are read with one vocabulary of fashion
+facets (:data:`VOCABULARY`): each phrase names a value of a slot (``colour``, ``accent_colour`` for a pattern's or a
+sole's colour, ``pattern``, ``sleeves``, ``neckline``, ``length``, ``fit``, ``shoe_type``, ``heel``, ``finish``,
+``closure``). Phrases are matched on whole words, longest first, after lower-casing, reading hyphens as spaces and
+folding accents (the phrases: :mod:`cti_ir.index.facet_vocabulary`); a misspelt word is read as the word it was
+meant to be (:mod:`cti_ir.index.correction`: "sleves", "bloo"; a common English word only where it stands as the
+fashion word would, "high heals" but not "in your range"). Shade names are read as base colours
 (:mod:`cti_ir.index.colour_names`; other languages' colour words, :mod:`cti_ir.index.foreign_colour_names`), the
-everyday ones where only a colour can stand. Words
-outside the vocabulary are simply not read: a facet nobody can read is unknown, and unknown never counts against a
-product.
+everyday ones where only a colour can stand. Words outside the vocabulary are simply not read: a facet nobody can
+read is unknown, and unknown never counts against a product.
 
 :func:`read_description` gives a product's facets; :func:`read_request` gives what a request asks, relative to
 the reference's facets: a value the reference already has is what the shopper moves away from ("blue instead of
@@ -25,8 +24,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping
-from types import MappingProxyType
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from cti_ir.index.colour_names import SHADE_WORDS
 from cti_ir.index.correction import correct, real_word_correction
@@ -50,8 +49,8 @@ _QUALIFIED_VALUES = {
     "fit": (("fit", "cut"), {"slim": "fitted", "close": "fitted", "wide": "loose"}),
     "pattern": (("pattern", "print"), {"none": "solid"}),
 }
-# Shade words that are also other words, English or of another language's colours that English spells too ("sage",
-# "verde"): read as a colour only where only a colour stands.
+# Shade names that are also everyday English words ("sage") and other languages' colour words that English spells
+# too ("verde"): read as a colour only where only a colour stands.
 _SHADES = MappingProxyType({**SHADE_WORDS, **FOREIGN_SHADE_WORDS})
 # Where only a colour stands (_SHADES): before one of these nouns, or after "in"/"to" closing a
 # phrase ("in sage, with a strap", "from white to ash").

@@ -12,7 +12,7 @@ import pytest
 from cti_ir.index.catalogue import items_from_folder
 from cti_ir.index.catalogue_index import build_index
 from cti_ir.index import english_words
-from cti_ir.index.facets import correct, read_description, read_request
+from cti_ir.index.facets import correct, read_description, read_request, tokens
 from cti_ir.index.request_reading import read_request_text
 from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, sound_key
 from cti_ir.model.checkpoint import load_checkpoint
@@ -59,21 +59,42 @@ def test_a_request_with_nothing_the_reader_can_say_passes_unchanged(text):
     assert not reading.understood and not reading.in_part and reading.text == text and reading.note is None
 
 
-@pytest.mark.parametrize("text, canonical, unknown", [
-    ("is black and more summery", "is black", ("summery",)),
-    ("no sleeves, comfy", "is sleeveless", ("comfy",)),
-    ("make it black and sleeveless for the beach", "is black and sleeveless", ("beach",)),
+@pytest.mark.parametrize("text, canonical, unknown, says_all", [
+    ("is black and more summery", "is black", ("summery",), True),
+    ("no sleeves, comfy", "is sleeveless", ("comfy",), True),
+    ("make it black and sleeveless for the beach", "is black and sleeveless", ("beach",), True),
     # what the wording can say of a request that also asks what it cannot ("puff" sleeves, no more collar)
-    ("make it crimson with puff sleeves", "is red", ("puff",)),
+    ("make it crimson with puff sleeves", "is red", ("puff",), False),
 ])
-def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wording(text, canonical, unknown):
+def test_a_request_understood_in_part_keeps_every_word_after_the_canonical_wording(text, canonical, unknown,
+                                                                                  says_all):
     reading = read_request_text(text, reference_facets(), "dress")
     assert reading.in_part and not reading.understood and reading.unknown == unknown
     assert reading.text == f"{canonical}, {text}"
     assert reading.note == f'request read in part as "{canonical}" (your own words kept: {", ".join(unknown)})'
-    # a joined text the text tower would cut off is not made: the shopper's words go alone
-    cut = read_request_text(text, reference_facets(), "dress", fits=lambda joined: len(joined) <= len(text))
-    assert cut.text == text and not cut.in_part and cut.note is None
+    # a joined text the text tower would cut off is not made: when the wording says every change the reader read,
+    # the words it did not know go after it on their own; else the shopper's words go alone
+    joined = f"{canonical}, {text}"
+    cut = read_request_text(text, reference_facets(), "dress", fits=lambda t: len(t) < len(joined))
+    if says_all:
+        assert cut.text == f"{canonical}, {' '.join(unknown)}" and cut.in_part and cut.canonical == canonical
+    else:
+        assert cut.text == text and not cut.in_part and cut.note is None
+    nothing_fits = read_request_text(text, reference_facets(), "dress", fits=lambda t: False)
+    assert nothing_fits.text == text and not nothing_fits.in_part and nothing_fits.note is None
+
+
+def test_a_long_request_keeps_the_unknown_words_the_model_learned_and_sets_the_others_aside():
+    text = "i would love a black one for the beach party and honestly it should be sleeveless if you have it"
+    reading = read_request_text(text, reference_facets(), "dress", fits=lambda t: len(t.split()) <= 8,
+                                learned=lambda w: w != "honestly")
+    assert reading.text == "is black and sleeveless, beach party" and reading.in_part
+    assert reading.set_aside == () or "beach" not in reading.set_aside
+    assert "beach, party" in reading.note
+    # every unknown word one the model never learned: the wording goes alone, the words named as set aside
+    alone = read_request_text(text, reference_facets(), "dress", fits=lambda t: len(t.split()) <= 8,
+                              learned=lambda w: False)
+    assert alone.text == "is black and sleeveless" and alone.understood and "beach" in alone.set_aside
 
 
 def test_a_garment_reads_no_shoe_facet_and_less_is_not_more():
@@ -107,7 +128,8 @@ def test_the_models_context_decides_what_fits(tiny_checkpoint):
     while model.fits_context(long + " summery"):  # the longest such request the text tower still reads whole
         long += " summery"
     assert "summery" in long
-    assert read_request_text(long, reference_facets(), "dress", model.fits_context).text == long  # joined: too long
+    # joined, it would be cut off: the words the reader did not know go after the wording on their own
+    assert read_request_text(long, reference_facets(), "dress", model.fits_context).text == "is black and sleeveless, summery"
     assert read_request_text(long, reference_facets(), "dress").in_part  # without a limit it is read in part
 
 
@@ -392,8 +414,11 @@ def test_the_benchmark_measures_with_and_without_the_reader(synth_small, tiny_ch
     assert (plain["read_requests"], read["read_requests"]) == (False, True)
     examples = plain["shoes"]["examples"], read["shoes"]["examples"]
     # Held-apart degree adverbs ("marginally lower") are words the reader does not know: the shopper's text is kept
-    # whole, after the canonical wording of what was read
-    assert all(b == a or b.endswith(f", {a}") for a, b in zip(examples[0]["comparative"], examples[1]["comparative"]))
+    # whole after the canonical wording of what was read, or, where that would be cut off, the words it did not know
+    def keeps_the_words(a: str, b: str) -> bool:
+        return b == a or b.endswith(f", {a}") or set(b.rsplit(", ", 1)[-1].split()) <= set(tokens(a))
+
+    assert all(keeps_the_words(a, b) for a, b in zip(examples[0]["comparative"], examples[1]["comparative"]))
     assert any(a != b for a, b in zip(examples[0]["imperative"], examples[1]["imperative"]))
     for text in examples[1]["imperative"]:  # a rewrite is the canonical wording: read again, it stays
         assert read_request_text(text, None, "shoes").text == text

@@ -19,6 +19,7 @@ from cti_ir.index.colour_names import BASE_COLOURS, MORE_COLOUR_NAMES
 from cti_ir.index.english_words import is_common_english_word, is_english_word
 from cti_ir.index.facet_vocabulary import CORE_WORDS, KNOWN_WORDS, SLOT_NOUNS, VOCABULARY, phrase_words
 from cti_ir.index.foreign_colour_names import FOREIGN_COLOUR_NAMES
+from cti_ir.index.frame_words import FRAME_WORDS
 from cti_ir.index.spelling import edit_distance, letter_mask, missing_letters, one_edit, sound_key, spoken_key
 
 _MATCHED_AS_WRITTEN = phrase_words(MORE_COLOUR_NAMES.values()) | phrase_words(FOREIGN_COLOUR_NAMES.values())
@@ -61,7 +62,8 @@ def correct(word: str) -> str:
     to it ("colur" is colour)."""
     if word in _DROPPED_LETTER_COLOURS:
         return _DROPPED_LETTER_COLOURS[word]
-    if word in KNOWN_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
+    # a word that carries no facet is no slip of one ("tshirt" is not "short", nor "scooch" "scoop")
+    if word in KNOWN_WORDS or word in FRAME_WORDS or word in _PROTECTED or not word.isalpha() or len(word) < 3:
         return word
     # A common English word is no misspelling on its own ("range" is not "orange", nor "shows" "shoes"): the facet
     # reader asks real_word_correction where the word stands. Without the word list every word is corrected, as before.
@@ -89,7 +91,7 @@ def real_word_correction(word: str) -> str | None:
     """The vocabulary word a common English word of five letters or more is one edit from ("heals": heels, "souls":
     soles), else None. Whether the shopper meant it is for the words around it to say (the facet reader's
     ``mentions``): "high heals" is a heel, "it heals" is not."""
-    if (len(word) < 5 or word in KNOWN_WORDS or word in _PROTECTED or not word.isalpha()
+    if (len(word) < 5 or word in KNOWN_WORDS or word in FRAME_WORDS or word in _PROTECTED or not word.isalpha()
             or not is_common_english_word(word)):
         return None
     return _one_edit_away(word)

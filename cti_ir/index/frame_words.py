@@ -16,7 +16,10 @@ from __future__ import annotations
 # The second block is everyday English of requests written by hand (verbs of wanting and changing, hedges,
 # greetings, chat spellings), with every word of the held-apart phrasing set's frames and lexicon
 # (data_prep/phrasing) left out, so that the paraphrase benchmark's held-apart rows still measure wording the reader
-# was not written for (the first block, older, has a few: "switch", "turn", "wish", "oh" and the product nouns). No
+# was not written for (the first block, older, has a few: "switch", "turn", "wish", "oh" and the product nouns). The
+# third is spoken English, for requests dictated to a phone: fillers ("um", "right"), a voice assistant's name,
+# degree words ("a skosh", "itty bitty"), "the one on the left", counts ("these two things"); the held-apart set's
+# words left out likewise ("tad", "touch", "loads", "hey"; "three" only in "three-quarter" there). No
 # word that weakens or negates ("less", "unlike", "besides") is in it: negative contractions are negations
 # (cti_ir.index.facets.NEGATIONS).
 FRAME_WORDS = frozenset("""
@@ -51,4 +54,9 @@ anywhere somewhere anyone many bunch ton perfect ideal ideally good best brillia
 happy pleased dear friend folks team morning afternoon evening welcome trouble bother favour favor curious ask
 asking request update updated edit edited set setting value asap soon today please significantly noticeably
 substantially moderately notably hugely dramatically subtly barely heaps tons smidge notch
+""".split()) | frozenset("""
+um umm uh uhh er erm hmm mm ah anyway anyways alright right left literally know y'know yknow ya listen oops phone siri
+alexa google assistant skosh scooch smidgen smidgeon hair wee teensy teeny tiny itty bitty weeny whisker mite titch jot
+mega ultra extra two three four five six seven eight nine ten couple few several things changes bits stuff thingy thingies
+whatsit
 """.split())

@@ -46,6 +46,28 @@ from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORD
 from cti_ir.index.frame_words import FRAME_WORDS
 
 _NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
+# A request dictated to a phone can carry its punctuation as words ("black comma sleeveless full stop"): read as the
+# marks they stand for, so that the clauses part where the shopper parted them. "comma" and "full stop" name nothing
+# a product has; "period", "question mark" and "exclamation mark" only where they end the request after a word that
+# can end a phrase ("a question mark graphic" is a print, "a period dress" a style, "lettering and exclamation
+# point" one too).
+_SPOKEN_MARKS = ((re.compile(r"\s*\bcomma\b", re.IGNORECASE), ","),
+                 (re.compile(r"\s*\b(?:full[\s-]+stop|new[\s-]+(?:line|paragraph))\b", re.IGNORECASE), "."))
+_SPOKEN_END = re.compile(r"(\w+)\s+(?:period|question[\s-]+mark|exclamation[\s-]+(?:mark|point))[\s.!?]*$",
+                         re.IGNORECASE)
+_NO_PHRASE_END = frozenset(("a", "an", "the", "and", "or", "with", "of", "no", "without", "its", "their"))
+
+
+def _spoken_marks(text: str) -> str:
+    """``text`` with the punctuation a shopper dictated as words written as marks."""
+    for spoken, mark in _SPOKEN_MARKS:
+        text = spoken.sub(mark, text)
+    end = _SPOKEN_END.search(text)
+    if end is not None and end.group(1).lower() not in _NO_PHRASE_END:
+        text = text[:end.end(1)] + "."
+    return text
+
+
 _SHOE_SLOTS = frozenset(("shoe_type", "heel", "finish", "closure"))
 # (verb, singular rest, plural rest or None) per slot value: the generator's training captions' commonest forms.
 _ABSOLUTE: Mapping[str, Mapping[str, tuple[str, str, str | None]]] = {
@@ -108,14 +130,16 @@ class RequestReading:
 
     @property
     def in_part(self) -> bool:
-        """Understood in part: ``text`` is the canonical wording of what was read, then the shopper's own words."""
+        """Understood in part: ``text`` is the canonical wording of what was read, then the shopper's own words (the
+        words it did not know alone, where the whole request would not fit after the wording)."""
         return not self.understood and self.canonical is not None
 
     @property
     def note(self) -> str | None:
         """One line for the shopper: what was understood, or nothing when the text went unchanged."""
         if self.in_part:
-            kept = f": {', '.join(self.unknown)}" if self.unknown else ""
+            own = [w for w in self.unknown if w not in self.set_aside]
+            kept = f": {', '.join(own)}" if own else ""
             return f'request read in part as "{self.canonical}" (your own words kept{kept})'
         if not self.understood or self.text == self.original:
             return None
@@ -142,6 +166,8 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     canonical wording goes alone, and those words are named in the note as set aside (None: every word learned).
     """
     original = text
+    text = _spoken_marks(text)
+    written = text  # what the shopper wrote, dictated marks as marks: what goes on when the reader reads nothing
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
     text = _NO_LONGER.sub("not", text)
     found, words = mentions(text)
@@ -149,7 +175,7 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))
     canonical, complete = _canonical(found, words, taken, text, dict(reference or {}), category)
     if canonical is None:
-        return RequestReading(original, original, False, unknown)
+        return RequestReading(original, written, False, unknown)
     if complete and not unknown:
         return RequestReading(original, canonical, True, (), canonical)
     # A word no training text held moves the text tower by embeddings no gradient has shaped: it cannot steer the
@@ -159,10 +185,18 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     if (complete and learned is not None and not _unattached_negation(found, words, dict(reference or {}))
             and not any(learned(w) for w in unknown)):
         return RequestReading(original, canonical, True, unknown, canonical, set_aside=unknown)
-    joined = f"{canonical}, {original}"
-    if fits is not None and not fits(joined):
-        return RequestReading(original, original, False, unknown)
-    return RequestReading(original, joined, False, unknown, canonical)
+    joined = f"{canonical}, {written}"
+    if fits is None or fits(joined):
+        return RequestReading(original, joined, False, unknown, canonical)
+    # Too long to go whole after the wording (a long request, often spoken): when the wording says every change read,
+    # the words the reader did not know are all the shopper's text adds, so they go after it on their own (those
+    # the model never learned set aside, as above); the text tower would otherwise cut the request's end off.
+    kept = tuple(w for w in unknown if learned is None or learned(w))
+    compact = f"{canonical}, {' '.join(kept)}" if kept else canonical
+    if complete and fits(compact):
+        aside = tuple(w for w in unknown if w not in kept)
+        return RequestReading(original, compact, not kept, unknown, canonical, set_aside=aside)
+    return RequestReading(original, written, False, unknown)
 
 
 def _canonical(found, words: list[str], taken: set[int], text: str, reference: dict[str, str],
@@ -175,6 +209,8 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     asked = _removed(read_request(text, reference), reference)
     if _is_garment(reference, category):  # a garment's straps are not a shoe's closure
         asked = {slot: c for slot, c in asked.items() if slot not in _SHOE_SLOTS}
+    elif _is_shoe(reference, category):  # nor a shoe's "knee" a hem, its "scoop" a neckline
+        asked = {slot: c for slot, c in asked.items() if slot not in _GARMENT_SLOTS}
     if not asked or _ambiguous(found, reference):
         return None, False
     # Every facet phrase, slot noun ("the sleeves") and comparative ("longer") must have become a constraint: one
@@ -183,6 +219,8 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     # Likewise "red dotted, not dotted" on a dotted reference: the pattern stays, its colour changes.
     kept = _kept_slots(found, reference)
     needed = ({m.slot for m in found} - kept) | _slots_named(words, taken)
+    if _is_shoe(reference, category):
+        needed -= _GARMENT_SLOTS  # read in a shoe's request, a garment's facet is a misreading, not a request
     if "pattern" in needed and "pattern" not in asked and "accent_colour" in asked:
         needed.discard("pattern")  # "the colour of the print to black": the print is named for its colour
     if asked.get("pattern") is not None and asked["pattern"].allowed == {"solid"}:
@@ -223,6 +261,13 @@ def _is_garment(reference: Mapping[str, str], category: str | None) -> bool:
     if category == "shoes" or set(reference) & _SHOE_SLOTS:
         return False
     return bool(set(reference) & _GARMENT_SLOTS) or category in _GARMENT_CATEGORIES
+
+
+def _is_shoe(reference: Mapping[str, str], category: str | None) -> bool:
+    """Whether the product is a shoe: the reference's own facets say, else its category ("shoes")."""
+    if set(reference) & _SHOE_SLOTS:
+        return True
+    return category == "shoes" and not set(reference) & _GARMENT_SLOTS
 
 
 def _sayable(asked: Mapping[str, Constraint], reference: Mapping[str, str], plural: bool) -> dict[str, Constraint]:

@@ -1,9 +1,9 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller and caller sets (written
-without seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets, provenance)
-and by surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer, traveller or caller
-phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller, caller and gifter sets
+(written without seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets,
+provenance) and by surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer, traveller, caller
+or gifter phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -21,6 +21,7 @@ from data_prep.phrasing.caller import CALLER, caller_markers
 from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
 from data_prep.phrasing.latecomer import LATECOMER, latecomer_markers
 from data_prep.phrasing.changes import describe_changes
+from data_prep.phrasing.gifter import GIFTER, gifter_markers
 from data_prep.phrasing.lexicon import LEXICONS
 from data_prep.phrasing.newcomer import NEWCOMER, newcomer_markers
 from data_prep.phrasing.passerby import PASSERBY, passerby_markers
@@ -58,12 +59,14 @@ _PASSERBY_MARKER_RE = _marker_re(passerby_markers())
 _LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
 _TRAVELLER_MARKER_RE = _marker_re(traveller_markers())
 _CALLER_MARKER_RE = _marker_re(caller_markers())
+_GIFTER_MARKER_RE = _marker_re(gifter_markers())
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby, latecomer, traveller and caller).
-EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller")
-APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller")
+# passerby, latecomer, traveller, caller and gifter).
+EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller",
+                   "gifter")
+APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller", "gifter")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
-                "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER}
+                "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER, "gifter": GIFTER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -114,9 +117,15 @@ def caller_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def gifter_marker(text: str) -> str | None:
+    """The first gifter-set marker in ``text`` (whole words, any case), or None."""
+    found = _GIFTER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
 MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
           "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker,
-          "traveller": traveller_marker, "caller": caller_marker}
+          "traveller": traveller_marker, "caller": caller_marker, "gifter": gifter_marker}
 
 
 def pairs(n: int, seed: int = 0):
@@ -131,7 +140,7 @@ def pairs(n: int, seed: int = 0):
 
 def test_the_sets_have_every_style_and_disjoint_templates():
     assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
-                            "traveller", "caller")
+                            "traveller", "caller", "gifter")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])
@@ -225,7 +234,7 @@ def test_every_template_of_a_set_apart_names_every_change_and_claims_what_the_tr
                     assert all(_names(text, c, _OLD_FORMS) for c in ctx.changes), (tid, text)
 
 
-def test_no_other_template_writes_a_blind_stranger_newcomer_passerby_latecomer_traveller_or_caller_text():
+def test_no_other_template_writes_a_text_of_a_set_written_apart():
     for i, (reference, target) in enumerate(pairs(150, seed=4)):
         # Same random draws for every template: same changes, same synonyms and typos where a template draws them.
         texts = {phrasing_set: {template(context(reference, target, i, phrasing_set)[0]).lower()
@@ -299,7 +308,7 @@ def test_a_training_catalogue_holds_no_held_apart_phrasing_nor_one_of_a_set_writ
 
 
 @pytest.mark.parametrize("own", APART_SETS)
-def test_no_catalogue_carries_a_blind_stranger_newcomer_passerby_latecomer_traveller_or_caller_phrasing(plans, own):
+def test_no_catalogue_carries_a_phrasing_of_a_set_written_apart(plans, own):
     # The generator cannot write these sets (not among its modes), whatever the split.
     assert own not in PHRASING_MODES
     with pytest.raises(ValueError, match="unknown phrasing"):

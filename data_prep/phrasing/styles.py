@@ -4,9 +4,9 @@ Each template arranges the :class:`~data_prep.phrasing.changes.Change` forms of 
 style says the same thing in other words. A template has an id (``"<set>.<style>.<name>"``) that the generator's
 provenance records. The *training* and *held-apart* sets have the same styles and disjoint templates: every
 held-apart template writes one of :data:`~data_prep.phrasing.lexicon.HELDOUT_FRAME_MARKERS` and no training
-template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby``, ``latecomer``, ``traveller``
-and ``caller`` sets (evaluation only) have their templates in their own modules, registered in :data:`TEMPLATES`
-here.
+template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby``, ``latecomer``, ``traveller``,
+``caller`` and ``gifter`` sets (evaluation only) have their templates in their own modules, registered in
+:data:`TEMPLATES` here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Sequence
 from data_prep.phrasing.blind import BLIND_TEMPLATES
 from data_prep.phrasing.caller import CALLER_TEMPLATES
 from data_prep.phrasing.changes import Change
+from data_prep.phrasing.gifter import GIFTER_TEMPLATES
 from data_prep.phrasing.latecomer import LATECOMER_TEMPLATES
 from data_prep.phrasing.lexicon import Lexicon
 from data_prep.phrasing.newcomer import NEWCOMER_TEMPLATES
@@ -355,4 +356,4 @@ HELDOUT_TEMPLATES: Mapping[str, tuple[tuple[str, Template], ...]] = MappingProxy
 TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = MappingProxyType(
     {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES, "blind": BLIND_TEMPLATES, "stranger": STRANGER_TEMPLATES,
      "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES,
-     "traveller": TRAVELLER_TEMPLATES, "caller": CALLER_TEMPLATES})
+     "traveller": TRAVELLER_TEMPLATES, "caller": CALLER_TEMPLATES, "gifter": GIFTER_TEMPLATES})

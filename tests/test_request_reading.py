@@ -129,7 +129,8 @@ def test_the_models_context_decides_what_fits(tiny_checkpoint):
         long += " summery"
     assert "summery" in long
     # joined, it would be cut off: the words the reader did not know go after the wording on their own
-    assert read_request_text(long, reference_facets(), "dress", model.fits_context).text == "is black and sleeveless, summery"
+    read = read_request_text(long, reference_facets(), "dress", model.fits_context)
+    assert read.text == "is black and sleeveless, summery"
     assert read_request_text(long, reference_facets(), "dress").in_part  # without a limit it is read in part
 
 

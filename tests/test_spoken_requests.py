@@ -33,8 +33,8 @@ def test_dictated_punctuation_parts_the_clauses_like_written_marks(text, reading
     assert "comma" not in read.text and "stop" not in read.text
 
 
-@pytest.mark.parametrize("text", ["is green and has a question mark graphic", "has stylized lettering and exclamation point",
-                                  "a period dress please", "is a period piece"])
+@pytest.mark.parametrize("text", ["is green and has a question mark graphic", "a period dress please",
+                                  "is a period piece", "has stylized lettering and exclamation point"])
 def test_the_same_words_written_as_a_phrase_stay_words(text):
     # a mark's name ends a request only after a word that can end a phrase ("lettering and exclamation point" is a
     # print); "period" and "question mark" inside a request are words
@@ -82,3 +82,12 @@ def test_real_captions_that_name_a_mark_keep_it():
     assert named
     for caption in named:
         assert "mark" in read_request_text(caption).text or "point" in read_request_text(caption).text
+
+
+def test_a_long_request_with_a_negation_far_from_its_value_is_not_shortened():
+    # "not keen on the stripes" on a striped reference: the words between the negation and the value may be what
+    # asks the change, so the request is not cut down to the words the reader did not know
+    striped = {**DRESS, "pattern": "stripes"}
+    text = "honestly not keen at all on the stripes of this one, but make it navy and sleeveless"
+    read = read_request_text(text, striped, "dress", fits=lambda t: len(t) <= len(text), learned=lambda w: True)
+    assert read.text == text and not read.in_part

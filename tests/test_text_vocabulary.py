@@ -50,6 +50,15 @@ def test_words_are_not_set_aside_when_a_negation_stands_too_far_before_a_value_r
     plain = read_request_text("not keen on white, black would be better", striped, "dress",
                               learned=lambda word: False)
     assert plain.text == "is black" and plain.set_aside == ("keen", "better")
+    # a negation that belongs to another facet phrase is no such case: "no pattern" says the stripes go, and the
+    # "don't" of "if you don't mind" stands before a pattern the request names beside a new colour
+    checked = {"colour": "white", "pattern": "checks", "accent_colour": "green"}
+    removed = read_request_text("black in place of white; no pattern in place of a green check pattern", checked,
+                                "dress", learned=lambda word: False)
+    assert removed.text == "is black and solid" and removed.understood and removed.set_aside == ("place",)
+    polite = read_request_text("cheerio, if you don't mind i'd want this navy striped and black", striped, "dress",
+                               learned=lambda word: False)
+    assert polite.text == "is black and has navy stripes" and polite.understood and polite.set_aside == ("cheerio",)
 
 
 def test_words_are_never_set_aside_when_the_wording_cannot_say_everything_asked():

@@ -57,6 +57,6 @@ substantially moderately notably hugely dramatically subtly barely heaps tons sm
 """.split()) | frozenset("""
 um umm uh uhh er erm hmm mm ah anyway anyways alright right left literally know y'know yknow ya listen oops phone siri
 alexa google assistant skosh scooch smidgen smidgeon hair wee teensy teeny tiny itty bitty weeny whisker mite titch jot
-mega ultra extra two three four five six seven eight nine ten couple few several things changes bits stuff thingy thingies
-whatsit
+mega ultra extra two three four five six seven eight nine ten couple few several things changes bits stuff thingy
+thingies whatsit
 """.split())

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from typing import Callable, Mapping
 
 from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORDERS, SLOTS, Constraint, mentions,
-                                 negated_between, read_description, read_request)
+                                 read_description, read_request)
 from cti_ir.index.frame_words import FRAME_WORDS
 
 _NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
@@ -182,8 +182,8 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     # query, only blur it ("pls", a shade name the shop never used), so when the wording says all that was asked,
     # it goes alone. Not when a negation stands too far before a value read as unchanged ("not keen on the
     # stripes" on a striped one): the words between may be what asks to change it.
-    if (complete and learned is not None and not _unattached_negation(found, words, dict(reference or {}))
-            and not any(learned(w) for w in unknown)):
+    says_all = complete and not _unattached_negation(found, words, dict(reference or {}))
+    if says_all and learned is not None and not any(learned(w) for w in unknown):
         return RequestReading(original, canonical, True, unknown, canonical, set_aside=unknown)
     joined = f"{canonical}, {written}"
     if fits is None or fits(joined):
@@ -193,7 +193,7 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     # the model never learned set aside, as above); the text tower would otherwise cut the request's end off.
     kept = tuple(w for w in unknown if learned is None or learned(w))
     compact = f"{canonical}, {' '.join(kept)}" if kept else canonical
-    if complete and fits(compact):
+    if says_all and fits(compact):
         aside = tuple(w for w in unknown if w not in kept)
         return RequestReading(original, compact, not kept, unknown, canonical, set_aside=aside)
     return RequestReading(original, written, False, unknown)
@@ -245,9 +245,27 @@ def _kept_slots(found, reference: Mapping[str, str]) -> set[str]:
 
 def _unattached_negation(found, words: list[str], reference: Mapping[str, str]) -> bool:
     """Whether a value read as the reference's own, asking nothing new, has a negation earlier in its clause, beyond
-    the reach the facet reader gives a negation."""
+    the reach the facet reader gives a negation, with no other facet phrase between them for the negation to belong
+    to: "not keen at all on the stripes" on a striped one, not "no pattern in place of the purple flowers" nor "no
+    more graphic, a green graphic instead" (a negation the facet reader attached)."""
     kept = _kept_slots(found, reference)
-    return any(m.slot in kept and negated_between(words, 0, m.start) for m in found)
+    for m in found:
+        if m.slot not in kept or m.negated:
+            continue
+        j = _last_negation(words, m.start)
+        if j is not None and not any(j <= other.start < m.start for other in found if other is not m):
+            return True
+    return False
+
+
+def _last_negation(words: list[str], end: int) -> int | None:
+    """The position of the last negation word before ``end`` after the last word that ends a negation's reach."""
+    for j in range(end - 1, -1, -1):
+        if words[j] in NEGATION_RESETS:
+            return None
+        if words[j] in NEGATIONS:
+            return j
+    return None
 
 
 # Categories known to be garments: the Fashion-IQ layout's, and "garment" for a caller that knows no more.

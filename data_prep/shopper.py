@@ -127,12 +127,21 @@ def gifter_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], r
     return paraphrase(reference, target, rng, phrasing_set="gifter", aspects=list(named)).text
 
 
+def returner_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the returner phrasings of :mod:`data_prep.phrasing` (shoppers writing to customer service to
+    exchange or return what they bought; written without seeing the request reader, the other sets or any results;
+    evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="returner", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
                                   "passerby": passerby_phrasing, "latecomer": latecomer_phrasing,
                                   "traveller": traveller_phrasing, "caller": caller_phrasing,
-                                  "gifter": gifter_phrasing}
+                                  "gifter": gifter_phrasing, "returner": returner_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

@@ -1,9 +1,10 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
-Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller, caller and gifter sets
-(written without seeing the request reader) may reach a training catalogue: checked by template ids (disjoint sets,
-provenance) and by surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer, traveller, caller
-or gifter phrasing carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The
+Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter and
+returner sets (written without seeing the request reader) may reach a training catalogue: checked by template ids
+(disjoint sets, provenance) and by surface strings (every held-apart, blind, stranger, newcomer, passerby, latecomer,
+traveller, caller, gifter or returner phrasing carries a marker of its set, no phrasing of another set and no
+training-catalogue caption does). The
 benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
@@ -25,6 +26,7 @@ from data_prep.phrasing.gifter import GIFTER, gifter_markers
 from data_prep.phrasing.lexicon import LEXICONS
 from data_prep.phrasing.newcomer import NEWCOMER, newcomer_markers
 from data_prep.phrasing.passerby import PASSERBY, passerby_markers
+from data_prep.phrasing.returner import RETURNER, returner_markers
 from data_prep.phrasing.stranger import STRANGER, stranger_markers
 from data_prep.phrasing.traveller import TRAVELLER, traveller_markers
 from data_prep.phrasing.styles import TEMPLATES, Context
@@ -60,13 +62,15 @@ _LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
 _TRAVELLER_MARKER_RE = _marker_re(traveller_markers())
 _CALLER_MARKER_RE = _marker_re(caller_markers())
 _GIFTER_MARKER_RE = _marker_re(gifter_markers())
+_RETURNER_MARKER_RE = _marker_re(returner_markers())
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby, latecomer, traveller, caller and gifter).
+# passerby, latecomer, traveller, caller, gifter and returner).
 EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller",
-                   "gifter")
-APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller", "gifter")
+                   "gifter", "returner")
+APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller", "gifter", "returner")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
-                "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER, "gifter": GIFTER}
+                "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER, "gifter": GIFTER,
+                "returner": RETURNER}
 
 
 def held_out_marker(text: str) -> str | None:
@@ -123,9 +127,16 @@ def gifter_marker(text: str) -> str | None:
     return found.group(0) if found else None
 
 
+def returner_marker(text: str) -> str | None:
+    """The first returner-set marker in ``text`` (whole words, any case), or None."""
+    found = _RETURNER_MARKER_RE.search(text.lower())
+    return found.group(0) if found else None
+
+
 MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
           "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker,
-          "traveller": traveller_marker, "caller": caller_marker, "gifter": gifter_marker}
+          "traveller": traveller_marker, "caller": caller_marker, "gifter": gifter_marker,
+          "returner": returner_marker}
 
 
 def pairs(n: int, seed: int = 0):
@@ -140,7 +151,7 @@ def pairs(n: int, seed: int = 0):
 
 def test_the_sets_have_every_style_and_disjoint_templates():
     assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
-                            "traveller", "caller", "gifter")
+                            "traveller", "caller", "gifter", "returner")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])

@@ -19,7 +19,9 @@ sets or any results; a seventh, ``latecomer`` (:mod:`data_prep.phrasing.latecome
 an eighth, ``traveller`` (:mod:`data_prep.phrasing.traveller`: shoppers writing in a second language or through a
 translator), later again and likewise; a ninth, ``caller`` (:mod:`data_prep.phrasing.caller`: shoppers dictating to
 a phone's voice assistant), later still and likewise; a tenth, ``gifter`` (:mod:`data_prep.phrasing.gifter`:
-shoppers buying for someone else), last and likewise.
+shoppers buying for someone else), later again and likewise; an eleventh, ``returner``
+(:mod:`data_prep.phrasing.returner`: shoppers writing to customer service to exchange or return what they bought),
+last and likewise.
 Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library

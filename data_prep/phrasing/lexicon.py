@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-# The last eight: their own modules, evaluation only.
+# The last nine: their own modules, evaluation only.
 PHRASING_SETS = ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller",
-                 "caller", "gifter")
+                 "caller", "gifter", "returner")
 
 
 @dataclass(frozen=True)
@@ -127,18 +127,19 @@ def heldout_markers() -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
-# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller and gifter sets' modules need
-# Lexicon and (through noise) the held-apart markers above.
+# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter and returner sets'
+# modules need Lexicon and (through noise) the held-apart markers above.
 from data_prep.phrasing.blind import BLIND  # noqa: E402
 from data_prep.phrasing.caller import CALLER  # noqa: E402
 from data_prep.phrasing.gifter import GIFTER  # noqa: E402
 from data_prep.phrasing.latecomer import LATECOMER  # noqa: E402
 from data_prep.phrasing.newcomer import NEWCOMER  # noqa: E402
 from data_prep.phrasing.passerby import PASSERBY  # noqa: E402
+from data_prep.phrasing.returner import RETURNER  # noqa: E402
 from data_prep.phrasing.stranger import STRANGER  # noqa: E402
 from data_prep.phrasing.traveller import TRAVELLER  # noqa: E402
 
 LEXICONS: Mapping[str, Lexicon] = MappingProxyType(
     {"train": TRAIN, "heldout": HELDOUT, "blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER,
      "passerby": PASSERBY, "latecomer": LATECOMER, "traveller": TRAVELLER,
-     "caller": CALLER, "gifter": GIFTER})
+     "caller": CALLER, "gifter": GIFTER, "returner": RETURNER})

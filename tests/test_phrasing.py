@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from typing import Callable
 
 import pytest
 
@@ -53,16 +54,6 @@ def _marker_re(markers) -> re.Pattern:
     return re.compile("|".join(_whole_word(m) for m in sorted(markers, key=len, reverse=True)))
 
 
-_MARKER_RE = _marker_re(heldout_markers())
-_BLIND_MARKER_RE = _marker_re(blind_markers())
-_STRANGER_MARKER_RE = _marker_re(stranger_markers())
-_NEWCOMER_MARKER_RE = _marker_re(newcomer_markers())
-_PASSERBY_MARKER_RE = _marker_re(passerby_markers())
-_LATECOMER_MARKER_RE = _marker_re(latecomer_markers())
-_TRAVELLER_MARKER_RE = _marker_re(traveller_markers())
-_CALLER_MARKER_RE = _marker_re(caller_markers())
-_GIFTER_MARKER_RE = _marker_re(gifter_markers())
-_RETURNER_MARKER_RE = _marker_re(returner_markers())
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
 # passerby, latecomer, traveller, caller, gifter and returner).
 EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller",
@@ -73,70 +64,24 @@ OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "pas
                 "returner": RETURNER}
 
 
-def held_out_marker(text: str) -> str | None:
-    """The first held-apart marker in ``text`` (whole words, any case), or None."""
-    found = _MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
+def _marker_finder(markers) -> Callable[[str], str | None]:
+    """A function giving the first of ``markers`` in a text (whole words, any case), or None."""
+    pattern = _marker_re(markers)
+
+    def first_marker(text: str) -> str | None:
+        found = pattern.search(text.lower())
+        return found.group(0) if found else None
+
+    return first_marker
 
 
-def blind_marker(text: str) -> str | None:
-    """The first blind-set marker in ``text`` (whole words, any case), or None."""
-    found = _BLIND_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def stranger_marker(text: str) -> str | None:
-    """The first stranger-set marker in ``text`` (whole words, any case), or None."""
-    found = _STRANGER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def newcomer_marker(text: str) -> str | None:
-    """The first newcomer-set marker in ``text`` (whole words, any case), or None."""
-    found = _NEWCOMER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def passerby_marker(text: str) -> str | None:
-    """The first passerby-set marker in ``text`` (whole words, any case), or None."""
-    found = _PASSERBY_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def latecomer_marker(text: str) -> str | None:
-    """The first latecomer-set marker in ``text`` (whole words, any case), or None."""
-    found = _LATECOMER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def traveller_marker(text: str) -> str | None:
-    """The first traveller-set marker in ``text`` (whole words, any case), or None."""
-    found = _TRAVELLER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def caller_marker(text: str) -> str | None:
-    """The first caller-set marker in ``text`` (whole words, any case), or None."""
-    found = _CALLER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def gifter_marker(text: str) -> str | None:
-    """The first gifter-set marker in ``text`` (whole words, any case), or None."""
-    found = _GIFTER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-def returner_marker(text: str) -> str | None:
-    """The first returner-set marker in ``text`` (whole words, any case), or None."""
-    found = _RETURNER_MARKER_RE.search(text.lower())
-    return found.group(0) if found else None
-
-
-MARKER = {"heldout": held_out_marker, "blind": blind_marker, "stranger": stranger_marker,
-          "newcomer": newcomer_marker, "passerby": passerby_marker, "latecomer": latecomer_marker,
-          "traveller": traveller_marker, "caller": caller_marker, "gifter": gifter_marker,
-          "returner": returner_marker}
+# One finder a set kept apart from training, built once: each module's own markers, the held-apart set's in lexicon.
+held_out_marker = _marker_finder(heldout_markers())
+MARKER = {"heldout": held_out_marker, "blind": _marker_finder(blind_markers()),
+          "stranger": _marker_finder(stranger_markers()), "newcomer": _marker_finder(newcomer_markers()),
+          "passerby": _marker_finder(passerby_markers()), "latecomer": _marker_finder(latecomer_markers()),
+          "traveller": _marker_finder(traveller_markers()), "caller": _marker_finder(caller_markers()),
+          "gifter": _marker_finder(gifter_markers()), "returner": _marker_finder(returner_markers())}
 
 
 def pairs(n: int, seed: int = 0):

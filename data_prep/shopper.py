@@ -136,12 +136,22 @@ def returner_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="returner", aspects=list(named)).text
 
 
+def texter_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the texter phrasings of :mod:`data_prep.phrasing` (shoppers messaging a friend, a stylist or a
+    shop's chat assistant in chat shorthand; written without seeing the request reader, the other sets or any
+    results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="texter", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
                                   "passerby": passerby_phrasing, "latecomer": latecomer_phrasing,
                                   "traveller": traveller_phrasing, "caller": caller_phrasing,
-                                  "gifter": gifter_phrasing, "returner": returner_phrasing}
+                                  "gifter": gifter_phrasing, "returner": returner_phrasing,
+                                  "texter": texter_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from cti_ir.index.facets import NEGATION_RESETS, NEGATIONS, VOCABULARY, correct, tokens
+from cti_ir.index.facets import VOCABULARY, correct, negated_between, tokens
 
 # What shoppers call the categories of the published datasets (Fashion-IQ's and Shoes' folder names).
 SHOPPER_WORDS: Mapping[str, tuple[str, ...]] = MappingProxyType({
@@ -60,10 +60,7 @@ def asked_category(text: str | None, categories: Iterable[str], current: str | N
             category = vocabulary.get(tuple(words[i:i + n]))
             if category is None:
                 continue
-            before = words[max(last_end, i - 3):i]
-            resets = [j for j, w in enumerate(before) if w in NEGATION_RESETS]
-            before = before[resets[-1] + 1:] if resets else before
-            negated = any(w in NEGATIONS for w in before)
+            negated = negated_between(words, max(last_end, i - 3), i)
             part = i + n < len(words) and words[i + n] in _PART_NOUNS
             attribute = "with" in words[max(0, i - 2):i]
             if category != current and not (negated or part or attribute):

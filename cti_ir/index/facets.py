@@ -90,7 +90,12 @@ NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never
                         "unlike", "rid", "trade", "exchange", "away", "less"))
 _NEGATION_WINDOW = 3
 # Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
-NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", "!", "?"))
+# A colon too: what follows a heading is what is asked ("exchange: black", "swap details: a v-neck").
+NEGATION_RESETS = frozenset(("to", "but", "and", "into", "now", ",", ".", ";", ":", "!", "?"))
+# A verb of replacing negates what it replaces, not the replacement it names after "with" or "for": "replace the
+# print with stripes", "exchange it for a blue one", "swap for flats" (after "to" nothing is negated anyway).
+_REPLACEMENTS = frozenset(("replace", "swap", "exchange", "trade"))
+_REPLACEMENT_LINKS = frozenset(("with", "for"))
 _CLAUSE_BREAKS = frozenset((",", ".", ";", "!", "?"))
 
 
@@ -164,7 +169,8 @@ def negated_between(words: list[str], start: int, end: int) -> bool:
     between = words[start:end]
     resets = [j for j, w in enumerate(between) if w in NEGATION_RESETS]
     between = between[resets[-1] + 1:] if resets else between
-    return any(w in NEGATIONS for w in between)
+    return any(w in NEGATIONS and not (w in _REPLACEMENTS and _REPLACEMENT_LINKS.intersection(between[j + 1:]))
+               for j, w in enumerate(between))
 
 
 def _qualified_value(words: list[str], i: int) -> tuple[str, str] | None:

@@ -21,7 +21,9 @@ from __future__ import annotations
 # degree words ("a skosh", "itty bitty"), "the one on the left", counts ("these two things"); the held-apart set's
 # words left out likewise ("tad", "touch", "loads", "hey"; "three" only in "three-quarter" there). No
 # word that weakens or negates ("less", "unlike", "besides") is in it: negative contractions are negations
-# (cti_ir.index.facets.NEGATIONS).
+# (cti_ir.index.facets.NEGATIONS). The fourth is the words of buying and sending back ("ordered", "a refund or a
+# replacement"), none of them in the held-apart set; not "back", "out" or "details", which name a part of a real
+# caption's product ("a graphic on the back", "a cut-out", "silver details").
 FRAME_WORDS = frozenset("""
 a about actually all also am an and any anything are as at be but buy by can change changed colour color coloured
 colored could do does done either else for from get give go going has have having her hers his i i'd i'll i'm if
@@ -59,4 +61,8 @@ um umm uh uhh er erm hmm mm ah anyway anyways alright right left literally know 
 alexa google assistant skosh scooch smidgen smidgeon hair wee teensy teeny tiny itty bitty weeny whisker mite titch jot
 mega ultra extra two three four five six seven eight nine ten couple few several things changes bits stuff thingy
 thingies whatsit
+""".split()) | frozenset("""
+order ordered orders ordering reorder refund refunds refunded return returns returning returned exchanging exchanged
+replacement replacements received receive sent delivered delivery arrived bought purchase purchased parcel package
+reason send sending sort sorted wrong mistake incorrect markedly
 """.split())

@@ -9,8 +9,9 @@ The model was trained on captions in one style ("is black and has a floral print
 ("turn it black", "no longer plaid but black flowers", "any chance of one in black?"). The reader puts the second
 into the first with rules over the fashion vocabulary of :mod:`cti_ir.index.facets` (colours, patterns, sleeves,
 necklines, lengths, fits, shoe types, heels, finishes, closures; negation, "X instead of Y", removals,
-comparatives against the reference's facets, misspellings; a short word, or one two edits from a value, is
-corrected only when it is not English).
+comparatives against the reference's facets, a replacement named after "replace it with" or "exchange it for", what
+a shopper sending a product back received set against what they wanted ("it is white and not black" of a white
+one), misspellings; a short word, or one two edits from a value, is corrected only when it is not English).
 
 When is a request understood fully? When every word of it is either part of a facet phrase the reader read, or a
 word of :data:`FRAME_WORDS` (articles, pronouns, request verbs, politeness, product nouns: words that carry no
@@ -66,6 +67,14 @@ def _spoken_marks(text: str) -> str:
     if end is not None and end.group(1).lower() not in _NO_PHRASE_END:
         text = text[:end.end(1)] + "."
     return text
+
+
+# "send it back", "this is going back": sending a product back names no part of it, unlike "a graphic on the back"
+# or "a back strap" (so "back" is no frame word, only its place after a verb of going or sending is).
+_SENT_BACK = re.compile(r"\b((?:send|sends|sending|sent|go|goes|going|gone|went|take|taking|took|bring|bringing|"
+                        r"brought|give|giving|gave|post|posting|posted|ship|shipping|shipped|mail|mailing|mailed|"
+                        r"return|returning|returned)(?:\s+(?:it|them|this|these|that|those|the\s+\w+))?)\s+back\b",
+                        re.IGNORECASE)
 
 
 _SHOE_SLOTS = frozenset(("shoe_type", "heel", "finish", "closure"))
@@ -170,6 +179,7 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     written = text  # what the shopper wrote, dictated marks as marks: what goes on when the reader reads nothing
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
     text = _NO_LONGER.sub("not", text)
+    text = _SENT_BACK.sub(r"\1", text)
     found, words = mentions(text)
     taken = {i for m in found for i in range(m.start, m.end)}
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))
@@ -207,6 +217,8 @@ def _canonical(found, words: list[str], taken: set[int], text: str, reference: d
     outside them are not looked at). The wording is None when nothing can be said, or when one slot is given two
     new values (which one the shopper wants is not for the reader to pick)."""
     asked = _removed(read_request(text, reference), reference)
+    for slot, value in _received_contrasts(found, reference).items():
+        asked[slot] = Constraint(frozenset((value,)), frozenset(v for v in (reference.get(slot),) if v))
     if _is_garment(reference, category):  # a garment's straps are not a shoe's closure
         asked = {slot: c for slot, c in asked.items() if slot not in _SHOE_SLOTS}
     elif _is_shoe(reference, category):  # nor a shoe's "knee" a hem, its "scoop" a neckline
@@ -241,6 +253,32 @@ def _kept_slots(found, reference: Mapping[str, str]) -> set[str]:
     as asking nothing new of them."""
     kept = {m.slot for m in found if not m.negated and reference.get(m.slot) == m.value}
     return kept - {m.slot for m in found if reference.get(m.slot) != m.value}
+
+
+def _received_contrasts(found, reference: Mapping[str, str]) -> dict[str, str]:
+    """{slot: value} for a request whose every contrast sets the reference's own value against another, the other
+    negated: "returning it because it is white and not black" on a white one, "they came plain, not grey striped" on
+    plain ones. Read as the request makes sense: the shopper says what they received and not what they wanted, so
+    the other value is what is asked (read the other way, the request would ask nothing of the slot but to avoid a
+    value it does not have). Nothing when a contrast of the usual kind ("black, not white" on a white one) is in
+    the request too, or another value of the slot is asked for."""
+    out: dict[str, str] = {}
+    for i, a in enumerate(found):
+        current = reference.get(a.slot)
+        if a.negated or current is None:
+            continue
+        for b in found[i + 1:]:
+            if not b.negated:
+                break
+            if b.slot == a.slot and a.value != current:
+                return {}  # "black, not white" on a white one: the usual contrast
+            if b.slot == a.slot and b.value != current:
+                out[a.slot] = b.value
+            elif a.slot == "pattern" and b.slot == "accent_colour" and a.value == current \
+                    and b.value != reference.get(b.slot):
+                out[b.slot] = b.value  # "plain, not grey striped": the print's colour goes with it
+    asked_new = {m.slot for m in found if not m.negated and m.value != reference.get(m.slot)}
+    return {slot: value for slot, value in out.items() if slot not in asked_new}
 
 
 def _unattached_negation(found, words: list[str], reference: Mapping[str, str]) -> bool:

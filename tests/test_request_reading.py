@@ -218,6 +218,16 @@ def test_a_shade_alone_in_its_clause_is_a_colour_and_a_shade_of_a_part_or_a_kind
     assert read_request("honey, make it red", white)["colour"].allowed == {"red"}
 
 
+def test_the_first_word_of_a_two_word_shade_said_alone_is_that_shade_where_a_colour_stands():
+    white = {"colour": "white", "sleeves": "long"}
+    assert read_request_text("make it flint", white, "dress").text == "is grey"  # "flint grey"
+    assert read_request_text("in admiral, with no sleeves", white, "dress").text == "is navy and sleeveless"
+    assert read_request_text("coconut instead of red", {"colour": "red"}, "dress").text == "is white"
+    # motifs of the real captions are not among them: "a bottle logo", "an elephant on it"
+    for text in ("a bottle logo", "with an elephant on it", "a cardinal print"):
+        assert "colour" not in read_request(text, {}) and "accent_colour" not in read_request(text, {}), text
+
+
 def test_a_common_english_word_is_read_as_the_fashion_word_next_to_it_only_where_it_stands_as_that_word():
     # One letter from "orange", "shoes", "soles", "spots": words a shopper means as written.
     question = read_request("Is there one with black flowers in your range?", {})

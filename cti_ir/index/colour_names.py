@@ -92,13 +92,20 @@ MORE_COLOUR_NAMES = MappingProxyType({
              "turquoise blue", "teal blue", "teal green", "peacock green", "lagoon", "deep teal", "robin egg blue",
              "robin's egg blue"),
 })
-# Everyday words that are also shade names, read as a colour only where nothing else can stand (see above).
+# Everyday words that are also shade names, read as a colour only where nothing else can stand (see above). With
+# them, the first word of a two-word name above said alone ("in flint", "make it cardinal"), where that word names
+# one base colour and is neither a shade's modifier ("dusty", "deep"), a product's word ("oxford", "ballet", "denim",
+# "capri") nor a motif printed on one in the real captions ("a bottle logo", "an elephant on it", "sunflower
+# printed", "a leaf"; and "more nautical" names a style).
 SHADE_WORDS = MappingProxyType({shade: colour for colour, shades in {
-    "black": ("raven", "coal", "jet", "soot"), "white": ("pearl", "chalk", "bone", "snow", "milk", "frost", "vanilla"),
-    "grey": ("ash", "heather", "dove", "steel", "smoke", "silver", "storm", "fog", "mist", "pebble"),
-    "red": ("brick", "cherry", "tomato", "poppy", "berry", "strawberry"), "blue": ("sky", "ice", "ocean"),
-    "navy": ("midnight", "ink", "marine"),
-    "green": ("sage", "mint", "moss", "pine", "forest", "grass", "fern", "spruce"),
+    "black": ("raven", "coal", "jet", "soot", "carbon", "inky", "pitch"),
+    "white": ("pearl", "chalk", "bone", "snow", "milk", "frost", "vanilla", "coconut", "oyster", "paper"),
+    "grey": ("ash", "heather", "dove", "steel", "smoke", "silver", "storm", "fog", "mist", "pebble", "cement",
+             "flint"),
+    "red": ("brick", "cherry", "tomato", "poppy", "berry", "strawberry", "blood", "cardinal", "chilli", "chili",
+            "postbox"),
+    "blue": ("sky", "ice", "ocean", "delft"), "navy": ("midnight", "ink", "marine", "admiral", "naval"),
+    "green": ("sage", "mint", "moss", "pine", "forest", "grass", "fern", "spruce", "hunter", "kelly", "pea"),
     "yellow": ("butter", "gold", "straw", "honey", "banana", "sunshine"),
     "pink": ("rose", "bubblegum", "candy", "blossom", "petal", "flamingo", "watermelon"),
     "purple": ("iris",), "orange": ("amber", "ginger", "copper", "mandarin"),

@@ -223,6 +223,14 @@ def test_the_first_word_of_a_two_word_shade_said_alone_is_that_shade_where_a_col
     assert read_request_text("make it flint", white, "dress").text == "is grey"  # "flint grey"
     assert read_request_text("in admiral, with no sleeves", white, "dress").text == "is navy and sleeveless"
     assert read_request_text("coconut instead of red", {"colour": "red"}, "dress").text == "is white"
+    # things known for one colour likewise: "make it caviar", "in concrete"
+    assert read_request_text("make it caviar", white, "dress").text == "is black"
+    assert read_request_text("in concrete, with short sleeves", white, "dress").text == "is grey and has short sleeves"
+    assert read_request("a marshmallow-coloured one", {})["colour"].allowed == {"white"}
+    # but not the thing itself nor a print's motif, as the real captions have them
+    for text in ("with a panther on it", "has wolf and long sleeves", "a tuxedo design shirt",
+                 "a lobster print", "a lighter colored bear", "with a fox logo"):
+        assert "colour" not in read_request(text, {}) and "accent_colour" not in read_request(text, {}), text
     # motifs of the real captions are not among them: "a bottle logo", "an elephant on it"
     for text in ("a bottle logo", "with an elephant on it", "a cardinal print"):
         assert "colour" not in read_request(text, {}) and "accent_colour" not in read_request(text, {}), text

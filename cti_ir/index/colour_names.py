@@ -112,6 +112,35 @@ SHADE_WORDS = MappingProxyType({shade: colour for colour, shades in {
     "brown": ("coffee", "bronze", "mink", "bark", "earth", "mud", "clay"),
     "beige": ("stone", "wheat", "mushroom", "desert"), "teal": ("peacock",),
 }.items() for shade in shades})
+# Things known for one colour, which shoppers use as a shade's name ("in concrete", "make it caviar", "a
+# marshmallow-coloured one"): foods, animals, materials, flowers, everyday objects, each read as the base colour a
+# reader would picture, and only where nothing but a colour can stand and not before a part or a print, whose motif
+# the thing then is ("a lobster print", "fox soles"). Written from everyday English; things printed on products in
+# the real captions ("bottle", "elephant", "leaf"), things of two colours ("zebra", "penguin") and things whose
+# colour varies ("apple", "sea", "twilight") are left out, and so are things one letter from a fashion word, which
+# may be its slip ("crow" and "crew", "taxi" and "maxi", "tin" and "tan").
+THING_COLOURS = MappingProxyType({thing: colour for colour, things in {
+    "black": ("panther", "caviar", "tuxedo", "blackout", "beetle"),
+    "white": ("snowdrop", "magnolia", "marshmallow", "cloud", "swan", "ghost", "sugar", "milky", "meringue",
+              "yoghurt", "yogurt", "polar", "lily", "jasmine", "gardenia", "seashell"),
+    "grey": ("concrete", "pigeon", "mouse", "shark", "wolf", "battleship", "nickel", "iron", "aluminium",
+             "aluminum", "titanium", "gravel", "asphalt", "tarmac", "overcast", "koala", "rhino", "donkey"),
+    "red": ("ketchup", "lobster", "ladybird", "ladybug", "lava", "radish", "pillarbox", "firetruck",
+            "firebrick", "letterbox"),
+    "blue": ("biro", "glacier", "blueberry", "hydrangea", "bluebird"),
+    "green": ("meadow", "salad", "lettuce", "cucumber", "frog", "cactus", "jungle", "ivy", "clover", "basil",
+              "matcha", "pickle", "broccoli", "spinach", "lawn", "gooseberry", "lizard"),
+    "yellow": ("corn", "sweetcorn", "yolk", "highlighter", "lemonade", "sherbet"),
+    "pink": ("candyfloss", "shrimp", "prawn", "piglet", "lychee", "rhubarb"),
+    "purple": ("ube", "violets", "lilacs"),
+    "orange": ("carrot", "satsuma", "marmalade", "fox", "goldfish", "tangerines", "kumquat", "squash"),
+    "brown": ("nutmeg", "acorn", "conker", "cola", "gingerbread", "oak", "hazel", "bear", "truffle",
+              "molasses", "syrup"),
+    "beige": ("cashew", "porridge", "peanut", "toast", "hummus", "dune", "nougat", "shortbread", "oat", "oats",
+              "sesame", "driftwood"),
+    "burgundy": ("rosewood", "raisin", "beet", "beetroot", "plummy", "jam"),
+    "teal": ("mallard", "verdigris"),
+}.items() for thing in things})
 # A base colour made vague ("reddish", "a bluish one", "pinky"): read as the colour itself, since the catalogue knows
 # no finer shade. Matched as written, like the names above.
 TINGE_WORDS = MappingProxyType({

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from cti_ir.index.colour_names import SHADE_WORDS
+from cti_ir.index.colour_names import SHADE_WORDS, THING_COLOURS
 from cti_ir.index.correction import correct, real_word_correction
 from cti_ir.index.facet_vocabulary import (ACCENT_AFTER, COMPARATIVES, HEEL_COMPARATIVES, LONGEST, ONE_WORD_VALUES,
                                            ORDERS, SLOT_NOUNS, SLOTS, VALUES, VOCABULARY)
@@ -194,8 +194,30 @@ def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
     """("colour", base colour) of a shade word standing where only a colour can, else None."""
     colour = _SHADES.get(words[i])
     if colour is None:
-        return None
+        colour = THING_COLOURS.get(words[i])
+        if colour is None or not _thing_as_colour(words, i):
+            return None
     return ("colour", colour) if _colour_stands(words, i) or _alone_in_clause(words, i) else None
+
+
+# A thing named after these is the thing itself ("with a bear on it", "has wolf", "a tan coloured bear"), and
+# before these it is what a print shows ("a tuxedo design", "a fox logo", "a panther on it").
+_THING_OBJECT_BEFORE = frozenset(("a", "an", "the", "with", "has", "have", "of", "and", "this", "that", "his", "her",
+                                  "my", "its", "their", "our", "your", "some", "little", "cute", "big", "small"))
+_THING_MOTIF_AFTER = frozenset(("design", "designs", "logo", "logos", "image", "images", "picture", "pictures",
+                                "motif", "motifs", "on", "face", "faces", "head", "heads", "shaped", "and", "&"))
+
+
+def _thing_as_colour(words: list[str], i: int) -> bool:
+    """Whether the thing ``words[i]`` (:data:`THING_COLOURS`) can name a colour where it stands: not as the thing
+    itself or a print's motif, which a real caption's "with a bear on it" or "a lobster print" is, unless a colour
+    noun follows ("a marshmallow-coloured one")."""
+    after = words[i + 1] if i + 1 < len(words) else None
+    if after in _COLOUR_NOUNS:
+        return True
+    before = words[i - 1] if i > 0 else None
+    return not (before in _THING_OBJECT_BEFORE or before in _COLOUR_NOUNS or after in ACCENT_AFTER
+                or after in _PATTERN_WORDS or after in _THING_MOTIF_AFTER)
 
 
 def _colour_stands(words: list[str], i: int) -> bool:

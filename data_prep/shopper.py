@@ -145,13 +145,22 @@ def texter_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], r
     return paraphrase(reference, target, rng, phrasing_set="texter", aspects=list(named)).text
 
 
+def reviewer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the reviewer phrasings of :mod:`data_prep.phrasing` (shoppers writing their request as a
+    review of the product in the photo; written without seeing the request reader, the other sets or any results;
+    evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="reviewer", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
                                   "passerby": passerby_phrasing, "latecomer": latecomer_phrasing,
                                   "traveller": traveller_phrasing, "caller": caller_phrasing,
                                   "gifter": gifter_phrasing, "returner": returner_phrasing,
-                                  "texter": texter_phrasing}
+                                  "texter": texter_phrasing, "reviewer": reviewer_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

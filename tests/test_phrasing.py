@@ -1,11 +1,11 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
 Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter,
-returner and texter sets (written without seeing the request reader) may reach a training catalogue: checked by
-template ids (disjoint sets, provenance) and by surface strings (every held-apart, blind, stranger, newcomer,
-passerby, latecomer, traveller, caller, gifter, returner or texter phrasing carries a marker of its set, no phrasing
-of another set and no training-catalogue caption does). The
-benchmark's report on a tiny catalogue is in test_phrasing_bench.py.
+returner, texter and reviewer sets (written without seeing the request reader) may reach a training catalogue:
+checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart, blind, stranger,
+newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter or reviewer phrasing carries a marker of
+its set, no phrasing of another set and no training-catalogue caption does). The benchmark's report on a tiny
+catalogue is in test_phrasing_bench.py.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from data_prep.phrasing.lexicon import LEXICONS
 from data_prep.phrasing.newcomer import NEWCOMER, newcomer_markers
 from data_prep.phrasing.passerby import PASSERBY, passerby_markers
 from data_prep.phrasing.returner import RETURNER, returner_markers
+from data_prep.phrasing.reviewer import REVIEWER, reviewer_markers
 from data_prep.phrasing.stranger import STRANGER, stranger_markers
 from data_prep.phrasing.texter import TEXTER, texter_markers
 from data_prep.phrasing.traveller import TRAVELLER, traveller_markers
@@ -56,14 +57,14 @@ def _marker_re(markers) -> re.Pattern:
 
 
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby, latecomer, traveller, caller, gifter, returner and texter).
+# passerby, latecomer, traveller, caller, gifter, returner, texter and reviewer).
 EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller",
-                   "gifter", "returner", "texter")
+                   "gifter", "returner", "texter", "reviewer")
 APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller", "gifter", "returner",
-              "texter")
+              "texter", "reviewer")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
                 "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER, "gifter": GIFTER,
-                "returner": RETURNER, "texter": TEXTER}
+                "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER}
 
 
 def _marker_finder(markers) -> Callable[[str], str | None]:
@@ -84,7 +85,7 @@ MARKER = {"heldout": held_out_marker, "blind": _marker_finder(blind_markers()),
           "passerby": _marker_finder(passerby_markers()), "latecomer": _marker_finder(latecomer_markers()),
           "traveller": _marker_finder(traveller_markers()), "caller": _marker_finder(caller_markers()),
           "gifter": _marker_finder(gifter_markers()), "returner": _marker_finder(returner_markers()),
-          "texter": _marker_finder(texter_markers())}
+          "texter": _marker_finder(texter_markers()), "reviewer": _marker_finder(reviewer_markers())}
 
 
 def pairs(n: int, seed: int = 0):
@@ -99,7 +100,7 @@ def pairs(n: int, seed: int = 0):
 
 def test_the_sets_have_every_style_and_disjoint_templates():
     assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
-                            "traveller", "caller", "gifter", "returner", "texter")
+                            "traveller", "caller", "gifter", "returner", "texter", "reviewer")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])

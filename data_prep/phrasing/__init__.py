@@ -22,7 +22,9 @@ a phone's voice assistant), later still and likewise; a tenth, ``gifter`` (:mod:
 shoppers buying for someone else), later again and likewise; an eleventh, ``returner``
 (:mod:`data_prep.phrasing.returner`: shoppers writing to customer service to exchange or return what they bought),
 later still and likewise; a twelfth, ``texter`` (:mod:`data_prep.phrasing.texter`: shoppers messaging a friend, a
-stylist or a shop's chat assistant in chat shorthand), last and likewise.
+stylist or a shop's chat assistant in chat shorthand), later again and likewise; a thirteenth, ``reviewer``
+(:mod:`data_prep.phrasing.reviewer`: shoppers writing their request as a review of the product in the photo),
+last and likewise.
 Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library

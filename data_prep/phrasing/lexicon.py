@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-# The last ten: their own modules, evaluation only.
+# The last eleven: their own modules, evaluation only.
 PHRASING_SETS = ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller",
-                 "caller", "gifter", "returner", "texter")
+                 "caller", "gifter", "returner", "texter", "reviewer")
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,8 @@ def heldout_markers() -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
-# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter, returner and texter
-# sets' modules need Lexicon and (through noise) the held-apart markers above.
+# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter and
+# reviewer sets' modules need Lexicon and (through noise) the held-apart markers above.
 from data_prep.phrasing.blind import BLIND  # noqa: E402
 from data_prep.phrasing.caller import CALLER  # noqa: E402
 from data_prep.phrasing.gifter import GIFTER  # noqa: E402
@@ -136,6 +136,7 @@ from data_prep.phrasing.latecomer import LATECOMER  # noqa: E402
 from data_prep.phrasing.newcomer import NEWCOMER  # noqa: E402
 from data_prep.phrasing.passerby import PASSERBY  # noqa: E402
 from data_prep.phrasing.returner import RETURNER  # noqa: E402
+from data_prep.phrasing.reviewer import REVIEWER  # noqa: E402
 from data_prep.phrasing.stranger import STRANGER  # noqa: E402
 from data_prep.phrasing.texter import TEXTER  # noqa: E402
 from data_prep.phrasing.traveller import TRAVELLER  # noqa: E402
@@ -143,4 +144,4 @@ from data_prep.phrasing.traveller import TRAVELLER  # noqa: E402
 LEXICONS: Mapping[str, Lexicon] = MappingProxyType(
     {"train": TRAIN, "heldout": HELDOUT, "blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER,
      "passerby": PASSERBY, "latecomer": LATECOMER, "traveller": TRAVELLER,
-     "caller": CALLER, "gifter": GIFTER, "returner": RETURNER, "texter": TEXTER})
+     "caller": CALLER, "gifter": GIFTER, "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER})

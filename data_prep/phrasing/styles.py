@@ -5,8 +5,8 @@ style says the same thing in other words. A template has an id (``"<set>.<style>
 provenance records. The *training* and *held-apart* sets have the same styles and disjoint templates: every
 held-apart template writes one of :data:`~data_prep.phrasing.lexicon.HELDOUT_FRAME_MARKERS` and no training
 template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby``, ``latecomer``, ``traveller``,
-``caller``, ``gifter``, ``returner`` and ``texter`` sets (evaluation only) have their templates in their own modules,
-registered in :data:`TEMPLATES` here.
+``caller``, ``gifter``, ``returner``, ``texter`` and ``reviewer`` sets (evaluation only) have their templates in
+their own modules, registered in :data:`TEMPLATES` here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from data_prep.phrasing.newcomer import NEWCOMER_TEMPLATES
 from data_prep.phrasing.noise import misspell, substitute_colours
 from data_prep.phrasing.passerby import PASSERBY_TEMPLATES
 from data_prep.phrasing.returner import RETURNER_TEMPLATES
+from data_prep.phrasing.reviewer import REVIEWER_TEMPLATES
 from data_prep.phrasing.stranger import STRANGER_TEMPLATES
 from data_prep.phrasing.texter import TEXTER_TEMPLATES
 from data_prep.phrasing.traveller import TRAVELLER_TEMPLATES
@@ -359,4 +360,5 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = Mappin
     {"train": TRAIN_TEMPLATES, "heldout": HELDOUT_TEMPLATES, "blind": BLIND_TEMPLATES, "stranger": STRANGER_TEMPLATES,
      "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES,
      "traveller": TRAVELLER_TEMPLATES, "caller": CALLER_TEMPLATES, "gifter": GIFTER_TEMPLATES,
-     "returner": RETURNER_TEMPLATES, "texter": TEXTER_TEMPLATES})
+     "returner": RETURNER_TEMPLATES, "texter": TEXTER_TEMPLATES,
+     "reviewer": REVIEWER_TEMPLATES})

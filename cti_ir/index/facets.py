@@ -87,7 +87,8 @@ NEGATIONS = frozenset(("not", "no", "without", "instead", "than", "from", "never
                         "drop", "remove", "removed", "except", "nor", "isn't", "aren't", "don't", "n't", "replace",
                         "swap", "doesn't", "didn't", "wasn't", "weren't", "won't", "can't", "cannot", "couldn't",
                         "wouldn't", "shouldn't", "hasn't", "haven't", "dont", "doesnt", "isnt", "arent", "none",
-                        "unlike", "rid", "trade", "exchange", "away", "less"))
+                        "unlike", "rid", "trade", "exchange", "away", "less", "nothing", "hate", "hated", "dislike",
+                        "dislikes", "zero"))
 _NEGATION_WINDOW = 3
 # Words that end the reach of a negation ("from low to flat", "not red but blue") and of a "sole colour" clause.
 # A colon too: what follows a heading is what is asked ("exchange: black", "swap details: a v-neck").

@@ -23,7 +23,8 @@ from __future__ import annotations
 # word that weakens or negates ("less", "unlike", "besides") is in it: negative contractions are negations
 # (cti_ir.index.facets.NEGATIONS). The fourth is the words of buying and sending back ("ordered", "a refund or a
 # replacement"), none of them in the held-apart set; not "back", "out" or "details", which name a part of a real
-# caption's product ("a graphic on the back", "a cut-out", "silver details").
+# caption's product ("a graphic on the back", "a cut-out", "silver details"). The fifth is chat shorthand ("lol",
+# "tbh", "smol"), none of it in the held-apart set either.
 FRAME_WORDS = frozenset("""
 a about actually all also am an and any anything are as at be but buy by can change changed colour color coloured
 colored could do does done either else for from get give go going has have having her hers his i i'd i'll i'm if
@@ -65,4 +66,7 @@ thingies whatsit
 order ordered orders ordering reorder refund refunds refunded return returns returning returned exchanging exchanged
 replacement replacements received receive sent delivered delivery arrived bought purchase purchased parcel package
 reason send sending sort sorted wrong mistake incorrect markedly
+""".split()) | frozenset("""
+lol lmao ngl tbh idk srsly tho omg meh nope rn okok haha hahah hahaha ya smol hella ugh btw imo fr bc cuz rly smth sth
+lmk already
 """.split())

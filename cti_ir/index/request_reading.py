@@ -44,6 +44,7 @@ from typing import Callable, Mapping
 
 from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORDERS, SLOTS, Constraint, mentions,
                                  read_description, read_request)
+from cti_ir.index.chat_forms import chat_negations, plain_chat
 from cti_ir.index.frame_words import FRAME_WORDS
 
 _NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
@@ -175,11 +176,11 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     canonical wording goes alone, and those words are named in the note as set aside (None: every word learned).
     """
     original = text
-    text = _spoken_marks(text)
+    text = plain_chat(_spoken_marks(text))
     written = text  # what the shopper wrote, dictated marks as marks: what goes on when the reader reads nothing
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
     text = _NO_LONGER.sub("not", text)
-    text = _SENT_BACK.sub(r"\1", text)
+    text = chat_negations(_SENT_BACK.sub(r"\1", text))
     found, words = mentions(text)
     taken = {i for m in found for i in range(m.start, m.end)}
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))

@@ -79,3 +79,23 @@ def test_words_that_only_look_like_wanting_a_thing_gone(text):
     assert chat_negations(text) == text
     asked = read_request(text, {"colour": "white"})
     assert all(not c.excluded for c in asked.values()), asked
+
+
+@pytest.mark.parametrize("text, slot, value", [
+    ("the stripes: a nope from me; black, please", "pattern", "solid"),
+    ("white? nobody asked. beige, please", "colour", "beige"),
+    ("sleeves: no", "sleeves", "sleeveless"),
+    ("docked a star. sleeves: got short, wanted long", "sleeves", "long"),
+    ("bottom line: v-necked", "neckline", "v_neck"),
+])
+def test_a_request_written_as_a_review_reads_its_verdict(text, slot, value):
+    read = read_request_text(text, DRESS, "dress")
+    assert read.understood and read_request(read.canonical, DRESS)[slot].allowed == {value}, read
+
+
+@pytest.mark.parametrize("text", ["make it black, no?", "is black with stars on it", "a top with five stars"])
+def test_a_tag_question_and_a_print_of_stars_are_no_verdict(text):
+    # "no?" asks for agreement; "stars" alone is a print ("five stars" as a rating is dropped, a print kept whole)
+    read = read_request_text(text, DRESS, "dress")
+    assert "black" not in text or read.canonical.startswith("is black"), read
+    assert "stars" not in text or read.text.endswith(text), read

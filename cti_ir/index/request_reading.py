@@ -46,6 +46,7 @@ from cti_ir.index.facets import (COLOUR_CHANGES, NEGATION_RESETS, NEGATIONS, ORD
                                  read_description, read_request)
 from cti_ir.index.chat_forms import chat_negations, plain_chat
 from cti_ir.index.frame_words import FRAME_WORDS
+from cti_ir.index.opinion_forms import opinion_negations
 
 _NO_LONGER = re.compile(r"\bno[\s-]+longer\b", re.IGNORECASE)
 # A request dictated to a phone can carry its punctuation as words ("black comma sleeveless full stop"): read as the
@@ -73,6 +74,7 @@ def _spoken_marks(text: str) -> str:
 # "send it back", "this is going back": sending a product back names no part of it, unlike "a graphic on the back"
 # or "a back strap" (so "back" is no frame word, only its place after a verb of going or sending is).
 _SENT_BACK = re.compile(r"\b((?:send|sends|sending|sent|go|goes|going|gone|went|take|taking|took|bring|bringing|"
+                        r"check|checking|checked|come|coming|came|"
                         r"brought|give|giving|gave|post|posting|posted|ship|shipping|shipped|mail|mailing|mailed|"
                         r"return|returning|returned)(?:\s+(?:it|them|this|these|that|those|the\s+\w+))?)\s+back\b",
                         re.IGNORECASE)
@@ -180,7 +182,7 @@ def read_request_text(text: str, reference: Mapping[str, str] | None = None, cat
     written = text  # what the shopper wrote, dictated marks as marks: what goes on when the reader reads nothing
     # "no longer plaid" negates; facets would read its "longer" as a comparative of the length
     text = _NO_LONGER.sub("not", text)
-    text = chat_negations(_SENT_BACK.sub(r"\1", text))
+    text = opinion_negations(chat_negations(_SENT_BACK.sub(r"\1", text)))
     found, words = mentions(text)
     taken = {i for m in found for i in range(m.start, m.end)}
     unknown = tuple(dict.fromkeys(w for i, w in enumerate(words) if i not in taken and not _is_frame(w)))

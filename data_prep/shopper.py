@@ -154,13 +154,23 @@ def reviewer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str],
     return paraphrase(reference, target, rng, phrasing_set="reviewer", aspects=list(named)).text
 
 
+def comparer_phrasing(reference: Mapping, target: Mapping, named: Sequence[str], rng: random.Random) -> str:
+    """The change in the comparer phrasings of :mod:`data_prep.phrasing` (shoppers describing the change against
+    things they own, have seen or remember; written without seeing the request reader, the other sets or any
+    results; evaluation only)."""
+    from data_prep.phrasing import paraphrase
+
+    return paraphrase(reference, target, rng, phrasing_set="comparer", aspects=list(named)).text
+
+
 PHRASINGS: dict[str, Phrasing] = {"heldout": heldout_phrasing, "train": training_phrasing,
                                   "catalogue": catalogue_phrasing, "blind": blind_phrasing,
                                   "stranger": stranger_phrasing, "newcomer": newcomer_phrasing,
                                   "passerby": passerby_phrasing, "latecomer": latecomer_phrasing,
                                   "traveller": traveller_phrasing, "caller": caller_phrasing,
                                   "gifter": gifter_phrasing, "returner": returner_phrasing,
-                                  "texter": texter_phrasing, "reviewer": reviewer_phrasing}
+                                  "texter": texter_phrasing, "reviewer": reviewer_phrasing,
+                                  "comparer": comparer_phrasing}
 
 
 def load_products(*roots: str | Path) -> dict[str, dict]:

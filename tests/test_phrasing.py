@@ -1,11 +1,11 @@
 """The shopper's own words: the phrasing engine, its sets, the generator's --phrasing and stage-3 augmentation.
 
 Neither the held-apart set nor the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter,
-returner, texter and reviewer sets (written without seeing the request reader) may reach a training catalogue:
-checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart, blind, stranger,
-newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter or reviewer phrasing carries a marker of
-its set, no phrasing of another set and no training-catalogue caption does). The benchmark's report on a tiny
-catalogue is in test_phrasing_bench.py.
+returner, texter, reviewer and comparer sets (written without seeing the request reader) may reach a training
+catalogue: checked by template ids (disjoint sets, provenance) and by surface strings (every held-apart, blind,
+stranger, newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter, reviewer or comparer phrasing
+carries a marker of its set, no phrasing of another set and no training-catalogue caption does). The benchmark's
+report on a tiny catalogue is in test_phrasing_bench.py.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from data_prep.phrasing import PHRASING_SETS, STYLES, heldout_markers, paraphras
 from data_prep.phrasing.blind import BLIND, blind_markers
 from data_prep.phrasing.caller import CALLER, caller_markers
 from data_prep.phrasing.catalogue import PHRASING_MODES, phrasing_share
+from data_prep.phrasing.comparer import COMPARER, comparer_markers
 from data_prep.phrasing.latecomer import LATECOMER, latecomer_markers
 from data_prep.phrasing.changes import describe_changes
 from data_prep.phrasing.gifter import GIFTER, gifter_markers
@@ -57,14 +58,15 @@ def _marker_re(markers) -> re.Pattern:
 
 
 # The sets kept apart from training, each with its own markers (its own module for blind, stranger, newcomer,
-# passerby, latecomer, traveller, caller, gifter, returner, texter and reviewer).
+# passerby, latecomer, traveller, caller, gifter, returner, texter, reviewer and comparer).
 EVALUATION_SETS = ("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller",
-                   "gifter", "returner", "texter", "reviewer")
+                   "gifter", "returner", "texter", "reviewer", "comparer")
 APART_SETS = ("blind", "stranger", "newcomer", "passerby", "latecomer", "traveller", "caller", "gifter", "returner",
-              "texter", "reviewer")
+              "texter", "reviewer", "comparer")
 OWN_LEXICONS = {"blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER, "passerby": PASSERBY,
                 "latecomer": LATECOMER, "traveller": TRAVELLER, "caller": CALLER, "gifter": GIFTER,
-                "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER}
+                "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER,
+                "comparer": COMPARER}
 
 
 def _marker_finder(markers) -> Callable[[str], str | None]:
@@ -85,7 +87,8 @@ MARKER = {"heldout": held_out_marker, "blind": _marker_finder(blind_markers()),
           "passerby": _marker_finder(passerby_markers()), "latecomer": _marker_finder(latecomer_markers()),
           "traveller": _marker_finder(traveller_markers()), "caller": _marker_finder(caller_markers()),
           "gifter": _marker_finder(gifter_markers()), "returner": _marker_finder(returner_markers()),
-          "texter": _marker_finder(texter_markers()), "reviewer": _marker_finder(reviewer_markers())}
+          "texter": _marker_finder(texter_markers()), "reviewer": _marker_finder(reviewer_markers()),
+          "comparer": _marker_finder(comparer_markers())}
 
 
 def pairs(n: int, seed: int = 0):
@@ -100,7 +103,8 @@ def pairs(n: int, seed: int = 0):
 
 def test_the_sets_have_every_style_and_disjoint_templates():
     assert PHRASING_SETS == ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer",
-                            "traveller", "caller", "gifter", "returner", "texter", "reviewer")
+                            "traveller", "caller", "gifter", "returner", "texter", "reviewer",
+                            "comparer")
     ids = {s: set(template_ids(s)) for s in PHRASING_SETS}
     for i, a in enumerate(PHRASING_SETS):
         assert all(t.startswith(f"{a}.") for t in ids[a])

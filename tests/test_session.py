@@ -176,7 +176,7 @@ def test_the_simulated_shopper_on_a_small_catalogue(synth_small):
 
 @pytest.mark.parametrize("phrasing", ["blind", "stranger", "newcomer", "passerby", "latecomer",
                                       "traveller", "caller", "gifter", "returner", "texter",
-                                      "reviewer"])
+                                      "reviewer", "comparer"])
 def test_the_simulated_shopper_can_speak_the_phrasings_written_apart(phrasing):
     from data_prep.shopper import PHRASINGS
     from tests.test_phrasing import MARKER

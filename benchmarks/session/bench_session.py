@@ -46,12 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="results shown per turn (default 10)")
     p.add_argument("--phrasing", default="heldout",
                    choices=("heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller",
-                            "caller", "gifter", "returner", "texter", "reviewer", "train", "catalogue"),
+                            "caller", "gifter", "returner", "texter", "reviewer", "comparer", "train", "catalogue"),
                    help="the shopper's words: the held-apart phrasings (default), the blind, stranger, newcomer, "
-                        "passerby, latecomer, traveller, caller, gifter, returner, texter or reviewer ones (written "
-                        "without "
-                        "seeing the request reader), the training ones, or the generator's own relative captions "
-                        "(data_prep.shopper.PHRASINGS)")
+                        "passerby, latecomer, traveller, caller, gifter, returner, texter, reviewer or comparer ones "
+                        "(written without seeing the request reader), the training ones, or the generator's own "
+                        "relative captions (data_prep.shopper.PHRASINGS)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads for torch (default 1)")
     p.add_argument("--out", default=None, help="report base path (default: WORK/session_s<catalogue seed>)")
     return p

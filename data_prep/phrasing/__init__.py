@@ -24,7 +24,8 @@ shoppers buying for someone else), later again and likewise; an eleventh, ``retu
 later still and likewise; a twelfth, ``texter`` (:mod:`data_prep.phrasing.texter`: shoppers messaging a friend, a
 stylist or a shop's chat assistant in chat shorthand), later again and likewise; a thirteenth, ``reviewer``
 (:mod:`data_prep.phrasing.reviewer`: shoppers writing their request as a review of the product in the photo),
-last and likewise.
+later still and likewise; a fourteenth, ``comparer`` (:mod:`data_prep.phrasing.comparer`: shoppers describing the
+change against things they own, have seen or remember), last and likewise.
 Every style of every set names the same changes, so a difference in recall between styles is the wording's alone.
 
 This lives in ``data_prep`` because only the generator, training and the benchmarks need it; the library

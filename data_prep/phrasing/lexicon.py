@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Mapping
 
-# The last eleven: their own modules, evaluation only.
+# The last twelve: their own modules, evaluation only.
 PHRASING_SETS = ("train", "heldout", "blind", "stranger", "newcomer", "passerby", "latecomer", "traveller",
-                 "caller", "gifter", "returner", "texter", "reviewer")
+                 "caller", "gifter", "returner", "texter", "reviewer", "comparer")
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,11 @@ def heldout_markers() -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))
 
 
-# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter and
-# reviewer sets' modules need Lexicon and (through noise) the held-apart markers above.
+# Last, because the blind, stranger, newcomer, passerby, latecomer, traveller, caller, gifter, returner, texter,
+# reviewer and comparer sets' modules need Lexicon and (through noise) the held-apart markers above.
 from data_prep.phrasing.blind import BLIND  # noqa: E402
 from data_prep.phrasing.caller import CALLER  # noqa: E402
+from data_prep.phrasing.comparer import COMPARER  # noqa: E402
 from data_prep.phrasing.gifter import GIFTER  # noqa: E402
 from data_prep.phrasing.latecomer import LATECOMER  # noqa: E402
 from data_prep.phrasing.newcomer import NEWCOMER  # noqa: E402
@@ -144,4 +145,5 @@ from data_prep.phrasing.traveller import TRAVELLER  # noqa: E402
 LEXICONS: Mapping[str, Lexicon] = MappingProxyType(
     {"train": TRAIN, "heldout": HELDOUT, "blind": BLIND, "stranger": STRANGER, "newcomer": NEWCOMER,
      "passerby": PASSERBY, "latecomer": LATECOMER, "traveller": TRAVELLER,
-     "caller": CALLER, "gifter": GIFTER, "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER})
+     "caller": CALLER, "gifter": GIFTER, "returner": RETURNER, "texter": TEXTER, "reviewer": REVIEWER,
+     "comparer": COMPARER})

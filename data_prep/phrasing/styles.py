@@ -5,8 +5,8 @@ style says the same thing in other words. A template has an id (``"<set>.<style>
 provenance records. The *training* and *held-apart* sets have the same styles and disjoint templates: every
 held-apart template writes one of :data:`~data_prep.phrasing.lexicon.HELDOUT_FRAME_MARKERS` and no training
 template does (both tested). The ``blind``, ``stranger``, ``newcomer``, ``passerby``, ``latecomer``, ``traveller``,
-``caller``, ``gifter``, ``returner``, ``texter`` and ``reviewer`` sets (evaluation only) have their templates in
-their own modules, registered in :data:`TEMPLATES` here.
+``caller``, ``gifter``, ``returner``, ``texter``, ``reviewer`` and ``comparer`` sets (evaluation only) have their
+templates in their own modules, registered in :data:`TEMPLATES` here.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Callable, Mapping, Sequence
 from data_prep.phrasing.blind import BLIND_TEMPLATES
 from data_prep.phrasing.caller import CALLER_TEMPLATES
 from data_prep.phrasing.changes import Change
+from data_prep.phrasing.comparer import COMPARER_TEMPLATES
 from data_prep.phrasing.gifter import GIFTER_TEMPLATES
 from data_prep.phrasing.latecomer import LATECOMER_TEMPLATES
 from data_prep.phrasing.lexicon import Lexicon
@@ -361,4 +362,4 @@ TEMPLATES: Mapping[str, Mapping[str, tuple[tuple[str, Template], ...]]] = Mappin
      "newcomer": NEWCOMER_TEMPLATES, "passerby": PASSERBY_TEMPLATES, "latecomer": LATECOMER_TEMPLATES,
      "traveller": TRAVELLER_TEMPLATES, "caller": CALLER_TEMPLATES, "gifter": GIFTER_TEMPLATES,
      "returner": RETURNER_TEMPLATES, "texter": TEXTER_TEMPLATES,
-     "reviewer": REVIEWER_TEMPLATES})
+     "reviewer": REVIEWER_TEMPLATES, "comparer": COMPARER_TEMPLATES})

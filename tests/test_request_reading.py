@@ -225,6 +225,7 @@ def test_the_first_word_of_a_two_word_shade_said_alone_is_that_shade_where_a_col
     assert read_request_text("coconut instead of red", {"colour": "red"}, "dress").text == "is white"
     # things known for one colour likewise: "make it caviar", "in concrete"
     assert read_request_text("make it caviar", white, "dress").text == "is black"
+    assert read_request_text("make it caviar and sleeveless", white, "dress").text == "is black and sleeveless"
     assert read_request_text("in concrete, with short sleeves", white, "dress").text == "is grey and has short sleeves"
     assert read_request("a marshmallow-coloured one", {})["colour"].allowed == {"white"}
     # but not the thing itself nor a print's motif, as the real captions have them

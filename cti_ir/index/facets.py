@@ -203,10 +203,10 @@ def _positioned_shade(words: list[str], i: int) -> tuple[str, str] | None:
 
 # A thing named after these is the thing itself ("with a bear on it", "has wolf", "a tan coloured bear"), and
 # before these it is what a print shows ("a tuxedo design", "a fox logo", "a panther on it").
-_THING_OBJECT_BEFORE = frozenset(("a", "an", "the", "with", "has", "have", "of", "and", "this", "that", "his", "her",
-                                  "my", "its", "their", "our", "your", "some", "little", "cute", "big", "small"))
+_THING_OBJECT_BEFORE = frozenset(("a", "an", "the", "with", "has", "have", "of", "this", "that", "his", "her", "my",
+                                  "its", "their", "our", "your", "some", "little", "cute", "big", "small"))
 _THING_MOTIF_AFTER = frozenset(("design", "designs", "logo", "logos", "image", "images", "picture", "pictures",
-                                "motif", "motifs", "on", "face", "faces", "head", "heads", "shaped", "and", "&"))
+                                "motif", "motifs", "on", "face", "faces", "head", "heads", "shaped"))
 
 
 def _thing_as_colour(words: list[str], i: int) -> bool:
